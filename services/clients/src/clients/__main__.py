@@ -1,0 +1,3 @@
+from shared.service import serve
+
+serve("clients", "clients.app:create_app")

@@ -1,0 +1,3 @@
+from shared.service import serve
+
+serve("content", "content.app:create_app")

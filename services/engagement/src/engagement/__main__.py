@@ -1,0 +1,3 @@
+from shared.service import serve
+
+serve("engagement", "engagement.app:create_app")

@@ -1,0 +1,7 @@
+"""SQLAlchemy models of the `gateway` service only."""
+
+from __future__ import annotations
+
+from shared.db import make_base
+
+Base = make_base()

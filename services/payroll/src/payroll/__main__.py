@@ -1,0 +1,3 @@
+from shared.service import serve
+
+serve("payroll", "payroll.app:create_app")

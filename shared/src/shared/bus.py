@@ -1,0 +1,117 @@
+"""NATS JetStream: the connection, the streams, and batched publishing with de-duplication ids."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+log = logging.getLogger(__name__)
+
+# One stream per publishing service (subjects `<service>.>`), plus the dead letters.
+STREAMS = {
+    "CLIENTS": ["clients.>"],
+    "CONTENT": ["content.>"],
+    "ENGAGEMENT": ["engagement.>"],
+    "PAYROLL": ["payroll.>"],
+    "SYSTEM": ["system.>"],
+    "DEADLETTER": ["deadletter.>"],
+}
+DUPLICATE_WINDOW_SECONDS = 600  # JetStream drops a re-sent Nats-Msg-Id within this window
+
+
+def stream_for(subject: str) -> str:
+    prefix = subject.split(".", 1)[0]
+    name = prefix.upper()
+    if name not in STREAMS:
+        raise ValueError(f"no stream for subject {subject}")
+    return name
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+
+
+class Bus:
+    """One NATS connection per service process; reconnects forever, so a NATS restart is survived."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self.ready = asyncio.Event()
+
+    @property
+    def is_connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def connect(self, retry_forever: bool = True) -> None:
+        """Connect (retrying while NATS is not up yet) and make sure the streams exist."""
+        delay = 0.2
+        while True:
+            try:
+                self.nc = await nats.connect(
+                    self.url,
+                    name=self.name,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.25,
+                    connect_timeout=2,
+                    error_cb=self._on_error,
+                )
+                break
+            except Exception as exc:
+                if not retry_forever:
+                    raise
+                log.warning("NATS at %s unreachable (%s); retrying in %.1fs", self.url, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.js = self.nc.jetstream(timeout=10)
+        await ensure_streams(self.js)
+        self.ready.set()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("NATS: %s", exc)
+
+    async def publish_many(self, messages: Sequence[Outgoing], timeout: float = 10.0) -> None:
+        """Publish and wait for every PubAck; pipelined, so a batch costs about one round trip."""
+        assert self.js is not None, "bus not connected"
+        js = self.js
+        await asyncio.gather(
+            *(js.publish(m.subject, m.payload, timeout=timeout, headers=m.headers) for m in messages)
+        )
+
+    async def drain(self) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except Exception as exc:  # a connection already gone has nothing to drain
+                log.debug("drain: %s", exc)
+        self.ready.clear()
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    for name, subjects in STREAMS.items():
+        config = StreamConfig(
+            name=name,
+            subjects=subjects,
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            # Already there with other settings (an older deployment): keep it, update what we own.
+            await js.update_stream(config)

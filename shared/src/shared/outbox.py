@@ -1,0 +1,103 @@
+"""Transactional outbox (DESIGN 3): events are rows written with the change; a relay publishes them.
+
+`add_event` is called inside the domain transaction. The relay claims unpublished rows (FOR UPDATE
+SKIP LOCKED on PostgreSQL, so replicas can run side by side), publishes them with
+`Nats-Msg-Id = event_id` — JetStream drops a re-sent id, so a crash between publish and marking the
+rows sent cannot duplicate an event — and marks them sent in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus import Bus, Outgoing
+from shared.clock import Clock, SystemClock
+from shared.db import Database, skip_locked
+from shared.events import Event, encode
+from shared.infra import OutboxRow
+from shared.telemetry import inject_headers
+
+log = logging.getLogger(__name__)
+OUTBOX_FLAG = "zabota.outbox"
+
+
+def add_event(session: AsyncSession, evt: Event, clock: Clock | None = None) -> OutboxRow:
+    """Write `evt` to the outbox of the current transaction, with the current trace context."""
+    row = OutboxRow(
+        event_id=evt.event_id,
+        subject=evt.subject,
+        payload=encode(evt),
+        headers=inject_headers(),
+        created_at=(clock or SystemClock()).now(),
+    )
+    session.add(row)
+    session.info[OUTBOX_FLAG] = True
+    return row
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, bus: Bus, *, batch: int = 500, poll_seconds: float = 0.5,
+                 clock: Clock | None = None) -> None:
+        self.db = db
+        self.bus = bus
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.clock = clock or SystemClock()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        db.on_commit(OUTBOX_FLAG, self.wake)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def publish_batch(self) -> int:
+        """Publish one batch of pending events; returns how many were published."""
+        async with self.db.transaction() as session:
+            query = select(OutboxRow).where(OutboxRow.published_at.is_(None)).order_by(OutboxRow.id)
+            rows = (await session.execute(skip_locked(query.limit(self.batch), self.db))).scalars().all()
+            if not rows:
+                return 0
+            await self.bus.publish_many([
+                Outgoing(row.subject, row.payload, {**(row.headers or {}), "Nats-Msg-Id": row.event_id})
+                for row in rows
+            ])
+            ids = [row.id for row in rows]
+            await session.execute(
+                update(OutboxRow).where(OutboxRow.id.in_(ids)).values(published_at=self.clock.now())
+            )
+        return len(rows)
+
+    async def flush(self) -> int:
+        """Publish everything pending (used at shutdown and in tests)."""
+        total = 0
+        while (n := await self.publish_batch()) > 0:
+            total += n
+        return total
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                published = await self.publish_batch()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS down or DB busy: rows stay pending, try again
+                log.warning("outbox relay: %s; retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published < self.batch:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()

