@@ -1,18 +1,51 @@
-"""The `gateway` service: `create_app()` assembles its routes, consumers and timers on the shared runtime."""
+"""The `gateway` service: staff pages (Jinja + htmx), sign-in and roles, and the public API routing.
+
+It owns only staff accounts and sessions; everything else it shows comes from the other services
+over HTTP (ServiceClient). It emits and consumes no events, so it runs without NATS.
+"""
 
 from __future__ import annotations
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
 
+from gateway import i18n
+from gateway.guards import page_exception_handlers, page_guard
+from gateway.models import Base
+from gateway.pages import page_routes
+from gateway.proxy import proxy_routes
+from gateway.rendering import STATIC_DIR, create_template_engine
+from gateway.service_client import close_http_client, open_http_client, provide_services
+from gateway.sessions import WebSessionMiddleware
+from gateway.staff import seed_demo_staff
 from shared.clock import Clock
 from shared.service import ServiceSpec, create_service_app
 from shared.settings import Settings
-from gateway.models import Base
 
 
-def spec() -> ServiceSpec:
-    return ServiceSpec(name="gateway", metadata=Base.metadata)
+def spec(settings: Settings) -> ServiceSpec:
+    i18n.load_all()
+    pages = Router(path="/", route_handlers=page_routes, guards=[page_guard], middleware=[WebSessionMiddleware],
+                   include_in_schema=False)
+    static = create_static_files_router(path="/static", directories=[STATIC_DIR], name="static",
+                                        cache_control=None)
+    return ServiceSpec(
+        name="gateway",
+        metadata=Base.metadata,
+        uses_bus=False,
+        public_routes=[pages, static, *proxy_routes],
+        on_startup=[open_http_client, seed_demo_staff],
+        app_options={
+            "template_config": TemplateConfig(instance=create_template_engine(settings.calendar)),
+            "dependencies": {"services": Provide(provide_services, sync_to_thread=False)},
+            "exception_handlers": page_exception_handlers,
+            "on_shutdown": [close_http_client],
+        },
+    )
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None, background: bool = True) -> Litestar:
-    return create_service_app(spec(), settings=settings, clock=clock, background=background)
+    settings = settings or Settings.from_env("gateway")
+    return create_service_app(spec(settings), settings=settings, clock=clock, background=background)

@@ -1,0 +1,40 @@
+"""The navigation: each item names a page route; it is shown only to the roles that route allows,
+so the menu and the guards can never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Litestar
+
+from gateway.i18n import N_
+from gateway.roles import allowed_roles
+from gateway.sessions import SignedIn
+
+
+@dataclass(frozen=True)
+class NavItem:
+    route: str   # the route handler's `name`
+    label: str   # msgid, translated in the template
+
+
+NAV: list[NavItem] = [
+    NavItem("dashboard", N_("Dashboard")),
+    NavItem("staff_list", N_("Staff")),
+    NavItem("status", N_("System status")),
+]
+
+
+def visible_nav(app: Litestar, staff: SignedIn | None, current_path: str) -> list[dict[str, Any]]:
+    if staff is None:
+        return []
+    items = []
+    for item in NAV:
+        index = app.get_handler_index_by_name(item.route)
+        if index is None or staff.role not in allowed_roles(index["handler"].opt):
+            continue
+        href = index["paths"][0]
+        current = current_path == href or (href != "/" and current_path.startswith(href + "/"))
+        items.append({"href": href, "label": item.label, "current": current})
+    return items

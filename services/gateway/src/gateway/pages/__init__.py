@@ -1,0 +1,9 @@
+"""Staff pages. Each module holds the thin handlers of one area; add yours to `page_routes`.
+
+Every handler here sits behind `page_guard` (gateway.guards) and must declare who may open it with
+`opt=allow(...)` (gateway.roles) or `opt=PUBLIC`; an undeclared page admits nobody.
+"""
+
+from gateway.pages import auth, dashboard, staff, status
+
+page_routes = [*auth.routes, *dashboard.routes, *staff.routes, *status.routes]

@@ -1,0 +1,122 @@
+"""Jinja templates and the one way pages respond (DESIGN 7).
+
+`page(request, "pages/x.html", context, block="content")` renders the whole page for a normal
+request and only `block` of the same template for an htmx request, always with `Vary: HX-Request`
+(so a cached fragment is never shown as a page).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Request, Response
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.enums import MediaType
+from litestar.response import Redirect
+
+from gateway import i18n
+from gateway.nav import visible_nav
+from gateway.roles import ROLES
+from shared.calendar import BusinessCalendar
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+# The vendored file carries its version in its name; pages find it here instead of hard-coding it.
+HTMX_JS = sorted(p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.glob("js/htmx-*.min.js"))[-1]
+
+# htmx 2 swaps only 2xx by default; our forms answer 422 with their errors and pages answer 403/404/503
+# with an explanation, which the user must see.
+HTMX_CONFIG = {
+    "responseHandling": [
+        {"code": "204", "swap": False},
+        {"code": "[23]..", "swap": True},
+        {"code": "(403|404|409|422|503)", "swap": True, "error": False},
+        {"code": "[45]..", "swap": False, "error": True},
+    ],
+}
+
+
+def local_filter(calendar: BusinessCalendar):  # noqa: ANN201
+    """`{{ ts|local }}`: a UTC timestamp in the agency's time zone (CAL-1: every page shows local time)."""
+
+    def local(value: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+        if value is None:
+            return ""
+        return calendar.local(value).strftime(fmt)
+
+    return local
+
+
+def role_label(role: str) -> str:
+    return i18n.gettext(ROLES.get(role, role))
+
+
+def role_choices() -> list[tuple[str, str]]:
+    return [(role, i18n.gettext(label)) for role, label in ROLES.items()]
+
+
+def create_template_engine(calendar: BusinessCalendar) -> JinjaTemplateEngine:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(("html",)),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,   # a typo in a template fails its test instead of rendering blank
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    # Newstyle gettext: `_("Hello %(name)s", name=x)` formats and autoescapes.
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["local"] = local_filter(calendar)
+    env.globals.update(htmx_js=HTMX_JS, htmx_config=HTMX_CONFIG, role_label=role_label,
+                       languages=i18n.LANGUAGES, role_choices=role_choices)
+    return JinjaTemplateEngine.from_environment(env)
+
+
+def is_htmx(request: Request) -> bool:
+    """An htmx request that wants a fragment (a boosted link or a history restore wants the page)."""
+    headers = request.headers
+    return (headers.get("hx-request") == "true" and headers.get("hx-boosted") != "true"
+            and headers.get("hx-history-restore-request") != "true")
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    web = request.state.web
+    return {"request": request, "web": web, "staff": web.staff,
+            "nav": visible_nav(request.app, web.staff, request.url.path)}
+
+
+def render(request: Request, template_name: str, context: Mapping[str, Any], block: str | None = None) -> str:
+    env: Environment = request.app.template_engine.engine  # type: ignore[union-attr]
+    template = env.get_template(template_name)
+    full_context = {**base_context(request), **context}
+    if block is None:
+        return template.render(full_context)
+    if block not in template.blocks:
+        raise LookupError(f"{template_name} has no block {block!r}")
+    return "".join(template.blocks[block](template.new_context(full_context)))
+
+
+def page(request: Request, template_name: str, context: Mapping[str, Any] | None = None, *,
+         block: str = "content", status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """The full page, or only `block` for htmx, from one template."""
+    html = render(request, template_name, context or {}, block if is_htmx(request) else None)
+    return Response(html, media_type=MediaType.HTML, status_code=status_code,
+                    headers={"Vary": "HX-Request", **(headers or {})})
+
+
+def redirect(request: Request, location: str) -> Response:
+    """After a successful form: 303 to the next page; for htmx, HX-Redirect (htmx would swap a 303's body)."""
+    if request.headers.get("hx-request") == "true":
+        return Response(b"", status_code=200, headers={"HX-Redirect": location, "Vary": "HX-Request"})
+    return Redirect(location, status_code=303, headers={"Vary": "HX-Request"})
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to return to after sign-in; anything else (other hosts, `//evil`) becomes `/`."""
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and "\n" not in value:
+        return value
+    return "/"

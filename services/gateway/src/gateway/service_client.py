@@ -1,0 +1,148 @@
+"""Calling the other services' JSON APIs from pages, as the signed-in staff member.
+
+One `httpx.AsyncClient` per process (opened on startup, closed on shutdown) keeps connections
+pooled. Pages get a `ServiceClient` bound to the current user by dependency injection:
+
+    async def deals(request: Request, services: ServiceClient) -> Response:
+        deals = await services.get("clients", "/deals", params={"stage": "contacted"})
+
+Every call carries `Authorization: Bearer <gateway token>` plus `X-Zabota-Actor` / `X-Zabota-Role`,
+which the services believe only from a bearer (shared/auth.py). A service that is down, times out
+or fails (5xx) raises `ServiceUnavailable`, which the page layer turns into a "service unavailable"
+block (503) instead of a 500; a 4xx raises `ServiceError` with the service's field errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from litestar import Litestar, Request
+
+from gateway.sessions import SignedIn
+from shared.settings import SERVICES, Settings
+
+PAGE_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+class ServiceUnavailable(Exception):
+    def __init__(self, service: str) -> None:
+        super().__init__(f"{service} service unavailable")
+        self.service = service
+
+
+class ServiceError(Exception):
+    """The service refused the call (4xx): `detail` and field `errors` as in shared/errors.py."""
+
+    def __init__(self, service: str, status_code: int, detail: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{service}: {status_code} {detail}")
+        self.service = service
+        self.status_code = status_code
+        self.detail = detail
+        self.errors = errors
+
+    def field_errors(self) -> dict[str, str]:
+        return {str(e.get("field")): str(e.get("message")) for e in self.errors if e.get("field")}
+
+
+def service_url(settings: Settings, service: str) -> str | None:
+    """Base URL of one of our services; None for anything else (the gateway never calls itself)."""
+    if service not in SERVICES:
+        return None
+    url = settings.service_urls.get(service)
+    return url.rstrip("/") if url else None
+
+
+def gateway_token(settings: Settings) -> str:
+    # ZABOTA_API_TOKEN may list several tokens (one per integration); the gateway's own is the first.
+    return settings.api_token.split(",")[0].strip()
+
+
+async def open_http_client(runtime: Any) -> None:
+    """Startup hook (spec.on_startup): the process-wide HTTP client."""
+    runtime.state["http"] = httpx.AsyncClient(timeout=PAGE_TIMEOUT, follow_redirects=False,
+                                              limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+
+
+async def close_http_client(app: Litestar) -> None:
+    """Shutdown hook: close pooled connections."""
+    http = app.state.runtime.state.pop("http", None)
+    if http is not None:
+        await http.aclose()
+
+
+def provide_http(request: Request) -> httpx.AsyncClient:
+    return request.app.state.runtime.state["http"]
+
+
+class ServiceClient:
+    def __init__(self, http: httpx.AsyncClient, settings: Settings, actor: SignedIn | None) -> None:
+        self.http = http
+        self.settings = settings
+        self.actor = actor
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {gateway_token(self.settings)}", "Accept": "application/json"}
+        if self.actor is not None:
+            headers["X-Zabota-Actor"] = self.actor.login
+            headers["X-Zabota-Role"] = self.actor.role
+        return headers
+
+    async def request(self, method: str, service: str, path: str, *, params: Any = None, json: Any = None) -> Any:
+        """Call `/api/<service>/<path>`; the decoded JSON body (None for an empty answer)."""
+        base = service_url(self.settings, service)
+        if base is None:
+            raise ValueError(f"unknown service {service!r}")
+        url = f"{base}/api/{service}/{path.lstrip('/')}"
+        try:
+            response = await self.http.request(method, url, params=params, json=json, headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(service) from exc
+        if response.status_code >= 500:
+            raise ServiceUnavailable(service)
+        if response.status_code >= 400:
+            body = _json_or_none(response) or {}
+            detail = body.get("detail", response.reason_phrase) if isinstance(body, dict) else response.reason_phrase
+            errors = body.get("errors", []) if isinstance(body, dict) else []
+            raise ServiceError(service, response.status_code, str(detail), errors)
+        return _json_or_none(response)
+
+    async def get(self, service: str, path: str, *, params: Any = None) -> Any:
+        return await self.request("GET", service, path, params=params)
+
+    async def post(self, service: str, path: str, *, json: Any = None) -> Any:
+        return await self.request("POST", service, path, json=json)
+
+    async def put(self, service: str, path: str, *, json: Any = None) -> Any:
+        return await self.request("PUT", service, path, json=json)
+
+    async def patch(self, service: str, path: str, *, json: Any = None) -> Any:
+        return await self.request("PATCH", service, path, json=json)
+
+    async def delete(self, service: str, path: str) -> Any:
+        return await self.request("DELETE", service, path)
+
+    async def ready(self, service: str) -> bool:
+        """Whether the service answers its readiness check (for the status page)."""
+        base = service_url(self.settings, service)
+        if base is None:
+            raise ValueError(f"unknown service {service!r}")
+        try:
+            response = await self.http.get(f"{base}/health/ready", timeout=3.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def provide_services(request: Request) -> ServiceClient:
+    web = getattr(request.state, "web", None)
+    return ServiceClient(provide_http(request), request.app.state.settings, web.staff if web else None)

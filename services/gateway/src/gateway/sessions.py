@@ -1,0 +1,182 @@
+"""Server-side web sessions, the CSRF token, the request language, and the cookies that carry them.
+
+`WebSessionMiddleware` wraps every page route. It reads the session cookie, loads the session and
+its staff member from the gateway database, and leaves a `WebContext` in `request.state.web` that
+guards, handlers and templates read. Handlers add cookies to `web.cookies` (login, logout); the
+middleware writes them on whatever response goes out, error pages included.
+
+Cookies are HttpOnly and SameSite=Lax, and Secure unless the request is plain http to localhost
+(behind a TLS proxy the host is public, so they are Secure there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from litestar.connection import ASGIConnection, Request
+from litestar.datastructures import Cookie
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway import i18n
+from gateway.models import Staff, WebSession
+
+SESSION_COOKIE = "zabota_session"
+CSRF_COOKIE = "zabota_csrf"        # anonymous visitors only (the login form); signed-in users use the session's
+LANGUAGE_COOKIE = "zabota_lang"    # anonymous visitors only; signed-in users keep it in the session
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+# A session is renewed at most this often, so browsing does not write the database on every click.
+RENEW_INTERVAL = timedelta(minutes=5)
+
+
+def session_lifetime() -> timedelta:
+    """Idle timeout: a session unused this long is gone (env GATEWAY_SESSION_HOURS, default 12)."""
+    return timedelta(hours=float(os.environ.get("GATEWAY_SESSION_HOURS", "12")))
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The staff member of the current request (a plain copy, safe to use after the DB session closed)."""
+
+    id: int
+    login: str
+    display_name: str
+    role: str
+
+
+@dataclass
+class WebContext:
+    staff: SignedIn | None
+    csrf_token: str
+    language: str
+    secure: bool
+    token_hash: str | None = None
+    # An anonymous visitor picked a language (switch or cookie): it beats the account's preference at login.
+    language_chosen: bool = False
+    cookies: list[Cookie] = field(default_factory=list)
+
+    def set_cookie(self, key: str, value: str, max_age: int | None = None) -> None:
+        self.cookies.append(Cookie(key=key, value=value, max_age=max_age, path="/", httponly=True,
+                                   samesite="lax", secure=self.secure))
+
+    def delete_cookie(self, key: str) -> None:
+        self.cookies.append(Cookie(key=key, value="", max_age=0, expires=0, path="/", httponly=True,
+                                   samesite="lax", secure=self.secure))
+
+
+def web_context(connection: ASGIConnection) -> WebContext:
+    return connection.state.web
+
+
+def _is_local_http(connection: ASGIConnection) -> bool:
+    return connection.url.scheme == "http" and (connection.url.hostname or "") in LOCAL_HOSTS
+
+
+def _anonymous_csrf_token(nonce: str, secret_key: str) -> str:
+    # The token is an HMAC of the cookie's nonce, so someone able to plant a cookie still cannot forge it.
+    return hmac.new(secret_key.encode(), f"csrf:{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+async def start_session(session: AsyncSession, web: WebContext, staff: Staff, now: datetime) -> None:
+    """Sign `staff` in: a new session with a new id and CSRF token (never reuse the anonymous ones)."""
+    await session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    if web.token_hash:
+        await session.execute(delete(WebSession).where(WebSession.token_hash == web.token_hash))
+    token = secrets.token_urlsafe(32)
+    session.add(WebSession(token_hash=_hash(token), staff_id=staff.id, csrf_token=secrets.token_urlsafe(32),
+                           language=web.language if web.language_chosen else staff.language,
+                           created_at=now, expires_at=now + session_lifetime()))
+    web.set_cookie(SESSION_COOKIE, token)
+
+
+async def end_session(session: AsyncSession, web: WebContext) -> None:
+    if web.token_hash:
+        await session.execute(delete(WebSession).where(WebSession.token_hash == web.token_hash))
+    web.delete_cookie(SESSION_COOKIE)
+    web.staff = None
+
+
+async def _load(scope: Scope) -> WebContext:
+    connection = ASGIConnection(scope)
+    runtime = scope["app"].state.runtime
+    settings = scope["app"].state.settings
+    now = runtime.clock.now()
+    cookies = connection.cookies
+    switch = i18n.normalize(connection.query_params.get("lang"))
+    web = WebContext(staff=None, csrf_token="", language=i18n.DEFAULT_LANGUAGE, secure=not _is_local_http(connection))
+
+    token = cookies.get(SESSION_COOKIE)
+    if token:
+        async with runtime.db.transaction() as session:
+            row = (await session.execute(
+                select(WebSession, Staff).join(Staff, Staff.id == WebSession.staff_id)
+                .where(WebSession.token_hash == _hash(token)))).first()
+            if row is None or row[0].expires_at <= now or not row[1].active:
+                if row is not None:
+                    await session.delete(row[0])
+                web.delete_cookie(SESSION_COOKIE)
+            else:
+                web_session, staff = row
+                if web_session.expires_at - now < session_lifetime() - RENEW_INTERVAL:
+                    web_session.expires_at = now + session_lifetime()
+                if switch and switch != web_session.language:
+                    web_session.language = switch
+                web.staff = SignedIn(staff.id, staff.login, staff.display_name, staff.role)
+                web.token_hash = web_session.token_hash
+                web.csrf_token = web_session.csrf_token
+                web.language = web_session.language
+
+    if web.staff is None:
+        nonce = cookies.get(CSRF_COOKIE) or ""
+        if len(nonce) < 20:
+            nonce = secrets.token_urlsafe(24)
+            web.set_cookie(CSRF_COOKIE, nonce)
+        web.csrf_token = _anonymous_csrf_token(nonce, settings.secret_key)
+        chosen = i18n.normalize(cookies.get(LANGUAGE_COOKIE))
+        web.language = chosen or i18n.DEFAULT_LANGUAGE
+        web.language_chosen = chosen is not None
+        if switch and switch != chosen:
+            web.language, web.language_chosen = switch, True
+            web.set_cookie(LANGUAGE_COOKIE, switch, max_age=365 * 24 * 3600)
+    return web
+
+
+class WebSessionMiddleware:
+    """Loads the `WebContext` of a page request and activates its language (see module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        web = await _load(scope)
+        scope.setdefault("state", {})["web"] = web
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start" and web.cookies:
+                headers = list(message.get("headers") or [])
+                headers += [cookie.to_encoded_header() for cookie in web.cookies]
+                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+            await send(message)
+
+        token = i18n.activate(web.language)
+        try:
+            await self.app(scope, receive, send_with_cookies)
+        finally:
+            i18n.deactivate(token)
+
+
+def current_request_is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
