@@ -12,6 +12,7 @@ import httpx
 from litestar import Request, Response, route
 from litestar.background_tasks import BackgroundTask
 from litestar.enums import HttpMethod
+from litestar.params import FromPath
 from litestar.response import Stream
 
 from gateway.service_client import provide_http, service_url
@@ -66,13 +67,13 @@ def _raw_path(request: Request) -> bytes:
 
 @route("/api/{service:str}/{path:path}", http_method=METHODS, name="api_proxy", include_in_schema=False,
        request_max_body_size=MAX_BODY)
-async def api_proxy(request: Request, service: str, path: str) -> Response:
+async def api_proxy(request: Request, service: FromPath[str], path: FromPath[str]) -> Response:
     return await forward(request, service, _raw_path(request))
 
 
 @route("/webhooks/{service:str}/{path:path}", http_method=METHODS, name="webhook_proxy", include_in_schema=False,
        request_max_body_size=MAX_BODY)
-async def webhook_proxy(request: Request, service: str, path: str) -> Response:
+async def webhook_proxy(request: Request, service: FromPath[str], path: FromPath[str]) -> Response:
     raw = _raw_path(request)
     prefix = b"/webhooks/" + service.encode()
     return await forward(request, service, b"/webhooks" + raw[len(prefix):])

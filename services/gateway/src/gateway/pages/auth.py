@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +20,7 @@ from shared.service import Runtime
 
 @get("/login", name="login", opt=PUBLIC)
 async def login_page(request: Request,
-                     next_: Annotated[str | None, Parameter(query="next")] = None) -> Response:
+                     next_: Annotated[str | None, QueryParameter(name="next")] = None) -> Response:
     if request.state.web.staff is not None:
         return Redirect(safe_next(next_), status_code=303)
     return page(request, "pages/login.html", {"next": safe_next(next_), "login": "", "errors": {}},
@@ -27,7 +28,7 @@ async def login_page(request: Request,
 
 
 @post("/login", name="login_submit", opt=PUBLIC)
-async def login_submit(request: Request, session: AsyncSession, runtime: Runtime) -> Response:
+async def login_submit(request: Request, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> Response:
     form = await request.form()
     login = str(form.get("login", "")).strip()
     password = str(form.get("password", ""))
@@ -51,7 +52,7 @@ async def login_submit(request: Request, session: AsyncSession, runtime: Runtime
 
 
 @post("/logout", name="logout", opt=allow(ALL_STAFF))
-async def logout(request: Request, session: AsyncSession) -> Response:
+async def logout(request: Request, session: NamedDependency[AsyncSession]) -> Response:
     await end_session(session, request.state.web)
     return redirect(request, "/login")
 

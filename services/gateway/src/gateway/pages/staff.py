@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.i18n import _, field_errors
@@ -16,12 +17,12 @@ EMPTY_FORM = {"login": "", "display_name": "", "role": "content_manager", "langu
 
 
 @get("/staff", name="staff_list", opt=allow(LEAD))
-async def staff_list(request: Request, session: AsyncSession) -> Response:
+async def staff_list(request: Request, session: NamedDependency[AsyncSession]) -> Response:
     return page(request, "pages/staff.html", {"team": await list_staff(session), "form": EMPTY_FORM, "errors": {}})
 
 
 @post("/staff", name="staff_create", opt=allow(LEAD))
-async def staff_create(request: Request, session: AsyncSession, runtime: Runtime) -> Response:
+async def staff_create(request: Request, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> Response:
     form = await request.form()
     new = NewStaff(login=str(form.get("login", "")), display_name=str(form.get("display_name", "")),
                    role=str(form.get("role", "")), password=str(form.get("password", "")),

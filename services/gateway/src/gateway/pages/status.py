@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 
 from gateway.rendering import page
 from gateway.roles import LEAD, allow
@@ -14,7 +15,7 @@ from shared.settings import SERVICES
 
 
 @get("/status", name="status", opt=allow(LEAD))
-async def status(request: Request, services: ServiceClient, runtime: Runtime) -> Response:
+async def status(request: Request, services: NamedDependency[ServiceClient], runtime: NamedDependency[Runtime]) -> Response:
     ready = await asyncio.gather(*(services.ready(name) for name in SERVICES))
     return page(request, "pages/status.html",
                 {"services": list(zip(SERVICES, ready, strict=True)), "checked_at": runtime.clock.now()})
