@@ -87,14 +87,25 @@ class Consumer:
             try:
                 msgs = await self._psub.fetch(self.batch, timeout=self.fetch_timeout)
             except (NatsTimeoutError, asyncio.TimeoutError):
+                self._raise_if_cancelled()
                 continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection lost: nats-py reconnects, we fetch again
+                self._raise_if_cancelled()
+                if self.bus.nc is None or self.bus.nc.is_closed:
+                    return  # drained or closed for good: nothing more will arrive
                 log.warning("consumer %s fetch: %s", self.name, exc)
                 await asyncio.sleep(0.5)
                 continue
             await self.process(msgs)
+
+    @staticmethod
+    def _raise_if_cancelled() -> None:
+        # nats-py may turn a cancellation inside fetch() into a timeout; don't let it swallow ours.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
 
     def stop(self) -> None:
         self._stopping = True

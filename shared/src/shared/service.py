@@ -31,6 +31,7 @@ from shared.consumer import Consumer, Subscription
 from shared.db import Database
 from shared.errors import exception_handlers
 from shared.health import health_routes
+from shared.infra import InfraBase
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.telemetry import instrument_engine, setup_logging, setup_tracing
@@ -49,6 +50,8 @@ class ServiceSpec:
     timers: Callable[["Runtime"], dict[str, TimerHandler]] = lambda rt: {}
     on_startup: Sequence[Callable[["Runtime"], Awaitable[None]]] = ()
     uses_bus: bool = True
+    # Tests of the runtime itself use throwaway specs with no migrations directory: create tables directly.
+    create_all: bool = False
     app_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,7 +75,12 @@ class Runtime:
 
     async def start(self, background: bool = True) -> None:
         instrument_engine(self.db.engine)
-        await migrate.upgrade(self.db, self.spec.name)
+        if self.spec.create_all:
+            async with self.db.engine.begin() as conn:
+                await conn.run_sync(InfraBase.metadata.create_all)
+                await conn.run_sync(self.spec.metadata.create_all)
+        else:
+            await migrate.upgrade(self.db, self.spec.name)
         for hook in self.spec.on_startup:
             await hook(self)
         if not background:
