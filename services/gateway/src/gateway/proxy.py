@@ -55,14 +55,16 @@ async def forward(request: Request, service: str, upstream_path: bytes) -> Respo
         finally:
             await upstream.aclose()
 
+    response_headers.setdefault("content-type", "application/octet-stream")
     return Stream(body(), status_code=upstream.status_code, headers=response_headers,
-                  media_type=upstream.headers.get("content-type", "application/octet-stream"),
                   background=BackgroundTask(upstream.aclose))   # also closes it if the body was never read
 
 
 def _raw_path(request: Request) -> bytes:
     # The raw (still percent-encoded) path, so an encoded slash or space reaches the service as sent.
-    return request.scope.get("raw_path") or request.scope["path"].encode()
+    # (Some servers leave the query string in raw_path; it is forwarded separately.)
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    return raw.split(b"?", 1)[0]
 
 
 @route("/api/{service:str}/{path:path}", http_method=METHODS, name="api_proxy", include_in_schema=False,
