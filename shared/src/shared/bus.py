@@ -84,7 +84,7 @@ class Bus:
     async def _on_error(self, exc: Exception) -> None:
         log.debug("NATS: %s", exc)
 
-    async def publish_many(self, messages: Sequence[Outgoing], timeout: float = 10.0) -> None:
+    async def publish_many(self, messages: Sequence[Outgoing], timeout: float = 5.0) -> None:
         """Publish and wait for every PubAck; pipelined, so a batch costs about one round trip."""
         assert self.js is not None, "bus not connected"
         js = self.js

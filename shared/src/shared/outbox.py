@@ -56,6 +56,9 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish one batch of pending events; returns how many were published."""
+        if not self.bus.is_connected:
+            # Don't hold claimed rows (on SQLite: the write lock) while NATS is away.
+            raise ConnectionError("NATS not connected")
         async with self.db.transaction() as session:
             query = select(OutboxRow).where(OutboxRow.published_at.is_(None)).order_by(OutboxRow.id)
             rows = (await session.execute(skip_locked(query.limit(self.batch), self.db))).scalars().all()

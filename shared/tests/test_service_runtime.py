@@ -1,0 +1,96 @@
+"""The service runtime: health, auth, errors, and one trace from an HTTP request to another service's consumer."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import post
+from litestar.testing import AsyncTestClient
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import sign
+from shared.consumer import Subscription
+from shared.events.system import ProbeRecorded
+from shared.outbox import add_event
+from shared.service import Runtime, ServiceSpec, create_service_app
+from shared.telemetry import add_span_processor, current_trace_id
+from shared.testing import eventually, make_settings
+
+from .conftest import Effect, Probe, ProbeBase
+
+exporter = InMemorySpanExporter()
+add_span_processor(SimpleSpanProcessor(exporter))
+
+
+class ProbeIn(msgspec.Struct):
+    seq: int
+
+
+@post("/probes")
+async def create_probe(data: ProbeIn, session: AsyncSession, runtime: Runtime) -> dict:
+    session.add(Probe(seq=data.seq))
+    add_event(session, ProbeRecorded(seq=data.seq), runtime.clock)
+    return {"seq": data.seq, "trace_id": current_trace_id()}
+
+
+seen_trace_ids: list[str | None] = []
+
+
+async def on_probe(event: ProbeRecorded, session: AsyncSession) -> None:
+    seen_trace_ids.append(current_trace_id())
+    session.add(Effect(seq=event.seq, event_id=event.event_id))
+
+
+producer_spec = ServiceSpec(name="alpha", metadata=ProbeBase.metadata, api_routes=[create_probe], create_all=True)
+consumer_spec = ServiceSpec(name="beta", metadata=ProbeBase.metadata, create_all=True,
+                            subscriptions=lambda rt: [Subscription("beta-probes", {ProbeRecorded.subject: on_probe})])
+
+
+def _app(spec: ServiceSpec, url: str, nats_url: str):
+    return create_service_app(spec, settings=make_settings(spec.name, database_url=url, nats_url=nats_url))
+
+
+async def test_trace_started_by_http_continues_in_another_services_consumer(tmp_path, nats_server) -> None:
+    alpha = _app(producer_spec, f"sqlite+aiosqlite:///{tmp_path / 'alpha.db'}", nats_server.url)
+    beta = _app(consumer_spec, f"sqlite+aiosqlite:///{tmp_path / 'beta.db'}", nats_server.url)
+    async with AsyncTestClient(alpha) as a, AsyncTestClient(beta):
+        response = await a.post("/api/alpha/probes", json={"seq": 1}, headers={"Authorization": "Bearer dev-token"})
+        assert response.status_code == 201, response.text
+        http_trace_id = response.json()["trace_id"]
+        assert http_trace_id
+
+        async def consumed() -> bool:
+            return bool(seen_trace_ids)
+
+        await eventually(consumed, message="beta consumed the probe")
+    assert seen_trace_ids == [http_trace_id]
+    consumer_spans = [s for s in exporter.get_finished_spans() if s.name.startswith("beta-probes process")]
+    assert format(consumer_spans[0].context.trace_id, "032x") == http_trace_id
+
+
+async def test_health_ready_is_503_while_nats_is_unreachable(tmp_path) -> None:
+    app = _app(producer_spec, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", "nats://127.0.0.1:9")
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/health/live")).status_code == 200
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"database": True, "nats": False}
+
+
+async def test_api_needs_a_token_or_a_signature_and_bad_input_is_422_naming_the_field(tmp_path) -> None:
+    app = _app(producer_spec, f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", "nats://127.0.0.1:9")
+    async with AsyncTestClient(app) as client:
+        assert (await client.post("/api/alpha/probes", json={"seq": 1})).status_code == 401
+        wrong = await client.post("/api/alpha/probes", json={"seq": 1}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        body = b'{"seq": 2}'
+        signed = await client.post("/api/alpha/probes", content=body, headers={
+            "X-Zabota-Signature": sign(body, "dev-webhook-secret"), "Content-Type": "application/json"})
+        assert signed.status_code == 201
+        forged = await client.post("/api/alpha/probes", content=body, headers={
+            "X-Zabota-Signature": sign(body, "guess"), "Content-Type": "application/json"})
+        assert forged.status_code == 401
+        bad = await client.post("/api/alpha/probes", json={"seq": "x"}, headers={"Authorization": "Bearer dev-token"})
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "seq"
