@@ -1,0 +1,41 @@
+"""In a real browser: sign in through the login form, and a wrong password shows the error."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.app import create_app
+
+from .conftest import gateway_settings
+
+pytestmark = pytest.mark.browser
+
+
+async def test_manager_signs_in_through_the_form_and_sees_the_dashboard(browser_page, live_server,  # noqa: ANN001
+                                                                        tmp_path) -> None:  # noqa: ANN001
+    app = create_app(gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}"))
+    base_url = live_server(app)
+    page = browser_page
+
+    await page.goto(base_url + "/")
+    assert page.url.startswith(base_url + "/login")   # anonymous: sent to sign in
+    await page.wait_for_function("window.htmx !== undefined")
+
+    await page.fill("input[name=login]", "manager1")
+    await page.fill("input[name=password]", "wrong")
+    await page.click("button[type=submit]")
+    error = page.locator("#login-form .alert.error")
+    await error.wait_for()
+    assert (await error.inner_text()).strip() == "Неверный логин или пароль."
+    assert page.url.startswith(base_url + "/login")
+
+    await page.fill("input[name=password]", "demo")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base_url + "/")
+    assert "Здравствуйте, Дана Ахметова!" in await page.locator("h1").inner_text()
+    assert await page.locator(".whoami").inner_text() == "Дана Ахметова Контент-менеджер"
+    # A content manager's menu has no lead-only pages.
+    assert await page.locator(".mainnav a").all_inner_texts() == ["Главная"]
+
+    await page.click("text=Выйти")
+    await page.wait_for_url(base_url + "/login")
