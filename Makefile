@@ -47,8 +47,11 @@ install: uv
 up: install
 	exec $(UV) run --no-sync python scripts/up.py
 
+# PYTEST_RC_FILE (used by .ci/run): where to write pytest's own exit code, since make turns any failure into 2.
 test: install
-	$(UV) run --no-sync pytest $(PYTEST_ARGS)
+	@rc=0; $(UV) run --no-sync pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ -n "$${PYTEST_RC_FILE:-}" ]; then echo $$rc > "$$PYTEST_RC_FILE"; fi; \
+	exit $$rc
 
 lint: install
 	$(UV) run --no-sync ruff check .
