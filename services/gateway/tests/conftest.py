@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from gateway.app import create_app
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-
-from gateway.app import create_app
 from shared.clock import utcnow
 from shared.db import Database
 from shared.settings import Settings

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
-
 from gateway.app import create_app
 from gateway.models import Staff, WebSession
+from litestar.testing import AsyncTestClient
 from shared.clock import FixedClock
 from shared.db import Database
+from sqlalchemy import func, select
 
 from .conftest import csrf_of, gateway_settings, sign_in
 
@@ -40,7 +39,7 @@ async def test_sign_in_sets_an_httponly_lax_session_cookie_and_returns_to_next(c
     assert (await client.get("/staff")).status_code == 200
 
 
-async def test_cookies_are_secure_when_not_plain_http_localhost(app) -> None:  # noqa: ANN001
+async def test_cookies_are_secure_when_not_plain_http_localhost(app) -> None:
     async with AsyncTestClient(app, base_url="https://zabota.example.kz") as client:
         page = await client.get("/login")
         cookie = page.headers["set-cookie"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from gateway.app import create_app
 
 from .conftest import gateway_settings
@@ -11,8 +10,8 @@ from .conftest import gateway_settings
 pytestmark = pytest.mark.browser
 
 
-async def test_manager_signs_in_through_the_form_and_sees_the_dashboard(browser_page, live_server,  # noqa: ANN001
-                                                                        tmp_path) -> None:  # noqa: ANN001
+async def test_manager_signs_in_through_the_form_and_sees_the_dashboard(browser_page, live_server,
+                                                                        tmp_path) -> None:
     app = create_app(gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}"))
     base_url = live_server(app)
     page = browser_page

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
-
 from gateway import i18n
 
 GATEWAY = Path(__file__).resolve().parents[1]

@@ -6,12 +6,6 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from litestar import Request, Response, Router, get
-from litestar.di import NamedDependency
-from litestar.params import FromPath
-from litestar.testing import AsyncTestClient
-from sqlalchemy import select
-
 from gateway.app import spec
 from gateway.guards import page_guard
 from gateway.models import Staff
@@ -19,10 +13,15 @@ from gateway.rendering import page
 from gateway.roles import ALL_STAFF, allow
 from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.sessions import SignedIn, WebSessionMiddleware
+from litestar import Request, Response, Router, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.testing import AsyncTestClient
 from shared.db import Database
 from shared.service import create_service_app
+from sqlalchemy import select
 
-from .conftest import csrf_of, down_service_urls, gateway_settings, sign_in
+from .conftest import down_service_urls, gateway_settings, sign_in
 from .upstream import create_upstream
 
 
@@ -72,7 +71,7 @@ async def test_sign_in_uses_the_account_language_when_none_was_chosen(db: Databa
     assert "Nothing needs your attention yet." in (await client.get("/")).text
 
 
-async def test_local_filter_shows_utc_in_the_agency_time_zone(app) -> None:  # noqa: ANN001
+async def test_local_filter_shows_utc_in_the_agency_time_zone(app) -> None:
     env = app.template_engine.engine
     # 19:30 UTC is 00:30 next day in Almaty (UTC+5).
     assert env.from_string("{{ ts|local }}").render(ts=datetime(2026, 3, 2, 19, 30, tzinfo=UTC)) == "03.03.2026 00:30"
@@ -107,7 +106,7 @@ async def test_staff_form_adds_an_account_that_can_sign_in(client: AsyncTestClie
     await sign_in(client, "dana.k", "a-long-password")
 
 
-async def test_status_page_shows_which_services_are_unavailable(database_url: str, live_server) -> None:  # noqa: ANN001
+async def test_status_page_shows_which_services_are_unavailable(database_url: str, live_server) -> None:
     clients_url = live_server(create_upstream())
     settings = gateway_settings(database_url, service_urls={**down_service_urls(), "clients": clients_url})
     from gateway.app import create_app
@@ -131,7 +130,7 @@ async def probe(request: Request, service: FromPath[str], services: NamedDepende
 
 
 @pytest.fixture
-async def probe_client(database_url: str, live_server) -> AsyncTestClient:  # noqa: ANN001
+async def probe_client(database_url: str, live_server) -> AsyncTestClient:
     clients_url = live_server(create_upstream())
     settings = gateway_settings(database_url, service_urls={**down_service_urls(), "clients": clients_url})
     service_spec = spec(settings)
@@ -159,7 +158,7 @@ async def test_page_shows_service_unavailable_instead_of_an_error(probe_client: 
     assert fragment.headers["hx-retarget"] == "#content"
 
 
-async def test_service_client_sends_the_gateway_token_and_the_actor(live_server) -> None:  # noqa: ANN001
+async def test_service_client_sends_the_gateway_token_and_the_actor(live_server) -> None:
     clients_url = live_server(create_upstream())
     settings = gateway_settings("sqlite+aiosqlite://", service_urls={"clients": clients_url},
                                 api_token="gateway-token,partner-token")

@@ -7,16 +7,15 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from litestar.testing import AsyncTestClient
-
 from gateway.app import create_app
+from litestar.testing import AsyncTestClient
 
 from .conftest import down_service_urls, gateway_settings
 from .upstream import create_upstream
 
 
 @pytest.fixture
-async def proxy(live_server, tmp_path) -> AsyncIterator[AsyncTestClient]:  # noqa: ANN001
+async def proxy(live_server, tmp_path) -> AsyncIterator[AsyncTestClient]:
     upstream = live_server(create_upstream())
     urls = {**down_service_urls(), "clients": upstream}
     settings = gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}", service_urls=urls, demo=False)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from gateway.guards import page_guard
+from gateway.roles import ALL_STAFF, allowed_roles
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
-
-from gateway.guards import page_guard
-from gateway.roles import ALL_STAFF, allowed_roles
 
 from .conftest import ROLE_LOGINS, csrf_of, sign_in
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from litestar.testing import AsyncTestClient
-from sqlalchemy import select
-
 from gateway.app import create_app
 from gateway.models import Staff
 from gateway.staff import DEMO_STAFF, NewStaff, authenticate, create_staff
+from litestar.testing import AsyncTestClient
 from shared.clock import utcnow
 from shared.db import Database
 from shared.errors import DomainError
+from sqlalchemy import select
 
 from .conftest import gateway_settings
 
@@ -63,18 +63,20 @@ async def test_create_staff_rejects_a_taken_login(database_url: str, db: Databas
     assert taken.value.errors == [{"field": "login", "message": "This login is already taken."}]
 
 
-def test_cli_adds_an_account_with_the_password_from_stdin(tmp_path) -> None:  # noqa: ANN001
+def test_cli_adds_an_account_with_the_password_from_stdin(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
            "ZABOTA_VAR_DIR": str(tmp_path)}
-    command = [sys.executable, "-m", "gateway.staff", "add", "aliya", "--role", "lead", "--name", "Алия Сейтова",
-               "--password-stdin"]
-    done = subprocess.run(command, input="correct horse battery\n", capture_output=True, text=True, env=env,
-                          timeout=120)
+
+    def cli(login: str, password: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "gateway.staff", "add", login, "--role", "lead", "--name", "Алия Сейтова",
+                   "--password-stdin"]
+        return subprocess.run(command, input=password + "\n", capture_output=True, text=True, env=env,
+                              timeout=120, check=False)
+
+    done = cli("aliya", "correct horse battery")
     assert done.returncode == 0, done.stderr
     assert "created aliya (lead)" in done.stdout
-    again = subprocess.run(command, input="correct horse battery\n", capture_output=True, text=True, env=env,
-                           timeout=120)
+    again = cli("aliya", "correct horse battery")
     assert again.returncode == 1 and "login: This login is already taken." in again.stderr
-    short = subprocess.run([*command[:4], "bob", *command[5:]], input="short\n", capture_output=True, text=True,
-                           env=env, timeout=120)
+    short = cli("bob", "short")
     assert short.returncode == 1 and "password" in short.stderr

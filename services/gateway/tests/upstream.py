@@ -52,7 +52,7 @@ async def empty() -> None:
 
 @get("/api/clients/download")
 async def download() -> Stream:
-    async def chunks():  # noqa: ANN202
+    async def chunks():
         for i in range(64):
             yield bytes([i % 256]) * 65536   # 4 MiB in 64 KiB chunks
     return Stream(chunks(), media_type="application/octet-stream",

@@ -10,6 +10,9 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
+from shared.clock import Clock
+from shared.service import ServiceSpec, create_service_app
+from shared.settings import Settings
 
 from gateway import i18n
 from gateway.guards import page_exception_handlers, page_guard
@@ -20,9 +23,6 @@ from gateway.rendering import STATIC_DIR, create_template_engine
 from gateway.service_client import close_http_client, open_http_client, provide_services
 from gateway.sessions import WebSessionMiddleware
 from gateway.staff import seed_demo_staff
-from shared.clock import Clock
-from shared.service import ServiceSpec, create_service_app
-from shared.settings import Settings
 
 
 def spec(settings: Settings) -> ServiceSpec:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shared.db import UTCDateTime, make_base
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
-
-from shared.db import UTCDateTime, make_base
 
 Base = make_base()
 

@@ -48,7 +48,7 @@ async def forward(request: Request, service: str, upstream_path: bytes) -> Respo
         await upstream.aclose()
         return Response(b"", status_code=upstream.status_code, headers=response_headers)
 
-    async def body():  # noqa: ANN202
+    async def body():
         try:
             async for chunk in upstream.aiter_raw():
                 yield chunk

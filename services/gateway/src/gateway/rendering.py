@@ -14,19 +14,19 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request, Response
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.enums import MediaType
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
+from shared.calendar import BusinessCalendar
 
 from gateway import i18n
 from gateway.nav import visible_nav
 from gateway.roles import ROLES
-from shared.calendar import BusinessCalendar
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 # The vendored file carries its version in its name; pages find it here instead of hard-coding it.
-HTMX_JS = sorted(p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.glob("js/htmx-*.min.js"))[-1]
+HTMX_JS = max(p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.glob("js/htmx-*.min.js"))
 
 # htmx 2 swaps only 2xx by default; our forms answer 422 with their errors and pages answer 403/404/503
 # with an explanation, which the user must see.
@@ -40,7 +40,7 @@ HTMX_CONFIG = {
 }
 
 
-def local_filter(calendar: BusinessCalendar):  # noqa: ANN201
+def local_filter(calendar: BusinessCalendar):
     """`{{ ts|local }}`: a UTC timestamp in the agency's time zone (CAL-1: every page shows local time)."""
 
     def local(value: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 from litestar import Litestar, Request
+from shared.settings import SERVICES, Settings
 
 from gateway.sessions import SignedIn
-from shared.settings import SERVICES, Settings
 
 PAGE_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from shared.errors import DomainError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.i18n import LANGUAGES, N_
 from gateway.models import Staff
 from gateway.roles import ROLES
-from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ async def ensure_demo_staff(session: AsyncSession, password: str, now: datetime)
     return [row[0] for row in missing]
 
 
-async def seed_demo_staff(runtime) -> None:  # noqa: ANN001 - shared.service.Runtime (startup hook)
+async def seed_demo_staff(runtime) -> None:
     if not runtime.settings.demo:
         return
     password = os.environ.get("ZABOTA_DEMO_PASSWORD", "demo")
@@ -165,10 +165,11 @@ def _read_password(from_stdin: bool) -> str:
 
 
 async def _add(args: argparse.Namespace, password: str) -> None:
-    from shared import migrate
     from shared.clock import SystemClock
     from shared.db import Database
     from shared.settings import Settings
+
+    from shared import migrate
 
     settings = Settings.from_env("gateway")
     db = Database(settings.database_url)

@@ -8,6 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Redirect
+from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.i18n import _
@@ -15,7 +16,6 @@ from gateway.rendering import page, redirect, safe_next
 from gateway.roles import ALL_STAFF, PUBLIC, allow
 from gateway.sessions import end_session, start_session
 from gateway.staff import authenticate
-from shared.service import Runtime
 
 
 @get("/login", name="login", opt=PUBLIC)

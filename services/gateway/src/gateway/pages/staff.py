@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
+from shared.errors import DomainError
+from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.i18n import _, field_errors
 from gateway.rendering import page, redirect
 from gateway.roles import LEAD, allow
 from gateway.staff import NewStaff, create_staff, list_staff
-from shared.errors import DomainError
-from shared.service import Runtime
 
 EMPTY_FORM = {"login": "", "display_name": "", "role": "content_manager", "language": "ru"}
 

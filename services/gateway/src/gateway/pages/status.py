@@ -6,12 +6,12 @@ import asyncio
 
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
+from shared.service import Runtime
+from shared.settings import SERVICES
 
 from gateway.rendering import page
 from gateway.roles import LEAD, allow
 from gateway.service_client import ServiceClient
-from shared.service import Runtime
-from shared.settings import SERVICES
 
 
 @get("/status", name="status", opt=allow(LEAD))
