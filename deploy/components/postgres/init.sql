@@ -1,0 +1,5 @@
+CREATE DATABASE clients;
+CREATE DATABASE content;
+CREATE DATABASE engagement;
+CREATE DATABASE payroll;
+CREATE DATABASE gateway;
