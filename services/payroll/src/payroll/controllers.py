@@ -1,0 +1,188 @@
+"""Thin HTTP handlers of the payroll API (mounted under /api/payroll, behind the API guard).
+
+Who may do what (DOMAIN.md, Roles): a content manager sees only their own statement and figures; the
+analyst, the project lead and integration tokens read everything; only the project lead (`lead`) closes
+a month, changes the rules or rebuilds the ledger — the gateway re-authenticates the lead's password
+before it calls close. Integration tokens may NOT close a month or change rules (a close is a person's
+decision), but may maintain the roster (PUT /employees, e.g. from an HR system).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from litestar import Response, get, post, put
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Actor
+from shared.errors import DomainError, Forbidden, NotFound
+from shared.service import Runtime
+from payroll import services as svc
+from payroll.handlers import rebuild
+from payroll.models import Employee
+from payroll.schemas import EmployeeIn, RulesIn
+
+READ_ALL = {"lead", "analyst", "integration"}
+ROSTER_WRITERS = {"lead", "integration"}
+ROLES = {"content_manager", "lead", "analyst", "ad_manager", "growth", "monitoring", "care_agent", "senior_agent"}
+
+
+def _scope(actor: Actor) -> str | None:
+    """None = every manager; a login = only that manager's own figures."""
+    if actor.role in READ_ALL:
+        return None
+    if actor.role == "content_manager":
+        return actor.login
+    raise Forbidden(f"role {actor.role} may not read payroll")
+
+
+def _lead(actor: Actor, what: str) -> None:
+    if actor.role != "lead":
+        raise Forbidden(f"only the project lead may {what}")
+
+
+def _tz(runtime: Runtime):
+    return runtime.settings.calendar.tz
+
+
+def _own(actor: Actor, manager: str) -> None:
+    scope = _scope(actor)
+    if scope is not None and scope != manager:
+        raise Forbidden("a content manager sees only their own statement", field="manager")
+
+
+@get("/statements")
+async def list_statements(month: str, actor: Actor, session: AsyncSession, runtime: Runtime) -> list[dict]:
+    """Statements of a month: every manager (or only yourself, as a content manager), with all lines."""
+    svc.check_month(month)
+    return await svc.statements(session, month, _tz(runtime), only=_scope(actor))
+
+
+@get("/statements/{manager:str}")
+async def manager_statement(manager: str, month: str, actor: Actor, session: AsyncSession, runtime: Runtime,
+                            page: int = 1, page_size: int = 200) -> Any:
+    """One manager's statement with paginated lines; `/statements/<login>.csv?month=` exports every line as CSV."""
+    svc.check_month(month)
+    as_csv = manager.endswith(".csv")
+    if as_csv:
+        manager = manager[:-4]
+    _own(actor, manager)
+    if as_csv:
+        return await _csv(session, month, manager, runtime)
+    if page < 1:
+        raise DomainError("page starts at 1", field="page")
+    if not 1 <= page_size <= 5000:
+        raise DomainError("page_size must be 1..5000", field="page_size")
+    return await svc.statement_page(session, month, manager, _tz(runtime), page, page_size)
+
+
+async def _csv(session: AsyncSession, month: str, manager: str, runtime: Runtime) -> Response:
+    tz = _tz(runtime)
+    found = await svc.statements(session, month, tz, only=manager)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["month", "manager", "rule", "amount", "currency", "occurred_at_utc", "occurred_at_local",
+                     "deal_id", "event_id", "deadline_id", "adjusts_month", "corrects_line_id", "note"])
+    from datetime import datetime
+
+    total = "0.00"
+    for st in found:
+        total = st["total"]
+        for ln in st["lines"]:
+            at = datetime.fromisoformat(ln["occurred_at"])
+            writer.writerow([month, manager, ln["rule"], ln["amount"], ln["currency"], ln["occurred_at"],
+                             at.astimezone(tz).isoformat(), ln["deal_id"] or "", ln["event_id"] or "",
+                             ln["deadline_id"] or "", ln["adjusts_month"] or "", ln["corrects_line_id"] or "",
+                             ln["note"]])
+    writer.writerow([month, manager, "TOTAL", total, found[0]["currency"] if found else "", "", "", "", "", "",
+                     "", "", ""])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="payroll-{manager}-{month}.csv"'})
+
+
+@get("/months/{month:str}")
+async def get_month(month: str, actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+    """A month's state (open = live preview, closed = frozen), totals per manager by rule, best manager and why."""
+    view = await svc.month_view(session, month, _tz(runtime), only=_scope(actor))
+    return view.as_json()
+
+
+@post("/months/{month:str}/close", status_code=200)
+async def close_month(month: str, actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+    """Close (freeze) a month: project lead only, after the gateway re-authenticated them. Emits
+    `payroll.month.closed.v1`. Integration tokens may not close."""
+    _lead(actor, "close a payroll month")
+    view = await svc.close_month(session, month, actor.login, _tz(runtime), runtime.clock)
+    return view.as_json()
+
+
+@get("/rules")
+async def get_rules(actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+    """The rules in force this month (agency time) and every version with its effective month."""
+    _scope(actor)
+    month = svc.month_of(runtime.clock.now(), _tz(runtime))
+    current = await svc.rule_book(session, month)
+    history = [svc.RuleBook.of(rs).as_json() | {"created_at": rs.created_at.isoformat(), "created_by": rs.created_by}
+               for rs in await svc.rules_history(session)]
+    return {"month": month, "current": current.as_json(), "history": history}
+
+
+@put("/rules")
+async def put_rules(data: RulesIn, actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+    """A new rule-set version from an open month on (project lead only); open months are re-priced."""
+    _lead(actor, "change the pay rules")
+    changes = {k: getattr(data, k) for k in ("currency", "amounts", "deadline_fines", "default_fine",
+                                             "best_manager_rule")}
+    book = await svc.change_rules(session, effective_from=data.effective_from, changes=changes, by=actor.login,
+                                  clock=runtime.clock)
+    return book.as_json()
+
+
+def _employee_json(e: Employee) -> dict:
+    return {"login": e.login, "role": e.role, "employed_from": e.employed_from.isoformat(),
+            "employed_to": e.employed_to.isoformat() if e.employed_to else None, "auto_enrolled": e.auto_enrolled}
+
+
+@get("/employees")
+async def list_employees(actor: Actor, session: AsyncSession) -> list[dict]:
+    scope = _scope(actor)
+    query = select(Employee).order_by(Employee.login)
+    if scope is not None:
+        query = query.where(Employee.login == scope)
+    return [_employee_json(e) for e in (await session.execute(query)).scalars()]
+
+
+@get("/employees/{login:str}")
+async def get_employee(login: str, actor: Actor, session: AsyncSession) -> dict:
+    _own(actor, login)
+    emp = await session.get(Employee, login)
+    if emp is None:
+        raise NotFound(f"no employee {login}", field="login")
+    return _employee_json(emp)
+
+
+@put("/employees/{login:str}")
+async def put_employee(login: str, data: EmployeeIn, actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+    """Set an employment period (project lead or an integration token); events never change it afterwards."""
+    if actor.role not in ROSTER_WRITERS:
+        raise Forbidden("only the project lead or an integration may change the roster")
+    if data.role not in ROLES:
+        raise DomainError(f"unknown role {data.role!r}", field="role")
+    emp = await svc.put_employee(session, login, data.role, data.employed_from, data.employed_to, runtime.clock)
+    return _employee_json(emp)
+
+
+@post("/rebuild", status_code=200)
+async def rebuild_ledger(actor: Actor, runtime: Runtime) -> dict:
+    """Rebuild the ledger of open months from the CLIENTS stream (project lead only)."""
+    _lead(actor, "rebuild the ledger")
+    if runtime.bus is None or not runtime.bus.is_connected:
+        raise DomainError("NATS is not connected", field=None)
+    return await rebuild(runtime)
+
+
+api_routes = [list_statements, manager_statement, get_month, close_month, get_rules, put_rules, list_employees,
+              get_employee, put_employee, rebuild_ledger]
