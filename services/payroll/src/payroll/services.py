@@ -644,7 +644,7 @@ async def stored_lines(session: AsyncSession, month: str, manager: str | None = 
     if limit is not None:
         query = query.limit(limit)
     # Core rows, not ORM objects: a statement of thousands of lines stays cheap.
-    result = await session.execute(query.execution_options(yield_per=5000))
+    result = await session.execute(query)
     lines = [_line_dict(r) for r in result]
     for line in lines:
         line["occurred_at"] = as_utc(line["occurred_at"])
