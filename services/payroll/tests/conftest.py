@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 
 from shared.bus import Bus, Outgoing
 from shared.clock import FixedClock
+from shared.db import Database
 from shared.events import Event, encode
 from shared.events.clients import (
     DealLossUndone,
@@ -33,6 +34,7 @@ from shared.events.clients import (
 from shared.testing import eventually, make_settings
 from payroll.app import create_app
 from payroll.handlers import CONSUMER
+from payroll.services import ledger_snapshot
 
 UTC = timezone.utc
 TOKEN = {"Authorization": "Bearer dev-token"}
@@ -84,6 +86,15 @@ class Harness:
                 info.delivered.stream_seq >= stream.state.last_seq
 
         await eventually(done, timeout=30, message="payroll consumed every clients event")
+
+    async def snapshot(self) -> list[tuple]:
+        """The whole ledger, read on a connection of the test's own loop (the app runs in the client's)."""
+        db = Database(self.runtime.db.url)
+        try:
+            async with db.transaction() as session:
+                return await ledger_snapshot(session)
+        finally:
+            await db.dispose()
 
     def headers(self, role: str, login: str) -> dict[str, str]:
         if role == "integration":
