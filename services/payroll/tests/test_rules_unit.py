@@ -1,0 +1,85 @@
+"""The pure parts of the pay rules: months in the agency time zone, exact money, rule sets, PAY-7 ranking."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from shared.errors import DomainError
+from payroll.services import (
+    DEFAULT_AMOUNTS,
+    ManagerStats,
+    RuleBook,
+    fmt,
+    month_of,
+    next_month,
+    rank_best_manager,
+    to_minor,
+    validate_rules,
+)
+
+ALMATY = ZoneInfo("Asia/Almaty")
+
+
+def test_month_of_a_fact_is_its_agency_time_zone_month() -> None:
+    assert month_of(datetime(2026, 4, 30, 18, 59, tzinfo=timezone.utc), ALMATY) == "2026-04"
+    assert month_of(datetime(2026, 4, 30, 19, 0, tzinfo=timezone.utc), ALMATY) == "2026-05"
+    assert next_month("2026-12") == "2027-01"
+    with pytest.raises(ValueError):
+        month_of(datetime(2026, 4, 30), ALMATY)
+
+
+def test_pay9_money_is_integer_minor_units_and_decimal_strings() -> None:
+    assert to_minor("150000") == 15_000_000 and to_minor("-5000.5") == -500_050 and to_minor(10) == 1000
+    assert fmt(to_minor("0.1") * 3) == "0.30"
+    for bad in (0.1, "1.005", "abc", "NaN", True):
+        with pytest.raises(DomainError):
+            to_minor(bad)
+
+
+def test_rule_set_validation_names_the_field() -> None:
+    ok = validate_rules("KZT", DEFAULT_AMOUNTS, {"CL-9": "-5000"}, "0", ["renewals", "lost", "compliance"])
+    assert ok["amounts"]["PAY-1"] == "150000.00"
+    with pytest.raises(DomainError) as err:
+        validate_rules("kzt", {**DEFAULT_AMOUNTS, "PAY-9": "1"}, {"CL-9": "5000"}, "0", ["speed"])
+    fields = {e["field"] for e in err.value.errors}
+    assert fields == {"currency", "amounts.PAY-9", "deadline_fines.CL-9", "best_manager_rule"}
+
+
+def test_pay6_fine_per_deadline_rule_with_a_default() -> None:
+    book = RuleBook(id=1, effective_from="2000-01", currency="KZT", amounts={}, deadline_fines={"CL-9": -500_000},
+                    default_fine=0, best_manager_rule=("renewals",))
+    assert book.amount("PAY-6", "CL-9") == -500_000 and book.amount("PAY-6", "CO-3") == 0
+
+
+RULE = ["renewals", "lost", "compliance"]
+
+
+def test_pay7_most_renewals_wins() -> None:
+    winner, why = rank_best_manager([ManagerStats("anna", renewals=3, lost=2), ManagerStats("boris", renewals=2)],
+                                    RULE)
+    assert winner == "anna" and "decided over boris by renewals: 3 vs 2" in why["reason"]
+
+
+def test_pay7_then_fewest_lost() -> None:
+    winner, why = rank_best_manager([ManagerStats("anna", renewals=2, lost=2), ManagerStats("boris", renewals=2,
+                                                                                            lost=1)], RULE)
+    assert winner == "boris" and "by lost: 1 vs 2" in why["reason"]
+
+
+def test_pay7_then_best_deadline_compliance() -> None:
+    winner, why = rank_best_manager([ManagerStats("anna", renewals=1, met=3, breached=1),
+                                     ManagerStats("boris", renewals=1, met=9, breached=1)], RULE)
+    assert winner == "boris" and "by compliance: 90.0% vs 75.0%" in why["reason"]
+    assert why["ranking"][1]["compliance"] == "0.7500"
+
+
+def test_pay7_full_tie_is_decided_by_login_and_said_so() -> None:
+    winner, why = rank_best_manager([ManagerStats("boris", renewals=1), ManagerStats("anna", renewals=1)], RULE)
+    assert winner == "anna" and "tied with boris on every criterion" in why["reason"]
+
+
+def test_pay7_no_facts_no_best_manager() -> None:
+    assert rank_best_manager([ManagerStats("anna"), ManagerStats("boris")], RULE)[0] is None
