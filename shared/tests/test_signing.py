@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from shared.signing import BadToken, ExpiredToken, expires_at_of, make_token, read_token
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

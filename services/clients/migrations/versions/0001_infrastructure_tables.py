@@ -4,10 +4,9 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-22 06:17:53.779638
 """
-from alembic import op
-import sqlalchemy as sa
 import shared.db
-
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0001'
 down_revision = None

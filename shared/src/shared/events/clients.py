@@ -131,3 +131,29 @@ class DeadlineWaived(Event, frozen=True, kw_only=True):
     owner: str
     waived_by: str
     reason: str
+
+
+@event("clients.task.assigned.v1")
+class TaskAssigned(Event, frozen=True, kw_only=True):
+    """A task was created for someone (CL-3 "notifies them", CL-6, CL-7, CL-11): the gateway and chat
+    bots turn it into a notification. `due_at` is None for tasks without a deadline."""
+
+    task_id: str
+    kind: str
+    rule: str
+    assignee: str | None
+    title: str
+    due_at: datetime | None = None
+    script: str | None = None
+
+
+@event("clients.deal.period_opened.v1")
+class DealPeriodOpened(Event, frozen=True, kw_only=True):
+    """CL-8 / CL-10 / CL-14: a service period started (launch or renewal). Content plans its month
+    (CO-1) and engagement knows the account is current from this."""
+
+    manager: str
+    service_kind: ServiceKind
+    period_no: int
+    period_start: datetime
+    period_end: datetime

@@ -2,4 +2,17 @@
 
 from __future__ import annotations
 
-from shared.events import Event, event  # noqa: F401
+from datetime import datetime
+from typing import Literal
+
+from shared.events import Event, event
+
+
+@event("content.post.published.v1")
+class PostPublished(Event, frozen=True, kw_only=True):
+    """A post was published on a client's account (CO-5). The first one meets CL-9 in the clients service.
+    Minimal shape added by the clients service; the content service may add fields with defaults."""
+
+    post_id: str
+    published_at: datetime
+    kind: Literal["feed", "story"] = "feed"

@@ -1,0 +1,110 @@
+"""Who may see and change what in the clients service: DOMAIN.md "Roles", enforced here, not only in the
+gateway, because the API is reachable without it.
+
+| actor | sees | changes |
+|---|---|---|
+| `lead` | everything | everything (settings, roster, waivers, reassignment) |
+| `content_manager` | own deals (responsible manager), own leads | own deals: stages, questionnaire, first post, attachments, renewal answers; own tasks |
+| `ad_manager` | deals of kind complex_promotion | renewal answers of those deals; own tasks (setup checklist, "ask the ad manager") |
+| `growth` | deals where they are the growth specialist (they hold the growth task) | own tasks; may reveal those deals' credentials |
+| `analyst` | every deal and report, read-only | nothing |
+| other staff roles | nothing here | nothing |
+| integration (bearer token without a staff actor) | everything | everything except revealing credentials |
+| webhook (body signature only) | nothing | payments and refunds |
+
+A deal an actor may not see answers 404, as if it did not exist (a manager cannot probe another
+manager's deals); an action on a visible deal the role may not take answers 403. Credentials (CL-8)
+are revealed only to the lead, the deal's responsible manager and its growth specialist — not to
+integrations: DOMAIN names those three, and a token leaked from a partner must not open every account.
+"""
+
+from __future__ import annotations
+
+from shared.auth import Actor
+from shared.errors import Forbidden, NotFound
+
+from clients.models import Deal, Task
+
+LEAD, CONTENT_MANAGER, AD_MANAGER, GROWTH, ANALYST = "lead", "content_manager", "ad_manager", "growth", "analyst"
+INTEGRATION, WEBHOOK = "integration", "webhook"
+FULL = (LEAD, INTEGRATION)
+
+
+def is_full(actor: Actor) -> bool:
+    return actor.role in FULL
+
+
+def can_see_deal(actor: Actor, deal: Deal) -> bool:
+    if actor.role in (LEAD, INTEGRATION, ANALYST):
+        return True
+    if actor.role == CONTENT_MANAGER:
+        return deal.responsible_manager == actor.login
+    if actor.role == AD_MANAGER:
+        return deal.service_kind == "complex_promotion"
+    if actor.role == GROWTH:
+        return deal.growth_specialist == actor.login
+    return False
+
+
+def require_visible(actor: Actor, deal: Deal | None, what: str = "deal") -> Deal:
+    if deal is None or not can_see_deal(actor, deal):
+        raise NotFound(f"{what} not found")
+    return deal
+
+
+def require_deal_change(actor: Actor, deal: Deal) -> None:
+    """Stages, questionnaire, first post, attachments: the lead, integrations, the responsible manager."""
+    require_visible(actor, deal)
+    if is_full(actor) or (actor.role == CONTENT_MANAGER and deal.responsible_manager == actor.login):
+        return
+    raise Forbidden(f"role {actor.role} may not change this deal")
+
+
+def require_renewal_answer(actor: Actor, deal: Deal) -> None:
+    """CL-12: the responsible manager answers; for complex_promotion the ad manager may too (CL-11)."""
+    require_visible(actor, deal)
+    if actor.role == AD_MANAGER and deal.service_kind == "complex_promotion":
+        return
+    require_deal_change(actor, deal)
+
+
+def require_task_complete(actor: Actor, deal: Deal, task: Task) -> None:
+    require_visible(actor, deal, "task")
+    if is_full(actor) or (task.assignee is not None and task.assignee == actor.login
+                          and actor.role in (CONTENT_MANAGER, AD_MANAGER, GROWTH)):
+        return
+    if actor.role == CONTENT_MANAGER and deal.responsible_manager == actor.login:
+        return  # the responsible manager may close any task of their deal
+    raise Forbidden(f"role {actor.role} may not complete this task")
+
+
+def require_reveal(actor: Actor, deal: Deal) -> None:
+    """CL-8: lead, the deal's responsible manager, that deal's growth specialist — nobody else."""
+    require_visible(actor, deal)
+    allowed = (actor.role == LEAD
+               or (actor.role == CONTENT_MANAGER and deal.responsible_manager == actor.login)
+               or (actor.role == GROWTH and deal.growth_specialist == actor.login))
+    if not allowed:
+        raise Forbidden("credentials are revealed only to the lead, the responsible manager and the growth "
+                        "specialist of the deal")
+
+
+def require_roles(actor: Actor, *roles: str) -> None:
+    if actor.role not in roles:
+        raise Forbidden(f"role {actor.role} may not do this")
+
+
+def require_payments(actor: Actor) -> None:
+    """Payments and refunds come from integrations and signed webhooks (and the lead, by hand)."""
+    require_roles(actor, LEAD, INTEGRATION, WEBHOOK)
+
+
+def require_reader(actor: Actor) -> None:
+    if actor.role == WEBHOOK:
+        raise Forbidden("a signed webhook may only post payments and refunds")
+
+
+def may_backdate(actor: Actor) -> bool:
+    """Backdating a fact (`at`) is for imports and late webhooks (integrations) and the lead: a staff
+    member reporting their own work is timed by the clock, so a deadline cannot be met after the fact."""
+    return is_full(actor)

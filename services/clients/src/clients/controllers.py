@@ -1,0 +1,533 @@
+"""Thin HTTP handlers: translate a request into a domain operation (services.py) and back.
+
+Every route is under /api/clients (bearer token or body signature, shared/auth.py) and acts for
+`actor`; role checks are in access.py. One request = one transaction (the `session` dependency):
+a 4xx raised anywhere rolls back everything the request wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post, put
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
+from litestar.response import File
+from shared.auth import Actor
+from shared.errors import DomainError, Forbidden, NotFound
+from shared.service import Runtime
+from shared.settings import var_dir
+from shared.signing import BadToken, ExpiredToken, make_token, read_token
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients import access, imports, leads, services
+from clients.models import Attachment, AuditEntry, Deadline, Deal, Document, Import, Lead, StaffMember, Task
+from clients.rules import RuleValues
+from clients.schemas import (
+    CompleteIn,
+    Errors,
+    FirstPostIn,
+    LeadIn,
+    LeadStageIn,
+    ManagerIn,
+    PaymentIn,
+    QuestionnaireIn,
+    RefundIn,
+    RenewalAnswerIn,
+    SettingsIn,
+    StaffIn,
+    StageIn,
+    WaiveIn,
+    check_aware,
+    check_currency,
+    parse_money,
+)
+from clients.views import (
+    attachment_view,
+    deadline_view,
+    deal_summary,
+    deal_view,
+    iso,
+    lead_view,
+    refund_view,
+    staff_view,
+    task_view,
+)
+
+MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
+QUESTIONNAIRE_LINK_DAYS = 14
+
+
+def ctx_of(session: AsyncSession, runtime: Runtime, actor: Actor) -> services.Ctx:
+    return services.Ctx(session, runtime.clock, runtime.settings, actor, runtime.scheduler.handlers)
+
+
+# ============================================================================ payments (CL-3, CL-14)
+
+@post("/payments")
+async def post_payment(data: PaymentIn, session: AsyncSession, runtime: Runtime, actor: Actor) -> Response:
+    """A payment: new client → client + deal + first-call task (CL-3); `deal_id` → renewal (CL-14).
+    The same `external_id` again → 200 with the same deal, nothing duplicated."""
+    access.require_payments(actor)
+    result = await services.record_payment(ctx_of(session, runtime, actor), data)
+    return Response(await deal_view(session, result.deal), status_code=201 if result.created else 200)
+
+
+# ============================================================================ deals
+
+@get("/deals")
+async def list_deals(session: AsyncSession, actor: Actor, stage: str | None = None, manager: str | None = None,
+                     service_kind: str | None = None) -> list[dict[str, Any]]:
+    access.require_reader(actor)
+    query = select(Deal).order_by(Deal.first_payment_at.desc())
+    if stage:
+        query = query.where(Deal.stage == stage)
+    if manager:
+        query = query.where(Deal.responsible_manager == manager)
+    if service_kind:
+        query = query.where(Deal.service_kind == service_kind)
+    deals = (await session.execute(query)).scalars().all()
+    return [deal_summary(d) for d in deals if access.can_see_deal(actor, d)]
+
+
+@get("/deals/{deal_id:str}")
+async def get_deal(deal_id: str, session: AsyncSession, runtime: Runtime, actor: Actor) -> dict[str, Any]:
+    access.require_reader(actor)
+    deal = await services.load_deal(ctx_of(session, runtime, actor), deal_id)
+    return await deal_view(session, deal)
+
+
+@post("/deals/{deal_id:str}/stage", status_code=200)
+async def post_stage(deal_id: str, data: StageIn, session: AsyncSession, runtime: Runtime,
+                     actor: Actor) -> dict[str, Any]:
+    """CL-4 contacted; CL-8 project_launched (service_start + Instagram login/password); CL-12
+    notification_sent (= renewal answer "continues") and lost (= "declines")."""
+    ctx = ctx_of(session, runtime, actor)
+    errors = Errors()
+    errors.require("stage", data.stage)
+    errors.raise_if_any()
+    deal = await services.load_deal(ctx, deal_id)
+    if data.stage in ("notification_sent", "lost"):
+        access.require_renewal_answer(actor, deal)
+    else:
+        access.require_deal_change(actor, deal)
+    at = services.fact_time(ctx, data.at)
+    if data.stage == "contacted":
+        await services.mark_contacted(ctx, deal, at)
+    elif data.stage == "project_launched":
+        await services.launch(ctx, deal, at, data.service_start, data.instagram_login, data.instagram_password)
+    elif data.stage == "notification_sent":
+        await services.renewal_answer(ctx, deal, True, at)
+    elif data.stage == "lost":
+        if deal.stage == "lost":
+            raise DomainError("the deal is already lost", field="stage")
+        with services.deal_span(deal, "declined"):
+            await services.lose(ctx, deal, "declined", at)
+    else:
+        raise DomainError(f"{data.stage} is not set by hand: "
+                          + ("post the questionnaire (CL-5)" if data.stage == "questionnaire_received"
+                             else "a deal starts as new"), field="stage")
+    await services.settle_deal(ctx, deal)
+    return await deal_view(session, deal)
+
+
+@post("/deals/{deal_id:str}/questionnaire", status_code=200)
+async def post_questionnaire(deal_id: str, data: QuestionnaireIn, session: AsyncSession, runtime: Runtime,
+                             actor: Actor) -> dict[str, Any]:
+    """CL-5 entered by staff (the client uses the signed link)."""
+    ctx = ctx_of(session, runtime, actor)
+    errors = Errors()
+    errors.require("answers", data.answers)
+    errors.raise_if_any()
+    deal = await services.load_deal(ctx, deal_id)
+    access.require_deal_change(actor, deal)
+    await services.receive_questionnaire(ctx, deal, data.answers, services.fact_time(ctx, data.received_at,
+                                                                                      "received_at"))
+    await services.settle_deal(ctx, deal)
+    return await deal_view(session, deal)
+
+
+@post("/deals/{deal_id:str}/questionnaire-link", status_code=201)
+async def post_questionnaire_link(deal_id: str, session: AsyncSession, runtime: Runtime,
+                                  actor: Actor) -> dict[str, Any]:
+    """CL-5: a signed link for the client (shared/signing.py), valid 14 days."""
+    ctx = ctx_of(session, runtime, actor)
+    deal = await services.load_deal(ctx, deal_id, settle=False)
+    access.require_deal_change(actor, deal)
+    expires = ctx.now + timedelta(days=QUESTIONNAIRE_LINK_DAYS)
+    token = make_token({"deal_id": deal.id}, secret_key=runtime.settings.secret_key, purpose="questionnaire",
+                       expires_at=expires)
+    return {"token": token, "path": f"/public/clients/questionnaire/{token}", "expires_at": iso(expires)}
+
+
+@post("/deals/{deal_id:str}/first-post", status_code=200)
+async def post_first_post(deal_id: str, data: FirstPostIn, session: AsyncSession, runtime: Runtime,
+                          actor: Actor) -> dict[str, Any]:
+    """CL-9 for agencies without the content service."""
+    ctx = ctx_of(session, runtime, actor)
+    errors = Errors()
+    errors.require("published_at", data.published_at)
+    errors.raise_if_any()
+    deal = await services.load_deal(ctx, deal_id)
+    access.require_deal_change(actor, deal)
+    await services.record_first_post(ctx, deal, services.fact_time(ctx, data.published_at, "published_at"))
+    return await deal_view(session, deal)
+
+
+@post("/deals/{deal_id:str}/renewal-answer", status_code=200)
+async def post_renewal_answer(deal_id: str, data: RenewalAnswerIn, session: AsyncSession, runtime: Runtime,
+                              actor: Actor) -> dict[str, Any]:
+    ctx = ctx_of(session, runtime, actor)
+    errors = Errors()
+    errors.require("continues", data.continues)
+    errors.raise_if_any()
+    deal = await services.load_deal(ctx, deal_id)
+    access.require_renewal_answer(actor, deal)
+    await services.renewal_answer(ctx, deal, data.continues, services.fact_time(ctx, data.at))
+    return await deal_view(session, deal)
+
+
+@get("/deals/{deal_id:str}/document", media_type="text/html")
+async def get_document(deal_id: str, session: AsyncSession, runtime: Runtime, actor: Actor) -> str:
+    """CL-12: the latest payment details / invoice of the deal, printable HTML."""
+    access.require_reader(actor)
+    deal = await services.load_deal(ctx_of(session, runtime, actor), deal_id, settle=False)
+    document = (await session.execute(select(Document).where(Document.deal_id == deal.id)
+                                      .order_by(Document.created_at.desc()))).scalars().first()
+    if document is None:
+        raise NotFound("no document yet: answer the renewal question first (CL-12)")
+    return document.html
+
+
+@post("/deals/{deal_id:str}/refunds")
+async def post_refund(deal_id: str, data: RefundIn, session: AsyncSession, runtime: Runtime,
+                      actor: Actor) -> Response:
+    ctx = ctx_of(session, runtime, actor)
+    access.require_payments(actor)
+    errors = Errors()
+    for name in ("external_id", "amount", "currency", "refunded_at"):
+        errors.require(name, getattr(data, name))
+    check_aware(errors, "refunded_at", data.refunded_at)
+    amount = parse_money(errors, "amount", data.amount)
+    currency = check_currency(errors, "currency", data.currency)
+    errors.raise_if_any()
+    deal = await services.load_deal(ctx, deal_id)
+    if data.refunded_at > ctx.now:
+        raise DomainError("a refund cannot be dated in the future", field="refunded_at")
+    refund, created = await services.record_refund(ctx, deal, data.external_id, amount, currency, data.refunded_at)
+    return Response(refund_view(refund), status_code=201 if created else 200)
+
+
+@post("/deals/{deal_id:str}/credentials/reveal", status_code=200)
+async def reveal(deal_id: str, session: AsyncSession, runtime: Runtime, actor: Actor) -> dict[str, str]:
+    ctx = ctx_of(session, runtime, actor)
+    deal = await services.load_deal(ctx, deal_id, settle=False)
+    return services.reveal_credentials(ctx, deal)
+
+
+@post("/deals/{deal_id:str}/manager", status_code=200)
+async def post_manager(deal_id: str, data: ManagerIn, session: AsyncSession, runtime: Runtime,
+                       actor: Actor) -> dict[str, Any]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION)
+    errors = Errors()
+    errors.require("manager", data.manager)
+    errors.raise_if_any()
+    ctx = ctx_of(session, runtime, actor)
+    deal = await services.load_deal(ctx, deal_id)
+    await services.reassign_manager(ctx, deal, data.manager)
+    return await deal_view(session, deal)
+
+
+# ============================================================================ attachments
+
+@post("/deals/{deal_id:str}/attachments", request_max_body_size=MAX_ATTACHMENT_BYTES + 1024 * 1024)
+async def post_attachment(deal_id: str, session: AsyncSession, runtime: Runtime, actor: Actor,
+                          data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+                          ) -> dict[str, Any]:
+    """Call recordings (CL-11): multipart field `file` (audio/*, at most 50 MB), optional `task_id`.
+    Stored under <ZABOTA_VAR_DIR>/attachments/<deal_id>/<id>."""
+    ctx = ctx_of(session, runtime, actor)
+    deal = await services.load_deal(ctx, deal_id, settle=False)
+    access.require_deal_change(actor, deal)
+    upload = data.get("file")
+    if not isinstance(upload, UploadFile):
+        raise DomainError("a file is required", field="file")
+    content_type = (upload.content_type or "").split(";")[0].strip().lower()
+    if not content_type.startswith("audio/"):
+        raise DomainError("only audio recordings (audio/*) are accepted", field="file")
+    content = await upload.read()
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise DomainError("the file is larger than 50 MB", field="file")
+    if not content:
+        raise DomainError("the file is empty", field="file")
+    task_id = data.get("task_id") or None
+    if task_id is not None:
+        task = await session.get(Task, task_id)
+        if task is None or task.deal_id != deal.id:
+            raise DomainError("no such task on this deal", field="task_id")
+    attachment = Attachment(deal_id=deal.id, task_id=task_id, filename=Path(upload.filename or "recording").name,
+                            content_type=content_type, size=len(content), sha256=hashlib.sha256(content).hexdigest(),
+                            path="", uploaded_by=actor.login, uploaded_at=ctx.now)
+    session.add(attachment)
+    await session.flush()
+    target = var_dir() / "attachments" / deal.id / attachment.id
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(content)  # written before the commit; a failed commit leaves only an orphan file
+    attachment.path = str(target.relative_to(var_dir()))
+    with services.deal_span(deal, "attachment"):
+        services.history(ctx, deal, ctx.now, "attachment", f"attached {attachment.filename}",
+                         attachment_id=attachment.id)
+    return attachment_view(attachment)
+
+
+@get("/attachments/{attachment_id:str}")
+async def get_attachment(attachment_id: str, session: AsyncSession, runtime: Runtime, actor: Actor) -> File:
+    access.require_reader(actor)
+    attachment = await session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFound("attachment not found")
+    deal = await session.get(Deal, attachment.deal_id)
+    access.require_visible(actor, deal, "attachment")
+    ctx_of(session, runtime, actor).audit("attachment.downloaded", deal.id, attachment_id=attachment.id)
+    return File(path=var_dir() / attachment.path, filename=attachment.filename, media_type=attachment.content_type)
+
+
+# ============================================================================ tasks, deadlines
+
+@get("/tasks")
+async def list_tasks(session: AsyncSession, actor: Actor, assignee: str | None = None,
+                     status: str | None = "open") -> list[dict[str, Any]]:
+    access.require_reader(actor)
+    query = select(Task, Deal).join(Deal, Deal.id == Task.deal_id).order_by(Task.due_at)
+    if assignee:
+        query = query.where(Task.assignee == assignee)
+    if status:
+        query = query.where(Task.status == status)
+    rows = (await session.execute(query)).all()
+    return [task_view(t) for t, d in rows if access.can_see_deal(actor, d) or t.assignee == actor.login]
+
+
+@post("/tasks/{task_id:str}/complete", status_code=200)
+async def complete_task(task_id: str, session: AsyncSession, runtime: Runtime, actor: Actor,
+                        data: CompleteIn | None = None) -> dict[str, Any]:
+    ctx = ctx_of(session, runtime, actor)
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound("task not found")
+    await services.complete_task(ctx, task, services.fact_time(ctx, data.at if data else None))
+    return task_view(task)
+
+
+@get("/deadlines")
+async def list_deadlines(session: AsyncSession, actor: Actor, owner: str | None = None, rule: str | None = None,
+                         state_: Annotated[str | None, Parameter(query="state")] = None) -> list[dict[str, Any]]:
+    access.require_reader(actor)
+    query = select(Deadline, Deal).join(Deal, Deal.id == Deadline.deal_id).order_by(Deadline.due_at)
+    for column, value in ((Deadline.state, state_), (Deadline.owner, owner), (Deadline.rule, rule)):
+        if value:
+            query = query.where(column == value)
+    return [deadline_view(d) for d, deal in (await session.execute(query)).all() if access.can_see_deal(actor, deal)]
+
+
+@post("/deadlines/{deadline_id:str}/waive", status_code=200)
+async def waive_deadline(deadline_id: str, data: WaiveIn, session: AsyncSession, runtime: Runtime,
+                         actor: Actor) -> dict[str, Any]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION)
+    errors = Errors()
+    errors.require("reason", data.reason)
+    errors.raise_if_any()
+    deadline = await session.get(Deadline, deadline_id)
+    if deadline is None:
+        raise NotFound("deadline not found")
+    ctx = ctx_of(session, runtime, actor)
+    deal = await services.load_deal(ctx, deadline.deal_id)
+    with services.deal_span(deal, "waive"):
+        services.waive(ctx, deal, deadline, data.reason)
+    return deadline_view(deadline)
+
+
+# ============================================================================ roster, settings, audit
+
+@get("/staff")
+async def list_staff(session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.ANALYST)
+    return [staff_view(m) for m in (await session.execute(select(StaffMember).order_by(StaffMember.login))).scalars()]
+
+
+@put("/staff/{login:str}")
+async def put_staff(login: str, data: StaffIn, session: AsyncSession, runtime: Runtime,
+                    actor: Actor) -> dict[str, Any]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION)
+    errors = Errors()
+    errors.require("role", data.role)
+    errors.raise_if_any()
+    member = await services.put_staff(ctx_of(session, runtime, actor), login, data.role, data.full_name, data.active)
+    return staff_view(member)
+
+
+@get("/settings")
+async def get_settings(session: AsyncSession, runtime: Runtime, actor: Actor,
+                       at: datetime | None = None) -> dict[str, Any]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.ANALYST)
+    moment = at or runtime.clock.now()
+    values = await services.rule_values(session, moment)
+    from clients.models import RuleSetting
+
+    rows = (await session.execute(select(RuleSetting).order_by(RuleSetting.effective_from, RuleSetting.id))).scalars()
+    return {"at": iso(moment), "values": {k: getattr(values, k) for k in RuleValues.names()},
+            "defaults": {k: getattr(RuleValues(), k) for k in RuleValues.names()},
+            "history": [{"key": r.key, "value": r.value, "effective_from": iso(r.effective_from),
+                         "created_by": r.created_by, "created_at": iso(r.created_at)} for r in rows]}
+
+
+@put("/settings")
+async def put_settings(data: SettingsIn, session: AsyncSession, runtime: Runtime, actor: Actor) -> dict[str, Any]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION)
+    errors = Errors()
+    errors.require("values", data.values)
+    check_aware(errors, "effective_from", data.effective_from)
+    errors.raise_if_any()
+    ctx = ctx_of(session, runtime, actor)
+    effective = data.effective_from or ctx.now
+    await services.put_settings(ctx, data.values, effective)
+    await session.flush()
+    values = await services.rule_values(session, max(effective, ctx.now))
+    return {"effective_from": iso(effective), "values": {k: getattr(values, k) for k in RuleValues.names()}}
+
+
+@get("/audit")
+async def get_audit(session: AsyncSession, actor: Actor, target: str | None = None,
+                    limit: int = 200) -> list[dict[str, Any]]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION)
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(max(limit, 1), 1000))
+    if target:
+        query = query.where(AuditEntry.target == target)
+    return [{"id": a.id, "at": iso(a.at), "actor": a.actor, "role": a.role, "action": a.action,
+             "target": a.target, "detail": a.detail} for a in (await session.execute(query)).scalars()]
+
+
+# ============================================================================ leads (CL-16)
+
+@post("/leads")
+async def post_lead(data: LeadIn, session: AsyncSession, runtime: Runtime, actor: Actor) -> dict[str, Any]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.CONTENT_MANAGER)
+    return lead_view(await leads.create_lead(ctx_of(session, runtime, actor), data))
+
+
+@get("/leads")
+async def list_leads(session: AsyncSession, actor: Actor, stage: str | None = None,
+                     owner: str | None = None) -> list[dict[str, Any]]:
+    access.require_reader(actor)
+    query = select(Lead).order_by(Lead.created_at.desc())
+    if stage:
+        query = query.where(Lead.stage == stage)
+    if owner:
+        query = query.where(Lead.owner == owner)
+    return [lead_view(lead) for lead in (await session.execute(query)).scalars() if leads.can_see_lead(actor, lead)]
+
+
+@post("/leads/{lead_id:str}/stage", status_code=200)
+async def post_lead_stage(lead_id: str, data: LeadStageIn, session: AsyncSession, runtime: Runtime,
+                          actor: Actor) -> dict[str, Any]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.CONTENT_MANAGER)
+    errors = Errors()
+    errors.require("stage", data.stage)
+    errors.raise_if_any()
+    lead = await session.get(Lead, lead_id)
+    if lead is None or not leads.can_see_lead(actor, lead):
+        raise NotFound("lead not found")
+    ctx = ctx_of(session, runtime, actor)
+    await leads.move_lead(ctx, lead, data.stage, services.fact_time(ctx, data.at))
+    return lead_view(lead)
+
+
+@get("/reports/funnel")
+async def funnel(session: AsyncSession, runtime: Runtime, actor: Actor, month: str,
+                 manager: str | None = None) -> dict[str, Any]:
+    """CL-16; a content manager sees their own funnel only."""
+    if actor.role == access.CONTENT_MANAGER:
+        if manager not in (None, actor.login):
+            raise Forbidden("a manager sees their own funnel")
+        manager = actor.login
+    else:
+        access.require_roles(actor, access.LEAD, access.INTEGRATION, access.ANALYST)
+    return await leads.funnel_report(ctx_of(session, runtime, actor), month, manager)
+
+
+# ============================================================================ imports
+
+@post("/imports", status_code=202, request_max_body_size=20 * 1024 * 1024)
+async def post_import(session: AsyncSession, runtime: Runtime, actor: Actor,
+                      data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+                      ) -> dict[str, Any]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION)
+    upload = data.get("file")
+    if not isinstance(upload, UploadFile):
+        raise DomainError("a CSV file is required", field="file")
+    job = await imports.start_import(ctx_of(session, runtime, actor), upload.filename or "import.csv",
+                                     await upload.read())
+    return imports.import_view(job) | {"errors": []}
+
+
+@get("/imports/{import_id:str}")
+async def get_import(import_id: str, session: AsyncSession, actor: Actor) -> dict[str, Any]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION)
+    job = await session.get(Import, import_id)
+    if job is None:
+        raise NotFound("import not found")
+    return imports.import_view(job)
+
+
+# ============================================================================ public: the client's signed link (CL-5)
+
+def _deal_id_of(token: str, runtime: Runtime) -> str:
+    try:
+        return read_token(token, secret_key=runtime.settings.secret_key, purpose="questionnaire",
+                          now=runtime.clock.now())["deal_id"]
+    except ExpiredToken:
+        raise DomainError("this link has expired; ask your manager for a new one", field="token") from None
+    except (BadToken, KeyError, TypeError):
+        raise NotFound("invalid link") from None
+
+
+@get("/public/clients/questionnaire/{token:str}")
+async def public_questionnaire(token: str, session: AsyncSession, runtime: Runtime) -> dict[str, Any]:
+    """What the gateway's public page shows: whom it is for and whether it was already sent."""
+    from clients.models import Client
+
+    deal = await session.get(Deal, _deal_id_of(token, runtime))
+    if deal is None:
+        raise NotFound("invalid link")
+    client = await session.get(Client, deal.client_id)
+    return {"client_name": client.full_name, "service_kind": deal.service_kind,
+            "submitted": deal.questionnaire_received_at is not None}
+
+
+@post("/public/clients/questionnaire/{token:str}", status_code=200)
+async def public_questionnaire_submit(token: str, data: QuestionnaireIn, request: Request, session: AsyncSession,
+                                      runtime: Runtime) -> dict[str, Any]:
+    errors = Errors()
+    errors.require("answers", data.answers)
+    errors.raise_if_any()
+    deal_id = _deal_id_of(token, runtime)
+    ctx = ctx_of(session, runtime, Actor(login="client", role="integration"))
+    deal = await services.get_deal(session, deal_id)
+    if deal is None:
+        raise NotFound("invalid link")
+    await services.settle_deal(ctx, deal)
+    await services.receive_questionnaire(ctx, deal, data.answers, ctx.now)  # the client cannot backdate
+    await services.settle_deal(ctx, deal)
+    return {"submitted": True}
+
+
+api_routes = [post_payment, list_deals, get_deal, post_stage, post_questionnaire, post_questionnaire_link,
+              post_first_post, post_renewal_answer, get_document, post_refund, reveal, post_manager,
+              post_attachment, get_attachment, list_tasks, complete_task, list_deadlines, waive_deadline,
+              list_staff, put_staff, get_settings, put_settings, get_audit, post_lead, list_leads, post_lead_stage,
+              funnel, post_import, get_import]
+public_routes = [public_questionnaire, public_questionnaire_submit]

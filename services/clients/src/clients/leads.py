@@ -1,0 +1,107 @@
+"""CL-16: leads and the funnel report.
+
+A lead is registered with the CL-1 fields, a source and the admin/manager who runs the dialog
+(`owner`), and moves dialog → warm_lead → application → paid; a payment with `lead_id` converts it
+(services.open_deal). Stages only move forward; a backdated move keeps each step's own timestamp.
+
+Funnel (choice where DOMAIN is silent): a cohort report. The leads whose dialog started in the month
+(agency time zone), optionally of one owner, are counted at every step they reached — whenever they
+reached it — and the deals they became are counted as launched, renewed (at least one renewal
+payment) or lost. A payment without a lead is not in the funnel (it has no dialog to count).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from shared.errors import Conflict, DomainError
+from sqlalchemy import func, select
+
+from clients import access, rules
+from clients.models import Deal, Lead, Payment
+from clients.schemas import Errors, LeadIn, check_aware
+
+STAGE_FIELDS = {"warm_lead": "warm_at", "application": "application_at", "paid": "paid_at"}
+
+
+def validate_lead(data: LeadIn) -> None:
+    errors = Errors()
+    errors.require("full_name", data.full_name)
+    if not (data.phone or data.instagram or data.email):
+        errors.add("phone", "a phone, an Instagram link or an e-mail is needed to reach the person")
+    if data.payer_type == "legal" and data.bin and len(data.bin) != 12:
+        errors.add("bin", "BIN/IIN is 12 digits")
+    check_aware(errors, "at", data.at)
+    errors.raise_if_any()
+
+
+async def create_lead(ctx, data: LeadIn) -> Lead:
+    from clients.services import fact_time
+
+    validate_lead(data)
+    at = fact_time(ctx, data.at)
+    owner = data.owner or ctx.actor.login
+    if ctx.actor.role == access.CONTENT_MANAGER and owner != ctx.actor.login:
+        raise DomainError("a manager registers leads for themselves", field="owner")
+    lead = Lead(full_name=data.full_name.strip(), phone=data.phone or "", instagram=data.instagram or "",
+                email=data.email or "", product=data.product or "", payer_type=data.payer_type,
+                company_name=data.company_name, bin=data.bin, notes=data.notes or "", source=data.source or "",
+                owner=owner, stage="dialog", created_at=at)
+    ctx.session.add(lead)
+    await ctx.session.flush()
+    return lead
+
+
+def can_see_lead(actor, lead: Lead) -> bool:
+    if actor.role in (access.LEAD, access.INTEGRATION, access.ANALYST):
+        return True
+    return actor.role == access.CONTENT_MANAGER and lead.owner == actor.login
+
+
+async def move_lead(ctx, lead: Lead, stage: str, at: datetime) -> None:
+    """CL-16: forward only; `paid` comes from a payment (it needs a deal), not from this call."""
+    if stage == "paid":
+        raise DomainError("a lead becomes paid when a payment with its lead_id arrives", field="stage")
+    order = rules.LEAD_STAGES
+    if order.index(stage) <= order.index(lead.stage):
+        raise Conflict(f"the lead is already at {lead.stage}", field="stage")
+    if at < lead.created_at:
+        raise DomainError("cannot precede the dialog", field="at")
+    for step in order[order.index(lead.stage) + 1: order.index(stage) + 1]:
+        if step in STAGE_FIELDS and getattr(lead, STAGE_FIELDS[step]) is None:
+            setattr(lead, STAGE_FIELDS[step], at)  # skipped steps count as reached at the same moment
+    lead.stage = stage
+
+
+async def funnel_report(ctx, month: str, manager: str | None) -> dict:
+    try:
+        first = date.fromisoformat(month + "-01")
+    except ValueError:
+        raise DomainError("month is YYYY-MM", field="month") from None
+    start = rules.local_midnight(ctx.cal, first)
+    end = rules.local_midnight(ctx.cal, rules.add_months(first, 1))
+    query = select(Lead).where(Lead.created_at >= start, Lead.created_at < end)
+    if manager:
+        query = query.where(Lead.owner == manager)
+    leads = (await ctx.session.execute(query)).scalars().all()
+    deal_ids = [lead.deal_id for lead in leads if lead.deal_id]
+    deals = (await ctx.session.execute(select(Deal).where(Deal.id.in_(deal_ids)))).scalars().all() if deal_ids else []
+    renewed_ids = set()
+    if deal_ids:
+        renewed_ids = set((await ctx.session.execute(select(Payment.deal_id).where(
+            Payment.deal_id.in_(deal_ids), Payment.renewal.is_(True)).group_by(Payment.deal_id))).scalars())
+    counts = {
+        "dialogs": len(leads),
+        "warm_leads": sum(1 for lead in leads if lead.warm_at is not None),
+        "applications": sum(1 for lead in leads if lead.application_at is not None),
+        "paid": sum(1 for lead in leads if lead.paid_at is not None),
+        "launched": sum(1 for deal in deals if deal.launched_at is not None),
+        "renewed": sum(1 for deal in deals if deal.id in renewed_ids),
+        "lost": sum(1 for deal in deals if deal.stage == "lost"),
+    }
+    return {"month": month, "manager": manager, "cohort": "leads whose dialog started in the month",
+            "steps": rules.funnel(counts)}
+
+
+async def count_leads(session) -> int:
+    return (await session.execute(select(func.count()).select_from(Lead))).scalar_one()

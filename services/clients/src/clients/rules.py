@@ -1,0 +1,210 @@
+"""The rules of the clients service as pure functions: no HTTP, no database, no clock (DESIGN 2).
+
+Each function cites the rule it implements. Numbers come from `RuleValues` — the agency's settings in
+effect at the moment of the fact (DOMAIN: "every number is a default"), never from constants here.
+"""
+
+from __future__ import annotations
+
+import calendar as _cal
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, time, timedelta
+
+from shared.calendar import BusinessCalendar
+
+STAGES = ("new", "contacted", "questionnaire_received", "project_launched", "notification_sent", "lost")
+SERVICE_KINDS = ("account_management", "complex_promotion")
+PAYER_TYPES = ("individual", "legal")
+LEAD_STAGES = ("dialog", "warm_lead", "application", "paid")
+ASSIGNABLE_ROLES = ("content_manager", "ad_manager", "growth")
+
+
+@dataclass(frozen=True)
+class RuleValues:
+    """The agency's numbers (DOMAIN defaults). Stored as `rule_settings` rows with an effective date."""
+
+    first_call_within_hours: float = 1            # CL-3
+    first_call_morning: str = "11:00"             # CL-3
+    first_call_next_morning_working_day: bool = False  # CL-3 (seed counts calendar days)
+    concept_within_hours: float = 24              # CL-6 (wall clock)
+    first_post_within_working_days: int = 3      # CL-9 (CAL-2 working days)
+    period_months: int = 1                        # CL-10
+    renewal_task_days_before_end: int = 3         # CL-11
+    loss_after_days: int = 7                      # CL-13
+    money_back_days: int = 10                     # CL-15
+    # CL-12 documents: the agency's own details printed on payment details and invoices.
+    agency_name: str = "SMM Pro Agency"
+    agency_bin: str = "000000000000"
+    agency_bank: str = "АО «Kaspi Bank»"
+    agency_iban: str = "KZ00 0000 0000 0000 0000"
+    agency_email: str = "service@smmpro.agency"
+
+    @classmethod
+    def names(cls) -> dict[str, type]:
+        return {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
+
+    @classmethod
+    def coerce(cls, key: str, value: object) -> object:
+        """Validate one setting's value; raises ValueError naming what is wrong."""
+        kinds = cls.names()
+        if key not in kinds:
+            raise ValueError(f"unknown setting {key!r}")
+        kind = kinds[key]
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError("must be true or false")
+            return value
+        if kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError("must be a number")
+            if value < 0:
+                raise ValueError("must not be negative")
+            if kind is int:
+                if int(value) != value:
+                    raise ValueError("must be a whole number")
+                value = int(value)
+            if key == "period_months" and value < 1:
+                raise ValueError("must be at least 1")
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be a non-empty string")
+        if key == "first_call_morning":
+            try:
+                time.fromisoformat(value)
+            except ValueError:
+                raise ValueError("must be HH:MM") from None
+        return value
+
+
+# ----------------------------------------------------------------------------- CL-3
+
+def first_call_due(cal: BusinessCalendar, paid_at: datetime, rv: RuleValues) -> datetime:
+    """CL-3: first call due 1 h after payment; after 20:00 → 11:00 next morning; before 10:00 → 11:00."""
+    return cal.first_call_due(
+        paid_at,
+        within=timedelta(hours=rv.first_call_within_hours),
+        morning=time.fromisoformat(rv.first_call_morning),
+        next_morning_is_working_day=rv.first_call_next_morning_working_day,
+    )
+
+
+def pick_least_loaded(candidates: list[str], open_deals: dict[str, int]) -> str | None:
+    """CL-3: the candidate with the fewest open deals wins; ties go to the first login in order."""
+    if not candidates:
+        return None
+    return min(sorted(candidates), key=lambda login: open_deals.get(login, 0))
+
+
+# ----------------------------------------------------------------------------- CL-6, CL-9
+
+def concept_due(cal: BusinessCalendar, received_at: datetime, rv: RuleValues) -> datetime:
+    """CL-6: concept, 3 reference accounts, call and materials request within 24 h (wall clock)."""
+    return cal.add_hours(received_at, rv.concept_within_hours)
+
+
+def first_post_due(cal: BusinessCalendar, received_at: datetime, rv: RuleValues) -> datetime:
+    """CL-9: questionnaire → first published post within 3 working days (CAL-2)."""
+    return cal.add_working_days(received_at, rv.first_post_within_working_days)
+
+
+# ----------------------------------------------------------------------------- CL-10, CL-11, CL-13, CL-14
+
+def add_months(d: date, months: int) -> date:
+    """Calendar months; the 31st of January + 1 month is the last day of February."""
+    month0 = d.month - 1 + months
+    year, month = d.year + month0 // 12, month0 % 12 + 1
+    return date(year, month, min(d.day, _cal.monthrange(year, month)[1]))
+
+
+def local_midnight(cal: BusinessCalendar, d: date) -> datetime:
+    return datetime.combine(d, time(0, 0), tzinfo=cal.tz).astimezone(UTC)
+
+
+def local_date(cal: BusinessCalendar, ts: datetime) -> date:
+    return cal.local(ts).date()
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime
+    renewal_task_at: datetime  # CL-11
+    loss_at: datetime          # CL-13
+
+
+def service_period(cal: BusinessCalendar, service_start: date, rv: RuleValues) -> Period:
+    """CL-10: a period runs from local midnight of the service start date for `period_months` calendar
+    months (the agency's time zone): started 2026-03-01 → ends 2026-04-01 00:00, i.e. covers March.
+    CL-11: the renewal task appears `renewal_task_days_before_end` days before the end.
+    CL-13: unpaid `loss_after_days` days after the end → lost."""
+    start = local_midnight(cal, service_start)
+    end = local_midnight(cal, add_months(service_start, rv.period_months))
+    return Period(start=start, end=end,
+                  renewal_task_at=cal.add_days(end, -rv.renewal_task_days_before_end),
+                  loss_at=cal.add_days(end, rv.loss_after_days))
+
+
+def after_full_month(period_end: datetime | None, at: datetime, renewal_lead_days: int,
+                     cal: BusinessCalendar) -> bool:
+    """PAY-2 / PAY-3 "after a month of service". DOMAIN is silent on the exact line; our choice: the
+    deal was launched and the fact (renewal payment, loss) happened no earlier than the renewal window
+    of the current period (period end − `renewal_task_days_before_end`). A client who prepays in the
+    middle of the first period, or leaves before launch, is not "after a month"."""
+    if period_end is None:
+        return False
+    return at >= cal.add_days(period_end, -renewal_lead_days)
+
+
+# ----------------------------------------------------------------------------- CL-15
+
+def money_back_window_end(first_payment_at: datetime, rv: RuleValues, cal: BusinessCalendar) -> datetime:
+    """CL-15: the money-back window is the first 10 days (wall clock) after the first payment."""
+    return cal.add_days(first_payment_at, rv.money_back_days)
+
+
+def refund_within_window(refunded_at: datetime, first_payment_at: datetime, rv: RuleValues,
+                         cal: BusinessCalendar) -> bool:
+    """CL-15 / PAY-4: a refund counts as "within 10 days" when it happened before the window closed."""
+    return refunded_at < money_back_window_end(first_payment_at, rv, cal)
+
+
+# ----------------------------------------------------------------------------- CAL-3
+
+def deadline_outcome(due_at: datetime, done_at: datetime) -> str:
+    """CAL-3: done at or before the due instant → met; later → breached."""
+    return "met" if done_at <= due_at else "breached"
+
+
+# ----------------------------------------------------------------------------- stages (CL-4…CL-13)
+
+_FORWARD = {
+    "contacted": ("new",),                                                   # CL-4
+    "questionnaire_received": ("new", "contacted"),                           # CL-5
+    "project_launched": ("new", "contacted", "questionnaire_received"),      # CL-8
+    "notification_sent": ("project_launched",),                              # CL-12
+    "lost": ("new", "contacted", "questionnaire_received", "project_launched", "notification_sent"),
+}
+
+
+def can_move(from_stage: str, to_stage: str) -> bool:
+    """Stages only move forward; `lost` can follow any live stage; nothing leaves `lost` except a
+    payment (CL-13 undo, or a returning client's renewal)."""
+    return from_stage in _FORWARD.get(to_stage, ())
+
+
+# ----------------------------------------------------------------------------- CL-16
+
+def funnel(counts: dict[str, int]) -> list[dict[str, object]]:
+    """CL-16: dialogs → warm leads → applications → paid → launched → renewed / lost, with the
+    conversion of each step from the step before (renewed and lost both from launched)."""
+    order = [("dialogs", None), ("warm_leads", "dialogs"), ("applications", "warm_leads"),
+             ("paid", "applications"), ("launched", "paid"), ("renewed", "launched"), ("lost", "launched")]
+    steps = []
+    for name, base in order:
+        count = counts.get(name, 0)
+        conversion = None
+        if base is not None:
+            denominator = counts.get(base, 0)
+            conversion = round(count / denominator, 4) if denominator else None
+        steps.append({"step": name, "count": count, "conversion_from_previous": conversion})
+    return steps

@@ -1,0 +1,185 @@
+"""Request bodies of the clients API (msgspec Structs).
+
+Type errors are caught by msgspec (422 naming the field). Presence and cross-field rules (a legal
+entity needs its BIN, a launch needs its credentials) are checked by `validate_*` functions that list
+every missing field at once, so one 422 tells the caller everything to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import msgspec
+from shared.errors import DomainError
+
+ServiceKind = Literal["account_management", "complex_promotion"]
+PayerType = Literal["individual", "legal"]
+
+
+class ClientIn(msgspec.Struct, kw_only=True):
+    full_name: str | None = None
+    phone: str | None = None
+    instagram: str | None = None
+    email: str | None = None
+    payer_type: PayerType | None = None
+    company_name: str | None = None
+    bin: str | None = None
+    notes: str | None = None
+    product: str | None = None
+
+
+class PaymentIn(msgspec.Struct, kw_only=True):
+    external_id: str | None = None
+    paid_at: datetime | None = None
+    amount: str | None = None
+    currency: str | None = None
+    service_kind: ServiceKind | None = None
+    client: ClientIn | None = None
+    deal_id: str | None = None
+    lead_id: str | None = None
+    responsible_manager: str | None = None
+
+
+class StageIn(msgspec.Struct, kw_only=True):
+    stage: Literal["new", "contacted", "questionnaire_received", "project_launched", "notification_sent",
+                   "lost"] | None = None
+    at: datetime | None = None
+    service_start: date | None = None
+    instagram_login: str | None = None
+    instagram_password: str | None = None
+
+
+class QuestionnaireIn(msgspec.Struct, kw_only=True):
+    answers: dict[str, Any] | None = None
+    received_at: datetime | None = None
+
+
+class RefundIn(msgspec.Struct, kw_only=True):
+    external_id: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+    refunded_at: datetime | None = None
+
+
+class CompleteIn(msgspec.Struct, kw_only=True):
+    at: datetime | None = None
+    note: str | None = None
+
+
+class FirstPostIn(msgspec.Struct, kw_only=True):
+    published_at: datetime | None = None
+
+
+class RenewalAnswerIn(msgspec.Struct, kw_only=True):
+    continues: bool | None = None
+    at: datetime | None = None
+
+
+class WaiveIn(msgspec.Struct, kw_only=True):
+    reason: str | None = None
+
+
+class ManagerIn(msgspec.Struct, kw_only=True):
+    manager: str | None = None
+
+
+class StaffIn(msgspec.Struct, kw_only=True):
+    role: Literal["content_manager", "ad_manager", "growth"] | None = None
+    full_name: str = ""
+    active: bool = True
+
+
+class SettingsIn(msgspec.Struct, kw_only=True):
+    values: dict[str, Any] | None = None
+    effective_from: datetime | None = None
+
+
+class LeadIn(msgspec.Struct, kw_only=True):
+    full_name: str | None = None
+    phone: str | None = None
+    instagram: str | None = None
+    email: str | None = None
+    product: str | None = None
+    payer_type: PayerType = "individual"
+    company_name: str | None = None
+    bin: str | None = None
+    notes: str | None = None
+    source: str | None = None
+    owner: str | None = None
+    at: datetime | None = None
+
+
+class LeadStageIn(msgspec.Struct, kw_only=True):
+    stage: Literal["dialog", "warm_lead", "application", "paid"] | None = None
+    at: datetime | None = None
+
+
+# ----------------------------------------------------------------------------- validation helpers
+
+class Errors:
+    """Collects field errors; `raise_if_any` raises one 422 listing them all."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, str]] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.items.append({"field": field, "message": message})
+
+    def require(self, field: str, value: object) -> None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.add(field, "required")
+
+    def raise_if_any(self, message: str = "invalid request") -> None:
+        if self.items:
+            raise DomainError(message, errors=self.items)
+
+
+def check_aware(errors: Errors, field: str, value: datetime | None) -> None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        errors.add(field, "must be ISO-8601 with a UTC offset")
+
+
+def parse_money(errors: Errors, field: str, raw: str | None) -> Decimal | None:
+    """PAY-9: money is exact: a positive decimal with at most two places, given as a string."""
+    if raw is None:
+        return None
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        errors.add(field, "must be a decimal amount like \"60000.00\"")
+        return None
+    if not value.is_finite() or value <= 0:
+        errors.add(field, "must be a positive amount")
+        return None
+    if value != value.quantize(Decimal("0.01")):
+        errors.add(field, "at most two decimal places")
+        return None
+    return value.quantize(Decimal("0.01"))
+
+
+def check_currency(errors: Errors, field: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not re.fullmatch(r"[A-Z]{3}", raw):
+        errors.add(field, "must be an ISO 4217 code like KZT")
+        return None
+    return raw
+
+
+def validate_client(errors: Errors, client: ClientIn | None, prefix: str = "client") -> None:
+    """CL-1: the client card; a legal entity needs its company name and BIN/IIN (12 digits)."""
+    if client is None:
+        errors.add(prefix, "required for a new client (no deal_id)")
+        return
+    for name in ("full_name", "phone", "payer_type"):
+        errors.require(f"{prefix}.{name}", getattr(client, name))
+    if client.email and "@" not in client.email:
+        errors.add(f"{prefix}.email", "not an e-mail address")
+    if client.payer_type == "legal":
+        errors.require(f"{prefix}.company_name", client.company_name)
+        errors.require(f"{prefix}.bin", client.bin)
+    if client.bin and not re.fullmatch(r"\d{12}", client.bin):
+        errors.add(f"{prefix}.bin", "BIN/IIN is 12 digits")
