@@ -23,10 +23,9 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
-
 from shared.clock import FixedClock
 from shared.db import Database
 from shared.migrate import upgrade
@@ -53,8 +52,8 @@ async def load(url: str, managers: list[str], lines: int) -> float:
     started = time.perf_counter()
     rnd = random.Random(42)
     weights = [w for _, _, w in RULES]
-    now = datetime(2026, 5, 1, tzinfo=timezone.utc)
-    month_start = datetime(2026, 3, 31, 19, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    month_start = datetime(2026, 3, 31, 19, 0, tzinfo=UTC)
     columns = ["manager", "month", "rule", "amount_minor", "currency", "source_event_id", "deal_id", "deadline_id",
                "deadline_rule", "occurred_at", "trace_id", "note", "adjusts_month", "corrects_line_id",
                "voided_by_event_id", "created_at"]
@@ -129,12 +128,11 @@ async def main() -> int:
                              "WHERE month = $1 AND voided_by_event_id IS NULL GROUP BY manager, rule", MONTH)
 
         from litestar.testing import AsyncTestClient
-
         from payroll import services
         from payroll.app import create_app
 
         settings = make_settings("payroll", database_url=url, nats_url="nats://127.0.0.1:9")
-        app = create_app(settings=settings, clock=FixedClock(datetime(2026, 5, 2, tzinfo=timezone.utc)),
+        app = create_app(settings=settings, clock=FixedClock(datetime(2026, 5, 2, tzinfo=UTC)),
                          background=False)
         async with AsyncTestClient(app) as client:
             headers = {"Authorization": f"Bearer {settings.api_token}", "X-Zabota-Actor": "bench",

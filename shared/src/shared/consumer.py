@@ -18,7 +18,11 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+from datetime import datetime
+
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus import Bus, Outgoing, stream_for
@@ -123,17 +127,15 @@ class Consumer:
 
     async def _apply_batch(self, msgs: list[Msg]) -> None:
         async with self.db.transaction() as session:
-            events = [decode(m.subject, m.data) for m in msgs]
-            ids = [e.event_id for e in events]
-            done = set((await session.execute(
-                select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == self.name, ProcessedEvent.event_id.in_(ids))
-            )).scalars())
-            for msg, evt in zip(msgs, events):
-                if evt.event_id in done:
-                    continue
-                done.add(evt.event_id)
-                await self._apply(session, msg, evt)
+            batch: dict[str, tuple[Msg, Event]] = {}
+            for msg in msgs:
+                evt = decode(msg.subject, msg.data)
+                batch.setdefault(evt.event_id, (msg, evt))  # the same event twice in one fetch: once
+            # Claim the events in one statement; only those not processed before come back.
+            fresh = await claim_events(session, self.db.dialect, self.name, list(batch), self.clock.now())
+            for event_id, (msg, evt) in batch.items():
+                if event_id in fresh:
+                    await self._apply(session, msg, evt, record=False)
 
     async def _process_one(self, msg: Msg) -> None:
         try:
@@ -146,7 +148,7 @@ class Consumer:
         except Exception as exc:
             await self._failed(msg, exc)
 
-    async def _apply(self, session: AsyncSession, msg: Msg, evt: Event) -> None:
+    async def _apply(self, session: AsyncSession, msg: Msg, evt: Event, record: bool = True) -> None:
         handler = self.sub_spec.handlers[msg.subject]
         attributes = {"messaging.destination": msg.subject, "messaging.message.id": evt.event_id}
         if evt.deal_id:
@@ -155,7 +157,8 @@ class Consumer:
             attributes["zabota.client_id"] = evt.client_id
         with continue_trace(msg.headers, f"{self.name} process {msg.subject}", attributes=attributes):
             await handler(evt, session)
-        session.add(ProcessedEvent(consumer=self.name, event_id=evt.event_id, processed_at=self.clock.now()))
+        if record:
+            session.add(ProcessedEvent(consumer=self.name, event_id=evt.event_id, processed_at=self.clock.now()))
 
     async def _failed(self, msg: Msg, exc: Exception) -> None:
         deliveries = msg.metadata.num_delivered if msg.metadata else 1
@@ -182,3 +185,15 @@ class Consumer:
         if event_id:
             dl_headers["Nats-Msg-Id"] = f"{self.name}:{event_id}"
         await self.bus.publish_many([Outgoing(f"deadletter.{self.name}", msg.data, dl_headers)])
+
+
+async def claim_events(session: AsyncSession, dialect: str, consumer: str, event_ids: list[str],
+                       now: datetime) -> set[str]:
+    """Insert processed-event rows, skipping those already there; returns the ids that were new."""
+    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = ProcessedEvent.__table__
+    stmt = (insert_fn(table)
+            .values([{"consumer": consumer, "event_id": e, "processed_at": now} for e in event_ids])
+            .on_conflict_do_nothing()
+            .returning(table.c.event_id))
+    return set((await session.execute(stmt)).scalars())
