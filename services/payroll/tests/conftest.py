@@ -10,33 +10,32 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from litestar.testing import AsyncTestClient
-
+from nats.js.errors import NotFoundError
+from payroll.app import create_app
+from payroll.handlers import CONSUMER
+from payroll.services import ledger_snapshot
 from shared.bus import Bus, Outgoing
 from shared.clock import FixedClock
 from shared.db import Database
 from shared.events import Event, encode
 from shared.events.clients import (
+    DeadlineBreached,
+    DeadlineMet,
+    DeadlineWaived,
     DealLossUndone,
     DealLost,
     DealManagerAssigned,
     DealRenewed,
-    DeadlineBreached,
-    DeadlineMet,
-    DeadlineWaived,
     MoneyBackWindowEnded,
     RefundRecorded,
 )
 from shared.testing import eventually, make_settings
-from payroll.app import create_app
-from payroll.handlers import CONSUMER
-from payroll.services import ledger_snapshot
 
-UTC = timezone.utc
 TOKEN = {"Authorization": "Bearer dev-token"}
 
 
@@ -80,7 +79,7 @@ class Harness:
             stream = await js.stream_info("CLIENTS")
             try:
                 info = await js.consumer_info("CLIENTS", CONSUMER)
-            except Exception:
+            except NotFoundError:  # the consumer is created when payroll subscribes
                 return False
             return info.num_pending == 0 and info.num_ack_pending == 0 and \
                 info.delivered.stream_seq >= stream.state.last_seq

@@ -11,12 +11,23 @@ from decimal import Decimal
 
 import msgspec
 from nats.js.api import ConsumerConfig, DeliverPolicy
-
 from shared.bus import Outgoing
 from shared.events import decode
 from shared.events.payroll import PayrollMonthClosed
 
-from .conftest import at, breached, lost, loss_undone, met, refund, renewed, rules_of, total_of, waived, window_ended
+from .conftest import (
+    at,
+    breached,
+    loss_undone,
+    lost,
+    met,
+    refund,
+    renewed,
+    rules_of,
+    total_of,
+    waived,
+    window_ended,
+)
 
 
 async def _april_facts(h) -> None:

@@ -8,8 +8,8 @@ from .conftest import (
     assigned,
     at,
     breached,
-    lost,
     loss_undone,
+    lost,
     met,
     refund,
     renewed,
@@ -235,4 +235,4 @@ async def test_rules_change_reprices_open_months_and_never_a_closed_one(payroll)
     await payroll.publish(renewed("anna", at("2026-03-20 09:00"), deal="d3"))
     adj = [ln for ln in (await payroll.statements("2026-04"))["anna"]["lines"] if ln["adjusts_month"] == "2026-03"]
     assert [(ln["rule"], ln["amount"]) for ln in adj] == [("PAY-2", "10000.00")]
-    assert Decimal((await payroll.month("2026-04"))["total"]) == Decimal("160000") + 12000 + 10000 + 30000
+    assert Decimal((await payroll.month("2026-04"))["total"]) == Decimal(160000) + 12000 + 10000 + 30000

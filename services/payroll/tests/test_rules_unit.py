@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from shared.errors import DomainError
 from payroll.services import (
     DEFAULT_AMOUNTS,
     ManagerStats,
@@ -19,13 +17,14 @@ from payroll.services import (
     to_minor,
     validate_rules,
 )
+from shared.errors import DomainError
 
 ALMATY = ZoneInfo("Asia/Almaty")
 
 
 def test_month_of_a_fact_is_its_agency_time_zone_month() -> None:
-    assert month_of(datetime(2026, 4, 30, 18, 59, tzinfo=timezone.utc), ALMATY) == "2026-04"
-    assert month_of(datetime(2026, 4, 30, 19, 0, tzinfo=timezone.utc), ALMATY) == "2026-05"
+    assert month_of(datetime(2026, 4, 30, 18, 59, tzinfo=UTC), ALMATY) == "2026-04"
+    assert month_of(datetime(2026, 4, 30, 19, 0, tzinfo=UTC), ALMATY) == "2026-05"
     assert next_month("2026-12") == "2027-01"
     with pytest.raises(ValueError):
         month_of(datetime(2026, 4, 30), ALMATY)

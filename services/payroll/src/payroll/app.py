@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from litestar import Litestar
-
 from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
+
 from payroll import services
 from payroll.controllers import api_routes
 from payroll.handlers import subscriptions

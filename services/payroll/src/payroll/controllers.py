@@ -14,12 +14,12 @@ import io
 from typing import Any
 
 from litestar import Response, get, post, put
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shared.auth import Actor
 from shared.errors import DomainError, Forbidden, NotFound
 from shared.service import Runtime
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from payroll import services as svc
 from payroll.handlers import rebuild
 from payroll.models import Employee

@@ -13,32 +13,31 @@ days); PAY-6: the deadline's `due_at`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from contextlib import suppress
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shared.consumer import Subscription
 from shared.events import Event, decode
 from shared.events.clients import (
+    DeadlineBreached,
+    DeadlineMet,
+    DeadlineWaived,
     DealLossUndone,
     DealLost,
     DealManagerAssigned,
     DealPaid,
     DealRenewed,
-    DeadlineBreached,
-    DeadlineMet,
-    DeadlineWaived,
     MoneyBackWindowEnded,
     RefundRecorded,
 )
 from shared.telemetry import continue_trace, current_trace_id
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from payroll import services as svc
 from payroll.services import Fact
 
@@ -59,7 +58,7 @@ def producer_trace_id() -> str | None:
     return current_trace_id()
 
 
-def handlers(rt: "Runtime") -> dict[str, Handler]:
+def handlers(rt: Runtime) -> dict[str, Handler]:
     tz = rt.settings.calendar.tz
     clock = rt.clock
 
@@ -136,11 +135,11 @@ def handlers(rt: "Runtime") -> dict[str, Handler]:
     }
 
 
-def subscriptions(rt: "Runtime") -> list[Subscription]:
+def subscriptions(rt: Runtime) -> list[Subscription]:
     return [Subscription(CONSUMER, handlers(rt))]
 
 
-async def rebuild(rt: "Runtime", batch: int = 500) -> dict[str, int]:
+async def rebuild(rt: Runtime, batch: int = 500) -> dict[str, int]:
     """Rebuild the ledger of the open months from the CLIENTS stream, from its first message.
 
     An ephemeral pull consumer (DeliverPolicy.ALL, no acks) reads up to the stream's last sequence at the
@@ -165,7 +164,7 @@ async def rebuild(rt: "Runtime", batch: int = 500) -> dict[str, int]:
                 while not done:
                     try:
                         msgs = await psub.fetch(batch, timeout=2.0)
-                    except (NatsTimeoutError, asyncio.TimeoutError):
+                    except (TimeoutError, NatsTimeoutError):
                         break  # nothing more in the filter
                     for msg in msgs:
                         meta = msg.metadata

@@ -17,18 +17,18 @@ import re
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import and_, case, delete, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
 from shared.errors import Conflict, DomainError
 from shared.events.payroll import ManagerTotal, PayrollMonthClosed
 from shared.outbox import add_event
+from sqlalchemy import and_, case, delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from payroll.models import DeadlineOutcome, Employee, LedgerLine, MonthRun, RuleSet, Void
 
 PAY_RULES = ("PAY-1", "PAY-2", "PAY-3", "PAY-4", "PAY-5", "PAY-6", "PAY-7")
@@ -65,7 +65,7 @@ def last_day(month: str) -> date:
 
 
 def month_start_utc(month: str, tz: ZoneInfo) -> datetime:
-    return datetime.combine(first_day(month), time(0), tzinfo=tz).astimezone(timezone.utc)
+    return datetime.combine(first_day(month), time(0), tzinfo=tz).astimezone(UTC)
 
 
 # ---------------------------------------------------------------- money (PAY-9)
@@ -75,7 +75,7 @@ CENT = Decimal("0.01")
 
 def to_minor(value: Any, field_name: str = "amount") -> int:
     """A decimal string (or int / Decimal, never a float) → integer minor units; at most 2 decimals."""
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, (float, bool)):
         raise DomainError(f"{field_name} must be a decimal string, not a float", field=field_name)
     try:
         amount = Decimal(str(value).strip().replace(" ", "").replace("_", ""))
@@ -124,7 +124,7 @@ class RuleBook:
     best_manager_rule: tuple[str, ...]
 
     @classmethod
-    def of(cls, rs: RuleSet) -> "RuleBook":
+    def of(cls, rs: RuleSet) -> RuleBook:
         return cls(id=rs.id, effective_from=rs.effective_from, currency=rs.currency,
                    amounts={k: to_minor(v) for k, v in rs.amounts.items()},
                    deadline_fines={k: to_minor(v) for k, v in rs.deadline_fines.items()},
@@ -153,7 +153,7 @@ def validate_rules(currency: str, amounts: dict[str, Any], deadline_fines: dict[
     if not re.fullmatch(r"[A-Z]{3}", currency or ""):
         err("currency", "currency must be a 3-letter ISO code")
     norm_amounts: dict[str, str] = {}
-    for rule in SIGNS:
+    for rule, sign in SIGNS.items():
         if rule not in amounts:
             err(f"amounts.{rule}", "missing")
             continue
@@ -162,8 +162,8 @@ def validate_rules(currency: str, amounts: dict[str, Any], deadline_fines: dict[
         except DomainError as exc:
             err(f"amounts.{rule}", exc.message)
             continue
-        if minor * SIGNS[rule] < 0:
-            err(f"amounts.{rule}", "must be >= 0 (a bonus)" if SIGNS[rule] > 0 else "must be <= 0 (a deduction)")
+        if minor * sign < 0:
+            err(f"amounts.{rule}", "must be >= 0 (a bonus)" if sign > 0 else "must be <= 0 (a deduction)")
         norm_amounts[rule] = fmt(minor)
     for rule in set(amounts) - set(SIGNS):
         err(f"amounts.{rule}", "unknown rule (PAY-6 fines go in deadline_fines)")
