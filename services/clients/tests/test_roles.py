@@ -81,7 +81,7 @@ async def test_roles_lead_does_everything_including_reassignment(api) -> None:
     deal_id = (await api.pay(payment("a")))["deal_id"]
     moved = await api.ok("post", f"/deals/{deal_id}/manager", {"manager": "manager2"}, as_=LEAD)
     assert moved["responsible_manager"] == "manager2" and moved["tasks"][0]["assignee"] == "manager2"
-    [assigned, reassigned] = await api.events("clients.deal.manager_assigned")
+    [_assigned, reassigned] = await api.events("clients.deal.manager_assigned")
     assert reassigned.previous_manager == "manager1" and reassigned.manager == "manager2"
     assert (await api.get(f"/deals/{deal_id}", as_=M1)).status_code == 404
     assert (await api.get(f"/deals/{deal_id}", as_=M2)).status_code == 200
