@@ -21,6 +21,8 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("dashboard", N_("Dashboard")),
+    NavItem("my_tasks", N_("My tasks")),
+    NavItem("pipeline", N_("Pipeline")),
     NavItem("staff_list", N_("Staff")),
     NavItem("status", N_("System status")),
 ]

@@ -43,7 +43,12 @@ HTMX_CONFIG = {
 def local_filter(calendar: BusinessCalendar):
     """`{{ ts|local }}`: a UTC timestamp in the agency's time zone (CAL-1: every page shows local time)."""
 
-    def local(value: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+    def local(value: datetime | str | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+        if isinstance(value, str):   # the services answer ISO-8601 strings
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value
         if value is None:
             return ""
         return calendar.local(value).strftime(fmt)
@@ -71,6 +76,11 @@ def create_template_engine(calendar: BusinessCalendar) -> JinjaTemplateEngine:
     # Newstyle gettext: `_("Hello %(name)s", name=x)` formats and autoescapes.
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["local"] = local_filter(calendar)
+    from gateway import labels, ui
+
+    env.filters["money"] = ui.money
+    env.filters["percent"] = lambda v: "—" if v is None else f"{float(v) * 100:.1f}%".replace(".0%", "%")
+    env.globals.update(labels.template_globals())
     env.globals.update(htmx_js=HTMX_JS, htmx_config=HTMX_CONFIG, role_label=role_label,
                        languages=i18n.LANGUAGES, role_choices=role_choices)
     return JinjaTemplateEngine.from_environment(env)

@@ -107,6 +107,52 @@ class ServiceClient:
             raise ServiceError(service, response.status_code, str(detail), errors)
         return _json_or_none(response)
 
+    async def raw(self, method: str, service: str, path: str, *, params: Any = None, content: bytes | None = None,
+                  content_type: str | None = None, accept: str = "*/*") -> httpx.Response:
+        """Call `/api/<service>/<path>` for a non-JSON body (uploads, downloads, printable documents).
+
+        The whole answer is read (files here are at most a few tens of MB); 5xx and transport errors
+        raise ServiceUnavailable and 4xx ServiceError, as for JSON calls."""
+        base = service_url(self.settings, service)
+        if base is None:
+            raise ValueError(f"unknown service {service!r}")
+        headers = {**self._headers(), "Accept": accept}
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            response = await self.http.request(method, f"{base}/api/{service}/{path.lstrip('/')}", params=params,
+                                               content=content, headers=headers, timeout=httpx.Timeout(120.0, connect=3.0))
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(service) from exc
+        if response.status_code >= 500:
+            raise ServiceUnavailable(service)
+        if response.status_code >= 400:
+            body = _json_or_none(response) or {}
+            detail = body.get("detail", response.reason_phrase) if isinstance(body, dict) else response.reason_phrase
+            errors = body.get("errors", []) if isinstance(body, dict) else []
+            raise ServiceError(service, response.status_code, str(detail), errors)
+        return response
+
+    async def public(self, method: str, service: str, path: str, *, json: Any = None) -> Any:
+        """Call a service's public route (`/public/<service>/...`: the client's signed links), without
+        a staff actor; errors as for `request`."""
+        base = service_url(self.settings, service)
+        if base is None:
+            raise ValueError(f"unknown service {service!r}")
+        try:
+            response = await self.http.request(method, f"{base}/public/{service}/{path.lstrip('/')}", json=json,
+                                               headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(service) from exc
+        if response.status_code >= 500:
+            raise ServiceUnavailable(service)
+        if response.status_code >= 400:
+            body = _json_or_none(response) or {}
+            detail = body.get("detail", response.reason_phrase) if isinstance(body, dict) else response.reason_phrase
+            errors = body.get("errors", []) if isinstance(body, dict) else []
+            raise ServiceError(service, response.status_code, str(detail), errors)
+        return _json_or_none(response)
+
     async def get(self, service: str, path: str, *, params: Any = None) -> Any:
         return await self.request("GET", service, path, params=params)
 

@@ -1,0 +1,74 @@
+"""Names people read for the services' ids (stages, task kinds, rules…), translated where shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.i18n import N_, gettext
+
+# Deal stages in pipeline order (clients rules.STAGES); names as the agency says them (DOMAIN CL-4..CL-12).
+STAGES: dict[str, str] = {
+    "new": N_("New (paid)"),
+    "contacted": N_("Contacted"),
+    "questionnaire_received": N_("Questionnaire received"),
+    "project_launched": N_("Project launched"),
+    "notification_sent": N_("Notification sent"),
+    "lost": N_("Client lost"),
+}
+# Stages a person sets by hand (the questionnaire sets its own stage, CL-5; a deal starts as new).
+MANUAL_STAGES = ("contacted", "project_launched", "notification_sent", "lost")
+LAUNCH_FIELDS = ("service_start", "instagram_login", "instagram_password")
+
+SERVICE_KINDS: dict[str, str] = {
+    "account_management": N_("Account management"),
+    "complex_promotion": N_("Complex promotion"),
+}
+PAYER_TYPES: dict[str, str] = {"individual": N_("Individual"), "legal": N_("Legal entity")}
+DEADLINE_STATES: dict[str, str] = {"open": N_("open"), "met": N_("met"), "breached": N_("breached"),
+                                   "waived": N_("waived")}
+TASK_STATUSES: dict[str, str] = {"open": N_("open"), "done": N_("done"), "cancelled": N_("cancelled")}
+LEAD_STAGES: dict[str, str] = {"dialog": N_("Dialog"), "warm_lead": N_("Warm lead"),
+                               "application": N_("Application"), "paid": N_("Paid")}
+FUNNEL_STEPS: dict[str, str] = {
+    "dialogs": N_("Dialogs"), "warm_leads": N_("Warm leads"), "applications": N_("Applications"),
+    "paid": N_("Paid"), "launched": N_("Launched"), "renewed": N_("Renewed"), "lost": N_("Lost"),
+}
+IMPORT_STATUSES: dict[str, str] = {"queued": N_("queued"), "running": N_("running"), "done": N_("done")}
+MONTH_STATES: dict[str, str] = {"open": N_("open (live preview)"), "closed": N_("closed")}
+# Payroll rules (DOMAIN PAY-1..PAY-7).
+PAY_RULES: dict[str, str] = {
+    "PAY-1": N_("Base salary"),
+    "PAY-2": N_("Client renewed"),
+    "PAY-3": N_("Client lost"),
+    "PAY-4": N_("Refund within 10 days"),
+    "PAY-5": N_("No refund within 10 days"),
+    "PAY-6": N_("Deadline fine"),
+    "PAY-7": N_("Best manager of the month"),
+}
+BEST_MANAGER_CRITERIA: dict[str, str] = {
+    "renewals": N_("most renewals"), "lost": N_("fewest lost"), "compliance": N_("best deadline compliance"),
+    "refunds": N_("fewest refunds"),
+}
+
+_TABLES: dict[str, dict[str, str]] = {
+    "stage": STAGES, "kind": SERVICE_KINDS, "payer": PAYER_TYPES, "deadline": DEADLINE_STATES,
+    "task": TASK_STATUSES, "lead": LEAD_STAGES, "funnel": FUNNEL_STEPS, "import": IMPORT_STATUSES,
+    "month": MONTH_STATES, "pay": PAY_RULES, "criterion": BEST_MANAGER_CRITERIA,
+}
+
+
+def label(table: str, key: str | None) -> str:
+    """`{{ label("stage", deal.stage) }}`: the translated name, or the id itself if it is new to us."""
+    if key is None:
+        return ""
+    msgid = _TABLES[table].get(key)
+    return gettext(msgid) if msgid else key
+
+
+def options(table: str, keys: Any = None) -> list[tuple[str, str]]:
+    source = _TABLES[table]
+    return [(key, label(table, key)) for key in (keys if keys is not None else source)]
+
+
+def template_globals() -> dict[str, Any]:
+    return {"label": label, "options": options, "STAGES": list(STAGES), "MANUAL_STAGES": MANUAL_STAGES}

@@ -1,0 +1,359 @@
+"""Clients (issue 3): my tasks, the pipeline board, the deal card and what is done from them.
+
+Everything comes from the clients service's JSON API as the signed-in staff member; the service
+enforces who sees and changes what (a deal you may not see is a 404 there), and these pages show
+only the buttons the role may use. Uploads and downloads go through the gateway, which adds the
+service credentials (the browser never holds a bearer token).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import httpx
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.enums import MediaType
+from litestar.params import FromPath
+
+from gateway.i18n import _
+from gateway.labels import LAUNCH_FIELDS, MANUAL_STAGES, STAGES
+from gateway.rendering import page, redirect
+from gateway.roles import AD_MANAGER, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, allow
+from gateway.service_client import ServiceClient, ServiceError
+from gateway.sessions import SignedIn
+from gateway.ui import deals_by_id, form_errors, paid_total, parse_ts
+
+READERS = allow(LEAD, CONTENT_MANAGER, AD_MANAGER, GROWTH, ANALYST)
+TASK_ROLES = allow(LEAD, CONTENT_MANAGER, AD_MANAGER, GROWTH)
+MOVERS = allow(LEAD, CONTENT_MANAGER, AD_MANAGER)
+REVEALERS = allow(LEAD, CONTENT_MANAGER, GROWTH)
+OWNERS = allow(LEAD, CONTENT_MANAGER)
+MAX_UPLOAD = 50 * 1024 * 1024 + 1024 * 1024
+
+Services = NamedDependency[ServiceClient]
+
+
+def staff_of(request: Request) -> SignedIn:
+    return request.state.web.staff
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+# ------------------------------------------------------------------ what a role may do (buttons only;
+# the service decides for real)
+
+def deal_rights(staff: SignedIn, deal: dict[str, Any]) -> dict[str, bool]:
+    owner = staff.role == LEAD or (staff.role == CONTENT_MANAGER and deal.get("responsible_manager") == staff.login)
+    ad = staff.role == AD_MANAGER and deal.get("service_kind") == "complex_promotion"
+    growth = staff.role == GROWTH and deal.get("growth_specialist") == staff.login
+    return {
+        "move": owner or ad,
+        "change": owner,
+        "reveal": owner or growth,
+        "waive": staff.role == LEAD,
+        "upload": owner,
+    }
+
+
+def stage_choices(staff: SignedIn, deal: dict[str, Any]) -> list[str]:
+    rights = deal_rights(staff, deal)
+    if rights["change"]:
+        return [s for s in MANUAL_STAGES if s != deal.get("stage")]
+    if rights["move"]:   # the ad manager answers the renewal question of complex_promotion deals (CL-11/12)
+        return [s for s in ("notification_sent", "lost") if s != deal.get("stage")]
+    return []
+
+
+def may_complete(staff: SignedIn, task: dict[str, Any], deal: dict[str, Any] | None) -> bool:
+    if task.get("status") != "open" or staff.role == ANALYST:
+        return False
+    if staff.role == LEAD or task.get("assignee") == staff.login:
+        return True
+    return bool(deal) and staff.role == CONTENT_MANAGER and deal.get("responsible_manager") == staff.login
+
+
+# ------------------------------------------------------------------ My tasks
+
+async def tasks_context(request: Request, services: ServiceClient, scope: str, errors: dict[str, str] | None = None,
+                        notice: str = "") -> dict[str, Any]:
+    staff = staff_of(request)
+    params: dict[str, str] = {"status": "open"}
+    if not (staff.role == LEAD and scope == "all"):
+        params["assignee"] = staff.login
+    tasks = await services.get("clients", "/tasks", params=params)
+    deals = await deals_by_id(services, [t["deal_id"] for t in tasks])
+    now = request.app.state.runtime.clock.now()
+    rows = []
+    for task in tasks:
+        deal = deals.get(task["deal_id"])
+        due = parse_ts(task.get("due_at"))
+        rows.append({"task": task, "deal": deal, "client": (deal or {}).get("client", {}).get("full_name", ""),
+                     "overdue": due is not None and due < now, "can_complete": may_complete(staff, task, deal),
+                     "needs_recording": task.get("kind") == "renewal_call"})
+    return {"rows": rows, "scope": scope, "errors": errors or {}, "notice": notice, "now": now}
+
+
+@get("/tasks", name="my_tasks", opt=TASK_ROLES)
+async def my_tasks(request: Request, services: Services, scope: str = "mine") -> Response:
+    return page(request, "pages/tasks.html", await tasks_context(request, services, scope), block="tasks")
+
+
+@post("/tasks/{task_id:str}/complete", name="task_complete", opt=TASK_ROLES)
+async def task_complete(request: Request, services: Services, task_id: FromPath[str]) -> Response:
+    form = await request.form()
+    back = str(form.get("back") or "tasks")
+    deal_id = str(form.get("deal_id") or "")
+    try:
+        await services.post("clients", f"/tasks/{task_id}/complete", json={})
+    except ServiceError as exc:
+        if exc.status_code not in (409, 422):
+            raise
+        message = " ".join(form_errors(exc).values())
+        return await _after_task(request, services, back, deal_id, {task_id: message}, "", status_code=422)
+    return await _after_task(request, services, back, deal_id, {}, _("Task completed."))
+
+
+async def _after_task(request: Request, services: ServiceClient, back: str, deal_id: str, errors: dict[str, str],
+                      notice: str, status_code: int = 200) -> Response:
+    if back == "deal" and deal_id:
+        if not is_htmx(request) and not errors:
+            return redirect(request, f"/deals/{deal_id}")
+        ctx = await deal_context(request, services, deal_id, task_errors=errors, notice=notice)
+        return page(request, "pages/deal.html", ctx, block="deal", status_code=status_code)
+    if not is_htmx(request) and not errors:
+        return redirect(request, "/tasks")
+    ctx = await tasks_context(request, services, "mine", errors, notice)
+    return page(request, "pages/tasks.html", ctx, block="tasks", status_code=status_code)
+
+
+@post("/deals/{deal_id:str}/recordings", name="recording_upload", opt=OWNERS, request_max_body_size=MAX_UPLOAD)
+async def recording_upload(request: Request, services: Services, deal_id: FromPath[str]) -> Response:
+    """CL-11: the call recording, forwarded to the clients service as the user; with `task_id` and
+    `complete`, the renewal call is then completed in the same step."""
+    form = await request.form()
+    upload = form.get("file")
+    task_id = str(form.get("task_id") or "")
+    back = str(form.get("back") or "deal")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await _after_task(request, services, back, deal_id, {task_id or "upload": _("Choose the recording file.")},
+                                 "", status_code=422)
+    content = await upload.read()
+    files = {"file": (upload.filename, content, upload.content_type or "application/octet-stream")}
+    data = {"task_id": task_id} if task_id else {}
+    request_ = httpx.Request("POST", "http://x", files=files, data=data)
+    body = request_.read()
+    try:
+        await services.raw("POST", "clients", f"/deals/{deal_id}/attachments", content=body,
+                           content_type=request_.headers["content-type"], accept="application/json")
+        if task_id and form.get("complete"):
+            await services.post("clients", f"/tasks/{task_id}/complete", json={})
+    except ServiceError as exc:
+        if exc.status_code not in (409, 422):
+            raise
+        message = " ".join(form_errors(exc).values())
+        return await _after_task(request, services, back, deal_id, {task_id or "upload": message}, "", status_code=422)
+    notice = _("Recording attached, task completed.") if task_id and form.get("complete") else _("Recording attached.")
+    return await _after_task(request, services, back, deal_id, {}, notice)
+
+
+@get("/attachments/{attachment_id:str}", name="attachment_file", opt=READERS)
+async def attachment_file(services: Services, attachment_id: FromPath[str]) -> Response:
+    """The file (the `<audio>` player's source), read from the clients service as the user (audited there)."""
+    upstream = await services.raw("GET", "clients", f"/attachments/{attachment_id}")
+    headers = {"Cache-Control": "private, max-age=300"}
+    if disposition := upstream.headers.get("content-disposition"):
+        headers["Content-Disposition"] = disposition
+    return Response(upstream.content, media_type=upstream.headers.get("content-type", "application/octet-stream"),
+                    headers=headers)
+
+
+# ------------------------------------------------------------------ Pipeline board
+
+async def board_context(request: Request, services: ServiceClient, manager: str, kind: str,
+                        errors: dict[str, dict[str, str]] | None = None, values: dict[str, dict[str, str]] | None = None,
+                        notice: str = "") -> dict[str, Any]:
+    staff = staff_of(request)
+    params = {k: v for k, v in (("manager", manager), ("service_kind", kind)) if v}
+    summaries = await services.get("clients", "/deals", params=params)
+    deals = await deals_by_id(services, [d["id"] for d in summaries])
+    columns = []
+    for stage in STAGES:
+        cards = []
+        sums: dict[str, Any] = {}
+        for summary in summaries:
+            if summary["stage"] != stage:
+                continue
+            deal = deals.get(summary["id"], summary)
+            amount, currency = paid_total(deal) if "payments" in deal else (0, "")
+            if currency:
+                sums[currency] = sums.get(currency, 0) + amount
+            cards.append({"deal": deal, "amount": amount, "currency": currency,
+                          "choices": stage_choices(staff, deal),
+                          "errors": (errors or {}).get(summary["id"], {}),
+                          "values": (values or {}).get(summary["id"], {})})
+        columns.append({"stage": stage, "cards": cards, "count": len(cards), "sums": sorted(sums.items())})
+    managers = sorted({d["responsible_manager"] for d in summaries if d.get("responsible_manager")} | (
+        {manager} if manager else set()))
+    return {"columns": columns, "manager": manager, "kind": kind, "managers": managers, "notice": notice,
+            "total": len(summaries)}
+
+
+@get("/deals", name="pipeline", opt=READERS)
+async def pipeline(request: Request, services: Services, manager: str = "", kind: str = "") -> Response:
+    return page(request, "pages/board.html", await board_context(request, services, manager, kind), block="board")
+
+
+def stage_body(form: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"stage": str(form.get("stage") or "") or None}
+    if body["stage"] == "project_launched":
+        for name in LAUNCH_FIELDS:
+            body[name] = str(form.get(name) or "").strip() or None
+    return body
+
+
+def check_launch(body: dict[str, Any]) -> dict[str, str]:
+    """The fields the launch needs, checked here too so a bad date reads as a field message."""
+    errors: dict[str, str] = {}
+    if body.get("stage") is None:
+        errors["stage"] = _("Choose the stage.")
+    if body.get("stage") == "project_launched" and body.get("service_start"):
+        try:
+            date.fromisoformat(body["service_start"])
+        except ValueError:
+            errors["service_start"] = _("Enter a date.")
+    return errors
+
+
+@post("/deals/{deal_id:str}/stage", name="deal_stage", opt=MOVERS)
+async def deal_stage(request: Request, services: Services, deal_id: FromPath[str]) -> Response:
+    """Move a deal (CL-4, CL-8, CL-12). The service checks the stage's requirements; its 422 field
+    errors are shown on the card that was moved (board) or on the deal card."""
+    form = await request.form()
+    back = str(form.get("back") or "deal")
+    body = stage_body(form)
+    errors = check_launch(body)
+    if not errors:
+        try:
+            await services.post("clients", f"/deals/{deal_id}/stage", json=body)
+        except ServiceError as exc:
+            if exc.status_code not in (409, 422):
+                raise
+            errors = form_errors(exc, "stage")
+    values = {k: str(form.get(k) or "") for k in ("stage", "service_start", "instagram_login")}
+    status = 422 if errors else 200
+    notice = "" if errors else _("Stage changed.")
+    if back == "board":
+        if not errors and not is_htmx(request):
+            return redirect(request, "/deals")
+        ctx = await board_context(request, services, str(form.get("manager") or ""), str(form.get("kind") or ""),
+                                  errors={deal_id: errors}, values={deal_id: values}, notice=notice)
+        return page(request, "pages/board.html", ctx, block="board", status_code=status)
+    if not errors and not is_htmx(request):
+        return redirect(request, f"/deals/{deal_id}")
+    ctx = await deal_context(request, services, deal_id, stage_errors=errors, stage_values=values, notice=notice)
+    return page(request, "pages/deal.html", ctx, block="deal", status_code=status)
+
+
+# ------------------------------------------------------------------ Deal card
+
+async def deal_context(request: Request, services: ServiceClient, deal_id: str, *, task_errors: dict | None = None,
+                       stage_errors: dict | None = None, stage_values: dict | None = None,
+                       waive_errors: dict | None = None, notice: str = "") -> dict[str, Any]:
+    staff = staff_of(request)
+    deal = await services.get("clients", f"/deals/{deal_id}")
+    rights = deal_rights(staff, deal)
+    now = request.app.state.runtime.clock.now()
+    tasks = []
+    for task in deal.get("tasks", []):
+        due = parse_ts(task.get("due_at"))
+        tasks.append({"task": task, "overdue": task["status"] == "open" and due is not None and due < now,
+                      "can_complete": may_complete(staff, task, deal),
+                      "needs_recording": task.get("kind") == "renewal_call"})
+    amount, currency = paid_total(deal)
+    return {"deal": deal, "rights": rights, "choices": stage_choices(staff, deal), "tasks": tasks,
+            "amount": amount, "currency": currency, "task_errors": task_errors or {},
+            "stage_errors": stage_errors or {}, "stage_values": stage_values or {},
+            "waive_errors": waive_errors or {}, "notice": notice, "now": now}
+
+
+@get("/deals/{deal_id:str}", name="deal", opt=READERS)
+async def deal_card(request: Request, services: Services, deal_id: FromPath[str]) -> Response:
+    return page(request, "pages/deal.html", await deal_context(request, services, deal_id), block="deal")
+
+
+@post("/deals/{deal_id:str}/credentials", name="deal_credentials", opt=REVEALERS)
+async def deal_credentials(request: Request, services: Services, deal_id: FromPath[str]) -> Response:
+    """CL-8: revealed on click; the service audits every reveal and refuses anyone else."""
+    try:
+        creds = await services.post("clients", f"/deals/{deal_id}/credentials/reveal")
+        error = ""
+    except ServiceError as exc:
+        if exc.status_code not in (403, 404):
+            raise
+        creds, error = None, (_("Your role may not see these credentials.") if exc.status_code == 403
+                              else _("No credentials are stored for this deal."))
+    ctx = {"creds": creds, "error": error, "deal_id": deal_id}
+    if not is_htmx(request):
+        full = await deal_context(request, services, deal_id)
+        return page(request, "pages/deal.html", {**full, **ctx, "revealed": True})
+    return page(request, "partials/credentials.html", ctx, block="credentials",
+                status_code=200 if creds else 403)
+
+
+@post("/deals/{deal_id:str}/questionnaire-link", name="deal_questionnaire_link", opt=OWNERS)
+async def deal_questionnaire_link(request: Request, services: Services, deal_id: FromPath[str]) -> Response:
+    """CL-5: a signed, expiring link for the client, shown to copy; it opens the gateway's public page."""
+    link = await services.post("clients", f"/deals/{deal_id}/questionnaire-link")
+    url = str(request.base_url).rstrip("/") + f"/q/{link['token']}"
+    ctx = {"link": {"url": url, "expires_at": link.get("expires_at")}, "deal_id": deal_id}
+    if not is_htmx(request):
+        full = await deal_context(request, services, deal_id)
+        return page(request, "pages/deal.html", {**full, **ctx})
+    return page(request, "partials/questionnaire_link.html", ctx, block="qlink")
+
+
+@post("/deals/{deal_id:str}/deadlines/{deadline_id:str}/waive", name="deadline_waive", opt=allow(LEAD))
+async def deadline_waive(request: Request, services: Services, deal_id: FromPath[str], deadline_id: FromPath[str]) -> Response:
+    form = await request.form()
+    reason = str(form.get("reason") or "").strip()
+    errors: dict[str, str] = {}
+    if not reason:
+        errors = {deadline_id: _("Say why the deadline is waived.")}
+    else:
+        try:
+            await services.post("clients", f"/deadlines/{deadline_id}/waive", json={"reason": reason})
+        except ServiceError as exc:
+            if exc.status_code not in (409, 422):
+                raise
+            errors = {deadline_id: " ".join(form_errors(exc).values())}
+    if not errors and not is_htmx(request):
+        return redirect(request, f"/deals/{deal_id}")
+    ctx = await deal_context(request, services, deal_id, waive_errors=errors,
+                             notice="" if errors else _("Deadline waived."))
+    return page(request, "pages/deal.html", ctx, block="deal", status_code=422 if errors else 200)
+
+
+@get("/deals/{deal_id:str}/document", name="deal_document", opt=READERS)
+async def deal_document(request: Request, services: Services, deal_id: FromPath[str]) -> Response:
+    """CL-12: the invoice (legal entity) or payment details (individual) the service rendered, printable."""
+    try:
+        upstream = await services.raw("GET", "clients", f"/deals/{deal_id}/document", accept="text/html")
+    except ServiceError as exc:
+        if exc.status_code != 404:
+            raise
+        return page(request, "pages/error.html", {"title": _("No document yet"),
+                                                  "message": _("The document appears once the client has said they continue (stage Notification sent).")},
+                    status_code=404)
+    return Response(upstream.text, media_type=MediaType.HTML,
+                    headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                                        "script-src 'unsafe-inline'"})
+
+
+routes = [my_tasks, task_complete, recording_upload, attachment_file, pipeline, deal_stage, deal_card,
+          deal_credentials, deal_questionnaire_link, deadline_waive, deal_document]
+

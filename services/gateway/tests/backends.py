@@ -1,0 +1,62 @@
+"""Real clients and payroll services for page tests: each served live by uvicorn on a free port (its
+own SQLite file, the test's nats-server), and helpers that act on them as an integration would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from shared.testing import make_settings
+
+TOKEN = {"Authorization": "Bearer dev-token"}
+
+
+def serve_clients(live_server, tmp_path: Path, nats_url: str, database_url: str | None = None) -> str:
+    from clients.app import create_app
+
+    url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'clients.db'}"
+    return live_server(create_app(make_settings("clients", database_url=url, nats_url=nats_url)))
+
+
+def serve_payroll(live_server, tmp_path: Path, nats_url: str) -> str:
+    from payroll.app import create_app
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'payroll.db'}"
+    return live_server(create_app(make_settings("payroll", database_url=url, nats_url=nats_url)))
+
+
+class Backend:
+    """Calls one service's API as an integration (bearer only) or as a staff member."""
+
+    def __init__(self, base_url: str, service: str) -> None:
+        self.base_url, self.service = base_url, service
+
+    def call(self, method: str, path: str, json: Any = None, as_: tuple[str, str] | None = None,
+             expect: tuple[int, ...] = (200, 201, 202)) -> Any:
+        headers = dict(TOKEN)
+        if as_:
+            headers |= {"X-Zabota-Actor": as_[0], "X-Zabota-Role": as_[1]}
+        response = httpx.request(method, f"{self.base_url}/api/{self.service}{path}", json=json, headers=headers,
+                                 timeout=30)
+        assert response.status_code in expect, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+
+def payment(external_id: str, manager: str = "manager1", *, name: str = "Айгерим Сапарова",
+            kind: str = "account_management", payer: str = "individual", paid_at: datetime | None = None,
+            amount: str = "60000.00") -> dict[str, Any]:
+    client = {"full_name": name, "phone": f"+7 701 {abs(hash(external_id)) % 10_000_000:07d}",
+              "instagram": "https://instagram.com/aigerim.cakes", "email": "client@example.kz", "payer_type": payer}
+    if payer == "legal":
+        client |= {"company_name": "ТОО «Сладкий дом»", "bin": "123456789012"}
+    return {"external_id": external_id, "paid_at": (paid_at or datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+            "amount": amount, "currency": "KZT", "service_kind": kind, "client": client,
+            "responsible_manager": manager}
+
+
+def roster(clients: Backend) -> None:
+    for login, role in (("manager1", "content_manager"), ("manager2", "content_manager"),
+                        ("admanager", "ad_manager"), ("growth", "growth")):
+        clients.call("PUT", f"/staff/{login}", {"role": role, "full_name": login})
