@@ -68,6 +68,8 @@ class Bus:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.25,
                     connect_timeout=2,
+                    # Shutdown must fit in Kubernetes' grace period; pending pull requests never "drain".
+                    drain_timeout=5,
                     error_cb=self._on_error,
                 )
                 break

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from datetime import datetime
-
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,7 +89,7 @@ class Consumer:
         while not self._stopping:
             try:
                 msgs = await self._psub.fetch(self.batch, timeout=self.fetch_timeout)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 self._raise_if_cancelled()
                 continue
             except asyncio.CancelledError:
@@ -113,6 +112,13 @@ class Consumer:
 
     def stop(self) -> None:
         self._stopping = True
+
+    async def close(self) -> None:
+        """Give back the pull subscription, so draining the connection does not wait on it."""
+        if self._psub is not None:
+            with suppress(Exception):
+                await self._psub.unsubscribe()
+            self._psub = None
 
     async def process(self, msgs: list[Msg]) -> None:
         if len(msgs) > 1:

@@ -68,4 +68,4 @@ exception_handlers: dict[type[Exception], Any] = {
     DomainError: domain_handler,
     NotAuthorizedException: auth_handler,
 }
-__all__ = ["DomainError", "NotFound", "Conflict", "Forbidden", "HTTPException", "exception_handlers"]
+__all__ = ["Conflict", "DomainError", "Forbidden", "HTTPException", "NotFound", "exception_handlers"]

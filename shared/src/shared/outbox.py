@@ -19,6 +19,7 @@ from shared.clock import Clock, SystemClock
 from shared.db import Database, skip_locked
 from shared.events import Event, encode
 from shared.infra import OutboxRow
+from shared.loop import WakeableLoop
 from shared.telemetry import inject_headers
 
 log = logging.getLogger(__name__)
@@ -39,20 +40,15 @@ def add_event(session: AsyncSession, evt: Event, clock: Clock | None = None) -> 
     return row
 
 
-class OutboxRelay:
+class OutboxRelay(WakeableLoop):
     def __init__(self, db: Database, bus: Bus, *, batch: int = 500, poll_seconds: float = 0.5,
                  clock: Clock | None = None) -> None:
+        super().__init__(poll_seconds)
         self.db = db
         self.bus = bus
         self.batch = batch
-        self.poll_seconds = poll_seconds
         self.clock = clock or SystemClock()
-        self._wake = asyncio.Event()
-        self._stopping = False
         db.on_commit(OUTBOX_FLAG, self.wake)
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def publish_batch(self) -> int:
         """Publish one batch of pending events; returns how many were published."""
@@ -97,12 +93,4 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published < self.batch:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                except TimeoutError:
-                    pass
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+                await self.nap()

@@ -46,9 +46,9 @@ class ServiceSpec:
     metadata: MetaData
     api_routes: Sequence[Any] = ()          # mounted under /api/<name>, guarded by api_guard
     public_routes: Sequence[Any] = ()       # mounted at /, no API guard (gateway pages, signed links)
-    subscriptions: Callable[["Runtime"], list[Subscription]] = lambda rt: []
-    timers: Callable[["Runtime"], dict[str, TimerHandler]] = lambda rt: {}
-    on_startup: Sequence[Callable[["Runtime"], Awaitable[None]]] = ()
+    subscriptions: Callable[[Runtime], list[Subscription]] = lambda rt: []
+    timers: Callable[[Runtime], dict[str, TimerHandler]] = lambda rt: {}
+    on_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     uses_bus: bool = True
     # Tests of the runtime itself use throwaway specs with no migrations directory: create tables directly.
     create_all: bool = False
@@ -104,6 +104,8 @@ class Runtime:
         for task in self._tasks:
             with suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
+        for consumer in self.consumers:
+            await consumer.close()
         if self.bus is not None and self.bus.is_connected:
             with suppress(Exception):
                 await self.relay.flush()
@@ -149,6 +151,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
             **options.pop("dependencies", {}),
         },
         exception_handlers={**exception_handlers, **options.pop("exception_handlers", {})},
+        logging_config=options.pop("logging_config", None),  # logs go to the root JSON handler (setup_logging)
         openapi_config=OpenAPIConfig(title=f"Zabota {spec.name}", version="1.0.0", path="/schema"),
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=provider,
                                                          exclude=["/health"])), *options.pop("plugins", [])],

@@ -55,7 +55,7 @@ class Settings:
     service_urls: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, service: str, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, service: str, environ: dict[str, str] | None = None) -> Settings:
         """Read `<SERVICE>_DATABASE_URL` (or `DATABASE_URL`), `NATS_URL`, ports, calendar, secrets."""
         env = dict(os.environ if environ is None else environ)
         upper = service.upper()

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.clock import Clock, SystemClock
 from shared.db import Database, skip_locked
 from shared.infra import Timer
+from shared.loop import WakeableLoop
 from shared.telemetry import continue_trace, inject_headers
 
 log = logging.getLogger(__name__)
@@ -55,20 +56,15 @@ async def cancel(session: AsyncSession, key: str, clock: Clock | None = None) ->
     return result.rowcount > 0
 
 
-class Scheduler:
+class Scheduler(WakeableLoop):
     def __init__(self, db: Database, handlers: Mapping[str, TimerHandler], *, clock: Clock | None = None,
                  batch: int = 100, poll_seconds: float = 1.0) -> None:
+        super().__init__(poll_seconds)
         self.db = db
         self.handlers = dict(handlers)
         self.clock = clock or SystemClock()
         self.batch = batch
-        self.poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
-        self._stopping = False
         db.on_commit(TIMER_FLAG, self.wake)
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def fire_batch(self) -> int:
         """Fire up to `batch` due timers; returns how many were attempted."""
@@ -113,12 +109,4 @@ class Scheduler:
                 raise
             except Exception as exc:
                 log.warning("scheduler: %s", exc)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+            await self.nap()

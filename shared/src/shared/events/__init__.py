@@ -8,12 +8,12 @@ module of this package (`shared.events.clients`, ...) and register themselves wi
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import ClassVar, TypeVar
 
 import msgspec
 
-__all__ = ["Event", "event", "registry", "encode", "decode", "new_event_id", "EventError"]
+__all__ = ["Event", "EventError", "decode", "encode", "event", "new_event_id", "registry"]
 
 
 def new_event_id() -> str:
@@ -21,7 +21,7 @@ def new_event_id() -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Event(msgspec.Struct, kw_only=True, frozen=True):
