@@ -50,10 +50,21 @@ BEST_MANAGER_CRITERIA: dict[str, str] = {
     "refunds": N_("fewest refunds"),
 }
 
+# The client's questionnaire (CL-5; what the manager needs for the concept, CL-6): answer key -> question.
+QUESTIONS: list[tuple[str, str]] = [
+    ("business", N_("What is your business, product or service?")),
+    ("audience", N_("Who are your customers?")),
+    ("goals", N_("What should the account achieve?")),
+    ("references", N_("Accounts you like (links)")),
+    ("style", N_("Style and tone you prefer")),
+    ("materials", N_("Where can we take photos, videos, logos (link)?")),
+    ("notes", N_("Anything else we should know")),
+]
+
 _TABLES: dict[str, dict[str, str]] = {
     "stage": STAGES, "kind": SERVICE_KINDS, "payer": PAYER_TYPES, "deadline": DEADLINE_STATES,
     "task": TASK_STATUSES, "lead": LEAD_STAGES, "funnel": FUNNEL_STEPS, "import": IMPORT_STATUSES,
-    "month": MONTH_STATES, "pay": PAY_RULES, "criterion": BEST_MANAGER_CRITERIA,
+    "month": MONTH_STATES, "pay": PAY_RULES, "criterion": BEST_MANAGER_CRITERIA, "question": dict(QUESTIONS),
 }
 
 

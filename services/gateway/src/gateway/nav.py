@@ -23,6 +23,9 @@ NAV: list[NavItem] = [
     NavItem("dashboard", N_("Dashboard")),
     NavItem("my_tasks", N_("My tasks")),
     NavItem("pipeline", N_("Pipeline")),
+    NavItem("leads", N_("Leads")),
+    NavItem("funnel", N_("Funnel")),
+    NavItem("imports", N_("Import")),
     NavItem("staff_list", N_("Staff")),
     NavItem("status", N_("System status")),
 ]

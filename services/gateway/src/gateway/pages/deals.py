@@ -195,7 +195,7 @@ async def board_context(request: Request, services: ServiceClient, manager: str,
             cards.append({"deal": deal, "amount": amount, "currency": currency,
                           "choices": stage_choices(staff, deal),
                           "errors": (errors or {}).get(summary["id"], {}),
-                          "values": (values or {}).get(summary["id"], {})})
+                          "filled": (values or {}).get(summary["id"], {})})
         columns.append({"stage": stage, "cards": cards, "count": len(cards), "sums": sorted(sums.items())})
     managers = sorted({d["responsible_manager"] for d in summaries if d.get("responsible_manager")} | (
         {manager} if manager else set()))

@@ -1,0 +1,246 @@
+"""Clients (issue 3): leads and their stages, the funnel report (CL-16), the amoCRM import, and the
+client's public questionnaire page on the signed link (CL-5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.params import FromPath
+
+from gateway.i18n import _
+from gateway.labels import LEAD_STAGES, QUESTIONS, label
+from gateway.pages.deals import Services, is_htmx, staff_of
+from gateway.rendering import page, redirect
+from gateway.roles import ANALYST, CONTENT_MANAGER, LEAD, PUBLIC, allow
+from gateway.service_client import ServiceClient, ServiceError
+from gateway.ui import bar_chart, form_errors, month_of, paginate, recent_months, sort_key, valid_month
+
+LEAD_READERS = allow(LEAD, CONTENT_MANAGER, ANALYST)
+LEAD_WRITERS = allow(LEAD, CONTENT_MANAGER)
+PAGE_SIZE = 25
+SORTS = {"name": "full_name", "stage": "stage", "owner": "owner", "created": "created_at"}
+LEAD_FIELDS = ("full_name", "phone", "instagram", "email", "product", "source", "notes")
+
+
+# ------------------------------------------------------------------ leads
+
+async def leads_context(request: Request, services: ServiceClient, query: dict[str, str],
+                        form: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+                        notice: str = "") -> dict[str, Any]:
+    params = {k: query[k] for k in ("stage", "owner") if query.get(k)}
+    leads = await services.get("clients", "/leads", params=params)
+    q = (query.get("q") or "").strip().lower()
+    if q:
+        leads = [lead for lead in leads if q in " ".join(str(lead.get(k) or "") for k in
+                                                          ("full_name", "phone", "instagram", "email")).lower()]
+    sort = query.get("sort") if query.get("sort") in SORTS else "created"
+    direction = "asc" if query.get("dir") == "asc" else "desc"
+    field = SORTS[sort]
+    if sort == "stage":
+        order = list(LEAD_STAGES)
+        leads.sort(key=lambda lead: order.index(lead["stage"]) if lead["stage"] in order else 99,
+                   reverse=direction == "desc")
+    else:
+        present = [lead for lead in leads if lead.get(field) is not None]
+        missing = [lead for lead in leads if lead.get(field) is None]
+        present.sort(key=lambda lead: sort_key(lead.get(field)), reverse=direction == "desc")
+        leads = present + missing
+    try:
+        page_no = int(query.get("page") or 1)
+    except ValueError:
+        page_no = 1
+    owners = sorted({lead["owner"] for lead in leads if lead.get("owner")})
+    return {"leads": paginate(leads, page_no, PAGE_SIZE), "query": {**query, "sort": sort, "dir": direction},
+            "owners": owners, "form": form or {}, "errors": errors or {}, "notice": notice,
+            "can_write": staff_of(request).role in (LEAD, CONTENT_MANAGER)}
+
+
+def query_of(request: Request) -> dict[str, str]:
+    return {k: str(v) for k, v in request.query_params.items() if k in ("stage", "owner", "q", "sort", "dir", "page")}
+
+
+@get("/leads", name="leads", opt=LEAD_READERS)
+async def leads_page(request: Request, services: Services) -> Response:
+    return page(request, "pages/leads.html", await leads_context(request, services, query_of(request)),
+                block="leads")
+
+
+@post("/leads", name="lead_create", opt=LEAD_WRITERS)
+async def lead_create(request: Request, services: Services) -> Response:
+    form = await request.form()
+    values = {k: str(form.get(k) or "").strip() for k in LEAD_FIELDS}
+    body: dict[str, Any] = {k: v or None for k, v in values.items()}
+    try:
+        lead = await services.post("clients", "/leads", json=body)
+    except ServiceError as exc:
+        if exc.status_code not in (409, 422):
+            raise
+        ctx = await leads_context(request, services, {}, values, form_errors(exc))
+        return page(request, "pages/leads.html", ctx, block="leads", status_code=422)
+    if not is_htmx(request):
+        return redirect(request, f"/leads/{lead['id']}")
+    ctx = await leads_context(request, services, {}, notice=_("Lead %(name)s registered.") % {"name": lead["full_name"]})
+    return page(request, "pages/leads.html", ctx, block="leads")
+
+
+async def find_lead(services: ServiceClient, lead_id: str) -> dict[str, Any]:
+    # The clients API has no GET /leads/{id}: the list, filtered by what the actor may see.
+    for lead in await services.get("clients", "/leads"):
+        if lead["id"] == lead_id:
+            return lead
+    raise ServiceError("clients", 404, "lead not found", [])
+
+
+def next_stages(lead: dict[str, Any]) -> list[str]:
+    order = [s for s in LEAD_STAGES if s != "paid"]   # paid comes from a payment (CL-16)
+    if lead["stage"] not in order:
+        return []
+    return order[order.index(lead["stage"]) + 1:]
+
+
+@get("/leads/{lead_id:str}", name="lead", opt=LEAD_READERS)
+async def lead_card(request: Request, services: Services, lead_id: FromPath[str]) -> Response:
+    lead = await find_lead(services, lead_id)
+    return page(request, "pages/lead.html", {"lead": lead, "choices": next_stages(lead), "errors": {}, "notice": "",
+                                             "can_write": staff_of(request).role in (LEAD, CONTENT_MANAGER)},
+                block="lead")
+
+
+@post("/leads/{lead_id:str}/stage", name="lead_stage", opt=LEAD_WRITERS)
+async def lead_stage(request: Request, services: Services, lead_id: FromPath[str]) -> Response:
+    form = await request.form()
+    stage = str(form.get("stage") or "")
+    errors: dict[str, str] = {}
+    if not stage:
+        errors["stage"] = _("Choose the stage.")
+    else:
+        try:
+            await services.post("clients", f"/leads/{lead_id}/stage", json={"stage": stage})
+        except ServiceError as exc:
+            if exc.status_code not in (409, 422):
+                raise
+            errors = form_errors(exc, "stage")
+    if not errors and not is_htmx(request):
+        return redirect(request, f"/leads/{lead_id}")
+    lead = await find_lead(services, lead_id)
+    return page(request, "pages/lead.html", {"lead": lead, "choices": next_stages(lead), "errors": errors,
+                                             "notice": "" if errors else _("Stage changed."), "can_write": True},
+                block="lead", status_code=422 if errors else 200)
+
+
+# ------------------------------------------------------------------ funnel (CL-16)
+
+@get("/reports/funnel", name="funnel", opt=LEAD_READERS)
+async def funnel(request: Request, services: Services, month: str = "", manager: str = "") -> Response:
+    staff = staff_of(request)
+    current = month_of(request.app.state.runtime.clock.now(), request)
+    month = valid_month(month) or current
+    if staff.role == CONTENT_MANAGER:
+        manager = staff.login
+        managers = [staff.login]
+    else:
+        try:
+            managers = [m["login"] for m in await services.get("clients", "/staff") if m["role"] == "content_manager"]
+        except ServiceError:
+            managers = []
+    report = await services.get("clients", "/reports/funnel", params={"month": month, **({"manager": manager}
+                                                                                       if manager else {})})
+    steps = report["steps"]
+    rows = []
+    for step in steps:
+        conversion = step.get("conversion_from_previous")
+        caption = str(step["count"]) + (f" · {conversion * 100:.1f}%" if conversion is not None else "")
+        rows.append((label("funnel", step["step"]), float(step["count"]), caption))
+    ctx = {"report": report, "steps": steps, "chart": bar_chart(rows), "month": month, "manager": manager,
+           "managers": managers, "months": recent_months(current)}
+    return page(request, "pages/funnel.html", ctx, block="report")
+
+
+# ------------------------------------------------------------------ import (amoCRM CSV)
+
+@get("/imports", name="imports", opt=allow(LEAD))
+async def imports_page(request: Request) -> Response:
+    return page(request, "pages/import.html", {"errors": {}, "job": None})
+
+
+@post("/imports", name="import_upload", opt=allow(LEAD), request_max_body_size=21 * 1024 * 1024)
+async def import_upload(request: Request, services: Services) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return page(request, "pages/import.html", {"errors": {"file": _("Choose the CSV file.")}, "job": None},
+                    status_code=422)
+    built = httpx.Request("POST", "http://x", files={"file": (upload.filename, await upload.read(), "text/csv")})
+    body = built.read()
+    try:
+        job = (await services.raw("POST", "clients", "/imports", content=body,
+                                  content_type=built.headers["content-type"], accept="application/json")).json()
+    except ServiceError as exc:
+        if exc.status_code not in (409, 422):
+            raise
+        return page(request, "pages/import.html", {"errors": form_errors(exc, "file"), "job": None}, status_code=422)
+    return redirect(request, f"/imports/{job['id']}")
+
+
+@get("/imports/{import_id:str}", name="import_progress", opt=allow(LEAD))
+async def import_progress(request: Request, services: Services, import_id: FromPath[str]) -> Response:
+    """The progress bar polls this every second (htmx) until the import is done; then the row errors."""
+    job = await services.get("clients", f"/imports/{import_id}")
+    return page(request, "pages/import.html", {"errors": {}, "job": job}, block="progress")
+
+
+# ------------------------------------------------------------------ the client's questionnaire (public)
+
+REQUIRED_QUESTIONS = ("business", "audience", "goals")
+
+
+def link_problem(request: Request, exc: ServiceError) -> Response:
+    if exc.status_code == 422 and any(e.get("field") == "token" for e in exc.errors):
+        return page(request, "pages/questionnaire.html", {"state": "expired"}, status_code=410)
+    if exc.status_code == 404:
+        return page(request, "pages/questionnaire.html", {"state": "invalid"}, status_code=404)
+    raise exc
+
+
+@get("/q/{token:str}", name="questionnaire", opt=PUBLIC)
+async def questionnaire(request: Request, services: Services, token: FromPath[str]) -> Response:
+    try:
+        info = await services.public("GET", "clients", f"/questionnaire/{token}")
+    except ServiceError as exc:
+        return link_problem(request, exc)
+    state = "sent" if info.get("submitted") else "form"
+    return page(request, "pages/questionnaire.html", {"state": state, "info": info, "token": token,
+                                                      "questions": QUESTIONS, "answers": {}, "errors": {},
+                                                      "required": REQUIRED_QUESTIONS})
+
+
+@post("/q/{token:str}", name="questionnaire_submit", opt=PUBLIC)
+async def questionnaire_submit(request: Request, services: Services, token: FromPath[str]) -> Response:
+    form = await request.form()
+    answers = {key: str(form.get(key) or "").strip() for key, _q in QUESTIONS}
+    errors = {key: _("Please answer this question.") for key in REQUIRED_QUESTIONS if not answers[key]}
+    try:
+        info = await services.public("GET", "clients", f"/questionnaire/{token}")
+        if info.get("submitted"):
+            return page(request, "pages/questionnaire.html", {"state": "sent", "info": info})
+        if not errors:
+            await services.public("POST", "clients", f"/questionnaire/{token}",
+                                  json={"answers": {k: v for k, v in answers.items() if v}})
+    except ServiceError as exc:
+        if exc.status_code in (409, 422) and not any(e.get("field") == "token" for e in exc.errors):
+            errors = {"form": " ".join(form_errors(exc).values())}
+        else:
+            return link_problem(request, exc)
+    if errors:
+        return page(request, "pages/questionnaire.html", {"state": "form", "info": info, "token": token,
+                                                          "questions": QUESTIONS, "answers": answers,
+                                                          "errors": errors, "required": REQUIRED_QUESTIONS},
+                    status_code=422)
+    return page(request, "pages/questionnaire.html", {"state": "thanks", "info": info})
+
+
+routes = [leads_page, lead_create, lead_card, lead_stage, funnel, imports_page, import_upload, import_progress,
+          questionnaire, questionnaire_submit]
