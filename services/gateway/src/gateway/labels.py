@@ -47,7 +47,7 @@ PAY_RULES: dict[str, str] = {
 }
 BEST_MANAGER_CRITERIA: dict[str, str] = {
     "renewals": N_("most renewals"), "lost": N_("fewest lost"), "compliance": N_("best deadline compliance"),
-    "refunds": N_("fewest refunds"),
+    "refunds": N_("fewest refunds"), "breaches": N_("fewest breached deadlines"),
 }
 
 # The client's questionnaire (CL-5; what the manager needs for the concept, CL-6): answer key -> question.

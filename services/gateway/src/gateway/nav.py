@@ -26,6 +26,8 @@ NAV: list[NavItem] = [
     NavItem("leads", N_("Leads")),
     NavItem("funnel", N_("Funnel")),
     NavItem("imports", N_("Import")),
+    NavItem("payroll", N_("Payroll")),
+    NavItem("payroll_rules", N_("Pay rules")),
     NavItem("staff_list", N_("Staff")),
     NavItem("status", N_("System status")),
 ]

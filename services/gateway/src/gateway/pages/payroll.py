@@ -1,0 +1,199 @@
+"""Payroll (issue 4): the month overview, each manager's statement (CSV, print), closing a month with
+re-authentication, and the pay rules with their history.
+
+A content manager sees only their own figures (checked here and by the payroll service); the analyst
+reads everything; only the project lead closes a month (after typing their password again) and
+creates rule versions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.guards import AccessDenied
+from gateway.i18n import _
+from gateway.labels import PAY_RULES
+from gateway.pages.deals import Services, is_htmx, staff_of
+from gateway.rendering import page, redirect
+from gateway.roles import ANALYST, CONTENT_MANAGER, LEAD, allow
+from gateway.service_client import ServiceClient, ServiceError
+from gateway.staff import authenticate
+from gateway.ui import bar_chart, form_errors, money, month_of, recent_months, to_decimal, valid_month
+
+READERS = allow(LEAD, ANALYST, CONTENT_MANAGER)
+PAGE_SIZE = 50
+CRITERIA = ("renewals", "lost", "compliance", "breaches", "refunds")
+
+
+def current_month(request: Request) -> str:
+    return month_of(request.app.state.runtime.clock.now(), request)
+
+
+def own_only(request: Request, manager: str) -> None:
+    staff = staff_of(request)
+    if staff.role == CONTENT_MANAGER and manager != staff.login:
+        raise AccessDenied()
+
+
+# ------------------------------------------------------------------ month overview
+
+async def month_context(request: Request, services: ServiceClient, month: str, errors: dict[str, str] | None = None,
+                        notice: str = "") -> dict[str, Any]:
+    view = await services.get("payroll", f"/months/{month}")
+    currency = view.get("currency", "")
+    managers = view.get("managers", [])
+    rules = sorted({rule for m in managers for rule in m["by_rule"]})
+    chart = bar_chart([(m["manager"], float(to_decimal(m["total"])), money(m["total"], currency)) for m in
+                       sorted(managers, key=lambda m: to_decimal(m["total"]), reverse=True)])
+    current = current_month(request)
+    return {"view": view, "month": month, "months": recent_months(current, 18), "rules": rules, "chart": chart,
+            "currency": currency, "errors": errors or {}, "notice": notice, "is_past": month < current,
+            "can_close": staff_of(request).role == LEAD}
+
+
+@get("/payroll", name="payroll", opt=READERS)
+async def payroll_month(request: Request, services: Services, month: str = "") -> Response:
+    month = valid_month(month) or current_month(request)
+    return page(request, "pages/payroll.html", await month_context(request, services, month), block="month")
+
+
+@post("/payroll/months/{month:str}/close", name="payroll_close", opt=allow(LEAD))
+async def payroll_close(request: Request, services: Services, session: NamedDependency[AsyncSession],
+                        month: FromPath[str]) -> Response:
+    """Only the lead, and only after typing their password again (checked against the gateway account)."""
+    form = await request.form()
+    password = str(form.get("password") or "")
+    staff = staff_of(request)
+    errors: dict[str, str] = {}
+    if not valid_month(month):
+        errors["form"] = _("Choose a month.")
+    elif not password:
+        errors["password"] = _("Enter your password to confirm.")
+    elif await authenticate(session, staff.login, password) is None:
+        errors["password"] = _("Wrong password. The month was not closed.")
+    else:
+        try:
+            await services.post("payroll", f"/months/{month}/close")
+        except ServiceError as exc:
+            if exc.status_code not in (403, 409, 422):
+                raise
+            errors = {"form": " ".join(form_errors(exc).values())}
+    if not errors and not is_htmx(request):
+        return redirect(request, f"/payroll?month={month}")
+    month = valid_month(month) or current_month(request)
+    ctx = await month_context(request, services, month, errors,
+                              "" if errors else _("%(month)s is closed.") % {"month": month})
+    return page(request, "pages/payroll.html", ctx, block="month", status_code=422 if errors else 200)
+
+
+# ------------------------------------------------------------------ a manager's statement
+
+@get("/payroll/statements/{month:str}/{manager:str}", name="payroll_statement", opt=READERS)
+async def payroll_statement(request: Request, services: Services, month: FromPath[str],
+                            manager: FromPath[str]) -> Response:
+    own_only(request, manager)
+    if not valid_month(month):
+        raise ServiceError("payroll", 404, _("No such month."), [])
+    printing = request.query_params.get("print") == "1"
+    try:
+        page_no = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page_no = 1
+    size = 5000 if printing else PAGE_SIZE
+    statement = await services.get("payroll", f"/statements/{manager}",
+                                   params={"month": month, "page": 1 if printing else page_no, "page_size": size})
+    pages = max(1, -(-statement["lines_total"] // size))
+    template = "pages/statement_print.html" if printing else "pages/statement.html"
+    return page(request, template, {"st": statement, "month": month, "manager": manager, "page_no": page_no,
+                                    "pages": pages}, block="statement")
+
+
+@get("/payroll/statements/{month:str}/{manager:str}/csv", name="payroll_statement_csv", opt=READERS)
+async def payroll_statement_csv(request: Request, services: Services, month: FromPath[str],
+                                manager: FromPath[str]) -> Response:
+    """The service's CSV of every line, passed through as the user (so its own check applies too)."""
+    own_only(request, manager)
+    upstream = await services.raw("GET", "payroll", f"/statements/{manager}.csv", params={"month": month},
+                                  accept="text/csv")
+    return Response(upstream.content, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": upstream.headers.get("content-disposition",
+                                                    f'attachment; filename="payroll-{manager}-{month}.csv"')})
+
+
+# ------------------------------------------------------------------ rules
+
+def rules_form_defaults(current: dict[str, Any], month: str) -> dict[str, str]:
+    form = {"effective_from": month, "currency": current.get("currency", "KZT"),
+            "default_fine": current.get("default_fine", "0"),
+            "best_manager_rule": ", ".join(current.get("best_manager_rule", []))}
+    for rule in PAY_RULES:
+        if rule != "PAY-6":
+            form[f"amount_{rule}"] = current.get("amounts", {}).get(rule, "")
+    form["fines"] = "\n".join(f"{k}={v}" for k, v in current.get("deadline_fines", {}).items())
+    return form
+
+
+async def rules_context(request: Request, services: ServiceClient, form: dict[str, str] | None = None,
+                        errors: dict[str, str] | None = None, notice: str = "") -> dict[str, Any]:
+    rules = await services.get("payroll", "/rules")
+    return {"rules": rules, "current": rules["current"], "history": list(reversed(rules.get("history", []))),
+            "form": form or rules_form_defaults(rules["current"], rules["month"]), "errors": errors or {},
+            "notice": notice, "can_edit": staff_of(request).role == LEAD, "criteria": CRITERIA}
+
+
+@get("/payroll/rules", name="payroll_rules", opt=READERS)
+async def payroll_rules(request: Request, services: Services) -> Response:
+    return page(request, "pages/payroll_rules.html", await rules_context(request, services), block="rules")
+
+
+@post("/payroll/rules", name="payroll_rules_create", opt=allow(LEAD))
+async def payroll_rules_create(request: Request, services: Services) -> Response:
+    form = {k: str(v) for k, v in (await request.form()).items() if k != "_csrf"}
+    errors: dict[str, str] = {}
+    body: dict[str, Any] = {"effective_from": form.get("effective_from", "").strip()}
+    if not valid_month(body["effective_from"]):
+        errors["effective_from"] = _("Choose a month.")
+    if form.get("currency"):
+        body["currency"] = form["currency"].strip().upper()
+    amounts = {rule: form[f"amount_{rule}"].strip() for rule in PAY_RULES if form.get(f"amount_{rule}", "").strip()}
+    if amounts:
+        body["amounts"] = amounts
+    if form.get("default_fine", "").strip():
+        body["default_fine"] = form["default_fine"].strip()
+    fines: dict[str, str] = {}
+    for line in form.get("fines", "").splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            errors["fines"] = _("One rule per line, like CL-9=-5000.")
+            break
+        fines[key.strip()] = value.strip()
+    body["deadline_fines"] = fines
+    criteria = [c.strip() for c in form.get("best_manager_rule", "").split(",") if c.strip()]
+    if criteria:
+        body["best_manager_rule"] = criteria
+    if not errors:
+        try:
+            await services.put("payroll", "/rules", json=body)
+        except ServiceError as exc:
+            if exc.status_code not in (409, 422):
+                raise
+            errors = {("amount_" + k.removeprefix("amounts.") if k.startswith("amounts.") else
+                       "fines" if k.startswith("deadline_fines") else k): v
+                      for k, v in form_errors(exc).items()}
+    if not errors and not is_htmx(request):
+        return redirect(request, "/payroll/rules")
+    ctx = await rules_context(request, services, form if errors else None, errors,
+                              "" if errors else _("A new rule version is saved."))
+    return page(request, "pages/payroll_rules.html", ctx, block="rules", status_code=422 if errors else 200)
+
+
+routes = [payroll_month, payroll_close, payroll_statement, payroll_statement_csv, payroll_rules,
+          payroll_rules_create]
+

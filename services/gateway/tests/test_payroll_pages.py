@@ -1,0 +1,128 @@
+"""Payroll pages (issue 4) against a REAL payroll service (served live, SQLite, the test's nats-server)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from litestar.testing import AsyncTestClient
+from shared.settings import Settings
+
+from .backends import Backend, serve_payroll
+from .conftest import down_service_urls, gateway_settings, sign_in
+
+
+def this_month() -> str:
+    return datetime.now(ZoneInfo("Asia/Almaty")).strftime("%Y-%m")
+
+
+def previous_month() -> str:
+    year, month = map(int, this_month().split("-"))
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+
+
+@pytest.fixture
+def payroll_url(live_server, nats_server, tmp_path) -> str:
+    return serve_payroll(live_server, tmp_path, nats_server.url)
+
+
+@pytest.fixture
+def payroll(payroll_url: str) -> Backend:
+    backend = Backend(payroll_url, "payroll")
+    start = previous_month() + "-01"
+    for login in ("manager1", "manager2"):
+        backend.call("PUT", f"/employees/{login}", {"employed_from": start})
+    return backend
+
+
+@pytest.fixture
+def settings(tmp_path, payroll_url: str) -> Settings:
+    return gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
+                            service_urls={**down_service_urls(), "payroll": payroll_url})
+
+
+async def test_lead_sees_the_month_with_a_chart_and_each_statement_with_csv_and_print(client: AsyncTestClient,
+                                                                                    payroll: Backend) -> None:
+    await sign_in(client, "lead")
+    month = this_month()
+    page = await client.get(f"/payroll?month={month}&lang=en")
+    assert page.status_code == 200, page.text
+    assert "<svg" in page.text and 'role="img"' in page.text
+    assert "manager1" in page.text and "manager2" in page.text
+    assert "open (live preview)" in page.text and 'id="close-form"' in page.text
+    assert "150\u202f000 KZT" in page.text                                  # PAY-1 base salary
+
+    statement = await client.get(f"/payroll/statements/{month}/manager1?lang=en")
+    assert statement.status_code == 200, statement.text
+    assert "PAY-1" in statement.text and "Base salary" in statement.text
+    csv = await client.get(f"/payroll/statements/{month}/manager1/csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert "PAY-1" in csv.text and "TOTAL" in csv.text
+    printable = await client.get(f"/payroll/statements/{month}/manager1?print=1&lang=en")
+    assert printable.status_code == 200 and "data-print" in printable.text and 'class="topbar"' not in printable.text
+
+
+async def test_content_manager_sees_only_their_own_statement(client: AsyncTestClient, payroll: Backend) -> None:
+    await sign_in(client, "manager1")
+    month = this_month()
+    overview = await client.get(f"/payroll?month={month}")
+    assert overview.status_code == 200
+    assert "manager1" in overview.text and "manager2" not in overview.text
+    assert 'id="close-form"' not in overview.text
+    assert (await client.get(f"/payroll/statements/{month}/manager1")).status_code == 200
+    assert (await client.get(f"/payroll/statements/{month}/manager2")).status_code == 403
+    assert (await client.get(f"/payroll/statements/{month}/manager2/csv")).status_code == 403
+
+
+async def test_analyst_reads_everything_but_sees_no_buttons_and_may_not_post(client: AsyncTestClient,
+                                                                             payroll: Backend) -> None:
+    token = await sign_in(client, "analyst")
+    month = previous_month()
+    overview = await client.get(f"/payroll?month={month}")
+    assert overview.status_code == 200 and "manager2" in overview.text
+    assert 'method="post"' not in overview.text.split('<main id="content">')[1]
+    rules = await client.get("/payroll/rules")
+    assert rules.status_code == 200 and 'id="rules-form"' not in rules.text
+    for path in (f"/payroll/months/{month}/close", "/payroll/rules"):
+        response = await client.post(path, data={"_csrf": token, "password": "demo"})
+        assert response.status_code == 403, path
+    assert payroll.call("GET", f"/months/{month}")["state"] == "open"
+
+
+async def test_only_the_lead_closes_a_month_and_only_after_typing_the_password_again(client: AsyncTestClient,
+                                                                                   payroll: Backend) -> None:
+    token = await sign_in(client, "lead")
+    month = previous_month()
+    wrong = await client.post(f"/payroll/months/{month}/close", data={"_csrf": token, "password": "nope"},
+                              headers={"HX-Request": "true"})
+    assert wrong.status_code == 422 and 'class="field-error"' in wrong.text
+    assert payroll.call("GET", f"/months/{month}")["state"] == "open"
+
+    # The current month has not ended: the service refuses, and the page says why.
+    early = await client.post(f"/payroll/months/{this_month()}/close", data={"_csrf": token, "password": "demo"},
+                              headers={"HX-Request": "true"})
+    assert early.status_code == 422 and "has not ended" in early.text
+
+    closed = await client.post(f"/payroll/months/{month}/close", data={"_csrf": token, "password": "demo"},
+                               headers={"HX-Request": "true"})
+    assert closed.status_code == 200, closed.text
+    assert payroll.call("GET", f"/months/{month}")["state"] == "closed"
+    assert 'id="close-form"' not in closed.text
+
+
+async def test_lead_creates_a_rule_version_and_sees_the_history(client: AsyncTestClient, payroll: Backend) -> None:
+    token = await sign_in(client, "lead")
+    page = await client.get("/payroll/rules?lang=en")
+    assert page.status_code == 200 and 'id="rules-form"' in page.text
+    bad = await client.post("/payroll/rules", headers={"HX-Request": "true"},
+                            data={"_csrf": token, "effective_from": this_month(), "amount_PAY-2": "-5"})
+    assert bad.status_code == 422 and 'class="field-error"' in bad.text
+    saved = await client.post("/payroll/rules", headers={"HX-Request": "true"},
+                              data={"_csrf": token, "effective_from": this_month(), "amount_PAY-2": "12000",
+                                    "fines": "CL-9=-6000"})
+    assert saved.status_code == 200, saved.text
+    rules = payroll.call("GET", "/rules")
+    assert rules["current"]["amounts"]["PAY-2"] in ("12000.00", "12000")
+    assert len(re.findall(r"<tr><td>\d+</td>", saved.text)) == 2
