@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import msgspec
 from litestar import post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shared.auth import sign
 from shared.consumer import Subscription
 from shared.events.system import ProbeRecorded
@@ -16,6 +16,7 @@ from shared.outbox import add_event
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.telemetry import add_span_processor, current_trace_id
 from shared.testing import eventually, make_settings
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .conftest import Effect, Probe, ProbeBase
 
@@ -28,7 +29,7 @@ class ProbeIn(msgspec.Struct):
 
 
 @post("/probes")
-async def create_probe(data: ProbeIn, session: AsyncSession, runtime: Runtime) -> dict:
+async def create_probe(data: JSONBody[ProbeIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     session.add(Probe(seq=data.seq))
     add_event(session, ProbeRecorded(seq=data.seq), runtime.clock)
     return {"seq": data.seq, "trace_id": current_trace_id()}
@@ -37,7 +38,7 @@ async def create_probe(data: ProbeIn, session: AsyncSession, runtime: Runtime) -
 seen_trace_ids: list[str | None] = []
 
 
-async def on_probe(event: ProbeRecorded, session: AsyncSession) -> None:
+async def on_probe(event: ProbeRecorded, session: NamedDependency[AsyncSession]) -> None:
     seen_trace_ids.append(current_trace_id())
     session.add(Effect(seq=event.seq, event_id=event.event_id))
 

@@ -14,8 +14,9 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, put
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body, JSONBody, Parameter
 from litestar.response import File
 from shared.auth import Actor
 from shared.errors import DomainError, Forbidden, NotFound
@@ -63,14 +64,14 @@ MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 QUESTIONNAIRE_LINK_DAYS = 14
 
 
-def ctx_of(session: AsyncSession, runtime: Runtime, actor: Actor) -> services.Ctx:
+def ctx_of(session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> services.Ctx:
     return services.Ctx(session, runtime.clock, runtime.settings, actor, runtime.scheduler.handlers)
 
 
 # ============================================================================ payments (CL-3, CL-14)
 
 @post("/payments")
-async def post_payment(data: PaymentIn, session: AsyncSession, runtime: Runtime, actor: Actor) -> Response:
+async def post_payment(data: JSONBody[PaymentIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> Response:
     """A payment: new client → client + deal + first-call task (CL-3); `deal_id` → renewal (CL-14).
     The same `external_id` again → 200 with the same deal, nothing duplicated."""
     access.require_payments(actor)
@@ -81,7 +82,7 @@ async def post_payment(data: PaymentIn, session: AsyncSession, runtime: Runtime,
 # ============================================================================ deals
 
 @get("/deals")
-async def list_deals(session: AsyncSession, actor: Actor, stage: str | None = None, manager: str | None = None,
+async def list_deals(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], stage: str | None = None, manager: str | None = None,
                      service_kind: str | None = None) -> list[dict[str, Any]]:
     access.require_reader(actor)
     query = select(Deal).order_by(Deal.first_payment_at.desc())
@@ -96,15 +97,15 @@ async def list_deals(session: AsyncSession, actor: Actor, stage: str | None = No
 
 
 @get("/deals/{deal_id:str}")
-async def get_deal(deal_id: str, session: AsyncSession, runtime: Runtime, actor: Actor) -> dict[str, Any]:
+async def get_deal(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> dict[str, Any]:
     access.require_reader(actor)
     deal = await services.load_deal(ctx_of(session, runtime, actor), deal_id)
     return await deal_view(session, deal)
 
 
 @post("/deals/{deal_id:str}/stage", status_code=200)
-async def post_stage(deal_id: str, data: StageIn, session: AsyncSession, runtime: Runtime,
-                     actor: Actor) -> dict[str, Any]:
+async def post_stage(deal_id: str, data: JSONBody[StageIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                     actor: NamedDependency[Actor]) -> dict[str, Any]:
     """CL-4 contacted; CL-8 project_launched (service_start + Instagram login/password); CL-12
     notification_sent (= renewal answer "continues") and lost (= "declines")."""
     ctx = ctx_of(session, runtime, actor)
@@ -137,8 +138,8 @@ async def post_stage(deal_id: str, data: StageIn, session: AsyncSession, runtime
 
 
 @post("/deals/{deal_id:str}/questionnaire", status_code=200)
-async def post_questionnaire(deal_id: str, data: QuestionnaireIn, session: AsyncSession, runtime: Runtime,
-                             actor: Actor) -> dict[str, Any]:
+async def post_questionnaire(deal_id: str, data: JSONBody[QuestionnaireIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                             actor: NamedDependency[Actor]) -> dict[str, Any]:
     """CL-5 entered by staff (the client uses the signed link)."""
     ctx = ctx_of(session, runtime, actor)
     errors = Errors()
@@ -153,8 +154,8 @@ async def post_questionnaire(deal_id: str, data: QuestionnaireIn, session: Async
 
 
 @post("/deals/{deal_id:str}/questionnaire-link", status_code=201)
-async def post_questionnaire_link(deal_id: str, session: AsyncSession, runtime: Runtime,
-                                  actor: Actor) -> dict[str, Any]:
+async def post_questionnaire_link(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                                  actor: NamedDependency[Actor]) -> dict[str, Any]:
     """CL-5: a signed link for the client (shared/signing.py), valid 14 days."""
     ctx = ctx_of(session, runtime, actor)
     deal = await services.load_deal(ctx, deal_id, settle=False)
@@ -166,8 +167,8 @@ async def post_questionnaire_link(deal_id: str, session: AsyncSession, runtime: 
 
 
 @post("/deals/{deal_id:str}/first-post", status_code=200)
-async def post_first_post(deal_id: str, data: FirstPostIn, session: AsyncSession, runtime: Runtime,
-                          actor: Actor) -> dict[str, Any]:
+async def post_first_post(deal_id: str, data: JSONBody[FirstPostIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                          actor: NamedDependency[Actor]) -> dict[str, Any]:
     """CL-9 for agencies without the content service."""
     ctx = ctx_of(session, runtime, actor)
     errors = Errors()
@@ -180,8 +181,8 @@ async def post_first_post(deal_id: str, data: FirstPostIn, session: AsyncSession
 
 
 @post("/deals/{deal_id:str}/renewal-answer", status_code=200)
-async def post_renewal_answer(deal_id: str, data: RenewalAnswerIn, session: AsyncSession, runtime: Runtime,
-                              actor: Actor) -> dict[str, Any]:
+async def post_renewal_answer(deal_id: str, data: JSONBody[RenewalAnswerIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                              actor: NamedDependency[Actor]) -> dict[str, Any]:
     ctx = ctx_of(session, runtime, actor)
     errors = Errors()
     errors.require("continues", data.continues)
@@ -193,7 +194,7 @@ async def post_renewal_answer(deal_id: str, data: RenewalAnswerIn, session: Asyn
 
 
 @get("/deals/{deal_id:str}/document", media_type="text/html")
-async def get_document(deal_id: str, session: AsyncSession, runtime: Runtime, actor: Actor) -> str:
+async def get_document(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> str:
     """CL-12: the latest payment details / invoice of the deal, printable HTML."""
     access.require_reader(actor)
     deal = await services.load_deal(ctx_of(session, runtime, actor), deal_id, settle=False)
@@ -205,8 +206,8 @@ async def get_document(deal_id: str, session: AsyncSession, runtime: Runtime, ac
 
 
 @post("/deals/{deal_id:str}/refunds")
-async def post_refund(deal_id: str, data: RefundIn, session: AsyncSession, runtime: Runtime,
-                      actor: Actor) -> Response:
+async def post_refund(deal_id: str, data: JSONBody[RefundIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                      actor: NamedDependency[Actor]) -> Response:
     ctx = ctx_of(session, runtime, actor)
     access.require_payments(actor)
     errors = Errors()
@@ -224,15 +225,15 @@ async def post_refund(deal_id: str, data: RefundIn, session: AsyncSession, runti
 
 
 @post("/deals/{deal_id:str}/credentials/reveal", status_code=200)
-async def reveal(deal_id: str, session: AsyncSession, runtime: Runtime, actor: Actor) -> dict[str, str]:
+async def reveal(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> dict[str, str]:
     ctx = ctx_of(session, runtime, actor)
     deal = await services.load_deal(ctx, deal_id, settle=False)
     return services.reveal_credentials(ctx, deal)
 
 
 @post("/deals/{deal_id:str}/manager", status_code=200)
-async def post_manager(deal_id: str, data: ManagerIn, session: AsyncSession, runtime: Runtime,
-                       actor: Actor) -> dict[str, Any]:
+async def post_manager(deal_id: str, data: JSONBody[ManagerIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                       actor: NamedDependency[Actor]) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION)
     errors = Errors()
     errors.require("manager", data.manager)
@@ -246,7 +247,7 @@ async def post_manager(deal_id: str, data: ManagerIn, session: AsyncSession, run
 # ============================================================================ attachments
 
 @post("/deals/{deal_id:str}/attachments", request_max_body_size=MAX_ATTACHMENT_BYTES + 1024 * 1024)
-async def post_attachment(deal_id: str, session: AsyncSession, runtime: Runtime, actor: Actor,
+async def post_attachment(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor],
                           data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
                           ) -> dict[str, Any]:
     """Call recordings (CL-11): multipart field `file` (audio/*, at most 50 MB), optional `task_id`.
@@ -286,7 +287,7 @@ async def post_attachment(deal_id: str, session: AsyncSession, runtime: Runtime,
 
 
 @get("/attachments/{attachment_id:str}")
-async def get_attachment(attachment_id: str, session: AsyncSession, runtime: Runtime, actor: Actor) -> File:
+async def get_attachment(attachment_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> File:
     access.require_reader(actor)
     attachment = await session.get(Attachment, attachment_id)
     if attachment is None:
@@ -300,7 +301,7 @@ async def get_attachment(attachment_id: str, session: AsyncSession, runtime: Run
 # ============================================================================ tasks, deadlines
 
 @get("/tasks")
-async def list_tasks(session: AsyncSession, actor: Actor, assignee: str | None = None,
+async def list_tasks(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], assignee: str | None = None,
                      status: str | None = "open") -> list[dict[str, Any]]:
     access.require_reader(actor)
     query = select(Task, Deal).join(Deal, Deal.id == Task.deal_id).order_by(Task.due_at)
@@ -313,8 +314,8 @@ async def list_tasks(session: AsyncSession, actor: Actor, assignee: str | None =
 
 
 @post("/tasks/{task_id:str}/complete", status_code=200)
-async def complete_task(task_id: str, session: AsyncSession, runtime: Runtime, actor: Actor,
-                        data: CompleteIn | None = None) -> dict[str, Any]:
+async def complete_task(task_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor],
+                        data: JSONBody[CompleteIn | None] = None) -> dict[str, Any]:
     ctx = ctx_of(session, runtime, actor)
     task = await session.get(Task, task_id)
     if task is None:
@@ -324,7 +325,7 @@ async def complete_task(task_id: str, session: AsyncSession, runtime: Runtime, a
 
 
 @get("/deadlines")
-async def list_deadlines(session: AsyncSession, actor: Actor, owner: str | None = None, rule: str | None = None,
+async def list_deadlines(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], owner: str | None = None, rule: str | None = None,
                          state_: Annotated[str | None, Parameter(query="state")] = None) -> list[dict[str, Any]]:
     access.require_reader(actor)
     query = select(Deadline, Deal).join(Deal, Deal.id == Deadline.deal_id).order_by(Deadline.due_at)
@@ -335,8 +336,8 @@ async def list_deadlines(session: AsyncSession, actor: Actor, owner: str | None 
 
 
 @post("/deadlines/{deadline_id:str}/waive", status_code=200)
-async def waive_deadline(deadline_id: str, data: WaiveIn, session: AsyncSession, runtime: Runtime,
-                         actor: Actor) -> dict[str, Any]:
+async def waive_deadline(deadline_id: str, data: JSONBody[WaiveIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                         actor: NamedDependency[Actor]) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION)
     errors = Errors()
     errors.require("reason", data.reason)
@@ -354,14 +355,14 @@ async def waive_deadline(deadline_id: str, data: WaiveIn, session: AsyncSession,
 # ============================================================================ roster, settings, audit
 
 @get("/staff")
-async def list_staff(session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
+async def list_staff(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> list[dict[str, Any]]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION, access.ANALYST)
     return [staff_view(m) for m in (await session.execute(select(StaffMember).order_by(StaffMember.login))).scalars()]
 
 
 @put("/staff/{login:str}")
-async def put_staff(login: str, data: StaffIn, session: AsyncSession, runtime: Runtime,
-                    actor: Actor) -> dict[str, Any]:
+async def put_staff(login: str, data: JSONBody[StaffIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                    actor: NamedDependency[Actor]) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION)
     errors = Errors()
     errors.require("role", data.role)
@@ -371,7 +372,7 @@ async def put_staff(login: str, data: StaffIn, session: AsyncSession, runtime: R
 
 
 @get("/settings")
-async def get_settings(session: AsyncSession, runtime: Runtime, actor: Actor,
+async def get_settings(session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor],
                        at: datetime | None = None) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION, access.ANALYST)
     moment = at or runtime.clock.now()
@@ -386,7 +387,7 @@ async def get_settings(session: AsyncSession, runtime: Runtime, actor: Actor,
 
 
 @put("/settings")
-async def put_settings(data: SettingsIn, session: AsyncSession, runtime: Runtime, actor: Actor) -> dict[str, Any]:
+async def put_settings(data: JSONBody[SettingsIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION)
     errors = Errors()
     errors.require("values", data.values)
@@ -401,7 +402,7 @@ async def put_settings(data: SettingsIn, session: AsyncSession, runtime: Runtime
 
 
 @get("/audit")
-async def get_audit(session: AsyncSession, actor: Actor, target: str | None = None,
+async def get_audit(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], target: str | None = None,
                     limit: int = 200) -> list[dict[str, Any]]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION)
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(max(limit, 1), 1000))
@@ -414,13 +415,13 @@ async def get_audit(session: AsyncSession, actor: Actor, target: str | None = No
 # ============================================================================ leads (CL-16)
 
 @post("/leads")
-async def post_lead(data: LeadIn, session: AsyncSession, runtime: Runtime, actor: Actor) -> dict[str, Any]:
+async def post_lead(data: JSONBody[LeadIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION, access.CONTENT_MANAGER)
     return lead_view(await leads.create_lead(ctx_of(session, runtime, actor), data))
 
 
 @get("/leads")
-async def list_leads(session: AsyncSession, actor: Actor, stage: str | None = None,
+async def list_leads(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], stage: str | None = None,
                      owner: str | None = None) -> list[dict[str, Any]]:
     access.require_reader(actor)
     query = select(Lead).order_by(Lead.created_at.desc())
@@ -432,8 +433,8 @@ async def list_leads(session: AsyncSession, actor: Actor, stage: str | None = No
 
 
 @post("/leads/{lead_id:str}/stage", status_code=200)
-async def post_lead_stage(lead_id: str, data: LeadStageIn, session: AsyncSession, runtime: Runtime,
-                          actor: Actor) -> dict[str, Any]:
+async def post_lead_stage(lead_id: str, data: JSONBody[LeadStageIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                          actor: NamedDependency[Actor]) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION, access.CONTENT_MANAGER)
     errors = Errors()
     errors.require("stage", data.stage)
@@ -447,7 +448,7 @@ async def post_lead_stage(lead_id: str, data: LeadStageIn, session: AsyncSession
 
 
 @get("/reports/funnel")
-async def funnel(session: AsyncSession, runtime: Runtime, actor: Actor, month: str,
+async def funnel(session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor], month: str,
                  manager: str | None = None) -> dict[str, Any]:
     """CL-16; a content manager sees their own funnel only."""
     if actor.role == access.CONTENT_MANAGER:
@@ -462,7 +463,7 @@ async def funnel(session: AsyncSession, runtime: Runtime, actor: Actor, month: s
 # ============================================================================ imports
 
 @post("/imports", status_code=202, request_max_body_size=20 * 1024 * 1024)
-async def post_import(session: AsyncSession, runtime: Runtime, actor: Actor,
+async def post_import(session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor],
                       data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
                       ) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION)
@@ -475,7 +476,7 @@ async def post_import(session: AsyncSession, runtime: Runtime, actor: Actor,
 
 
 @get("/imports/{import_id:str}")
-async def get_import(import_id: str, session: AsyncSession, actor: Actor) -> dict[str, Any]:
+async def get_import(import_id: str, session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION)
     job = await session.get(Import, import_id)
     if job is None:
@@ -485,7 +486,7 @@ async def get_import(import_id: str, session: AsyncSession, actor: Actor) -> dic
 
 # ============================================================================ public: the client's signed link (CL-5)
 
-def _deal_id_of(token: str, runtime: Runtime) -> str:
+def _deal_id_of(token: str, runtime: NamedDependency[Runtime]) -> str:
     try:
         return read_token(token, secret_key=runtime.settings.secret_key, purpose="questionnaire",
                           now=runtime.clock.now())["deal_id"]
@@ -496,7 +497,7 @@ def _deal_id_of(token: str, runtime: Runtime) -> str:
 
 
 @get("/public/clients/questionnaire/{token:str}")
-async def public_questionnaire(token: str, session: AsyncSession, runtime: Runtime) -> dict[str, Any]:
+async def public_questionnaire(token: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict[str, Any]:
     """What the gateway's public page shows: whom it is for and whether it was already sent."""
     from clients.models import Client
 
@@ -509,8 +510,8 @@ async def public_questionnaire(token: str, session: AsyncSession, runtime: Runti
 
 
 @post("/public/clients/questionnaire/{token:str}", status_code=200)
-async def public_questionnaire_submit(token: str, data: QuestionnaireIn, request: Request, session: AsyncSession,
-                                      runtime: Runtime) -> dict[str, Any]:
+async def public_questionnaire_submit(token: str, data: JSONBody[QuestionnaireIn], request: Request, session: NamedDependency[AsyncSession],
+                                      runtime: NamedDependency[Runtime]) -> dict[str, Any]:
     errors = Errors()
     errors.require("answers", data.answers)
     errors.raise_if_any()

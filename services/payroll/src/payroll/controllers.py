@@ -14,6 +14,8 @@ import io
 from typing import Any
 
 from litestar import Response, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from shared.auth import Actor
 from shared.errors import DomainError, Forbidden, NotFound
 from shared.service import Runtime
@@ -30,7 +32,7 @@ ROSTER_WRITERS = {"lead", "integration"}
 ROLES = {"content_manager", "lead", "analyst", "ad_manager", "growth", "monitoring", "care_agent", "senior_agent"}
 
 
-def _scope(actor: Actor) -> str | None:
+def _scope(actor: NamedDependency[Actor]) -> str | None:
     """None = every manager; a login = only that manager's own figures."""
     if actor.role in READ_ALL:
         return None
@@ -39,30 +41,30 @@ def _scope(actor: Actor) -> str | None:
     raise Forbidden(f"role {actor.role} may not read payroll")
 
 
-def _lead(actor: Actor, what: str) -> None:
+def _lead(actor: NamedDependency[Actor], what: str) -> None:
     if actor.role != "lead":
         raise Forbidden(f"only the project lead may {what}")
 
 
-def _tz(runtime: Runtime):
+def _tz(runtime: NamedDependency[Runtime]):
     return runtime.settings.calendar.tz
 
 
-def _own(actor: Actor, manager: str) -> None:
+def _own(actor: NamedDependency[Actor], manager: str) -> None:
     scope = _scope(actor)
     if scope is not None and scope != manager:
         raise Forbidden("a content manager sees only their own statement", field="manager")
 
 
 @get("/statements")
-async def list_statements(month: str, actor: Actor, session: AsyncSession, runtime: Runtime) -> list[dict]:
+async def list_statements(month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> list[dict]:
     """Statements of a month: every manager (or only yourself, as a content manager), with all lines."""
     svc.check_month(month)
     return await svc.statements(session, month, _tz(runtime), only=_scope(actor))
 
 
 @get("/statements/{manager:str}")
-async def manager_statement(manager: str, month: str, actor: Actor, session: AsyncSession, runtime: Runtime,
+async def manager_statement(manager: str, month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
                             page: int = 1, page_size: int = 200) -> Any:
     """One manager's statement with paginated lines; `/statements/<login>.csv?month=` exports every line as CSV."""
     svc.check_month(month)
@@ -79,7 +81,7 @@ async def manager_statement(manager: str, month: str, actor: Actor, session: Asy
     return await svc.statement_page(session, month, manager, _tz(runtime), page, page_size)
 
 
-async def _csv(session: AsyncSession, month: str, manager: str, runtime: Runtime) -> Response:
+async def _csv(session: NamedDependency[AsyncSession], month: str, manager: str, runtime: NamedDependency[Runtime]) -> Response:
     tz = _tz(runtime)
     found = await svc.statements(session, month, tz, only=manager)
     out = io.StringIO()
@@ -104,14 +106,14 @@ async def _csv(session: AsyncSession, month: str, manager: str, runtime: Runtime
 
 
 @get("/months/{month:str}")
-async def get_month(month: str, actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+async def get_month(month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """A month's state (open = live preview, closed = frozen), totals per manager by rule, best manager and why."""
     view = await svc.month_view(session, month, _tz(runtime), only=_scope(actor))
     return view.as_json()
 
 
 @post("/months/{month:str}/close", status_code=200)
-async def close_month(month: str, actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+async def close_month(month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """Close (freeze) a month: project lead only, after the gateway re-authenticated them. Emits
     `payroll.month.closed.v1`. Integration tokens may not close."""
     _lead(actor, "close a payroll month")
@@ -120,7 +122,7 @@ async def close_month(month: str, actor: Actor, session: AsyncSession, runtime: 
 
 
 @get("/rules")
-async def get_rules(actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+async def get_rules(actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """The rules in force this month (agency time) and every version with its effective month."""
     _scope(actor)
     month = svc.month_of(runtime.clock.now(), _tz(runtime))
@@ -131,7 +133,7 @@ async def get_rules(actor: Actor, session: AsyncSession, runtime: Runtime) -> di
 
 
 @put("/rules")
-async def put_rules(data: RulesIn, actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+async def put_rules(data: JSONBody[RulesIn], actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """A new rule-set version from an open month on (project lead only); open months are re-priced."""
     _lead(actor, "change the pay rules")
     changes = {k: getattr(data, k) for k in ("currency", "amounts", "deadline_fines", "default_fine",
@@ -147,7 +149,7 @@ def _employee_json(e: Employee) -> dict:
 
 
 @get("/employees")
-async def list_employees(actor: Actor, session: AsyncSession) -> list[dict]:
+async def list_employees(actor: NamedDependency[Actor], session: NamedDependency[AsyncSession]) -> list[dict]:
     scope = _scope(actor)
     query = select(Employee).order_by(Employee.login)
     if scope is not None:
@@ -156,7 +158,7 @@ async def list_employees(actor: Actor, session: AsyncSession) -> list[dict]:
 
 
 @get("/employees/{login:str}")
-async def get_employee(login: str, actor: Actor, session: AsyncSession) -> dict:
+async def get_employee(login: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession]) -> dict:
     _own(actor, login)
     emp = await session.get(Employee, login)
     if emp is None:
@@ -165,7 +167,7 @@ async def get_employee(login: str, actor: Actor, session: AsyncSession) -> dict:
 
 
 @put("/employees/{login:str}")
-async def put_employee(login: str, data: EmployeeIn, actor: Actor, session: AsyncSession, runtime: Runtime) -> dict:
+async def put_employee(login: str, data: JSONBody[EmployeeIn], actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """Set an employment period (project lead or an integration token); events never change it afterwards."""
     if actor.role not in ROSTER_WRITERS:
         raise Forbidden("only the project lead or an integration may change the roster")
@@ -176,7 +178,7 @@ async def put_employee(login: str, data: EmployeeIn, actor: Actor, session: Asyn
 
 
 @post("/rebuild", status_code=200)
-async def rebuild_ledger(actor: Actor, runtime: Runtime) -> dict:
+async def rebuild_ledger(actor: NamedDependency[Actor], runtime: NamedDependency[Runtime]) -> dict:
     """Rebuild the ledger of open months from the CLIENTS stream (project lead only)."""
     _lead(actor, "rebuild the ledger")
     if runtime.bus is None or not runtime.bus.is_connected:
