@@ -186,6 +186,11 @@ async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nat
     for s in st.values():
         assert Decimal(s["total"]) == sum(Decimal(ln["amount"]) for ln in s["lines"])
     assert (st["anna"]["best_manager"], st["boris"]["best_manager"]) == (False, True)
+    # DESIGN 6, one trace per client journey: B2's breach (fired by a timer on 2 April) and its renewal
+    # (a payment posted after the loss) continue the trace of the payment that created B2 in March —
+    # through clients, its timers, JetStream and payroll.
+    b2_traces = {ln["trace_id"] for ln in st["boris"]["lines"] if ln["deal_id"] == deals["B2"]}
+    assert len(b2_traces) == 1 and None not in b2_traces, b2_traces
 
     month = (await payroll.get("/api/payroll/months/2026-04", headers=LEAD)).json()
     assert month["best_manager"] == "boris"
