@@ -26,6 +26,15 @@ SERVICE_KINDS: dict[str, str] = {
 PAYER_TYPES: dict[str, str] = {"individual": N_("Individual"), "legal": N_("Legal entity")}
 DEADLINE_STATES: dict[str, str] = {"open": N_("open"), "met": N_("met"), "breached": N_("breached"),
                                    "waived": N_("waived")}
+# Task kinds (clients TASK_TITLES); an unknown kind shows the service's own title.
+TASK_KINDS: dict[str, str] = {
+    "first_call": N_("First call (script #3)"),
+    "concept": N_("Concept, 3 reference accounts, call with the client, request materials"),
+    "growth_start": N_("Start follower growth (credentials attached to the deal)"),
+    "account_setup": N_("Account setup checklist"),
+    "renewal_call": N_("Renewal call (script #4), recorded, recording attached"),
+    "ask_ad_manager": N_("Ask the ad manager whether the client continues"),
+}
 TASK_STATUSES: dict[str, str] = {"open": N_("open"), "done": N_("done"), "cancelled": N_("cancelled")}
 LEAD_STAGES: dict[str, str] = {"dialog": N_("Dialog"), "warm_lead": N_("Warm lead"),
                                "application": N_("Application"), "paid": N_("Paid")}
@@ -63,7 +72,7 @@ QUESTIONS: list[tuple[str, str]] = [
 
 _TABLES: dict[str, dict[str, str]] = {
     "stage": STAGES, "kind": SERVICE_KINDS, "payer": PAYER_TYPES, "deadline": DEADLINE_STATES,
-    "task": TASK_STATUSES, "lead": LEAD_STAGES, "funnel": FUNNEL_STEPS, "import": IMPORT_STATUSES,
+    "task": TASK_STATUSES, "taskkind": TASK_KINDS, "lead": LEAD_STAGES, "funnel": FUNNEL_STEPS, "import": IMPORT_STATUSES,
     "month": MONTH_STATES, "pay": PAY_RULES, "criterion": BEST_MANAGER_CRITERIA, "question": dict(QUESTIONS),
 }
 
@@ -81,5 +90,10 @@ def options(table: str, keys: Any = None) -> list[tuple[str, str]]:
     return [(key, label(table, key)) for key in (keys if keys is not None else source)]
 
 
+def task_title(task: dict[str, Any]) -> str:
+    msgid = TASK_KINDS.get(task.get("kind") or "")
+    return gettext(msgid) if msgid else str(task.get("title") or "")
+
+
 def template_globals() -> dict[str, Any]:
-    return {"label": label, "options": options, "STAGES": list(STAGES), "MANUAL_STAGES": MANUAL_STAGES}
+    return {"label": label, "task_title": task_title, "options": options, "STAGES": list(STAGES), "MANUAL_STAGES": MANUAL_STAGES}
