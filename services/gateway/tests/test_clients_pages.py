@@ -138,3 +138,170 @@ async def test_cl5_public_questionnaire_without_sign_in(client: AsyncTestClient,
 
     bad = await client.get("/q/not-a-token")
     assert bad.status_code == 404 and "This link is not valid" in bad.text
+
+
+def launched_deal(clients: Backend, external_id: str, days_ago: int) -> dict:
+    """A deal paid and launched `days_ago` days ago (an integration may backdate facts)."""
+    from datetime import UTC, timedelta
+
+    paid_at = datetime.now(UTC) - timedelta(days=days_ago)
+    deal = clients.call("POST", "/payments", payment(external_id, paid_at=paid_at))
+    clients.call("POST", f"/deals/{deal['id']}/stage", {"stage": "contacted", "at": paid_at.isoformat()})
+    start = paid_at.astimezone(ZoneInfo("Asia/Almaty")).date().isoformat()
+    return clients.call("POST", f"/deals/{deal['id']}/stage", {
+        "stage": "project_launched", "at": paid_at.isoformat(), "service_start": start,
+        "instagram_login": "login", "instagram_password": "password"})
+
+
+async def wait_for_task(clients: Backend, deal_id: str, kind: str) -> dict:
+    from shared.testing import eventually
+
+    async def found():
+        tasks = clients.call("GET", "/tasks?assignee=manager1")
+        return next((t for t in tasks if t["deal_id"] == deal_id and t["kind"] == kind), None)
+
+    return await eventually(found, timeout=20, message=f"{kind} task")
+
+
+async def test_cl11_renewal_call_is_completed_only_with_the_recording_uploaded(client: AsyncTestClient,
+                                                                              clients: Backend) -> None:
+    deal = launched_deal(clients, "p-renew", days_ago=29)
+    task = await wait_for_task(clients, deal["id"], "renewal_call")
+    token = await sign_in(client, "manager1")
+    tasks = await client.get("/tasks?lang=en")
+    assert f'action="/deals/{deal["id"]}/recordings"' in tasks.text and "<progress" in tasks.text
+
+    # Without a file: the form says what is missing, nothing changes.
+    empty = await client.post(f"/deals/{deal['id']}/recordings", headers={"HX-Request": "true"},
+                              data={"_csrf": token, "task_id": task["id"], "complete": "1", "back": "tasks"})
+    assert empty.status_code == 422 and "Choose the recording file." in empty.text
+    # Not audio: the service refuses, and the page shows its reason.
+    wrong = await client.post(f"/deals/{deal['id']}/recordings", headers={"HX-Request": "true"},
+                              data={"_csrf": token, "task_id": task["id"], "complete": "1", "back": "tasks"},
+                              files={"file": ("notes.txt", b"hello", "text/plain")})
+    assert wrong.status_code == 422 and "audio" in wrong.text
+    ok = await client.post(f"/deals/{deal['id']}/recordings", headers={"HX-Request": "true"},
+                           data={"_csrf": token, "task_id": task["id"], "complete": "1", "back": "tasks"},
+                           files={"file": ("call.mp3", b"ID3" + b"\0" * 2048, "audio/mpeg")})
+    assert ok.status_code == 200, ok.text
+    assert "Recording attached, task completed." in ok.text
+    view = clients.call("GET", f"/deals/{deal['id']}")
+    assert next(t for t in view["tasks"] if t["id"] == task["id"])["status"] == "done"
+
+    card = await client.get(f"/deals/{deal['id']}")
+    attachment = view["attachments"][0]
+    assert f'<audio controls preload="none" src="/attachments/{attachment["id"]}">' in card.text
+    audio = await client.get(f"/attachments/{attachment['id']}")
+    assert audio.status_code == 200 and audio.headers["content-type"].startswith("audio/mpeg")
+    assert audio.content.startswith(b"ID3")
+
+
+async def test_lead_waives_a_deadline_with_a_reason_and_the_card_shows_who_and_why(client: AsyncTestClient,
+                                                                                  clients: Backend) -> None:
+    deal = clients.call("POST", "/payments", payment("p-1"))
+    deadline = deal["deadlines"][0]
+    token = await sign_in(client, "lead")
+    card = await client.get(f"/deals/{deal['id']}?lang=en")
+    assert f'/deadlines/{deadline["id"]}/waive' in card.text
+    empty = await client.post(f"/deals/{deal['id']}/deadlines/{deadline['id']}/waive", data={"_csrf": token},
+                              headers={"HX-Request": "true"})
+    assert empty.status_code == 422 and "Say why the deadline is waived." in empty.text
+    done = await client.post(f"/deals/{deal['id']}/deadlines/{deadline['id']}/waive", headers={"HX-Request": "true"},
+                             data={"_csrf": token, "reason": "Клиент в отпуске"})
+    assert done.status_code == 200, done.text
+    assert "waived by lead: Клиент в отпуске" in done.text
+
+
+async def test_cl12_document_print_view_after_the_client_continues(client: AsyncTestClient, clients: Backend) -> None:
+    deal = launched_deal(clients, "p-doc", days_ago=29)
+    clients.call("POST", f"/deals/{deal['id']}/stage", {"stage": "notification_sent"})
+    await sign_in(client, "manager1")
+    card = await client.get(f"/deals/{deal['id']}?lang=en")
+    assert f'href="/deals/{deal["id"]}/document"' in card.text and "Payment details" in card.text
+    document = await client.get(f"/deals/{deal['id']}/document")
+    assert document.status_code == 200 and "Реквизиты для оплаты" in document.text
+    assert "window.print()" in document.text
+
+    other = clients.call("POST", "/payments", payment("p-nodoc"))
+    missing = await client.get(f"/deals/{other['id']}/document?lang=en")
+    assert missing.status_code == 404 and "No document yet" in missing.text
+
+
+async def test_analyst_sees_deals_without_buttons_and_may_not_change_them(client: AsyncTestClient,
+                                                                         clients: Backend) -> None:
+    deal = launched_deal(clients, "p-1", days_ago=3)
+    token = await sign_in(client, "analyst")
+    for path in ("/deals", f"/deals/{deal['id']}", "/leads", "/reports/funnel"):
+        response = await client.get(path)
+        assert response.status_code == 200, (path, response.text)
+        main = response.text.split('<main id="content">')[1]
+        assert 'method="post"' not in main, path
+    assert "s3cret" not in main and "/credentials" not in main
+    for path in (f"/deals/{deal['id']}/stage", f"/tasks/{deal['tasks'][0]['id']}/complete",
+                 f"/deals/{deal['id']}/credentials", f"/deals/{deal['id']}/questionnaire-link", "/leads"):
+        response = await client.post(path, data={"_csrf": token, "stage": "lost"})
+        assert response.status_code == 403, path
+    assert clients.call("GET", f"/deals/{deal['id']}")["stage"] == "project_launched"
+
+
+async def test_cl5_expired_link_is_a_clear_410(client: AsyncTestClient, clients: Backend, settings) -> None:
+    from datetime import UTC, timedelta
+
+    from shared.signing import make_token
+
+    deal = clients.call("POST", "/payments", payment("p-1"))
+    token = make_token({"deal_id": deal["id"]}, secret_key=settings.secret_key, purpose="questionnaire",
+                       expires_at=datetime.now(UTC) - timedelta(days=1))
+    page = await client.get(f"/q/{token}?lang=en")
+    assert page.status_code == 410 and "This link has expired" in page.text
+
+
+async def test_leads_sorting_pagination_stage_move_and_the_funnel_chart(client: AsyncTestClient,
+                                                                       clients: Backend) -> None:
+    for i in range(27):
+        clients.call("POST", "/leads", {"full_name": f"Лид {i:02d}", "phone": f"+7 700 000 00{i:02d}",
+                                        "owner": "manager1"}, as_=("manager1", "content_manager"))
+    token = await sign_in(client, "manager1")
+    first = await client.get("/leads?sort=name&dir=asc&lang=en")
+    assert first.status_code == 200
+    names = re.findall(r">Лид (\d\d)</a>", first.text)
+    assert names == [f"{i:02d}" for i in range(25)] and "Page 1 of 2" in first.text
+    second = await client.get("/leads?sort=name&dir=asc&page=2")
+    assert re.findall(r">Лид (\d\d)</a>", second.text) == ["25", "26"]
+
+    created = await client.post("/leads", data={"_csrf": token, "full_name": ""}, headers={"HX-Request": "true"})
+    assert created.status_code == 422 and 'class="field-error"' in created.text
+
+    lead_id = re.search(r'href="/leads/([^"]+)">Лид 00<', first.text).group(1)
+    moved = await client.post(f"/leads/{lead_id}/stage", data={"_csrf": token, "stage": "application"},
+                              headers={"HX-Request": "true"})
+    assert moved.status_code == 200 and "Application" in moved.text
+
+    funnel = await client.get("/reports/funnel?lang=en")
+    assert funnel.status_code == 200 and "<svg" in funnel.text
+    assert re.search(r"<td>Dialogs</td><td class=\"num\">27</td>", funnel.text)
+    assert re.search(r"<td>Applications</td><td class=\"num\">1</td><td class=\"num\">100%</td>", funnel.text)
+
+
+async def test_import_of_an_amocrm_export_shows_progress_and_row_errors(client: AsyncTestClient,
+                                                                       clients: Backend) -> None:
+    csv_text = ("ID;Бюджет;Этап сделки;Дата оплаты;Контакт: ФИО;Контакт: Телефон;Тип услуги;Ответственный\n"
+                "101;60000;Оплачено;01.03.2026 12:00;Айгуль Ибраева;+77010000101;Ведение аккаунта;manager1\n"
+                "102;;Оплачено;01.03.2026 12:00;Без бюджета;+77010000102;Ведение аккаунта;manager1\n")
+    token = await sign_in(client, "lead")
+    form = await client.get("/imports?lang=en")
+    assert form.status_code == 200 and 'enctype="multipart/form-data"' in form.text
+    started = await client.post("/imports", data={"_csrf": token}, follow_redirects=False,
+                                files={"file": ("deals.csv", csv_text.encode(), "text/csv")})
+    assert started.status_code == 303, started.text
+    location = started.headers["location"]
+
+    from shared.testing import eventually
+
+    async def finished():
+        page = await client.get(location, headers={"HX-Request": "true"})
+        return page if 'hx-trigger="every 1s"' not in page.text else None
+
+    page = await eventually(finished, timeout=20, message="the import to finish")
+    assert "<progress" in page.text and "Rows with errors" in page.text
+    assert re.search(r"<td>3</td>", page.text)       # the row without a budget, numbered as in the file
