@@ -305,3 +305,23 @@ async def test_import_of_an_amocrm_export_shows_progress_and_row_errors(client: 
     page = await eventually(finished, timeout=20, message="the import to finish")
     assert "<progress" in page.text and "Rows with errors" in page.text
     assert re.search(r"<td>3</td>", page.text)       # the row without a budget, numbered as in the file
+
+
+@pytest.mark.postgres
+async def test_board_and_deal_card_on_postgresql(live_server, nats_server, tmp_path, postgres_url) -> None:
+    """Smoke: the same pages with the clients service on PostgreSQL."""
+    from gateway.app import create_app
+
+    clients_url = serve_clients(live_server, tmp_path, nats_server.url, database_url=postgres_url)
+    backend = Backend(clients_url, "clients")
+    roster(backend)
+    deal = backend.call("POST", "/payments", payment("p-pg"))
+    settings = gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
+                                service_urls={**down_service_urls(), "clients": clients_url})
+    app = create_app(settings, background=False)
+    async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:
+        await sign_in(client, "manager1")
+        board = await client.get("/deals")
+        assert board.status_code == 200 and "Айгерим Сапарова" in board.text
+        card = await client.get(f"/deals/{deal['id']}")
+        assert card.status_code == 200 and 'id="mark-contacted"' in card.text
