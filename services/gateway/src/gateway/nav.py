@@ -44,4 +44,10 @@ def visible_nav(app: Litestar, staff: SignedIn | None, current_path: str) -> lis
         href = index["paths"][0]
         current = current_path == href or (href != "/" and current_path.startswith(href + "/"))
         items.append({"href": href, "label": item.label, "current": current})
+    # Only the most specific match is current (/payroll/rules is "Pay rules", not also "Payroll").
+    matches = [i for i in items if i["current"]]
+    if len(matches) > 1:
+        best = max(matches, key=lambda i: len(i["href"]))
+        for i in matches:
+            i["current"] = i is best
     return items
