@@ -1,10 +1,9 @@
-"""Real clients and payroll services for page tests: each served live by uvicorn on a free port (its
+"""Real clients and payroll services for page tests: each a process of its own on a free port (its
 own SQLite file, the test's nats-server), and helpers that act on them as an integration would."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,18 +12,13 @@ from shared.testing import make_settings
 TOKEN = {"Authorization": "Bearer dev-token"}
 
 
-def serve_clients(live_server, tmp_path: Path, nats_url: str, database_url: str | None = None) -> str:
-    from clients.app import create_app
-
-    url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'clients.db'}"
-    return live_server(create_app(make_settings("clients", database_url=url, nats_url=nats_url)))
+def serve_clients(start_service, nats_url: str, database_url: str | None = None) -> str:
+    """A real clients service in its own process (the gateway's tests never import another service)."""
+    return start_service("clients", nats_url=nats_url, database_url=database_url)
 
 
-def serve_payroll(live_server, tmp_path: Path, nats_url: str) -> str:
-    from payroll.app import create_app
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'payroll.db'}"
-    return live_server(create_app(make_settings("payroll", database_url=url, nats_url=nats_url)))
+def serve_payroll(start_service, nats_url: str) -> str:
+    return start_service("payroll", nats_url=nats_url)
 
 
 class Backend:

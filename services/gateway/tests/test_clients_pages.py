@@ -15,8 +15,8 @@ from .conftest import csrf_of, down_service_urls, gateway_settings, sign_in
 
 
 @pytest.fixture
-def clients_url(live_server, nats_server, tmp_path) -> str:
-    return serve_clients(live_server, tmp_path, nats_server.url)
+def clients_url(service_process, nats_server) -> str:
+    return serve_clients(service_process, nats_server.url)
 
 
 @pytest.fixture
@@ -57,6 +57,15 @@ async def test_cl3_manager_sees_the_first_call_task_and_completes_it_in_one_clic
     assert done.headers["vary"] == "HX-Request"
     assert "Task completed." in done.text and "No open tasks." in done.text
     assert clients.call("GET", f"/deals/{deal['id']}")["stage"] == "contacted"   # CL-4
+
+
+async def test_lead_sees_everyones_tasks_only_when_asking_for_all(client: AsyncTestClient, clients: Backend) -> None:
+    clients.call("POST", "/payments", payment("p-all"))  # a first-call task of manager1
+    await sign_in(client, "lead")
+    mine = await client.get("/tasks?lang=en")
+    assert mine.status_code == 200 and "Айгерим Сапарова" not in mine.text
+    everyone = await client.get("/tasks?scope=all&lang=en")
+    assert everyone.status_code == 200 and "Айгерим Сапарова" in everyone.text
 
 
 async def test_board_shows_columns_with_counts_and_sums_and_a_launch_shows_what_is_missing(
@@ -308,11 +317,11 @@ async def test_import_of_an_amocrm_export_shows_progress_and_row_errors(client: 
 
 
 @pytest.mark.postgres
-async def test_board_and_deal_card_on_postgresql(live_server, nats_server, tmp_path, postgres_url) -> None:
+async def test_board_and_deal_card_on_postgresql(service_process, nats_server, tmp_path, postgres_url) -> None:
     """Smoke: the same pages with the clients service on PostgreSQL."""
     from gateway.app import create_app
 
-    clients_url = serve_clients(live_server, tmp_path, nats_server.url, database_url=postgres_url)
+    clients_url = serve_clients(service_process, nats_server.url, database_url=postgres_url)
     backend = Backend(clients_url, "clients")
     roster(backend)
     deal = backend.call("POST", "/payments", payment("p-pg"))

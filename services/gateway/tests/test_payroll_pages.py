@@ -24,8 +24,8 @@ def previous_month() -> str:
 
 
 @pytest.fixture
-def payroll_url(live_server, nats_server, tmp_path) -> str:
-    return serve_payroll(live_server, tmp_path, nats_server.url)
+def payroll_url(service_process, nats_server) -> str:
+    return serve_payroll(service_process, nats_server.url)
 
 
 @pytest.fixture

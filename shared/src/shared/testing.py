@@ -186,3 +186,69 @@ async def eventually(predicate, timeout: float = 30.0, interval: float = 0.05, m
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
         await asyncio.sleep(interval)
+
+
+# ---------------------------------------------------------------- services as real processes
+
+class ServiceProcesses:
+    """Start services as their own processes (`python -m <service>`), as in production.
+
+    Tests of one service that need another one running use this instead of importing it: services
+    never import each other, tests of a service included.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(self, service: str, *, nats_url: str, database_url: str | None = None,
+              env: dict[str, str] | None = None, timeout: float = 60.0) -> str:
+        port = free_port()
+        var = self.root / f"{service}-{port}"
+        var.mkdir(parents=True)
+        environment = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+        environment.update({"ZABOTA_VAR_DIR": str(var), "NATS_URL": nats_url, f"{service.upper()}_PORT": str(port)})
+        if database_url:
+            environment["DATABASE_URL"] = database_url
+        environment.update(env or {})
+        log = var / "service.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", service], env=environment, stdout=out,
+                                    stderr=subprocess.STDOUT)
+        self.procs.append((proc, log))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while not _answers(f"{url}/health/ready"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{service} did not become ready:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        return url
+
+    def stop_all(self) -> None:
+        for proc, _ in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc, _ in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def service_process(tmp_path: Path) -> Iterator:
+    """`service_process("clients", nats_url=...)` → the base URL of a live clients process."""
+    processes = ServiceProcesses(tmp_path / "services")
+    yield processes.start
+    processes.stop_all()

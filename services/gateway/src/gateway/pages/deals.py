@@ -9,14 +9,14 @@ service credentials (the browser never holds a bearer token).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 
 from gateway.i18n import _
 from gateway.labels import LAUNCH_FIELDS, MANUAL_STAGES, STAGES
@@ -99,8 +99,10 @@ async def tasks_context(request: Request, services: ServiceClient, scope: str, e
 
 
 @get("/tasks", name="my_tasks", opt=TASK_ROLES)
-async def my_tasks(request: Request, services: Services, scope: str = "mine") -> Response:
-    return page(request, "pages/tasks.html", await tasks_context(request, services, scope), block="tasks")
+async def my_tasks(request: Request, services: Services,
+                   view: Annotated[str, Parameter(query="scope")] = "mine") -> Response:
+    # `scope` is a reserved name in Litestar (the ASGI scope): read the query parameter under another name.
+    return page(request, "pages/tasks.html", await tasks_context(request, services, view), block="tasks")
 
 
 @post("/tasks/{task_id:str}/complete", name="task_complete", opt=TASK_ROLES)
