@@ -13,7 +13,9 @@ One relay (batch 500) publishes with Nats-Msg-Id. The consumer runs as another s
 its own process with its own database; one durable consumer (batch 500) applies each event as an
 effect row plus its processed-event row in one transaction and acks after commit.
 Latency of an event = the time its consumer transaction committed minus the time its producer
-transaction committed. Throughput = events / (last effect commit - first producer commit).
+transaction committed. Throughput = events / (last effect commit - first producer commit), with the
+producers flat out (so its latency includes the backlog); a second run offers a steady load below
+capacity (`--latency-rate` events/s, one event per transaction, 10 s) to measure latency itself.
 """
 
 from __future__ import annotations
@@ -29,9 +31,6 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Integer, func, select
-from sqlalchemy.orm import Mapped, mapped_column
-
 from shared.bus import Bus, Outgoing
 from shared.consumer import Consumer, Subscription
 from shared.db import Database, make_base
@@ -40,6 +39,8 @@ from shared.events.system import ProbeRecorded
 from shared.infra import InfraBase
 from shared.outbox import OutboxRelay, add_event
 from shared.testing import NatsServer
+from sqlalchemy import BigInteger, Integer, func, select
+from sqlalchemy.orm import Mapped, mapped_column
 
 BenchBase = make_base()
 
@@ -124,7 +125,8 @@ def consumer_process(url: str, nats_url: str, name: str, events: int, ready, res
 
 
 async def end_to_end(producer_url: str, consumer_url: str, nats_url: str, events: int, producers: int,
-                     per_tx: int) -> dict[str, float]:
+                     per_tx: int, rate: float | None = None) -> dict[str, float]:
+    """Run the pipeline once; `rate` paces the producers (events/s) instead of running flat out."""
     db = Database(producer_url)
     async with db.engine.begin() as conn:
         await conn.run_sync(InfraBase.metadata.create_all)
@@ -144,6 +146,8 @@ async def end_to_end(producer_url: str, consumer_url: str, nats_url: str, events
 
     async def produce(first_worker: int) -> None:
         for first in range(first_worker * per_tx, events, producers * per_tx):
+            if rate:  # an offered load below capacity: latency without queueing behind a backlog
+                await asyncio.sleep(max(0.0, start + first / rate - time.time()))
             seqs = range(first, min(first + per_tx, events))
             async with db.transaction() as session:
                 for seq in seqs:
@@ -191,12 +195,29 @@ async def drop_postgres(admin: str, name: str) -> None:
     await conn.close()
 
 
+async def run_on(kind: str, tmp: str, nats_url: str, events: int, producers: int, per_tx: int,
+                 rate: float | None) -> dict[str, float]:
+    """One run on fresh databases of `kind` (a producer's and a consumer's, as two services have)."""
+    if kind == "sqlite":
+        run_dir = Path(tempfile.mkdtemp(dir=tmp))
+        return await end_to_end(f"sqlite+aiosqlite:///{run_dir}/producer.db", f"sqlite+aiosqlite:///{run_dir}/consumer.db",
+                                nats_url, events, producers, per_tx, rate)
+    (producer_url, admin, p_name), (consumer_url, _, c_name) = await scratch_postgres(), await scratch_postgres()
+    try:
+        return await end_to_end(producer_url, consumer_url, nats_url, events, producers, per_tx, rate)
+    finally:
+        await drop_postgres(admin, p_name)
+        await drop_postgres(admin, c_name)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--producers", type=int, default=4)
     parser.add_argument("--per-tx", type=int, default=50, help="domain rows + events per producer transaction")
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--latency-rate", type=int, default=200,
+                        help="offered load (events/s, one event per transaction) of the latency run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp) / "js")
@@ -205,22 +226,13 @@ async def main() -> None:
             raw = await raw_jetstream_rate(server.url, args.events)
             print(f"raw JetStream publish (batches of 500, acked): {raw:,.0f} msg/s")
             for kind in args.databases.split(","):
-                if kind == "sqlite":
-                    result = await end_to_end(f"sqlite+aiosqlite:///{tmp}/producer.db",
-                                              f"sqlite+aiosqlite:///{tmp}/consumer.db", server.url, args.events,
-                                              args.producers, args.per_tx)
-                else:
-                    (producer_url, admin, p_name), (consumer_url, _, c_name) = (
-                        await scratch_postgres(), await scratch_postgres())
-                    try:
-                        result = await end_to_end(producer_url, consumer_url, server.url, args.events,
-                                                  args.producers, args.per_tx)
-                    finally:
-                        await drop_postgres(admin, p_name)
-                        await drop_postgres(admin, c_name)
-                print(f"{kind:8s} end to end: {result['rate']:,.0f} events/s "
-                      f"({result['rate'] / raw:.0%} of raw JetStream), latency p50 {result['p50']:.0f} ms, "
-                      f"p99 {result['p99']:.0f} ms, mean {result['mean']:.0f} ms")
+                for label, events, per_tx, rate in (
+                        ("throughput", args.events, args.per_tx, None),
+                        (f"latency at {args.latency_rate}/s", args.latency_rate * 10, 1, args.latency_rate)):
+                    result = await run_on(kind, tmp, server.url, events, args.producers, per_tx, rate)
+                    print(f"{kind:8s} {label:18s}: {result['rate']:,.0f} events/s "
+                          f"({result['rate'] / raw:.0%} of raw JetStream), latency p50 {result['p50']:.0f} ms, "
+                          f"p99 {result['p99']:.0f} ms")
         finally:
             server.stop()
     print(f"({args.events:,} events, {args.producers} producers x {args.per_tx} events per transaction, "

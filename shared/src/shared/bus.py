@@ -87,12 +87,20 @@ class Bus:
         log.debug("NATS: %s", exc)
 
     async def publish_many(self, messages: Sequence[Outgoing], timeout: float = 5.0) -> None:
-        """Publish and wait for every PubAck; pipelined, so a batch costs about one round trip."""
+        """Publish and wait for every PubAck; pipelined (async publish), so a batch costs about one round trip.
+
+        Raises if any message was not stored (an APIError from JetStream, or no ack within `timeout`):
+        the caller keeps its outbox rows and publishes again; JetStream drops the ids it already has.
+        """
         assert self.js is not None, "bus not connected"
-        js = self.js
-        await asyncio.gather(
-            *(js.publish(m.subject, m.payload, timeout=timeout, headers=m.headers) for m in messages)
-        )
+        futures = [await self.js.publish_async(m.subject, m.payload, headers=m.headers, wait_stall=timeout)
+                   for m in messages]
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), timeout)
+        finally:
+            for future in futures:
+                if not future.done():
+                    future.cancel()
 
     async def drain(self) -> None:
         if self.nc is not None and not self.nc.is_closed:

@@ -106,6 +106,7 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=self._sync_session_class
         )
         self._commit_listeners: dict[str, list[Callable[[], None]]] = {}
+        self.relay_lock = asyncio.Lock()  # SQLite: the outbox relays of this process take turns
         event.listen(self._sync_session_class, "after_commit", self._after_commit)
 
     @property

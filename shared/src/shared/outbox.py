@@ -53,24 +53,43 @@ class OutboxRelay(WakeableLoop):
     async def publish_batch(self) -> int:
         """Publish one batch of pending events; returns how many were published."""
         if not self.bus.is_connected:
-            # Don't hold claimed rows (on SQLite: the write lock) while NATS is away.
+            # Don't claim rows (on SQLite: take the write lock) while NATS is away.
             raise ConnectionError("NATS not connected")
-        async with self.db.transaction() as session:
-            # Plain rows, not ORM objects: the relay is a hot path and never changes them in Python.
-            query = (select(OutboxRow.id, OutboxRow.event_id, OutboxRow.subject, OutboxRow.payload, OutboxRow.headers)
-                     .where(OutboxRow.published_at.is_(None)).order_by(OutboxRow.id).limit(self.batch))
-            rows = (await session.execute(skip_locked(query, self.db))).all()
-            if not rows:
-                return 0
+        if self.db.dialect == "postgresql":
+            # The claim (row locks, SKIP LOCKED) lasts through the publish: replicas never send the same rows.
+            async with self.db.transaction() as session:
+                rows = await self._pending(session)
+                await self._publish(rows)
+                await self._mark_published(session, rows)
+            return len(rows)
+        # SQLite has one writer for the whole file: holding it across network I/O would stall every other
+        # transaction of the service. Read, publish, then mark, with relays of this process taking turns
+        # (an SQLite database belongs to one process).
+        async with self.db.relay_lock:
+            async with self.db.transaction() as session:
+                rows = await self._pending(session)
+            await self._publish(rows)
+            async with self.db.transaction() as session:
+                await self._mark_published(session, rows)
+        return len(rows)
+
+    async def _pending(self, session: AsyncSession) -> list:
+        # Plain rows, not ORM objects: the relay is a hot path and never changes them in Python.
+        query = (select(OutboxRow.id, OutboxRow.event_id, OutboxRow.subject, OutboxRow.payload, OutboxRow.headers)
+                 .where(OutboxRow.published_at.is_(None)).order_by(OutboxRow.id).limit(self.batch))
+        return list((await session.execute(skip_locked(query, self.db))).all())
+
+    async def _publish(self, rows: list) -> None:
+        if rows:
             await self.bus.publish_many([
                 Outgoing(row.subject, row.payload, {**(row.headers or {}), "Nats-Msg-Id": row.event_id})
                 for row in rows
             ])
-            ids = [row.id for row in rows]
-            await session.execute(
-                update(OutboxRow).where(OutboxRow.id.in_(ids)).values(published_at=self.clock.now())
-            )
-        return len(rows)
+
+    async def _mark_published(self, session: AsyncSession, rows: list) -> None:
+        if rows:
+            await session.execute(update(OutboxRow).where(OutboxRow.id.in_([row.id for row in rows]))
+                                  .values(published_at=self.clock.now()))
 
     async def flush(self) -> int:
         """Publish everything pending (used at shutdown and in tests)."""
