@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import Integer, String, func, select
-from sqlalchemy.orm import Mapped, mapped_column
-
 from shared.bus import Bus
 from shared.db import Database, make_base
 from shared.infra import InfraBase
+from sqlalchemy import Integer, String, func, select
+from sqlalchemy.orm import Mapped, mapped_column
 
 ProbeBase = make_base()
 

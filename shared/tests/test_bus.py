@@ -9,8 +9,6 @@ import asyncio
 from contextlib import suppress
 
 import pytest
-from sqlalchemy import select
-
 from shared.bus import Bus, Outgoing
 from shared.consumer import Consumer, Subscription
 from shared.db import Database
@@ -19,6 +17,7 @@ from shared.events.system import ProbeRecorded
 from shared.infra import DeadLetter, OutboxRow
 from shared.outbox import OutboxRelay, add_event
 from shared.testing import eventually
+from sqlalchemy import select
 
 from .conftest import Effect, Probe, count_effects
 
@@ -176,3 +175,35 @@ async def test_two_relays_side_by_side_publish_each_event_once(db, bus):
     published = await asyncio.gather(*(relay.flush() for relay in relays))
     assert sum(published) == 200
     assert await stream_count(bus) == 200
+
+
+async def test_a_release_that_handles_a_new_subject_updates_the_durable_consumer(db, bus, running):
+    """Payroll learns a new event in a later release: its existing durable consumer must start getting it."""
+    from datetime import UTC, datetime
+
+    from shared.events.clients import DealManagerAssigned, DealStageChanged
+
+    seen: list[str] = []
+
+    async def record(event, session) -> None:
+        seen.append(event.subject)
+
+    old = Consumer(db, bus, Subscription("evolving", {DealManagerAssigned.subject: record}))
+    await old._subscribe()
+    await old.close()
+
+    new = Consumer(db, bus, Subscription("evolving", {DealManagerAssigned.subject: record,
+                                                      DealStageChanged.subject: record}))
+    running.start(new.run())
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        add_event(session, DealManagerAssigned(manager="manager1", occurred_at=now))
+        add_event(session, DealStageChanged(from_stage="new", to_stage="contacted", manager="manager1",
+                                            occurred_at=now))
+    await OutboxRelay(db, bus).flush()
+
+    async def both() -> bool:
+        return len(seen) == 2
+
+    await eventually(both, message="both subjects consumed")
+    assert sorted(seen) == [DealManagerAssigned.subject, DealStageChanged.subject]

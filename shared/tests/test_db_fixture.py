@@ -1,6 +1,5 @@
-from sqlalchemy import text
-
 from shared.db import Database
+from sqlalchemy import text
 
 
 async def test_database_url_fixture_gives_a_working_database(database_url: str) -> None:

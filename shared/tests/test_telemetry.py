@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import logging
 
-from shared.telemetry import JsonLogFormatter, continue_trace, inject_headers, setup_tracing, trace_id_of, tracer
+from shared.telemetry import (
+    JsonLogFormatter,
+    continue_trace,
+    inject_headers,
+    setup_tracing,
+    trace_id_of,
+    tracer,
+)
 
 
 def test_json_log_line_carries_the_trace_id() -> None:

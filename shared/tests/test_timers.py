@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
-from datetime import datetime, timedelta, timezone
-
-from sqlalchemy import select
+from datetime import UTC, datetime, timedelta
 
 from shared.clock import FixedClock, SystemClock
 from shared.db import Database
 from shared.infra import Timer
 from shared.testing import eventually
 from shared.timers import Scheduler, cancel, schedule
+from sqlalchemy import select
 
 from .conftest import Effect, count_effects
 
-T0 = datetime(2026, 3, 2, 5, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 
 
 async def effect_handler(session, timer: Timer) -> None:

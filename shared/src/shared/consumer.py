@@ -78,7 +78,13 @@ class Consumer:
             max_ack_pending=10_000,
         )
         try:
-            await js.consumer_info(self.sub_spec.stream, self.name)
+            info = await js.consumer_info(self.sub_spec.stream, self.name)
+            existing = sorted(info.config.filter_subjects or [info.config.filter_subject or ""])
+            if existing != config.filter_subjects:
+                # A new release handles more (or fewer) subjects: update the durable consumer in place
+                # (NATS >= 2.10), keeping its position in the stream.
+                log.info("consumer %s: subjects %s -> %s", self.name, existing, config.filter_subjects)
+                await js.add_consumer(self.sub_spec.stream, config)
         except NotFoundError:
             await js.add_consumer(self.sub_spec.stream, config)
         self._psub = await js.pull_subscribe_bind(durable=self.name, stream=self.sub_spec.stream)
