@@ -95,3 +95,40 @@ async def test_api_needs_a_token_or_a_signature_and_bad_input_is_422_naming_the_
         bad = await client.post("/api/alpha/probes", json={"seq": "x"}, headers={"Authorization": "Bearer dev-token"})
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["field"] == "seq"
+
+
+async def test_dead_letters_are_visible_to_operators_and_replayable_after_the_fix(tmp_path, nats_server) -> None:
+    broken = {"on": True}
+    applied: list[int] = []
+
+    async def fragile(event: ProbeRecorded, session: AsyncSession) -> None:
+        if broken["on"]:
+            raise RuntimeError("bank rejected the statement")
+        applied.append(event.seq)
+
+    spec = ServiceSpec(name="gamma", metadata=ProbeBase.metadata, create_all=True,
+                       subscriptions=lambda rt: [Subscription("gamma-probes", {ProbeRecorded.subject: fragile})])
+    settings = make_settings("gamma", database_url=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
+                             nats_url=nats_server.url, max_deliver=2)
+    alpha = _app(producer_spec, f"sqlite+aiosqlite:///{tmp_path / 'alpha.db'}", nats_server.url)
+    lead = {"Authorization": "Bearer dev-token", "X-Zabota-Actor": "lead", "X-Zabota-Role": "lead"}
+    async with AsyncTestClient(alpha) as a, AsyncTestClient(create_service_app(spec, settings=settings)) as g:
+        await a.post("/api/alpha/probes", json={"seq": 13}, headers={"Authorization": "Bearer dev-token"})
+
+        async def dead_lettered() -> list:
+            return (await g.get("/api/gamma/ops/dead-letters", headers=lead)).json()
+
+        letters = await eventually(dead_lettered, message="the dead letter")
+        assert letters[0]["subject"] == ProbeRecorded.subject and letters[0]["deliveries"] == 2
+        assert "bank rejected the statement" in letters[0]["reason"]
+        manager = {**lead, "X-Zabota-Actor": "manager1", "X-Zabota-Role": "content_manager"}
+        assert (await g.get("/api/gamma/ops/dead-letters", headers=manager)).status_code == 403
+
+        broken["on"] = False  # the cause is fixed
+        replay = await g.post(f"/api/gamma/ops/dead-letters/{letters[0]['id']}/replay", headers=lead)
+        assert replay.status_code == 200, replay.text
+
+        async def applied_once() -> bool:
+            return applied == [13]
+
+        await eventually(applied_once, message="the replayed event applied")

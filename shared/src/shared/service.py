@@ -32,6 +32,7 @@ from shared.db import Database
 from shared.errors import exception_handlers
 from shared.health import health_routes
 from shared.infra import InfraBase
+from shared.ops import ops_routes
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.telemetry import instrument_engine, setup_logging, setup_tracing
@@ -138,8 +139,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
             await runtime.stop()
 
     routes: list[Any] = [*health_routes, *spec.public_routes]
-    if spec.api_routes:
-        routes.append(Router(path=f"/api/{spec.name}", route_handlers=list(spec.api_routes), guards=[api_guard],
+    api_routes = [*spec.api_routes, *(ops_routes if spec.uses_bus else [])]
+    if api_routes:
+        routes.append(Router(path=f"/api/{spec.name}", route_handlers=api_routes, guards=[api_guard],
                              dependencies={"actor": Provide(provide_actor, sync_to_thread=False)}))
     options = dict(spec.app_options)
     app = Litestar(
