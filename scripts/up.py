@@ -272,7 +272,7 @@ class Supervisor:
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"nats-server did not listen on {port} within 20 s:\n{child.last_lines()}")
+                    raise RuntimeError(f"nats-server did not listen on {port} within 20 s:\n{child.last_lines()}") from None
                 self.sleep(0.1)
         return f"nats://127.0.0.1:{port}"
 

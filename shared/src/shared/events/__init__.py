@@ -8,7 +8,7 @@ module of this package (`shared.events.clients`, ...) and register themselves wi
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from typing import ClassVar, TypeVar
 
 import msgspec

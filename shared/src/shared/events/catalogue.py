@@ -86,7 +86,7 @@ def asyncapi(registry: dict[str, type[Event]]) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
-    for subject, cls in zip(subjects, classes):
+    for subject, cls in zip(subjects, classes, strict=True):
         match = SUBJECT_RE.match(subject)
         stream = stream_for(subject)
         message_id = subject.replace(".", "_")
