@@ -66,8 +66,13 @@ async def test_trace_started_by_http_continues_in_another_services_consumer(tmp_
 
         await eventually(consumed, message="beta consumed the probe")
     assert seen_trace_ids == [http_trace_id]
-    consumer_spans = [s for s in exporter.get_finished_spans() if s.name.startswith("beta-probes process")]
+    spans = exporter.get_finished_spans()
+    consumer_spans = [s for s in spans if s.name.startswith("beta-probes process")]
     assert format(consumer_spans[0].context.trace_id, "032x") == http_trace_id
+    # The database work of both sides is in the same trace (SQLAlchemy spans), beside the HTTP span.
+    in_trace = [s for s in spans if format(s.context.trace_id, "032x") == http_trace_id]
+    assert any(s.attributes.get("db.system") for s in in_trace), [s.name for s in in_trace]
+    assert any(s.kind.name == "SERVER" for s in in_trace)
 
 
 async def test_health_ready_is_503_while_nats_is_unreachable(tmp_path) -> None:
