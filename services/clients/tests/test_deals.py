@@ -100,7 +100,7 @@ async def test_cl5_cl6_cl7_cl9_questionnaire_by_signed_link_creates_tasks_and_de
     posted = await api.ok("post", f"/deals/{deal_id}/first-post", {"published_at": api.clock.now().isoformat()})
     assert next(d for d in posted["deadlines"] if d["rule"] == "CL-9")["state"] == "met"
     api.clock.advance(timedelta(days=30))
-    assert (await api.client.post(link["path"], json={"answers": {}})).status_code == 422  # expired
+    assert (await api.client.post(link["path"], json={"answers": {}})).status_code == 410  # expired: Gone
 
 
 async def test_cl7_complex_promotion_setup_goes_to_the_ad_manager(api) -> None:

@@ -27,9 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients import access, imports, leads, services
-from clients.models import Attachment, AuditEntry, Deadline, Deal, Document, Import, Lead, StaffMember, Task
+from clients.models import Attachment, AuditEntry, Client, Deadline, Deal, Document, Import, StaffMember, Task
 from clients.rules import RuleValues
 from clients.schemas import (
+    DEFAULT_LIMIT,
     CompleteIn,
     Errors,
     FirstPostIn,
@@ -47,6 +48,7 @@ from clients.schemas import (
     check_aware,
     check_currency,
     parse_money,
+    parse_page,
 )
 from clients.views import (
     attachment_view,
@@ -82,18 +84,25 @@ async def post_payment(data: JSONBody[PaymentIn], session: NamedDependency[Async
 # ============================================================================ deals
 
 @get("/deals")
-async def list_deals(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], stage: str | None = None, manager: str | None = None,
-                     service_kind: str | None = None) -> list[dict[str, Any]]:
+async def list_deals(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], stage: str | None = None,
+                     manager: str | None = None, service_kind: str | None = None, limit: int = DEFAULT_LIMIT,
+                     offset: int = 0, sort: str | None = None) -> Response[list[dict[str, Any]]]:
+    """The deals the actor may see, newest first payment first by default, each with `client_name`,
+    `paid_total` (decimal string: payments minus refunds) and `currency` (that of the first payment).
+    Sort fields: first_payment_at, created_at, stage (pipeline order), client_name, responsible_manager,
+    service_kind, period_end, lost_at.
+
+    Paging: `limit` (1…200, default 50), `offset` (default 0), `sort` (a field of the whitelist above,
+    `-field` for descending); ties are broken by id so pages never overlap. The body stays a plain
+    JSON list (a wrapper object would break existing callers); the number of rows matching the
+    filters, across all pages, is in the `X-Total-Count` header. A bad limit, offset or sort is a
+    422 naming that field."""
     access.require_reader(actor)
-    query = select(Deal).order_by(Deal.first_payment_at.desc())
-    if stage:
-        query = query.where(Deal.stage == stage)
-    if manager:
-        query = query.where(Deal.responsible_manager == manager)
-    if service_kind:
-        query = query.where(Deal.service_kind == service_kind)
-    deals = (await session.execute(query)).scalars().all()
-    return [deal_summary(d) for d in deals if access.can_see_deal(actor, d)]
+    page = parse_page(limit, offset, sort, services.DEAL_SORTS, services.DEAL_DEFAULT_SORT)
+    rows, total = await services.list_deals(session, actor, page, stage=stage, manager=manager,
+                                            service_kind=service_kind)
+    return Response([deal_summary(r.deal, r.client_name, r.paid_total, r.currency) for r in rows],
+                    headers={"X-Total-Count": str(total)})
 
 
 @get("/deals/{deal_id:str}")
@@ -282,7 +291,7 @@ async def post_attachment(deal_id: str, session: NamedDependency[AsyncSession], 
     attachment.path = str(target.relative_to(var_dir()))
     with services.deal_span(deal, "attachment"):
         services.history(ctx, deal, ctx.now, "attachment", f"attached {attachment.filename}",
-                         attachment_id=attachment.id)
+                         code="attachment.added", attachment_id=attachment.id, filename=attachment.filename)
     return attachment_view(attachment)
 
 
@@ -303,14 +312,10 @@ async def get_attachment(attachment_id: str, session: NamedDependency[AsyncSessi
 @get("/tasks")
 async def list_tasks(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], assignee: str | None = None,
                      status: str | None = "open") -> list[dict[str, Any]]:
+    """Tasks by due time (none last), each with its deal's `client_name` and `deal_stage`."""
     access.require_reader(actor)
-    query = select(Task, Deal).join(Deal, Deal.id == Task.deal_id).order_by(Task.due_at)
-    if assignee:
-        query = query.where(Task.assignee == assignee)
-    if status:
-        query = query.where(Task.status == status)
-    rows = (await session.execute(query)).all()
-    return [task_view(t) for t, d in rows if access.can_see_deal(actor, d) or t.assignee == actor.login]
+    rows = await services.list_tasks(session, actor, assignee=assignee, status=status)
+    return [task_view(task, client_name, deal.stage) for task, deal, client_name in rows]
 
 
 @post("/tasks/{task_id:str}/complete", status_code=200)
@@ -320,8 +325,9 @@ async def complete_task(task_id: str, session: NamedDependency[AsyncSession], ru
     task = await session.get(Task, task_id)
     if task is None:
         raise NotFound("task not found")
-    await services.complete_task(ctx, task, services.fact_time(ctx, data.at if data else None))
-    return task_view(task)
+    deal = await services.complete_task(ctx, task, services.fact_time(ctx, data.at if data else None))
+    client = await session.get(Client, deal.client_id)
+    return task_view(task, client.full_name, deal.stage)
 
 
 @get("/deadlines")
@@ -422,14 +428,23 @@ async def post_lead(data: JSONBody[LeadIn], session: NamedDependency[AsyncSessio
 
 @get("/leads")
 async def list_leads(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], stage: str | None = None,
-                     owner: str | None = None) -> list[dict[str, Any]]:
+                     owner: str | None = None, q: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0,
+                     sort: str | None = None) -> Response[list[dict[str, Any]]]:
+    """The leads the actor may see (a manager: their own), newest dialog first by default; `q` finds a
+    part of the name, phone, Instagram or e-mail in any case. Sort fields: created_at, full_name,
+    stage (funnel order), owner, warm_at, application_at, paid_at. Paging as for GET /deals."""
     access.require_reader(actor)
-    query = select(Lead).order_by(Lead.created_at.desc())
-    if stage:
-        query = query.where(Lead.stage == stage)
-    if owner:
-        query = query.where(Lead.owner == owner)
-    return [lead_view(lead) for lead in (await session.execute(query)).scalars() if leads.can_see_lead(actor, lead)]
+    page = parse_page(limit, offset, sort, leads.LEAD_SORTS, leads.LEAD_DEFAULT_SORT)
+    found, total = await leads.list_leads(session, actor, page, stage=stage, owner=owner, q=q)
+    return Response([lead_view(lead) for lead in found], headers={"X-Total-Count": str(total)})
+
+
+
+@get("/leads/{lead_id:str}")
+async def get_lead(lead_id: str, session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> dict[str, Any]:
+    """One lead, with the list's rules: a lead the actor may not see is 404."""
+    access.require_reader(actor)
+    return lead_view(await leads.get_lead(session, actor, lead_id))
 
 
 @post("/leads/{lead_id:str}/stage", status_code=200)
@@ -439,9 +454,7 @@ async def post_lead_stage(lead_id: str, data: JSONBody[LeadStageIn], session: Na
     errors = Errors()
     errors.require("stage", data.stage)
     errors.raise_if_any()
-    lead = await session.get(Lead, lead_id)
-    if lead is None or not leads.can_see_lead(actor, lead):
-        raise NotFound("lead not found")
+    lead = await leads.get_lead(session, actor, lead_id)
     ctx = ctx_of(session, runtime, actor)
     await leads.move_lead(ctx, lead, data.stage, services.fact_time(ctx, data.at))
     return lead_view(lead)
@@ -486,12 +499,19 @@ async def get_import(import_id: str, session: NamedDependency[AsyncSession], act
 
 # ============================================================================ public: the client's signed link (CL-5)
 
+class Gone(DomainError):
+    status_code = 410
+
+
 def _deal_id_of(token: str, runtime: NamedDependency[Runtime]) -> str:
+    """An expired link is 410 Gone (it was real: the client should ask for a new one); a forged,
+    garbled or foreign link is 404, as if it never existed."""
     try:
         return read_token(token, secret_key=runtime.settings.secret_key, purpose="questionnaire",
                           now=runtime.clock.now())["deal_id"]
     except ExpiredToken:
-        raise DomainError("this link has expired; ask your manager for a new one", field="token") from None
+        raise Gone("this link has expired", errors=[
+            {"field": "token", "message": "this link has expired; ask your manager for a new one"}]) from None
     except (BadToken, KeyError, TypeError):
         raise NotFound("invalid link") from None
 
@@ -529,6 +549,7 @@ async def public_questionnaire_submit(token: str, data: JSONBody[QuestionnaireIn
 api_routes = [post_payment, list_deals, get_deal, post_stage, post_questionnaire, post_questionnaire_link,
               post_first_post, post_renewal_answer, get_document, post_refund, reveal, post_manager,
               post_attachment, get_attachment, list_tasks, complete_task, list_deadlines, waive_deadline,
-              list_staff, put_staff, get_settings, put_settings, get_audit, post_lead, list_leads, post_lead_stage,
+              list_staff, put_staff, get_settings, put_settings, get_audit, post_lead, list_leads, get_lead,
+              post_lead_stage,
               funnel, post_import, get_import]
 public_routes = [public_questionnaire, public_questionnaire_submit]

@@ -13,13 +13,14 @@ payment) or lost. A payment without a lead is not in the funnel (it has no dialo
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from shared.errors import Conflict, DomainError
-from sqlalchemy import func, select
+from shared.errors import Conflict, DomainError, NotFound
+from sqlalchemy import false, func, select, true
 
 from clients import access, rules
 from clients.models import Deal, Lead, Payment
-from clients.schemas import Errors, LeadIn, check_aware
+from clients.schemas import Errors, LeadIn, Page, check_aware
 
 STAGE_FIELDS = {"warm_lead": "warm_at", "application": "application_at", "paid": "paid_at"}
 
@@ -47,6 +48,7 @@ async def create_lead(ctx, data: LeadIn) -> Lead:
                 email=data.email or "", product=data.product or "", payer_type=data.payer_type,
                 company_name=data.company_name, bin=data.bin, notes=data.notes or "", source=data.source or "",
                 owner=owner, stage="dialog", created_at=at)
+    lead.search_text = search_text_of(lead.full_name, lead.phone, lead.instagram, lead.email)
     ctx.session.add(lead)
     await ctx.session.flush()
     return lead
@@ -56,6 +58,58 @@ def can_see_lead(actor, lead: Lead) -> bool:
     if actor.role in (access.LEAD, access.INTEGRATION, access.ANALYST):
         return True
     return actor.role == access.CONTENT_MANAGER and lead.owner == actor.login
+
+
+def visible_leads(actor) -> Any:
+    """`can_see_lead` as a SQL condition, so the list filters, counts and pages in the database."""
+    if actor.role in (access.LEAD, access.INTEGRATION, access.ANALYST):
+        return true()
+    if actor.role == access.CONTENT_MANAGER:
+        return Lead.owner == actor.login
+    return false()
+
+
+def search_text_of(*values: str | None) -> str:
+    """What `q` searches: name and contacts, lower-cased here (SQLite's lower() knows ASCII only, and
+    the names are Cyrillic), plus the phone's digits so "7010" finds "+7 701 0…"."""
+    text = " ".join(v.strip().lower() for v in values if v)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return f"{text} {digits}".strip()
+
+
+LEAD_SORTS = ("created_at", "full_name", "stage", "owner", "warm_at", "application_at", "paid_at")
+LEAD_DEFAULT_SORT = "-created_at"
+
+
+async def list_leads(session, actor, page: Page, *, stage: str | None = None, owner: str | None = None,
+                     q: str | None = None) -> tuple[list[Lead], int]:
+    """One page of the leads `actor` may see, and how many there are in all. `q` matches a part of
+    the name, phone, Instagram or e-mail, in any case. Stages sort in funnel order; ties by id."""
+    from clients.services import ordered, stage_order
+
+    where = [visible_leads(actor)]
+    if stage:
+        where.append(Lead.stage == stage)
+    if owner:
+        where.append(Lead.owner == owner)
+    if q and q.strip():
+        where.append(Lead.search_text.contains(q.strip().lower(), autoescape=True))
+    total = (await session.execute(select(func.count()).select_from(Lead).where(*where))).scalar_one()
+    columns = {"created_at": Lead.created_at, "full_name": Lead.full_name, "owner": Lead.owner,
+               "stage": stage_order(Lead.stage, rules.LEAD_STAGES), "warm_at": Lead.warm_at,
+               "application_at": Lead.application_at, "paid_at": Lead.paid_at}
+    nullable = page.sort in ("warm_at", "application_at", "paid_at")
+    query = (select(Lead).where(*where).order_by(*ordered(columns[page.sort], page.descending, nullable=nullable),
+                                                  Lead.id).limit(page.limit).offset(page.offset))
+    return list((await session.execute(query)).scalars()), total
+
+
+async def get_lead(session, actor, lead_id: str) -> Lead:
+    """One lead, under the list's rules: a lead the actor may not see answers 404, as if absent."""
+    lead = await session.get(Lead, lead_id)
+    if lead is None or not can_see_lead(actor, lead):
+        raise NotFound("lead not found")
+    return lead
 
 
 async def move_lead(ctx, lead: Lead, stage: str, at: datetime) -> None:

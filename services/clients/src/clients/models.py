@@ -106,6 +106,9 @@ class Lead(Base):
     application_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # The name and contacts lower-cased in Python (SQLite's lower() knows ASCII only), for the list's
+    # `q` search on both databases (leads.search_text_of).
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class Deal(Base):
@@ -201,7 +204,9 @@ class Deadline(Base):
     deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"), index=True)
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), nullable=True)
     rule: Mapped[str] = mapped_column(String(10))
-    what: Mapped[str] = mapped_column(String(300))
+    what: Mapped[str] = mapped_column(String(300))  # English, for API users
+    # A stable code for `what` that a UI translates: the task kind, or "first_post" (CL-9).
+    what_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     owner: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     state: Mapped[str] = mapped_column(String(20), default="open")  # open | met | breached | waived
@@ -248,6 +253,9 @@ class DealHistory(Base):
     deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(50))
+    # A stable code a UI translates with `data` as its parameters ("deadline.met", …; services.history);
+    # `summary` is the same in English for API users.
+    code: Mapped[str | None] = mapped_column(String(50), nullable=True)
     summary: Mapped[str] = mapped_column(String(500))
     by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     data: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar as _cal
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from shared.calendar import BusinessCalendar
 
@@ -208,3 +209,22 @@ def funnel(counts: dict[str, int]) -> list[dict[str, object]]:
             conversion = round(count / denominator, 4) if denominator else None
         steps.append({"step": name, "count": count, "conversion_from_previous": conversion})
     return steps
+
+
+# ----------------------------------------------------------------------------- list answers
+
+def net_paid(payments: list[tuple[str, Decimal, datetime]], refunds: list[tuple[str, Decimal]]
+             ) -> tuple[Decimal, str | None]:
+    """What the client has paid for the deal: the payments minus the refunds, in the deal's currency.
+
+    `payments` are (currency, amount, earliest paid_at) — one row per currency or per payment —
+    and `refunds` (currency, amount). The deal's currency is that of its first payment; a payment
+    in another currency (none are expected: an agency bills a client in one currency) is left out
+    rather than added to a sum it does not belong to. No payment → ("0.00", None)."""
+    if not payments:
+        return Decimal("0.00"), None
+    currency = min(payments, key=lambda p: p[2])[0]
+    total = sum((Decimal(amount) for cur, amount, _at in payments if cur == currency), Decimal(0))
+    total -= sum((Decimal(amount) for cur, amount in refunds if cur == currency), Decimal(0))
+    return total.quantize(Decimal("0.01")), currency
+

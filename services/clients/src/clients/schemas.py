@@ -183,3 +183,37 @@ def validate_client(errors: Errors, client: ClientIn | None, prefix: str = "clie
         errors.require(f"{prefix}.bin", client.bin)
     if client.bin and not re.fullmatch(r"\d{12}", client.bin):
         errors.add(f"{prefix}.bin", "BIN/IIN is 12 digits")
+
+
+# ----------------------------------------------------------------------------- list paging
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+class Page(msgspec.Struct, frozen=True):
+    """A list request's window and order: `limit` rows from `offset`, by `sort` (a field of the
+    list's whitelist; `-field` for descending)."""
+
+    limit: int
+    offset: int
+    sort: str
+    descending: bool
+
+
+def parse_page(limit: int | None, offset: int | None, sort: str | None, allowed: tuple[str, ...],
+               default_sort: str) -> Page:
+    """limit 1…200 (default 50), offset ≥ 0, sort from `allowed`: one 422 naming every bad field."""
+    errors = Errors()
+    limit = DEFAULT_LIMIT if limit is None else limit
+    offset = 0 if offset is None else offset
+    if not 1 <= limit <= MAX_LIMIT:
+        errors.add("limit", f"must be between 1 and {MAX_LIMIT}")
+    if offset < 0:
+        errors.add("offset", "must be 0 or more")
+    raw = (sort or default_sort).strip()
+    name = raw.removeprefix("-")
+    if name not in allowed:
+        errors.add("sort", f"must be one of {', '.join(allowed)} (prefix - for descending)")
+    errors.raise_if_any()
+    return Page(limit=limit, offset=offset, sort=name, descending=raw.startswith("-"))

@@ -52,7 +52,7 @@ from shared.infra import Timer
 from shared.outbox import add_event
 from shared.settings import Settings
 from shared.telemetry import continue_trace, inject_headers
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients import access, rules
@@ -75,6 +75,7 @@ from clients.rules import RuleValues
 from clients.schemas import (
     ClientIn,
     Errors,
+    Page,
     PaymentIn,
     check_aware,
     check_currency,
@@ -179,8 +180,10 @@ async def get_deal(session: AsyncSession, deal_id: str) -> Deal | None:
     return await session.get(Deal, deal_id)
 
 
-def history(ctx: Ctx, deal: Deal, at: datetime, kind: str, summary: str, **data: Any) -> None:
-    ctx.session.add(DealHistory(deal_id=deal.id, at=at, kind=kind, summary=summary, by=ctx.actor.login,
+def history(ctx: Ctx, deal: Deal, at: datetime, kind: str, summary: str, *, code: str, **data: Any) -> None:
+    """A timeline entry: `kind` groups it, `code` (e.g. "deadline.met") and `data` (its parameters)
+    let a UI say it in its own language; `summary` says it in English for API users."""
+    ctx.session.add(DealHistory(deal_id=deal.id, at=at, kind=kind, code=code, summary=summary, by=ctx.actor.login,
                                 data=data))
 
 
@@ -205,7 +208,8 @@ def change_stage(ctx: Ctx, deal: Deal, to_stage: str, at: datetime) -> None:
     deal.stage = to_stage
     ctx.emit(DealStageChanged(deal_id=deal.id, client_id=deal.client_id, occurred_at=at, from_stage=from_stage,
                               to_stage=to_stage, manager=manager_of(deal), by=ctx.actor.login))
-    history(ctx, deal, at, "stage", f"{from_stage or '—'} → {to_stage}", from_stage=from_stage, to_stage=to_stage)
+    history(ctx, deal, at, "stage", f"{from_stage or '—'} → {to_stage}", code="stage.changed", from_stage=from_stage,
+            to_stage=to_stage)
 
 
 def fact_time(ctx: Ctx, at: datetime | None, field_name: str = "at") -> datetime:
@@ -254,19 +258,21 @@ async def create_task(ctx: Ctx, deal: Deal, *, kind: str, rule: str, assignee: s
     ctx.session.add(task)
     await ctx.session.flush()
     if due_at is not None:
-        await create_deadline(ctx, deal, rule=rule, what=task.title, owner=assignee, due_at=due_at, at=at,
-                              task=task)
+        await create_deadline(ctx, deal, rule=rule, what=task.title, what_code=kind, owner=assignee, due_at=due_at,
+                              at=at, task=task)
     ctx.emit(TaskAssigned(deal_id=deal.id, client_id=deal.client_id, occurred_at=at, task_id=task.id, kind=kind,
                           rule=rule, assignee=assignee, title=task.title, due_at=due_at, script=script))
-    history(ctx, deal, at, "task", f"task {kind} → {assignee or 'unassigned'}", task_id=task.id, rule=rule)
+    history(ctx, deal, at, "task", f"task {kind} → {assignee or 'unassigned'}", code="task.assigned", task_id=task.id,
+            rule=rule, task_kind=kind, assignee=assignee)
     return task
 
 
-async def create_deadline(ctx: Ctx, deal: Deal, *, rule: str, what: str, owner: str | None, due_at: datetime,
-                          at: datetime, task: Task | None = None) -> Deadline:
-    """CAL-3: a stored deadline and a timer at its due time that breaches it if still open."""
-    deadline = Deadline(deal_id=deal.id, task_id=task.id if task else None, rule=rule, what=what, owner=owner,
-                        due_at=due_at, state="open", created_at=at)
+async def create_deadline(ctx: Ctx, deal: Deal, *, rule: str, what: str, what_code: str, owner: str | None,
+                          due_at: datetime, at: datetime, task: Task | None = None) -> Deadline:
+    """CAL-3: a stored deadline and a timer at its due time that breaches it if still open. `what` is
+    English; `what_code` names it for translation (the task kind, or "first_post")."""
+    deadline = Deadline(deal_id=deal.id, task_id=task.id if task else None, rule=rule, what=what,
+                        what_code=what_code, owner=owner, due_at=due_at, state="open", created_at=at)
     ctx.session.add(deadline)
     await ctx.session.flush()
     await timers.schedule(ctx.session, kind="clients.deadline", key=timer_key(deal, "deadline", deadline.id),
@@ -283,7 +289,8 @@ def resolve_deadline(ctx: Ctx, deal: Deal, deadline: Deadline, done_at: datetime
         deadline.state, deadline.resolved_at = "met", done_at
         ctx.emit(DeadlineMet(deal_id=deal.id, client_id=deal.client_id, occurred_at=done_at, deadline_id=deadline.id,
                              rule=deadline.rule, owner=deadline.owner or "", due_at=deadline.due_at, met_at=done_at))
-        history(ctx, deal, done_at, "deadline", f"{deadline.rule} met", deadline_id=deadline.id)
+        history(ctx, deal, done_at, "deadline", f"{deadline.rule} met", code="deadline.met", deadline_id=deadline.id,
+                rule=deadline.rule, what_code=deadline.what_code)
     else:
         breach(ctx, deal, deadline, task_kind)
 
@@ -294,7 +301,8 @@ def breach(ctx: Ctx, deal: Deal, deadline: Deadline, task_kind: str | None) -> N
     ctx.emit(DeadlineBreached(deal_id=deal.id, client_id=deal.client_id, occurred_at=deadline.due_at,
                               deadline_id=deadline.id, rule=deadline.rule, owner=deadline.owner or "",
                               due_at=deadline.due_at, task_kind=task_kind))
-    history(ctx, deal, deadline.due_at, "deadline", f"{deadline.rule} breached", deadline_id=deadline.id)
+    history(ctx, deal, deadline.due_at, "deadline", f"{deadline.rule} breached", code="deadline.breached",
+            deadline_id=deadline.id, rule=deadline.rule, what_code=deadline.what_code)
 
 
 def waive(ctx: Ctx, deal: Deal, deadline: Deadline, reason: str) -> None:
@@ -305,7 +313,8 @@ def waive(ctx: Ctx, deal: Deal, deadline: Deadline, reason: str) -> None:
         "waived", ctx.actor.login, reason, ctx.now)
     ctx.emit(DeadlineWaived(deal_id=deal.id, client_id=deal.client_id, occurred_at=ctx.now, deadline_id=deadline.id,
                             rule=deadline.rule, owner=deadline.owner or "", waived_by=ctx.actor.login, reason=reason))
-    history(ctx, deal, ctx.now, "deadline", f"{deadline.rule} waived: {reason}", deadline_id=deadline.id)
+    history(ctx, deal, ctx.now, "deadline", f"{deadline.rule} waived: {reason}", code="deadline.waived",
+            deadline_id=deadline.id, rule=deadline.rule, what_code=deadline.what_code, reason=reason)
     ctx.audit("deadline.waived", deal.id, deadline_id=deadline.id, reason=reason)
 
 
@@ -319,7 +328,8 @@ async def finish_task(ctx: Ctx, deal: Deal, task: Task, done_at: datetime, by: s
     task.status, task.completed_at, task.completed_by = "done", done_at, by
     for deadline in await deadlines_of_task(ctx.session, task):
         resolve_deadline(ctx, deal, deadline, done_at, task.kind)
-    history(ctx, deal, done_at, "task", f"task {task.kind} done", task_id=task.id)
+    history(ctx, deal, done_at, "task", f"task {task.kind} done", code="task.done", task_id=task.id,
+            task_kind=task.kind)
 
 
 async def open_task(session: AsyncSession, deal: Deal, kind: str) -> Task | None:
@@ -463,14 +473,15 @@ async def open_deal(ctx: Ctx, data: PaymentIn, amount: Decimal, currency: str) -
                           paid_at=paid_at, renewal=False, created_at=ctx.now)
         ctx.session.add(payment)
         await ctx.session.flush()
-        history(ctx, deal, paid_at, "payment", f"paid {amount} {currency}", payment_id=payment.id)
+        history(ctx, deal, paid_at, "payment", f"paid {amount} {currency}", code="payment.received",
+                payment_id=payment.id, amount=str(amount), currency=currency)
         ctx.emit(DealPaid(deal_id=deal.id, client_id=client.id, occurred_at=paid_at, payment_id=payment.id,
                           external_id=payment.external_id, amount=amount, currency=currency, paid_at=paid_at,
                           service_kind=deal.service_kind, manager=manager or "", renewal=False,
                           first_payment_at=paid_at))
         ctx.emit(DealStageChanged(deal_id=deal.id, client_id=client.id, occurred_at=paid_at, from_stage=None,
                                   to_stage="new", manager=manager or "", by=ctx.actor.login))
-        history(ctx, deal, paid_at, "stage", "— → new", from_stage=None, to_stage="new")
+        history(ctx, deal, paid_at, "stage", "— → new", code="stage.changed", from_stage=None, to_stage="new")
         if manager:
             ctx.emit(DealManagerAssigned(deal_id=deal.id, client_id=client.id, occurred_at=paid_at, manager=manager))
         # CL-3: the responsible manager is notified (TaskAssigned) and owes the first call.
@@ -507,7 +518,8 @@ async def renew(ctx: Ctx, deal: Deal, data: PaymentIn, amount: Decimal, currency
                           paid_at=paid_at, renewal=True, created_at=ctx.now)
         ctx.session.add(payment)
         await ctx.session.flush()
-        history(ctx, deal, paid_at, "payment", f"renewal paid {amount} {currency}", payment_id=payment.id)
+        history(ctx, deal, paid_at, "payment", f"renewal paid {amount} {currency}", code="payment.renewal",
+                payment_id=payment.id, amount=str(amount), currency=currency)
         ctx.emit(DealPaid(deal_id=deal.id, client_id=deal.client_id, occurred_at=paid_at, payment_id=payment.id,
                           external_id=payment.external_id, amount=amount, currency=currency, paid_at=paid_at,
                           service_kind=deal.service_kind, manager=manager_of(deal), renewal=True,
@@ -519,7 +531,7 @@ async def renew(ctx: Ctx, deal: Deal, data: PaymentIn, amount: Decimal, currency
                                         manager=manager_of(deal), lost_event_id=deal.lost_event_id or "",
                                         payment_id=payment.id))
                 history(ctx, deal, paid_at, "loss_undone", "automatic loss undone by a payment dated before it",
-                        lost_event_id=deal.lost_event_id)
+                        code="loss.undone", lost_event_id=deal.lost_event_id)
             deal.lost_at = deal.lost_reason = deal.lost_event_id = None
         full_month = rules.after_full_month(deal.period_end, paid_at, rv.renewal_task_days_before_end, ctx.cal)
         await close_period(ctx, deal, paid_at)
@@ -558,8 +570,9 @@ async def open_period(ctx: Ctx, deal: Deal, service_start: date, at: datetime) -
     ctx.emit(DealPeriodOpened(deal_id=deal.id, client_id=deal.client_id, occurred_at=at, manager=manager_of(deal),
                               service_kind=deal.service_kind, period_no=deal.period_no,
                               period_start=period.start, period_end=period.end))
-    history(ctx, deal, at, "period", f"period {deal.period_no}: {service_start.isoformat()} → "
-            f"{rules.local_date(ctx.cal, period.end).isoformat()}", period_no=deal.period_no)
+    end_date = rules.local_date(ctx.cal, period.end).isoformat()
+    history(ctx, deal, at, "period", f"period {deal.period_no}: {service_start.isoformat()} → {end_date}",
+            code="period.opened", period_no=deal.period_no, service_start=service_start.isoformat(), end=end_date)
     payload = {"deal_id": deal.id, "period_no": deal.period_no}
     await timers.schedule(ctx.session, kind="clients.renewal_task",
                           key=timer_key(deal, "renewal_task", deal.period_no), due_at=period.renewal_task_at,
@@ -592,13 +605,13 @@ async def receive_questionnaire(ctx: Ctx, deal: Deal, answers: dict[str, Any], r
     with deal_span(deal, "questionnaire"):
         if deal.questionnaire_received_at is not None:
             deal.questionnaire = answers
-            history(ctx, deal, received_at, "questionnaire", "questionnaire updated")
+            history(ctx, deal, received_at, "questionnaire", "questionnaire updated", code="questionnaire.updated")
             return
         if received_at < deal.first_payment_at:
             raise DomainError("the questionnaire cannot precede the payment", field="received_at")
         rv = await rule_values(ctx.session, received_at)
         deal.questionnaire, deal.questionnaire_received_at = answers, received_at
-        history(ctx, deal, received_at, "questionnaire", "questionnaire received")
+        history(ctx, deal, received_at, "questionnaire", "questionnaire received", code="questionnaire.received")
         if rules.can_move(deal.stage, "questionnaire_received"):
             change_stage(ctx, deal, "questionnaire_received", received_at)
         manager = deal.responsible_manager
@@ -614,8 +627,9 @@ async def receive_questionnaire(ctx: Ctx, deal: Deal, answers: dict[str, Any], r
             setup_owner = deal.ad_manager
         await create_task(ctx, deal, kind="account_setup", rule="CL-7", assignee=setup_owner, at=received_at,
                           due_at=None)
-        first_post = await create_deadline(ctx, deal, rule="CL-9", what="First published post", owner=manager,
-                                           due_at=rules.first_post_due(ctx.cal, received_at, rv), at=received_at)
+        first_post = await create_deadline(ctx, deal, rule="CL-9", what="First published post", what_code="first_post",
+                                           owner=manager, due_at=rules.first_post_due(ctx.cal, received_at, rv),
+                                           at=received_at)
         if deal.first_post_at is not None:
             resolve_deadline(ctx, deal, first_post, deal.first_post_at, None)
 
@@ -627,7 +641,7 @@ async def record_first_post(ctx: Ctx, deal: Deal, published_at: datetime) -> Non
         return
     with deal_span(deal, "first_post"):
         deal.first_post_at = published_at
-        history(ctx, deal, published_at, "first_post", "first post published")
+        history(ctx, deal, published_at, "first_post", "first post published", code="first_post.published")
         deadlines = (await ctx.session.execute(select(Deadline).where(
             Deadline.deal_id == deal.id, Deadline.rule == "CL-9"))).scalars().all()
         for deadline in deadlines:
@@ -697,7 +711,8 @@ async def lose(ctx: Ctx, deal: Deal, reason: str, at: datetime) -> None:
     deal.lost_at, deal.lost_reason, deal.lost_event_id = at, reason, evt.event_id
     change_stage(ctx, deal, "lost", at)
     ctx.emit(evt)
-    history(ctx, deal, at, "lost", f"client lost ({reason})", lost_event_id=evt.event_id)
+    history(ctx, deal, at, "lost", f"client lost ({reason})", code="deal.lost", lost_event_id=evt.event_id,
+            reason=reason)
     await timers.cancel(ctx.session, timer_key(deal, "renewal_task", deal.period_no), clock=ctx.clock)
     await timers.cancel(ctx.session, timer_key(deal, "auto_loss", deal.period_no), clock=ctx.clock)
     open_tasks = (await ctx.session.execute(select(Task).where(Task.deal_id == deal.id, Task.status == "open"))
@@ -728,7 +743,8 @@ async def renewal_answer(ctx: Ctx, deal: Deal, continues: bool, at: datetime) ->
     if deal.stage != "project_launched":
         raise Conflict(f"a renewal answer needs a launched deal, not {deal.stage}", field="stage")
     with deal_span(deal, "renewal_answer"):
-        history(ctx, deal, at, "renewal_answer", "client continues" if continues else "client declines")
+        history(ctx, deal, at, "renewal_answer", "client continues" if continues else "client declines",
+                code="renewal_answer.continues" if continues else "renewal_answer.declines")
         task = await open_task(ctx.session, deal, "ask_ad_manager")
         if task is not None:
             await finish_task(ctx, deal, task, at, ctx.actor.login)
@@ -736,7 +752,8 @@ async def renewal_answer(ctx: Ctx, deal: Deal, continues: bool, at: datetime) ->
             document = await render_document(ctx, deal, at)
             deal.notification_sent_at = at
             change_stage(ctx, deal, "notification_sent", at)
-            history(ctx, deal, at, "document", f"{document.kind} {document.number} sent", document_id=document.id)
+            history(ctx, deal, at, "document", f"{document.kind} {document.number} sent", code="document.sent",
+                    document_id=document.id, document_kind=document.kind, number=document.number)
         else:
             await lose(ctx, deal, "declined", at)
 
@@ -752,7 +769,8 @@ async def reassign_manager(ctx: Ctx, deal: Deal, manager: str) -> None:
         deal.responsible_manager = manager
         ctx.emit(DealManagerAssigned(deal_id=deal.id, client_id=deal.client_id, occurred_at=ctx.now, manager=manager,
                                      previous_manager=previous))
-        history(ctx, deal, ctx.now, "manager", f"responsible manager {previous or '—'} → {manager}")
+        history(ctx, deal, ctx.now, "manager", f"responsible manager {previous or '—'} → {manager}",
+                code="manager.changed", previous=previous, manager=manager)
         ctx.audit("deal.manager_assigned", deal.id, manager=manager, previous=previous)
         # Open work moves with the deal; met/breached deadlines keep their owner (the facts stay).
         for task in (await ctx.session.execute(select(Task).where(
@@ -765,6 +783,90 @@ async def reassign_manager(ctx: Ctx, deal: Deal, manager: str) -> None:
         for deadline in (await ctx.session.execute(select(Deadline).where(
                 Deadline.deal_id == deal.id, Deadline.rule == "CL-9", Deadline.state == "open"))).scalars():
             deadline.owner = manager
+
+
+# ============================================================================ lists: deals and tasks with what list pages show
+
+DEAL_SORTS = ("first_payment_at", "created_at", "stage", "client_name", "responsible_manager", "service_kind",
+              "period_end", "lost_at")
+DEAL_DEFAULT_SORT = "-first_payment_at"
+
+
+@dataclass
+class DealRow:
+    """A deal with what a list shows next to it: the client's name and the money (rules.net_paid)."""
+
+    deal: Deal
+    client_name: str
+    paid_total: Decimal
+    currency: str | None
+
+
+def ordered(column: Any, descending: bool, *, nullable: bool = False) -> list[Any]:
+    """ORDER BY terms for one column; empty values last in both directions (portable NULLS LAST)."""
+    terms = [case((column.is_(None), 1), else_=0)] if nullable else []
+    return [*terms, column.desc() if descending else column.asc()]
+
+
+def stage_order(column: Any, stages: tuple[str, ...]) -> Any:
+    """Stages sort in pipeline order, not alphabetically."""
+    return case({stage: i for i, stage in enumerate(stages)}, value=column, else_=len(stages))
+
+
+async def money_of_deals(session: AsyncSession, deal_ids: list[str]) -> dict[str, tuple[Decimal, str | None]]:
+    """paid_total and currency of many deals in two aggregate queries (not one per deal)."""
+    if not deal_ids:
+        return {}
+    payments: dict[str, list[tuple[str, Decimal, datetime]]] = {}
+    for deal_id, currency, amount, first_at in await session.execute(
+            select(Payment.deal_id, Payment.currency, func.sum(Payment.amount), func.min(Payment.paid_at))
+            .where(Payment.deal_id.in_(deal_ids)).group_by(Payment.deal_id, Payment.currency)):
+        payments.setdefault(deal_id, []).append((currency, Decimal(amount), first_at))
+    refunds: dict[str, list[tuple[str, Decimal]]] = {}
+    for deal_id, currency, amount in await session.execute(
+            select(Refund.deal_id, Refund.currency, func.sum(Refund.amount))
+            .where(Refund.deal_id.in_(deal_ids)).group_by(Refund.deal_id, Refund.currency)):
+        refunds.setdefault(deal_id, []).append((currency, Decimal(amount)))
+    return {deal_id: rules.net_paid(payments.get(deal_id, []), refunds.get(deal_id, [])) for deal_id in deal_ids}
+
+
+async def list_deals(session: AsyncSession, actor: Actor, page: Page, *, stage: str | None = None,
+                     manager: str | None = None, service_kind: str | None = None) -> tuple[list[DealRow], int]:
+    """The deals `actor` may see (filtered, counted and paged in the database), one page of them with
+    their client's name and money, and how many there are in all. Ties are broken by id, so pages
+    do not overlap."""
+    where = [access.visible_deals(actor)]
+    for column, value in ((Deal.stage, stage), (Deal.responsible_manager, manager),
+                          (Deal.service_kind, service_kind)):
+        if value:
+            where.append(column == value)
+    total = (await session.execute(select(func.count()).select_from(Deal).where(*where))).scalar_one()
+    columns = {"first_payment_at": Deal.first_payment_at, "created_at": Deal.created_at,
+               "stage": stage_order(Deal.stage, rules.STAGES), "client_name": Client.full_name,
+               "responsible_manager": Deal.responsible_manager, "service_kind": Deal.service_kind,
+               "period_end": Deal.period_end, "lost_at": Deal.lost_at}
+    nullable = page.sort in ("responsible_manager", "period_end", "lost_at")
+    query = (select(Deal, Client.full_name).join(Client, Client.id == Deal.client_id).where(*where)
+             .order_by(*ordered(columns[page.sort], page.descending, nullable=nullable), Deal.id)
+             .limit(page.limit).offset(page.offset))
+    rows = (await session.execute(query)).all()
+    money = await money_of_deals(session, [deal.id for deal, _name in rows])
+    return [DealRow(deal, name, *money[deal.id]) for deal, name in rows], total
+
+
+async def list_tasks(session: AsyncSession, actor: Actor, *, assignee: str | None,
+                     status: str | None) -> list[tuple[Task, Deal, str]]:
+    """Tasks of the deals `actor` may see, plus their own tasks, each with its deal and client name
+    (one query)."""
+    query = (select(Task, Deal, Client.full_name).join(Deal, Deal.id == Task.deal_id)
+             .join(Client, Client.id == Deal.client_id)
+             .where(or_(access.visible_deals(actor), Task.assignee == actor.login))
+             .order_by(*ordered(Task.due_at, False, nullable=True), Task.created_at, Task.id))
+    if assignee:
+        query = query.where(Task.assignee == assignee)
+    if status:
+        query = query.where(Task.status == status)
+    return [(task, deal, name) for task, deal, name in (await session.execute(query)).all()]
 
 
 # ============================================================================ tasks
@@ -832,8 +934,8 @@ async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal,
                                 manager=manager_of(deal), refund_id=refund.id, payment_id=payment.id, amount=amount,
                                 currency=currency, refunded_at=refunded_at, first_payment_at=deal.first_payment_at,
                                 within_window=within))
-        history(ctx, deal, refunded_at, "refund", f"refunded {amount} {currency}", refund_id=refund.id,
-                within_window=within)
+        history(ctx, deal, refunded_at, "refund", f"refunded {amount} {currency}", code="refund.recorded",
+                refund_id=refund.id, within_window=within, amount=str(amount), currency=currency)
         ctx.audit("refund.recorded", deal.id, refund_id=refund.id, amount=str(amount))
     return refund, True
 
@@ -848,7 +950,8 @@ async def money_back_window_ended(ctx: Ctx, deal: Deal) -> None:
         ctx.emit(MoneyBackWindowEnded(deal_id=deal.id, client_id=deal.client_id, occurred_at=due_at,
                                       manager=manager_of(deal), first_payment_at=deal.first_payment_at,
                                       refunded=refunded))
-        history(ctx, deal, due_at, "money_back", "money-back window ended" + (" (refunded)" if refunded else ""))
+        history(ctx, deal, due_at, "money_back", "money-back window ended" + (" (refunded)" if refunded else ""),
+                code="money_back.ended", refunded=refunded)
 
 
 # ============================================================================ timers

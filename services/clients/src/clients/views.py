@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clients import rules
 from clients.models import (
     Attachment,
     Client,
@@ -27,16 +29,18 @@ def iso(ts: datetime | None) -> str | None:
     return ts.isoformat() if ts is not None else None
 
 
-def task_view(task: Task) -> dict[str, Any]:
+def task_view(task: Task, client_name: str, deal_stage: str) -> dict[str, Any]:
+    """`client_name` and `deal_stage` let a task list show whose task it is without reading each deal."""
     return {"id": task.id, "deal_id": task.deal_id, "kind": task.kind, "rule": task.rule, "title": task.title,
             "script": task.script, "checklist": task.checklist, "assignee": task.assignee,
             "period_no": task.period_no, "created_at": iso(task.created_at), "due_at": iso(task.due_at),
-            "status": task.status, "completed_at": iso(task.completed_at), "completed_by": task.completed_by}
+            "status": task.status, "completed_at": iso(task.completed_at), "completed_by": task.completed_by,
+            "client_name": client_name, "deal_stage": deal_stage}
 
 
 def deadline_view(d: Deadline) -> dict[str, Any]:
     return {"id": d.id, "deal_id": d.deal_id, "task_id": d.task_id, "rule": d.rule, "what": d.what,
-            "owner": d.owner, "due_at": iso(d.due_at), "state": d.state, "resolved_at": iso(d.resolved_at),
+            "what_code": d.what_code, "owner": d.owner, "due_at": iso(d.due_at), "state": d.state, "resolved_at": iso(d.resolved_at),
             "waived_by": d.waived_by, "reason": d.reason}
 
 
@@ -45,8 +49,11 @@ def client_view(c: Client) -> dict[str, Any]:
             "payer_type": c.payer_type, "company_name": c.company_name, "bin": c.bin, "notes": c.notes}
 
 
-def deal_summary(deal: Deal) -> dict[str, Any]:
-    return {"id": deal.id, "deal_id": deal.id, "client_id": deal.client_id, "service_kind": deal.service_kind,
+def deal_summary(deal: Deal, client_name: str, paid_total: Decimal, currency: str | None) -> dict[str, Any]:
+    """What a list of deals shows. `paid_total` is a decimal string: the payments minus the refunds in
+    the deal's `currency` (that of its first payment; rules.net_paid)."""
+    return {"id": deal.id, "deal_id": deal.id, "client_id": deal.client_id, "client_name": client_name,
+            "paid_total": str(paid_total), "currency": currency, "service_kind": deal.service_kind,
             "stage": deal.stage, "responsible_manager": deal.responsible_manager, "ad_manager": deal.ad_manager,
             "growth_specialist": deal.growth_specialist, "first_payment_at": iso(deal.first_payment_at),
             "service_start": deal.service_start.isoformat() if deal.service_start else None,
@@ -72,8 +79,10 @@ async def deal_view(session: AsyncSession, deal: Deal) -> dict[str, Any]:
     documents = await _all(session, Document, Document.deal_id == deal.id, order=Document.created_at)
     timeline = (await session.execute(select(DealHistory).where(DealHistory.deal_id == deal.id)
                                       .order_by(DealHistory.at, DealHistory.id))).scalars().all()
+    paid_total, currency = rules.net_paid([(p.currency, p.amount, p.paid_at) for p in payments],
+                                          [(r.currency, r.amount) for r in refunds])
     return {
-        **deal_summary(deal),
+        **deal_summary(deal, client.full_name, paid_total, currency),
         "client": client_view(client),
         "lead_id": deal.lead_id,
         "contacted_at": iso(deal.contacted_at),
@@ -82,7 +91,7 @@ async def deal_view(session: AsyncSession, deal: Deal) -> dict[str, Any]:
         "first_post_at": iso(deal.first_post_at),
         "launched_at": iso(deal.launched_at),
         "has_credentials": deal.credentials is not None,
-        "tasks": [task_view(t) for t in tasks],
+        "tasks": [task_view(t, client.full_name, deal.stage) for t in tasks],
         "deadlines": [deadline_view(d) for d in deadlines],
         "payments": [{"id": p.id, "external_id": p.external_id, "amount": str(p.amount), "currency": p.currency,
                       "paid_at": iso(p.paid_at), "renewal": p.renewal, "undid_loss": p.undid_loss}
@@ -91,9 +100,15 @@ async def deal_view(session: AsyncSession, deal: Deal) -> dict[str, Any]:
         "attachments": [attachment_view(a) for a in attachments],
         "documents": [{"id": d.id, "kind": d.kind, "number": d.number, "created_at": iso(d.created_at)}
                       for d in documents],
-        "timeline": [{"at": iso(h.at), "kind": h.kind, "summary": h.summary, "by": h.by, "data": h.data}
-                     for h in timeline],
+        "timeline": [timeline_entry(h) for h in timeline],
     }
+
+
+def timeline_entry(h: DealHistory) -> dict[str, Any]:
+    """`summary` is English; `code` (e.g. "deadline.met") with `data` as its parameters is what a UI
+    translates (services.history lists the codes). Entries written before codes existed were given
+    theirs by migration 0003; one it could not read keeps `code` null."""
+    return {"at": iso(h.at), "kind": h.kind, "code": h.code, "summary": h.summary, "by": h.by, "data": h.data}
 
 
 def refund_view(r: Refund) -> dict[str, Any]:
