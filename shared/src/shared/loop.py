@@ -19,9 +19,13 @@ class WakeableLoop:
         self._wake.set()
 
     async def nap(self) -> None:
-        """Sleep until woken or until the poll interval passes, whichever is first."""
-        self._wake.clear()
+        """Sleep until woken or until the poll interval passes, whichever is first.
+
+        The flag is cleared on waking, before the next round of work: a wake-up that arrives while that
+        work runs stays set and cuts the next nap short, so no commit's wake-up is ever lost.
+        """
         try:
             await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
         except TimeoutError:
             pass
+        self._wake.clear()
