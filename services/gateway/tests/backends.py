@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from shared.testing import make_settings
 
 TOKEN = {"Authorization": "Bearer dev-token"}
 

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from shared.settings import Settings
@@ -334,3 +335,150 @@ async def test_board_and_deal_card_on_postgresql(service_process, nats_server, t
         assert board.status_code == 200 and "Айгерим Сапарова" in board.text
         card = await client.get(f"/deals/{deal['id']}")
         assert card.status_code == 200 and 'id="mark-contacted"' in card.text
+
+
+# ------------------------------------------------------------------ list pages read lists, not every deal
+
+def service_calls(client: AsyncTestClient) -> list[str]:
+    """Records "METHOD path?query" of every call the gateway makes to a service from now on."""
+    http = client.app.state.runtime.state["http"]
+    seen: list[str] = []
+
+    async def record(request) -> None:
+        seen.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
+
+    http.event_hooks["request"] = [*http.event_hooks["request"], record]
+    return seen
+
+
+def deal_reads(calls: list[str]) -> list[str]:
+    return [c for c in calls if re.match(r"GET /api/clients/deals/[^?]+\?", c)]
+
+
+async def test_board_pages_through_each_open_stage_without_reading_each_deal_and_sums_money_net_of_refunds(
+        client: AsyncTestClient, clients: Backend, monkeypatch) -> None:
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    from gateway.pages import deals as deals_page
+
+    monkeypatch.setattr(deals_page, "BOARD_PAGE", 2)   # 5 new deals → 3 pages of that column
+    monkeypatch.setattr(deals_page, "LOST_SHOWN", 1)
+    ids = [clients.call("POST", "/payments", payment(f"p-{i}", name=f"Клиент {i}"))["id"] for i in range(5)]
+    clients.call("POST", f"/deals/{ids[0]}/refunds", {"external_id": "rf-1", "amount": "10000.00", "currency": "KZT",
+                                                      "refunded_at": dt.now(UTC).isoformat()})
+    for name in ("Ушедший Первый", "Ушедший Второй"):
+        lost = clients.call("POST", "/payments", payment(f"lost-{name}", name=name))
+        clients.call("POST", f"/deals/{lost['id']}/stage", {"stage": "lost"})
+    await sign_in(client, "lead")
+    calls = service_calls(client)
+    board = await client.get("/deals?lang=en")
+    assert board.status_code == 200, board.text
+    assert deal_reads(calls) == []                                         # no GET /deals/{id} per card
+    new_column = re.search(r'data-stage="new".*?</section>', board.text, re.S).group(0)
+    assert all(f"Клиент {i}" in new_column for i in range(5))
+    assert '<span class="count">5</span>' in new_column
+    assert "290\u202f000 KZT" in new_column                                # 5 × 60 000 − 10 000 refunded
+    assert "50\u202f000 KZT" in new_column                                 # the refunded deal's own card
+    assert len([c for c in calls if c.startswith("GET /api/clients/deals?") and "stage=new" in c]) == 3
+    lost_column = re.search(r'data-stage="lost".*?</section>', board.text, re.S).group(0)
+    assert '<span class="count">2</span>' in lost_column and "the latest 1 of 2" in lost_column
+    assert "Ушедший Второй" in lost_column and "Ушедший Первый" not in lost_column   # the most recently lost
+
+
+async def test_my_tasks_show_client_and_deal_stage_from_the_task_list_alone(client: AsyncTestClient,
+                                                                            clients: Backend) -> None:
+    first = clients.call("POST", "/payments", payment("p-1", name="Айгерим Сапарова"))
+    clients.call("POST", "/payments", payment("p-2", name="Берик Ахметов"))
+    await sign_in(client, "lead")
+    calls = service_calls(client)
+    page = await client.get("/tasks?scope=all&lang=en")
+    assert page.status_code == 200, page.text
+    assert deal_reads(calls) == [] and len(calls) == 1                      # one GET /tasks
+    row = re.search(rf'href="/deals/{first["id"]}">(.*?)</td>', page.text, re.S).group(1)
+    assert "Айгерим Сапарова" in row and "New (paid)" in row
+    assert "Берик Ахметов" in page.text
+
+
+async def test_leads_list_is_paged_sorted_and_searched_by_the_service_and_the_card_reads_one_lead(
+        client: AsyncTestClient, clients: Backend) -> None:
+    for name in ("Берик Ахметов", "Айгуль Ибраева", "Данияр Касымов"):
+        clients.call("POST", "/leads", {"full_name": name, "phone": "+7 700 000 0000", "owner": "manager1"},
+                     as_=("manager1", "content_manager"))
+    theirs = clients.call("POST", "/leads", {"full_name": "Чужой Лид", "phone": "1", "owner": "manager2"},
+                          as_=("manager2", "content_manager"))
+    await sign_in(client, "manager1")
+    calls = service_calls(client)
+    found = await client.get("/leads?q=БЕРИК&sort=name&dir=asc&lang=en")
+    assert found.status_code == 200, found.text
+    assert re.findall(r'href="/leads/[^"]+">([^<]+)</a>', found.text) == ["Берик Ахметов"]
+    [listed] = [c for c in calls if c.startswith("GET /api/clients/leads?")]
+    assert "limit=25" in listed and "offset=0" in listed and "sort=full_name" in listed and "q=" in listed
+    desc = await client.get("/leads?sort=name&dir=desc&lang=en")
+    assert re.findall(r'href="/leads/[^"]+">([^<]+)</a>', desc.text) == ["Данияр Касымов", "Берик Ахметов",
+                                                                        "Айгуль Ибраева"]
+    lead_id = re.search(r'href="/leads/([^"]+)">Берик Ахметов<', desc.text).group(1)
+    calls.clear()
+    card = await client.get(f"/leads/{lead_id}?lang=en")
+    assert card.status_code == 200 and "Берик Ахметов" in card.text
+    assert calls == [f"GET /api/clients/leads/{lead_id}?"]                  # one lead, not the whole list
+    foreign = await client.get(f"/leads/{theirs['id']}")
+    assert foreign.status_code == 404 and "Чужой Лид" not in foreign.text
+
+
+async def test_deal_card_translates_deadlines_and_the_timeline_from_their_codes(client: AsyncTestClient,
+                                                                               clients: Backend) -> None:
+    deal = clients.call("POST", "/payments", payment("p-1"))
+    clients.call("POST", f"/deadlines/{deal['deadlines'][0]['id']}/waive", {"reason": "отпуск"})
+    await sign_in(client, "lead")
+    ru = await client.get(f"/deals/{deal['id']}?lang=ru")
+    assert ru.status_code == 200, ru.text
+    deadline_row = re.search(r'id="deadline-.*?</tr>', ru.text, re.S).group(0)
+    assert "Первый звонок (скрипт №3)" in deadline_row and "First call" not in deadline_row
+    history = text_of(re.search(r'<ol class="timeline">.*?</ol>', ru.text, re.S).group(0))
+    for said in ("Оплачено 60 000 KZT", "Этап: — → Новая (оплачено)",
+                 "Задача «Первый звонок (скрипт №3)» для manager1", "Срок CL-3 снят: отпуск"):
+        assert said in history, (said, history)
+    assert "paid 60000.00 KZT" not in history and "waived" not in history
+    en = await client.get(f"/deals/{deal['id']}?lang=en")
+    history = text_of(re.search(r'<ol class="timeline">.*?</ol>', en.text, re.S).group(0))
+    assert "Paid 60 000 KZT" in history and "Deadline CL-3 waived: отпуск" in history
+
+
+def test_a_timeline_entry_without_a_known_code_or_its_parameters_shows_the_services_summary() -> None:
+    from gateway.i18n import activate, deactivate
+    from gateway.labels import timeline_text
+
+    token = activate("ru")
+    try:
+        assert timeline_text({"code": "something.new", "summary": "something new", "data": {}}) == "something new"
+        assert timeline_text({"code": None, "summary": "old entry", "data": {}}) == "old entry"
+        assert timeline_text({"code": "payment.received", "summary": "paid 5.00 KZT", "data": {}}) == "paid 5.00 KZT"
+        assert timeline_text({"code": "money_back.ended", "summary": "x", "data": {"refunded": True}}) == (
+            "Срок возврата денег истёк (деньги возвращены)")
+    finally:
+        deactivate(token)
+
+
+async def test_cl5_expired_link_answered_410_by_the_service_is_the_expired_page(client: AsyncTestClient,
+                                                                               clients: Backend, settings) -> None:
+    """The service says 410 Gone for an expired link (and 404 for a forged one): the gateway page shows
+    "expired" with 410, also when the client submits the form."""
+    from datetime import UTC, timedelta
+
+    from shared.signing import make_token
+
+    deal = clients.call("POST", "/payments", payment("p-1"))
+    token = make_token({"deal_id": deal["id"]}, secret_key=settings.secret_key, purpose="questionnaire",
+                       expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    upstream = httpx.get(f"{clients.base_url}/public/clients/questionnaire/{token}")
+    assert upstream.status_code == 410
+    form = await client.get("/login")
+    sent = await client.post(f"/q/{token}?lang=en", data={"_csrf": csrf_of(form.text), "business": "x",
+                                                          "audience": "y", "goals": "z"})
+    assert sent.status_code == 410 and "This link has expired" in sent.text
+    forged = make_token({"deal_id": deal["id"]}, secret_key="not-ours", purpose="questionnaire",
+                        expires_at=datetime.now(UTC) + timedelta(days=1))
+    page = await client.get(f"/q/{forged}?lang=en")
+    assert page.status_code == 404 and "This link is not valid" in page.text
+    assert clients.call("GET", f"/deals/{deal['id']}")["stage"] == "new"

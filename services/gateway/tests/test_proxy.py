@@ -116,3 +116,9 @@ async def test_upload_over_50_mb_is_refused_before_it_reaches_the_service(proxy:
     response = await proxy.post("/api/clients/echo/attachments", content=b"\0" * (50 * 1024 * 1024 + 1),
                                 headers={"Content-Type": "application/octet-stream"})
     assert response.status_code == 413
+
+
+async def test_a_paged_lists_total_reaches_api_callers_through_the_gateway(proxy: AsyncTestClient) -> None:
+    response = await proxy.get("/api/clients/paged?limit=2", headers={"Authorization": "Bearer partner-token"})
+    assert response.status_code == 200 and response.json() == [1, 2]
+    assert response.headers["x-total-count"] == "7"

@@ -59,6 +59,11 @@ async def download() -> Stream:
                   headers={"content-disposition": 'attachment; filename="export.bin"'})
 
 
+@get("/api/clients/paged")
+async def paged() -> Response:
+    return Response([1, 2], headers={"X-Total-Count": "7"})
+
+
 @get("/api/clients/boom")
 async def boom() -> Response:
     return Response({"detail": "internal"}, status_code=500)
@@ -70,4 +75,4 @@ async def ready() -> dict:
 
 
 def create_upstream() -> Litestar:
-    return Litestar([api_echo, webhook_echo, teapot, invalid, empty, download, boom, ready])
+    return Litestar([api_echo, webhook_echo, teapot, invalid, empty, download, paged, boom, ready])

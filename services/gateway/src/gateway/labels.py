@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from gateway.i18n import N_, gettext
+from gateway.ui import money
 
 # Deal stages in pipeline order (clients rules.STAGES); names as the agency says them (DOMAIN CL-4..CL-12).
 STAGES: dict[str, str] = {
@@ -70,10 +72,42 @@ QUESTIONS: list[tuple[str, str]] = [
     ("notes", N_("Anything else we should know")),
 ]
 
+# What a deadline is about (clients `what_code`): a task kind (TASK_KINDS) or one of these.
+DEADLINE_WHAT: dict[str, str] = {"first_post": N_("First published post")}
+LOST_REASONS: dict[str, str] = {"declined": N_("the client declined"), "unpaid": N_("not paid in time")}
+DOCUMENT_KINDS: dict[str, str] = {"payment_details": N_("Payment details"), "invoice": N_("Invoice")}
+# A deal's timeline entries by `code`; `data` holds the parameters (clients services.history). An entry
+# without a known code, or without the parameters its text needs, shows the service's English summary.
+TIMELINE: dict[str, str] = {
+    "stage.changed": N_("Stage: %(from_stage)s → %(to_stage)s"),
+    "task.assigned": N_("Task “%(task)s” for %(assignee)s"),
+    "task.done": N_("Task “%(task)s” done"),
+    "deadline.met": N_("Deadline %(rule)s met"),
+    "deadline.breached": N_("Deadline %(rule)s breached"),
+    "deadline.waived": N_("Deadline %(rule)s waived: %(reason)s"),
+    "payment.received": N_("Paid %(amount)s"),
+    "payment.renewal": N_("Renewal paid %(amount)s"),
+    "refund.recorded": N_("Refunded %(amount)s"),
+    "loss.undone": N_("Automatic loss undone by a payment dated before it"),
+    "period.opened": N_("Period %(period_no)s: %(service_start)s – %(end)s"),
+    "questionnaire.received": N_("Questionnaire received"),
+    "questionnaire.updated": N_("Questionnaire updated"),
+    "first_post.published": N_("First post published"),
+    "deal.lost": N_("Client lost: %(reason)s"),
+    "renewal_answer.continues": N_("The client continues"),
+    "renewal_answer.declines": N_("The client declines"),
+    "document.sent": N_("%(document)s №%(number)s sent"),
+    "manager.changed": N_("Responsible manager: %(previous)s → %(manager)s"),
+    "money_back.ended": N_("Money-back window ended"),
+    "money_back.refunded": N_("Money-back window ended (refunded)"),
+    "attachment.added": N_("Attached %(filename)s"),
+}
+
 _TABLES: dict[str, dict[str, str]] = {
     "stage": STAGES, "kind": SERVICE_KINDS, "payer": PAYER_TYPES, "deadline": DEADLINE_STATES,
     "task": TASK_STATUSES, "taskkind": TASK_KINDS, "lead": LEAD_STAGES, "funnel": FUNNEL_STEPS, "import": IMPORT_STATUSES,
     "month": MONTH_STATES, "pay": PAY_RULES, "criterion": BEST_MANAGER_CRITERIA, "question": dict(QUESTIONS),
+    "lost": LOST_REASONS, "document": DOCUMENT_KINDS,
 }
 
 
@@ -95,5 +129,59 @@ def task_title(task: dict[str, Any]) -> str:
     return gettext(msgid) if msgid else str(task.get("title") or "")
 
 
+def deadline_what(deadline: dict[str, Any]) -> str:
+    """What a deadline is about, from its `what_code`; the service's English `what` if the code is new."""
+    code = deadline.get("what_code") or ""
+    msgid = TASK_KINDS.get(code) or DEADLINE_WHAT.get(code)
+    return gettext(msgid) if msgid else str(deadline.get("what") or "")
+
+
+def _day(value: Any) -> str:
+    try:
+        return date.fromisoformat(str(value)).strftime("%d.%m.%Y")
+    except ValueError:
+        return str(value)
+
+
+def _timeline_params(code: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The entry's parameters as they are shown: ids become their translated names, money and dates
+    their local forms. A parameter the text needs but the entry lacks raises KeyError."""
+    params = dict(data)
+    if code == "stage.changed":
+        params["from_stage"] = label("stage", data["from_stage"]) or "—"
+        params["to_stage"] = label("stage", data["to_stage"])
+    elif code in ("task.assigned", "task.done"):
+        params["task"] = label("taskkind", data["task_kind"])
+        if code == "task.assigned":
+            params["assignee"] = data["assignee"] or gettext("unassigned")
+    elif code in ("payment.received", "payment.renewal", "refund.recorded"):
+        params["amount"] = money(data["amount"], data["currency"])
+    elif code == "period.opened":
+        params["service_start"], params["end"] = _day(data["service_start"]), _day(data["end"])
+    elif code == "deal.lost":
+        params["reason"] = label("lost", data["reason"])
+    elif code == "document.sent":
+        params["document"] = label("document", data["document_kind"])
+    elif code == "manager.changed":
+        params["previous"] = data["previous"] or "—"
+    return params
+
+
+def timeline_text(entry: dict[str, Any]) -> str:
+    """A timeline entry in the user's language, from its `code` and `data`."""
+    code = str(entry.get("code") or "")
+    data = entry.get("data") or {}
+    if code == "money_back.ended" and data.get("refunded"):
+        code = "money_back.refunded"
+    msgid = TIMELINE.get(code)
+    if msgid is None:
+        return str(entry.get("summary") or "")
+    try:
+        return gettext(msgid) % _timeline_params(code, data)
+    except (KeyError, TypeError, ValueError):
+        return str(entry.get("summary") or "")
+
+
 def template_globals() -> dict[str, Any]:
-    return {"label": label, "task_title": task_title, "options": options, "STAGES": list(STAGES), "MANUAL_STAGES": MANUAL_STAGES}
+    return {"label": label, "task_title": task_title, "deadline_what": deadline_what, "timeline_text": timeline_text,
+            "options": options, "STAGES": list(STAGES), "MANUAL_STAGES": MANUAL_STAGES}

@@ -19,8 +19,10 @@ from gateway.service_client import provide_http, service_url
 
 FORWARDED_REQUEST_HEADERS = ("authorization", "x-zabota-signature", "content-type", "accept",
                              "idempotency-key", "traceparent")
-# Besides the content type, the few headers a client needs to use the answer (downloads, redirects, 429/503).
-FORWARDED_RESPONSE_HEADERS = ("content-type", "content-encoding", "content-disposition", "location", "retry-after")
+# Besides the content type, the few headers a client needs to use the answer (downloads, redirects, 429/503,
+# the total of a paged list).
+FORWARDED_RESPONSE_HEADERS = ("content-type", "content-encoding", "content-disposition", "location", "retry-after",
+                              "x-total-count")
 MAX_BODY = 50 * 1024 * 1024   # uploads (attachments, call recordings)
 PROXY_TIMEOUT = httpx.Timeout(120.0, connect=3.0)
 METHODS = [HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE]

@@ -90,6 +90,21 @@ class ServiceClient:
 
     async def request(self, method: str, service: str, path: str, *, params: Any = None, json: Any = None) -> Any:
         """Call `/api/<service>/<path>`; the decoded JSON body (None for an empty answer)."""
+        return _json_or_none(await self._call(method, service, path, params=params, json=json))
+
+    async def get_page(self, service: str, path: str, *, params: Any = None) -> tuple[list[Any], int]:
+        """A page of a list (`limit` / `offset` / `sort` in `params`) and the total the service counted
+        for its filters (`X-Total-Count`; the page's own length if the header is missing)."""
+        response = await self._call("GET", service, path, params=params)
+        items = _json_or_none(response) or []
+        try:
+            total = int(response.headers.get("x-total-count", ""))
+        except ValueError:
+            total = len(items)
+        return items, total
+
+    async def _call(self, method: str, service: str, path: str, *, params: Any = None, json: Any = None
+                    ) -> httpx.Response:
         base = service_url(self.settings, service)
         if base is None:
             raise ValueError(f"unknown service {service!r}")
@@ -105,7 +120,7 @@ class ServiceClient:
             detail = body.get("detail", response.reason_phrase) if isinstance(body, dict) else response.reason_phrase
             errors = body.get("errors", []) if isinstance(body, dict) else []
             raise ServiceError(service, response.status_code, str(detail), errors)
-        return _json_or_none(response)
+        return response
 
     async def raw(self, method: str, service: str, path: str, *, params: Any = None, content: bytes | None = None,
                   content_type: str | None = None, accept: str = "*/*") -> httpx.Response:

@@ -1,9 +1,8 @@
 """Small helpers the business pages share: service error messages for forms, months, money, pages of a
-list, and the geometry of the server-rendered SVG bar charts (no JS chart library)."""
+list (paged by the service), and the geometry of the server-rendered SVG bar charts (no JS chart library)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -12,7 +11,7 @@ from typing import Any
 from litestar import Request
 
 from gateway.i18n import N_, _
-from gateway.service_client import ServiceClient, ServiceError
+from gateway.service_client import ServiceError
 
 # Service messages the pages know how to say in the user's language; anything else is shown as sent.
 KNOWN_MESSAGES = {
@@ -103,16 +102,16 @@ class PageOf:
     size: int
 
 
-def paginate(items: list[Any], page: int, size: int) -> PageOf:
-    total = len(items)
-    pages = max(1, -(-total // size))
-    page = min(max(page, 1), pages)
-    return PageOf(items[(page - 1) * size: page * size], page, pages, total, size)
+def page_number(raw: str | None) -> int:
+    try:
+        return max(1, int(raw or 1))
+    except ValueError:
+        return 1
 
 
-def sort_key(value: Any) -> tuple[int, Any]:
-    # None sorts last whatever the direction of the other values.
-    return (1, "") if value is None else (0, value.lower() if isinstance(value, str) else value)
+def page_of(items: list[Any], page: int, size: int, total: int) -> PageOf:
+    """One page a service returned (server-side paging), with the total it counted."""
+    return PageOf(items, page, max(1, -(-total // size)), total, size)
 
 
 # ------------------------------------------------------------------ charts
@@ -129,32 +128,3 @@ def bar_chart(rows: list[tuple[str, float, str]], width: int = 640, bar: int = 2
                      "value": value})
     return {"width": width, "height": max(len(rows) * (bar + gap) - gap, bar), "bar": bar,
             "label_width": label_width, "bars": bars}
-
-
-# ------------------------------------------------------------------ clients data
-
-async def deals_by_id(services: ServiceClient, ids: list[str], limit: int = 8) -> dict[str, dict[str, Any]]:
-    """Full deal views (client name, payments) for the given ids, fetched concurrently.
-
-    The clients API's list answers carry no client name or amount, so the board and the task list
-    read each deal; a deal the user may not see (404) is left out."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(deal_id: str) -> tuple[str, dict[str, Any] | None]:
-        async with semaphore:
-            try:
-                return deal_id, await services.get("clients", f"/deals/{deal_id}")
-            except ServiceError:
-                return deal_id, None
-
-    found = await asyncio.gather(*(one(i) for i in dict.fromkeys(ids)))
-    return {deal_id: deal for deal_id, deal in found if deal is not None}
-
-
-def paid_total(deal: dict[str, Any]) -> tuple[Decimal, str]:
-    payments = deal.get("payments") or []
-    refunds = deal.get("refunds") or []
-    currency = payments[0]["currency"] if payments else ""
-    total = sum((to_decimal(p["amount"]) for p in payments), Decimal(0))
-    total -= sum((to_decimal(r["amount"]) for r in refunds), Decimal(0))
-    return total, currency

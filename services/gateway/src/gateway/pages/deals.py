@@ -8,7 +8,9 @@ service credentials (the browser never holds a bearer token).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
 import httpx
@@ -24,7 +26,7 @@ from gateway.rendering import page, redirect
 from gateway.roles import AD_MANAGER, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, allow
 from gateway.service_client import ServiceClient, ServiceError
 from gateway.sessions import SignedIn
-from gateway.ui import deals_by_id, form_errors, paid_total, parse_ts
+from gateway.ui import form_errors, parse_ts, to_decimal
 
 READERS = allow(LEAD, CONTENT_MANAGER, AD_MANAGER, GROWTH, ANALYST)
 TASK_ROLES = allow(LEAD, CONTENT_MANAGER, AD_MANAGER, GROWTH)
@@ -85,15 +87,15 @@ async def tasks_context(request: Request, services: ServiceClient, scope: str, e
     params: dict[str, str] = {"status": "open"}
     if not (staff.role == LEAD and scope == "all"):
         params["assignee"] = staff.login
+    # One request: each task carries its client's name and deal stage (no read per deal).
     tasks = await services.get("clients", "/tasks", params=params)
-    deals = await deals_by_id(services, [t["deal_id"] for t in tasks])
     now = request.app.state.runtime.clock.now()
     rows = []
     for task in tasks:
-        deal = deals.get(task["deal_id"])
         due = parse_ts(task.get("due_at"))
-        rows.append({"task": task, "deal": deal, "client": (deal or {}).get("client", {}).get("full_name", ""),
-                     "overdue": due is not None and due < now, "can_complete": may_complete(staff, task, deal),
+        # The list is the user's own tasks (or, for the lead, everyone's), so may_complete needs no deal.
+        rows.append({"task": task, "client": task.get("client_name") or "",
+                     "overdue": due is not None and due < now, "can_complete": may_complete(staff, task, None),
                      "needs_recording": task.get("kind") == "renewal_call"})
     return {"rows": rows, "scope": scope, "errors": errors or {}, "notice": notice, "now": now}
 
@@ -176,33 +178,58 @@ async def attachment_file(services: Services, attachment_id: FromPath[str]) -> R
 
 # ------------------------------------------------------------------ Pipeline board
 
+# How the board reads its deals. Each open stage's column must be complete — its count and money sum
+# are what the lead looks at, and a deal missing from its column cannot be moved — so an open stage is
+# read in pages of the API's maximum (200) until its X-Total-Count is reached: one request per column
+# for any agency with fewer than 200 deals in a stage, and the columns are read concurrently. Lost
+# deals only accumulate, so the Lost column shows the most recently lost LOST_SHOWN and says how many
+# there are in all (its sum would be of the shown ones only, so it is not shown).
+BOARD_PAGE = 200
+LOST_SHOWN = 50
+
+
+async def stage_deals(services: ServiceClient, stage: str, params: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
+    if stage == "lost":
+        return await services.get_page("clients", "/deals", params={**params, "stage": stage, "sort": "-lost_at",
+                                                                    "limit": LOST_SHOWN})
+    query = {**params, "stage": stage, "sort": "-first_payment_at", "limit": BOARD_PAGE}
+    deals, total = await services.get_page("clients", "/deals", params=query)
+    if total > len(deals):
+        rest = await asyncio.gather(*(services.get_page("clients", "/deals", params={**query, "offset": offset})
+                                      for offset in range(BOARD_PAGE, total, BOARD_PAGE)))
+        deals += [deal for page, _total in rest for deal in page]
+    unique = list({deal["id"]: deal for deal in deals}.values())  # a deal moving while we page is listed once
+    return unique, max(total, len(unique))
+
+
 async def board_context(request: Request, services: ServiceClient, manager: str, kind: str,
                         errors: dict[str, dict[str, str]] | None = None, values: dict[str, dict[str, str]] | None = None,
                         notice: str = "") -> dict[str, Any]:
     staff = staff_of(request)
     params = {k: v for k, v in (("manager", manager), ("service_kind", kind)) if v}
-    summaries = await services.get("clients", "/deals", params=params)
-    deals = await deals_by_id(services, [d["id"] for d in summaries])
+    # The summaries carry the client's name and paid_total/currency: no read per deal.
+    per_stage = await asyncio.gather(*(stage_deals(services, stage, params) for stage in STAGES))
     columns = []
-    for stage in STAGES:
+    seen_managers: set[str] = set()
+    for stage, (deals, total) in zip(STAGES, per_stage, strict=True):
         cards = []
-        sums: dict[str, Any] = {}
-        for summary in summaries:
-            if summary["stage"] != stage:
-                continue
-            deal = deals.get(summary["id"], summary)
-            amount, currency = paid_total(deal) if "payments" in deal else (0, "")
+        sums: dict[str, Decimal] = {}
+        for deal in deals:
+            amount, currency = to_decimal(deal.get("paid_total")), deal.get("currency") or ""
             if currency:
-                sums[currency] = sums.get(currency, 0) + amount
+                sums[currency] = sums.get(currency, Decimal(0)) + amount
+            if deal.get("responsible_manager"):
+                seen_managers.add(deal["responsible_manager"])
             cards.append({"deal": deal, "amount": amount, "currency": currency,
                           "choices": stage_choices(staff, deal),
-                          "errors": (errors or {}).get(summary["id"], {}),
-                          "filled": (values or {}).get(summary["id"], {})})
-        columns.append({"stage": stage, "cards": cards, "count": len(cards), "sums": sorted(sums.items())})
-    managers = sorted({d["responsible_manager"] for d in summaries if d.get("responsible_manager")} | (
-        {manager} if manager else set()))
+                          "errors": (errors or {}).get(deal["id"], {}),
+                          "filled": (values or {}).get(deal["id"], {})})
+        truncated = total > len(cards)
+        columns.append({"stage": stage, "cards": cards, "count": total, "shown": len(cards), "truncated": truncated,
+                        "sums": [] if truncated else sorted(sums.items())})
+    managers = sorted(seen_managers | ({manager} if manager else set()))
     return {"columns": columns, "manager": manager, "kind": kind, "managers": managers, "notice": notice,
-            "total": len(summaries)}
+            "total": sum(column["count"] for column in columns)}
 
 
 @get("/deals", name="pipeline", opt=READERS)
@@ -276,7 +303,7 @@ async def deal_context(request: Request, services: ServiceClient, deal_id: str, 
         tasks.append({"task": task, "overdue": task["status"] == "open" and due is not None and due < now,
                       "can_complete": may_complete(staff, task, deal),
                       "needs_recording": task.get("kind") == "renewal_call"})
-    amount, currency = paid_total(deal)
+    amount, currency = to_decimal(deal.get("paid_total")), deal.get("currency") or ""
     return {"deal": deal, "rights": rights, "choices": stage_choices(staff, deal), "tasks": tasks,
             "amount": amount, "currency": currency, "task_errors": task_errors or {},
             "stage_errors": stage_errors or {}, "stage_values": stage_values or {},

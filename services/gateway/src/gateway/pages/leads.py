@@ -16,7 +16,7 @@ from gateway.pages.deals import Services, is_htmx, staff_of
 from gateway.rendering import page, redirect
 from gateway.roles import ANALYST, CONTENT_MANAGER, LEAD, PUBLIC, allow
 from gateway.service_client import ServiceClient, ServiceError
-from gateway.ui import bar_chart, form_errors, month_of, paginate, recent_months, sort_key, valid_month
+from gateway.ui import bar_chart, form_errors, month_of, page_number, page_of, recent_months, valid_month
 
 LEAD_READERS = allow(LEAD, CONTENT_MANAGER, ANALYST)
 LEAD_WRITERS = allow(LEAD, CONTENT_MANAGER)
@@ -30,32 +30,35 @@ LEAD_FIELDS = ("full_name", "phone", "instagram", "email", "product", "source", 
 async def leads_context(request: Request, services: ServiceClient, query: dict[str, str],
                         form: dict[str, str] | None = None, errors: dict[str, str] | None = None,
                         notice: str = "") -> dict[str, Any]:
-    params = {k: query[k] for k in ("stage", "owner") if query.get(k)}
-    leads = await services.get("clients", "/leads", params=params)
-    q = (query.get("q") or "").strip().lower()
-    if q:
-        leads = [lead for lead in leads if q in " ".join(str(lead.get(k) or "") for k in
-                                                          ("full_name", "phone", "instagram", "email")).lower()]
+    """One page of leads, filtered, searched, sorted and counted by the clients service."""
     sort = query.get("sort") if query.get("sort") in SORTS else "created"
     direction = "asc" if query.get("dir") == "asc" else "desc"
-    field = SORTS[sort]
-    if sort == "stage":
-        order = list(LEAD_STAGES)
-        leads.sort(key=lambda lead: order.index(lead["stage"]) if lead["stage"] in order else 99,
-                   reverse=direction == "desc")
-    else:
-        present = [lead for lead in leads if lead.get(field) is not None]
-        missing = [lead for lead in leads if lead.get(field) is None]
-        present.sort(key=lambda lead: sort_key(lead.get(field)), reverse=direction == "desc")
-        leads = present + missing
+    params = {k: query[k] for k in ("stage", "owner", "q") if (query.get(k) or "").strip()}
+    params["sort"] = ("-" if direction == "desc" else "") + SORTS[sort]
+    page_no = page_number(query.get("page"))
+    leads, total = await services.get_page("clients", "/leads", params={
+        **params, "limit": PAGE_SIZE, "offset": (page_no - 1) * PAGE_SIZE})
+    last = max(1, -(-total // PAGE_SIZE))
+    if page_no > last:   # past the end (an old link, a narrower filter): show the last page
+        page_no = last
+        leads, total = await services.get_page("clients", "/leads", params={
+            **params, "limit": PAGE_SIZE, "offset": (page_no - 1) * PAGE_SIZE})
+    staff = staff_of(request)
+    owners: set[str] = set()
+    if staff.role != CONTENT_MANAGER:   # a manager sees their own leads and no owner filter
+        owners = ({lead["owner"] for lead in leads if lead.get("owner")} | await roster_logins(services)
+                  | ({query["owner"]} if query.get("owner") else set()))
+    return {"leads": page_of(leads, page_no, PAGE_SIZE, total), "query": {**query, "sort": sort, "dir": direction},
+            "owners": sorted(owners), "form": form or {}, "errors": errors or {}, "notice": notice,
+            "can_write": staff.role in (LEAD, CONTENT_MANAGER)}
+
+
+async def roster_logins(services: ServiceClient) -> set[str]:
+    """Who may own leads, for the owner filter (the page only has one page of leads to look at)."""
     try:
-        page_no = int(query.get("page") or 1)
-    except ValueError:
-        page_no = 1
-    owners = sorted({lead["owner"] for lead in leads if lead.get("owner")})
-    return {"leads": paginate(leads, page_no, PAGE_SIZE), "query": {**query, "sort": sort, "dir": direction},
-            "owners": owners, "form": form or {}, "errors": errors or {}, "notice": notice,
-            "can_write": staff_of(request).role in (LEAD, CONTENT_MANAGER)}
+        return {m["login"] for m in await services.get("clients", "/staff") if m.get("active", True)}
+    except ServiceError:
+        return set()
 
 
 def query_of(request: Request) -> dict[str, str]:
@@ -87,11 +90,8 @@ async def lead_create(request: Request, services: Services) -> Response:
 
 
 async def find_lead(services: ServiceClient, lead_id: str) -> dict[str, Any]:
-    # The clients API has no GET /leads/{id}: the list, filtered by what the actor may see.
-    for lead in await services.get("clients", "/leads"):
-        if lead["id"] == lead_id:
-            return lead
-    raise ServiceError("clients", 404, "lead not found", [])
+    """The lead, as the signed-in user may see it (the service answers 404 otherwise)."""
+    return await services.get("clients", f"/leads/{lead_id}")
 
 
 def next_stages(lead: dict[str, Any]) -> list[str]:
@@ -198,7 +198,10 @@ REQUIRED_QUESTIONS = ("business", "audience", "goals")
 
 
 def link_problem(request: Request, exc: ServiceError) -> Response:
-    if exc.status_code == 422 and any(e.get("field") == "token" for e in exc.errors):
+    """The service answers 410 for an expired link and 404 for an invalid one; the client gets a page
+    saying which (an older clients service said 422 on `token` for an expired link: same page)."""
+    expired_422 = exc.status_code == 422 and any(e.get("field") == "token" for e in exc.errors)
+    if exc.status_code == 410 or expired_422:
         return page(request, "pages/questionnaire.html", {"state": "expired"}, status_code=410)
     if exc.status_code == 404:
         return page(request, "pages/questionnaire.html", {"state": "invalid"}, status_code=404)
