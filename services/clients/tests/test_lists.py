@@ -174,3 +174,12 @@ async def test_deadline_what_code_and_timeline_codes_with_their_parameters(api_a
     assert waived["data"] == {"deadline_id": deal["deadlines"][0]["id"], "rule": "CL-3", "what_code": "first_call",
                               "reason": "отпуск"}
     assert all(e["code"] and e["summary"] for e in view["timeline"])
+
+
+async def test_openapi_documents_the_paging_parameters_and_the_total_header(api) -> None:
+    doc = (await api.client.get("/schema/openapi.json")).json()
+    for path in ("/api/clients/deals", "/api/clients/leads"):
+        operation = doc["paths"][path]["get"]
+        assert {"limit", "offset", "sort"} <= {p["name"] for p in operation["parameters"]}, path
+        assert "X-Total-Count" in operation["responses"]["200"]["headers"], path
+    assert "/api/clients/leads/{lead_id}" in doc["paths"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, put
-from litestar.datastructures import UploadFile
+from litestar.datastructures import ResponseHeader, UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody, Parameter
@@ -83,7 +83,11 @@ async def post_payment(data: JSONBody[PaymentIn], session: NamedDependency[Async
 
 # ============================================================================ deals
 
-@get("/deals")
+TOTAL_COUNT = [ResponseHeader(name="X-Total-Count", documentation_only=True,
+                              description="rows matching the filters across all pages")]
+
+
+@get("/deals", response_headers=TOTAL_COUNT)
 async def list_deals(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], stage: str | None = None,
                      manager: str | None = None, service_kind: str | None = None, limit: int = DEFAULT_LIMIT,
                      offset: int = 0, sort: str | None = None) -> Response[list[dict[str, Any]]]:
@@ -426,7 +430,7 @@ async def post_lead(data: JSONBody[LeadIn], session: NamedDependency[AsyncSessio
     return lead_view(await leads.create_lead(ctx_of(session, runtime, actor), data))
 
 
-@get("/leads")
+@get("/leads", response_headers=TOTAL_COUNT)
 async def list_leads(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], stage: str | None = None,
                      owner: str | None = None, q: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0,
                      sort: str | None = None) -> Response[list[dict[str, Any]]]:
