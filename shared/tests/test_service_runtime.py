@@ -137,3 +137,19 @@ async def test_dead_letters_are_visible_to_operators_and_replayable_after_the_fi
             return applied == [13]
 
         await eventually(applied_once, message="the replayed event applied")
+
+
+@post("/boom")
+async def boom() -> None:
+    raise RuntimeError("the disk is full")
+
+
+async def test_an_unhandled_error_is_a_plain_500_and_is_logged(tmp_path, caplog) -> None:
+    spec = ServiceSpec(name="delta", metadata=ProbeBase.metadata, api_routes=[boom], create_all=True, uses_bus=False)
+    app = create_service_app(spec, settings=make_settings("delta", database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"))
+    async with AsyncTestClient(app) as client:
+        response = await client.post("/api/delta/boom", headers={"Authorization": "Bearer dev-token"})
+    assert response.status_code == 500
+    assert "disk is full" not in response.text  # no internals to the caller
+    assert any("the disk is full" in (r.exc_text or "") + r.getMessage() or
+               (r.exc_info and "the disk is full" in str(r.exc_info[1])) for r in caplog.records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import httpx
@@ -19,9 +20,10 @@ from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 from shared.db import Database
 from shared.service import create_service_app
+from shared.testing import eventually
 from sqlalchemy import select
 
-from .conftest import down_service_urls, gateway_settings, sign_in
+from .conftest import csrf_of, down_service_urls, gateway_settings, sign_in
 from .upstream import create_upstream
 
 
@@ -177,3 +179,34 @@ async def test_service_client_sends_the_gateway_token_and_the_actor(live_server)
         assert await services.get("clients", "/empty") is None
         with pytest.raises(ValueError):
             await services.get("gateway", "/x")
+
+
+async def test_status_page_shows_dead_letters_and_the_lead_replays_one(database_url: str, service_process,
+                                                                       nats_server) -> None:
+    """DESIGN 4: a message a consumer gave up on is visible to operators, with its reason, and replayable."""
+    from gateway.app import create_app
+    from shared.bus import Bus, Outgoing
+
+    payroll_url = service_process("payroll", nats_url=nats_server.url, env={"ZABOTA_MAX_DELIVER": "2"})
+    bus = Bus(nats_server.url, "partner")
+    await bus.connect(retry_forever=False)
+    # A partner publishes a renewal that does not fit the event's schema: payroll can never apply it.
+    await bus.publish_many([Outgoing("clients.deal.renewed.v1", b'{"manager": 7}', {"Nats-Msg-Id": "bad-1"})])
+    await bus.drain()
+    settings = gateway_settings(database_url, service_urls={**down_service_urls(), "payroll": payroll_url})
+    async with AsyncTestClient(create_app(settings, background=False), base_url="http://127.0.0.1") as client:
+        token = await sign_in(client, "lead")
+
+        async def shown():
+            page = await client.get("/status?lang=en")
+            return page if "dead letters" in page.text else None
+
+        page = await eventually(shown, message="the dead letter on the status page")
+        assert "clients.deal.renewed.v1" in page.text and "payroll-clients" in page.text
+        letter_id = re.search(r'/status/dead-letters/payroll/(\d+)/replay', page.text).group(1)
+        replay = await client.post(f"/status/dead-letters/payroll/{letter_id}/replay",
+                                   data={"_csrf": token}, follow_redirects=False)
+        assert replay.status_code == 303 and replay.headers["location"] == "/status"
+        await sign_in(client, "manager1")
+        assert (await client.post(f"/status/dead-letters/payroll/{letter_id}/replay",
+                                  data={"_csrf": csrf_of((await client.get("/")).text)})).status_code == 403

@@ -18,6 +18,7 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from sqlalchemy import MetaData
@@ -124,6 +125,12 @@ def provide_runtime(state: State) -> Runtime:
     return state.runtime
 
 
+def log_config() -> LoggingConfig:
+    """Litestar's logs, unhandled exceptions included (always, not only in debug), go to the root JSON handler."""
+    return LoggingConfig(configure_root_logger=False, log_exceptions="always", handlers={}, formatters={},
+                         loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}})
+
+
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None, clock: Clock | None = None,
                        background: bool = True) -> Litestar:
     settings = settings or Settings.from_env(spec.name)
@@ -153,7 +160,7 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
             **options.pop("dependencies", {}),
         },
         exception_handlers={**exception_handlers, **options.pop("exception_handlers", {})},
-        logging_config=options.pop("logging_config", None),  # logs go to the root JSON handler (setup_logging)
+        logging_config=options.pop("logging_config", None) or log_config(),
         openapi_config=OpenAPIConfig(title=f"Zabota {spec.name}", version="1.0.0", path="/schema"),
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=provider,
                                                          exclude=["/health"])), *options.pop("plugins", [])],
