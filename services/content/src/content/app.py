@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from litestar import Litestar
-
 from shared.clock import Clock
 from shared.service import ServiceSpec, create_service_app
 from shared.settings import Settings
+
 from content.models import Base
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from shared.service import Runtime
 from shared.settings import SERVICES
 
