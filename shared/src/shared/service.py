@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -126,9 +127,17 @@ def provide_runtime(state: State) -> Runtime:
 
 
 def log_config() -> LoggingConfig:
-    """Litestar's logs, unhandled exceptions included (always, not only in debug), go to the root JSON handler."""
+    """Litestar's logs go to the root JSON handler; every server error is logged (not only in debug mode)."""
     return LoggingConfig(configure_root_logger=False, log_exceptions="always", handlers={}, formatters={},
-                         loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}})
+                         loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
+                         exception_logging_handler=_log_server_errors)
+
+
+def _log_server_errors(logger: logging.Logger, scope: Any, _traceback: list[str]) -> None:
+    # Called inside the except block: 4xx (bad input, not signed in, not found) is the caller's business.
+    error = sys.exc_info()[1]
+    if getattr(error, "status_code", 500) >= 500:
+        logger.error("unhandled error on %s %s", scope.get("method", scope["type"]), scope["path"], exc_info=error)
 
 
 def create_service_app(spec: ServiceSpec, settings: Settings | None = None, clock: Clock | None = None,

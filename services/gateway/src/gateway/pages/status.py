@@ -39,11 +39,12 @@ async def dead_letters(services: ServiceClient, name: str) -> list[dict]:
         return []
 
 
-@post("/status/dead-letters/{service:str}/{letter_id:int}/replay", name="replay_dead_letter", opt=allow(LEAD))
+@post("/status/dead-letters/{service:str}/{letter_id:str}/replay", name="replay_dead_letter", opt=allow(LEAD))
 async def replay(request: Request, services: NamedDependency[ServiceClient], service: FromPath[str],
-                 letter_id: FromPath[int]) -> Response:
+                 letter_id: FromPath[str]) -> Response:
     if service not in BUS_SERVICES:
-        return Response({"detail": "unknown service"}, status_code=404)
+        return Response({"detail": "unknown service", "errors": [{"field": "service", "message": "unknown service"}]},
+                        status_code=422)
     await services.post(service, f"/ops/dead-letters/{letter_id}/replay")
     return redirect(request, "/status")
 
