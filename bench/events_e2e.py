@@ -152,8 +152,7 @@ async def end_to_end(producer_url: str, consumer_url: str, nats_url: str, events
             async with db.transaction() as session:
                 for seq in seqs:
                     session.add(BenchProbe(seq=seq))
-                    row = add_event(session, ProbeRecorded(seq=seq))
-                    row.headers = {**row.headers, "Bench-Seq": str(seq)}
+                    add_event(session, ProbeRecorded(seq=seq), headers={"Bench-Seq": str(seq)})
             now = time.time()
             for seq in seqs:
                 committed[seq] = now

@@ -207,3 +207,30 @@ async def test_a_release_that_handles_a_new_subject_updates_the_durable_consumer
 
     await eventually(both, message="both subjects consumed")
     assert sorted(seen) == [DealManagerAssigned.subject, DealStageChanged.subject]
+
+
+async def test_an_event_added_in_a_rolled_back_savepoint_is_dropped_with_it(db):
+    """A timer or consumer handler that fails inside its savepoint must not leave its events behind."""
+    async with db.transaction() as session:
+        add_event(session, ProbeRecorded(seq=1))
+        try:
+            async with session.begin_nested():
+                add_event(session, ProbeRecorded(seq=2))
+                async with session.begin_nested():
+                    add_event(session, ProbeRecorded(seq=3))
+                raise RuntimeError("handler failed")
+        except RuntimeError:
+            pass
+        async with session.begin_nested():
+            add_event(session, ProbeRecorded(seq=4))
+    async with db.transaction() as session:
+        payloads = (await session.execute(select(OutboxRow.payload).order_by(OutboxRow.id))).scalars().all()
+    from shared.events import decode
+
+    assert [decode(SUBJECT, p).seq for p in payloads] == [1, 4]
+
+    async with db.transaction() as session:  # a whole transaction that rolls back writes nothing either
+        add_event(session, ProbeRecorded(seq=5))
+        await session.rollback()
+    async with db.transaction() as session:
+        assert len((await session.execute(select(OutboxRow.id))).all()) == 2

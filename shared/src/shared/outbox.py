@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from shared.bus import Bus, Outgoing
 from shared.clock import Clock, SystemClock
@@ -26,18 +27,52 @@ log = logging.getLogger(__name__)
 OUTBOX_FLAG = "zabota.outbox"
 
 
-def add_event(session: AsyncSession, evt: Event, clock: Clock | None = None) -> OutboxRow:
-    """Write `evt` to the outbox of the current transaction, with the current trace context."""
-    row = OutboxRow(
-        event_id=evt.event_id,
-        subject=evt.subject,
-        payload=encode(evt),
-        headers=inject_headers(),
-        created_at=(clock or SystemClock()).now(),
-    )
-    session.add(row)
+PENDING = "zabota.outbox.pending"
+
+
+def add_event(session: AsyncSession, evt: Event, clock: Clock | None = None,
+              headers: dict[str, str] | None = None) -> None:
+    """Write `evt` to the outbox of the current transaction, with the current trace context.
+
+    The row is inserted when the transaction commits, together with the other events of that
+    transaction, in one multi-row INSERT (ORM objects with server-generated keys would be inserted
+    one statement at a time on SQLite). An event added inside a savepoint that rolls back is dropped
+    with the savepoint, as a row would have been.
+    """
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    transaction = sync.get_nested_transaction() or sync.get_transaction()
+    session.info.setdefault(PENDING, []).append((transaction, {
+        "event_id": evt.event_id,
+        "subject": evt.subject,
+        "payload": encode(evt),
+        "headers": {**inject_headers(), **(headers or {})},
+        "created_at": (clock or SystemClock()).now(),
+    }))
     session.info[OUTBOX_FLAG] = True
-    return row
+
+
+def _inside(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_events(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's commit: its events wait for the real commit (the savepoint may yet roll back)
+    pending = session.info.pop(PENDING, None)
+    if pending:
+        session.execute(insert(OutboxRow.__table__), [row for _, row in pending])
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back_events(session: Session, rolled_back: SessionTransaction) -> None:
+    pending = session.info.get(PENDING)
+    if pending:
+        session.info[PENDING] = [(t, row) for t, row in pending if not _inside(t, rolled_back)]
 
 
 class OutboxRelay(WakeableLoop):
