@@ -7,7 +7,6 @@ a 4xx raised anywhere rolls back everything the request wrote.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -264,7 +263,8 @@ async def post_attachment(deal_id: str, session: NamedDependency[AsyncSession], 
                           data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
                           ) -> dict[str, Any]:
     """Call recordings (CL-11): multipart field `file` (audio/*, at most 50 MB), optional `task_id`.
-    Stored under <ZABOTA_VAR_DIR>/attachments/<deal_id>/<id>."""
+    Stored under <ZABOTA_VAR_DIR>/attachments/<deal_id>/<id>, and only if the request commits
+    (DESIGN 9; services.add_attachment)."""
     ctx = ctx_of(session, runtime, actor)
     deal = await services.load_deal(ctx, deal_id, settle=False)
     access.require_deal_change(actor, deal)
@@ -279,23 +279,8 @@ async def post_attachment(deal_id: str, session: NamedDependency[AsyncSession], 
         raise DomainError("the file is larger than 50 MB", field="file")
     if not content:
         raise DomainError("the file is empty", field="file")
-    task_id = data.get("task_id") or None
-    if task_id is not None:
-        task = await session.get(Task, task_id)
-        if task is None or task.deal_id != deal.id:
-            raise DomainError("no such task on this deal", field="task_id")
-    attachment = Attachment(deal_id=deal.id, task_id=task_id, filename=Path(upload.filename or "recording").name,
-                            content_type=content_type, size=len(content), sha256=hashlib.sha256(content).hexdigest(),
-                            path="", uploaded_by=actor.login, uploaded_at=ctx.now)
-    session.add(attachment)
-    await session.flush()
-    target = var_dir() / "attachments" / deal.id / attachment.id
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(content)  # written before the commit; a failed commit leaves only an orphan file
-    attachment.path = str(target.relative_to(var_dir()))
-    with services.deal_span(deal, "attachment"):
-        services.history(ctx, deal, ctx.now, "attachment", f"attached {attachment.filename}",
-                         code="attachment.added", attachment_id=attachment.id, filename=attachment.filename)
+    attachment = await services.add_attachment(ctx, deal, data.get("task_id") or None,
+                                               Path(upload.filename or "recording").name, content_type, content)
     return attachment_view(attachment)
 
 
