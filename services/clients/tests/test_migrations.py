@@ -54,3 +54,24 @@ def test_0003_backfills_timeline_codes_deadline_what_codes_and_lead_search_text(
     assert dict(db.execute("SELECT id, what_code FROM deadlines")) == {"dl1": "first_call", "dl2": "first_post"}
     [(search,)] = db.execute("SELECT search_text FROM leads")
     assert "берик ахметов" in search and "b@x.kz" in search and "7700123" in search
+
+
+def test_0004_renumbers_repeated_document_numbers_and_seeds_the_year_counters(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    cfg = alembic_config("clients", f"sqlite+aiosqlite:///{path}")
+    command.upgrade(cfg, "0003")
+    db = sqlite3.connect(path)
+    ts = "2026-03-02 06:00:00.000000"
+    db.execute("INSERT INTO clients (id, full_name, phone, phone_digits, instagram, email, payer_type, notes, "
+               "created_at) VALUES ('c1', 'Айгерим', '+7 701', '7701', '', '', 'individual', '', ?)", (ts,))
+    db.execute("INSERT INTO deals (id, client_id, service_kind, stage, created_at, first_payment_at, period_no, "
+               "trace_headers) VALUES ('d1', 'c1', 'account_management', 'new', ?, ?, 0, '{}')", (ts, ts))
+    for doc_id, number, at in (("a", "2026-1", "2026-03-01"), ("b", "2026-1", "2026-03-02"),
+                               ("c", "2026-2", "2026-03-03"), ("d", "2025-7", "2025-12-01")):
+        db.execute("INSERT INTO documents (id, deal_id, kind, number, html, created_at) VALUES "
+                   "(?, 'd1', 'invoice', ?, '', ?)", (doc_id, number, at + " 06:00:00.000000"))
+    db.commit()
+    command.upgrade(cfg, "head")
+    assert dict(db.execute("SELECT id, number FROM documents")) == {"a": "2026-1", "b": "2026-3", "c": "2026-2",
+                                                                    "d": "2025-7"}
+    assert dict(db.execute("SELECT year, n FROM document_counters")) == {2025: 7, 2026: 3}

@@ -2,7 +2,9 @@
 the client's data and the agency's details (settings), stored with the deal and served as printable HTML.
 
 The amount is the deal's latest payment (what the client paid for the period now ending). Invoice
-numbers are `<YYYY>-<n>` counted per year of the document date in the agency time zone.
+numbers are `<YYYY>-<n>` counted per year of the document date in the agency time zone, from a counter
+row incremented atomically (`next_number`) and backed by a unique constraint: unique under
+concurrency, and a rolled-back transaction may leave a gap (numbers are never reused).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import func, select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients import rules
-from clients.models import Client, Deal, Document, Payment
+from clients.models import Client, Deal, Document, DocumentCounter, Payment
 
 _env = Environment(loader=PackageLoader("clients", "templates"), autoescape=select_autoescape(["html"]))
 
@@ -26,6 +30,18 @@ def document_kind(client: Client) -> str:
     return "invoice" if client.payer_type == "legal" else "payment_details"
 
 
+async def next_number(session: AsyncSession, year: int) -> int:
+    """CL-12: the year's next document number. The counter row is created if missing (a concurrent
+    creator wins quietly) and incremented with `UPDATE … RETURNING`, which takes the row lock: a second
+    transaction waits for the first to finish and reads its value, so no two get the same number."""
+    dialect = session.bind.dialect.name
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(insert_(DocumentCounter).values(year=year, n=0).on_conflict_do_nothing(
+        index_elements=["year"]))
+    return (await session.execute(update(DocumentCounter).where(DocumentCounter.year == year)
+                                  .values(n=DocumentCounter.n + 1).returning(DocumentCounter.n))).scalar_one()
+
+
 async def render_document(ctx, deal: Deal, at: datetime) -> Document:
     from clients.services import rule_values
 
@@ -36,10 +52,7 @@ async def render_document(ctx, deal: Deal, at: datetime) -> Document:
     rv = await rule_values(session, at)
     kind = document_kind(client)
     local = ctx.cal.local(at)
-    year_start = rules.local_midnight(ctx.cal, local.date().replace(month=1, day=1))
-    count = (await session.execute(select(func.count()).select_from(Document).where(
-        Document.created_at >= year_start))).scalar_one()
-    number = f"{local.year}-{count + 1}"
+    number = f"{local.year}-{await next_number(session, local.year)}"
     html = _env.get_template(f"{kind}.html").render(
         number=number, date=local.strftime("%d.%m.%Y"), client=client, deal=deal, payment=payment, agency=rv,
         service=SERVICE_NAMES[deal.service_kind],

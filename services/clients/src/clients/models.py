@@ -239,9 +239,19 @@ class Document(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))  # payment_details | invoice
-    number: Mapped[str] = mapped_column(String(50))
+    number: Mapped[str] = mapped_column(String(50), unique=True)
     html: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DocumentCounter(Base):
+    """CL-12: the last document number given in a year (agency time zone); documents.next_number
+    increments it atomically, so two documents never share a number (gaps are allowed)."""
+
+    __tablename__ = "document_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DealHistory(Base):
