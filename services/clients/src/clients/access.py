@@ -4,7 +4,7 @@ gateway, because the API is reachable without it.
 | actor | sees | changes |
 |---|---|---|
 | `lead` | everything | everything (settings, roster, waivers, reassignment) |
-| `content_manager` | own deals (responsible manager), own leads | own deals: stages, questionnaire, first post, attachments, renewal answers; own tasks |
+| `content_manager` | own deals (responsible manager), own leads | own deals: stages, questionnaire, first post, attachments, renewal answers, the client card (CL-1); own tasks |
 | `ad_manager` | deals of kind complex_promotion | renewal answers of those deals; own tasks (setup checklist, "ask the ad manager") |
 | `growth` | deals where they are the growth specialist (they hold the growth task) | own tasks; may reveal those deals' credentials |
 | `analyst` | every deal and report, read-only | nothing |
@@ -92,6 +92,15 @@ def require_task_complete(actor: Actor, deal: Deal, task: Task) -> None:
     if actor.role == CONTENT_MANAGER and deal.responsible_manager == actor.login:
         return  # the responsible manager may close any task of their deal
     raise Forbidden(f"role {actor.role} may not complete this task")
+
+
+def require_checklist_tick(actor: Actor, deal: Deal, task: Task) -> None:
+    """CL-7: only the task's assignee (the one doing the setup) or the lead ticks its checklist."""
+    require_visible(actor, deal, "task")
+    if is_full(actor) or (task.assignee is not None and task.assignee == actor.login
+                          and actor.role in (CONTENT_MANAGER, AD_MANAGER, GROWTH)):
+        return
+    raise Forbidden("only the task's assignee or the lead ticks its checklist")
 
 
 def require_reveal(actor: Actor, deal: Deal) -> None:

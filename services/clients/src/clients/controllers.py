@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from litestar import Request, Response, get, post, put
+from litestar import Request, Response, get, patch, post, put
 from litestar.datastructures import ResponseHeader, UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
@@ -30,6 +30,8 @@ from clients.models import Attachment, AuditEntry, Client, Deadline, Deal, Docum
 from clients.rules import RuleValues
 from clients.schemas import (
     DEFAULT_LIMIT,
+    ChecklistTickIn,
+    ClientPatchIn,
     CompleteIn,
     Errors,
     FirstPostIn,
@@ -243,6 +245,19 @@ async def reveal(deal_id: str, session: NamedDependency[AsyncSession], runtime: 
     return services.reveal_credentials(ctx, deal)
 
 
+@patch("/deals/{deal_id:str}/client", status_code=200)
+async def patch_client(deal_id: str, data: JSONBody[ClientPatchIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                       actor: NamedDependency[Actor]) -> dict[str, Any]:
+    """CL-1: edit the deal's client card (any of full_name, phone, instagram, email, payer_type,
+    company_name, bin, notes; a field left out stays). Who may: as for the deal (the lead, the
+    responsible manager). Validated whole (422 naming each field), audited, on the deals' timelines."""
+    ctx = ctx_of(session, runtime, actor)
+    deal = await services.load_deal(ctx, deal_id, settle=False)
+    access.require_deal_change(actor, deal)
+    await services.update_client(ctx, await session.get(Client, deal.client_id), data)
+    return await deal_view(session, deal)
+
+
 @post("/deals/{deal_id:str}/manager", status_code=200)
 async def post_manager(deal_id: str, data: JSONBody[ManagerIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
                        actor: NamedDependency[Actor]) -> dict[str, Any]:
@@ -315,6 +330,22 @@ async def complete_task(task_id: str, session: NamedDependency[AsyncSession], ru
     if task is None:
         raise NotFound("task not found")
     deal = await services.complete_task(ctx, task, services.fact_time(ctx, data.at if data else None))
+    client = await session.get(Client, deal.client_id)
+    return task_view(task, client.full_name, deal.stage)
+
+
+@post("/tasks/{task_id:str}/checklist", status_code=200)
+async def tick_checklist(task_id: str, data: JSONBody[ChecklistTickIn], session: NamedDependency[AsyncSession],
+                         runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> dict[str, Any]:
+    """CL-7: tick one checklist item, `{"item": "avatar", "done": true}`: the task's assignee or the lead."""
+    errors = Errors()
+    errors.require("item", data.item)
+    errors.require("done", data.done)
+    errors.raise_if_any()
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound("task not found")
+    deal = await services.tick_checklist(ctx_of(session, runtime, actor), task, data.item, data.done)
     client = await session.get(Client, deal.client_id)
     return task_view(task, client.full_name, deal.stage)
 
@@ -536,8 +567,8 @@ async def public_questionnaire_submit(token: str, data: JSONBody[QuestionnaireIn
 
 
 api_routes = [post_payment, list_deals, get_deal, post_stage, post_questionnaire, post_questionnaire_link,
-              post_first_post, post_renewal_answer, get_document, post_refund, reveal, post_manager,
-              post_attachment, get_attachment, list_tasks, complete_task, list_deadlines, waive_deadline,
+              post_first_post, post_renewal_answer, get_document, post_refund, reveal, patch_client, post_manager,
+              post_attachment, get_attachment, list_tasks, complete_task, tick_checklist, list_deadlines, waive_deadline,
               list_staff, put_staff, get_settings, put_settings, get_audit, post_lead, list_leads, get_lead,
               post_lead_stage,
               funnel, post_import, get_import]

@@ -31,6 +31,24 @@ class ClientIn(msgspec.Struct, kw_only=True):
     product: str | None = None
 
 
+class ClientPatchIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """CL-1: the client card fields to change; a field left out stays as it is."""
+
+    full_name: str | None = None
+    phone: str | None = None
+    instagram: str | None = None
+    email: str | None = None
+    payer_type: PayerType | None = None
+    company_name: str | None = None
+    bin: str | None = None
+    notes: str | None = None
+
+
+class ChecklistTickIn(msgspec.Struct, kw_only=True):
+    item: str | None = None
+    done: bool | None = None
+
+
 class PaymentIn(msgspec.Struct, kw_only=True):
     external_id: str | None = None
     paid_at: datetime | None = None
@@ -183,6 +201,27 @@ def validate_client(errors: Errors, client: ClientIn | None, prefix: str = "clie
         errors.require(f"{prefix}.bin", client.bin)
     if client.bin and not re.fullmatch(r"\d{12}", client.bin):
         errors.add(f"{prefix}.bin", "BIN/IIN is 12 digits")
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+PHONE = re.compile(r"\+?[\d\s()\-]{7,25}")
+
+
+def validate_card(errors: Errors, card: dict[str, Any]) -> None:
+    """CL-1: a whole client card as it would be after an edit: name and phone present, the e-mail and
+    phone well-formed, a legal entity with its company name and a 12-digit BIN/IIN."""
+    errors.require("full_name", card["full_name"])
+    errors.require("phone", card["phone"])
+    phone = (card["phone"] or "").strip()
+    if phone and (not PHONE.fullmatch(phone) or not 7 <= sum(c.isdigit() for c in phone) <= 15):
+        errors.add("phone", "not a phone number")
+    if card["email"] and not EMAIL.fullmatch(card["email"].strip()):
+        errors.add("email", "not an e-mail address")
+    if card["payer_type"] == "legal":
+        errors.require("company_name", card["company_name"])
+        errors.require("bin", card["bin"])
+    if card["bin"] and not re.fullmatch(r"\d{12}", card["bin"].strip()):
+        errors.add("bin", "BIN/IIN is 12 digits")
 
 
 # ----------------------------------------------------------------------------- list paging

@@ -79,12 +79,14 @@ from clients.models import (
 from clients.rules import RuleValues
 from clients.schemas import (
     ClientIn,
+    ClientPatchIn,
     Errors,
     Page,
     PaymentIn,
     check_aware,
     check_currency,
     parse_money,
+    validate_card,
     validate_client,
 )
 from shared import timers
@@ -886,6 +888,7 @@ async def complete_task(ctx: Ctx, task: Task, at: datetime) -> Deal:
         raise DomainError("a task cannot be done before it existed", field="at")
     if task.kind == "renewal_call":
         await require_recording(ctx, task)
+    require_checklist_done(task)
     with deal_span(deal, f"task.{task.kind}"):
         if task.kind == "first_call" and deal.stage == "new":
             await mark_contacted(ctx, deal, at)  # CL-4: the call done means the client was contacted
@@ -903,6 +906,79 @@ async def require_recording(ctx: Ctx, task: Task) -> None:
                for a in recordings):
         raise DomainError("attach the call recording to the deal before completing the renewal call (CL-11)",
                           field="attachment")
+
+
+# ============================================================================ CL-1: the client card
+
+CARD_FIELDS = ("full_name", "phone", "instagram", "email", "payer_type", "company_name", "bin", "notes")
+
+
+async def update_client(ctx: Ctx, client: Client, patch: ClientPatchIn) -> list[str]:
+    """CL-1: change the client card. The card as it would be is validated whole (one 422 naming every
+    bad field); what changed is audited (old and new values) and written on the timeline of every deal
+    of the client. Returns the changed fields (none: nothing is written)."""
+    card = {name: getattr(client, name) for name in CARD_FIELDS}
+    for name in CARD_FIELDS:
+        value = getattr(patch, name)
+        if value is None:
+            continue
+        value = value.strip() if name != "notes" else value
+        card[name] = value or (None if name in ("company_name", "bin") else "")
+    errors = Errors()
+    validate_card(errors, card)
+    errors.raise_if_any("invalid client card")
+    changes = {name: [getattr(client, name), card[name]] for name in CARD_FIELDS
+               if card[name] != getattr(client, name)}
+    if not changes:
+        return []
+    for name, (_old, new) in changes.items():
+        setattr(client, name, new)
+    if "phone" in changes:
+        client.phone_digits = _digits(client.phone)
+    fields = sorted(changes)
+    ctx.audit("client.updated", client.id, changes=changes)
+    for deal in (await ctx.session.execute(select(Deal).where(Deal.client_id == client.id))).scalars():
+        with deal_span(deal, "client_updated"):
+            history(ctx, deal, ctx.now, "client", f"client card changed: {', '.join(fields)}", code="client.updated",
+                    fields=fields)
+    return fields
+
+
+# ============================================================================ CL-7: checklists
+
+CHECKLIST_REQUIRED = ("account_setup",)  # CL-7: the setup task is done when its checklist is
+
+
+async def tick_checklist(ctx: Ctx, task: Task, item: str, done: bool) -> Deal:
+    """CL-7: tick (or untick) one checklist item of an open task: its assignee or the lead (and
+    integrations). An item the task does not have is a 422 naming `item`."""
+    deal = await get_deal(ctx.session, task.deal_id)
+    access.require_checklist_tick(ctx.actor, deal, task)
+    if task.status != "open":
+        raise Conflict(f"task is {task.status}", field="task_id")
+    items = [dict(entry) for entry in task.checklist or []]
+    entry = next((e for e in items if e["item"] == item), None)
+    if entry is None:
+        raise DomainError(f"not an item of this checklist: {', '.join(e['item'] for e in items) or 'none'}",
+                          field="item")
+    if entry["done"] == done:
+        return deal
+    entry["done"] = done
+    task.checklist = items  # a new list: the JSON column notices the change
+    with deal_span(deal, "checklist"):
+        history(ctx, deal, ctx.now, "checklist", f"{item}: {'done' if done else 'not done'}", code="checklist.ticked",
+                task_id=task.id, task_kind=task.kind, item=item, done=done)
+    return deal
+
+
+def require_checklist_done(task: Task) -> None:
+    """CL-7: the setup task is completed only with every item ticked; the 422 lists the missing ones."""
+    if task.kind not in CHECKLIST_REQUIRED:
+        return
+    missing = [e["item"] for e in task.checklist or [] if not e.get("done")]
+    if missing:
+        raise DomainError(f"tick every checklist item first (CL-7); missing: {', '.join(missing)}",
+                          errors=[{"field": "checklist", "message": item} for item in missing])
 
 
 # ============================================================================ attachments (CL-11, DESIGN 9)

@@ -101,13 +101,34 @@ TIMELINE: dict[str, str] = {
     "money_back.ended": N_("Money-back window ended"),
     "money_back.refunded": N_("Money-back window ended (refunded)"),
     "attachment.added": N_("Attached %(filename)s"),
+    "client.updated": N_("Client card changed: %(fields)s"),
+    "checklist.ticked": N_("Checklist: “%(item)s” done"),
+    "checklist.unticked": N_("Checklist: “%(item)s” not done"),
+}
+# Checklist items of tasks (clients services.CHECKLISTS; CL-6, CL-7), as the service names them.
+CHECKLIST_ITEMS: dict[str, str] = {
+    "avatar": N_("Avatar"),
+    "contact buttons": N_("Contact buttons"),
+    "WhatsApp link": N_("WhatsApp link"),
+    "USP in bio": N_("USP in bio"),
+    "call to action": N_("Call to action"),
+    "contacts": N_("Contacts"),
+    "preliminary account concept": N_("Preliminary account concept"),
+    "3 reference accounts": N_("3 reference accounts"),
+    "call with the client": N_("Call with the client"),
+    "request materials (high resolution, by e-mail)": N_("Request materials (high resolution, by e-mail)"),
+}
+# The client card's fields (CL-1), for the edit form and the timeline.
+CLIENT_FIELDS: dict[str, str] = {
+    "full_name": N_("Full name"), "phone": N_("Phone"), "instagram": N_("Instagram"), "email": N_("E-mail"),
+    "payer_type": N_("Payer"), "company_name": N_("Company name"), "bin": N_("BIN/IIN"), "notes": N_("Notes"),
 }
 
 _TABLES: dict[str, dict[str, str]] = {
     "stage": STAGES, "kind": SERVICE_KINDS, "payer": PAYER_TYPES, "deadline": DEADLINE_STATES,
     "task": TASK_STATUSES, "taskkind": TASK_KINDS, "lead": LEAD_STAGES, "funnel": FUNNEL_STEPS, "import": IMPORT_STATUSES,
     "month": MONTH_STATES, "pay": PAY_RULES, "criterion": BEST_MANAGER_CRITERIA, "question": dict(QUESTIONS),
-    "lost": LOST_REASONS, "document": DOCUMENT_KINDS,
+    "lost": LOST_REASONS, "document": DOCUMENT_KINDS, "checklist": CHECKLIST_ITEMS, "clientfield": CLIENT_FIELDS,
 }
 
 
@@ -164,6 +185,10 @@ def _timeline_params(code: str, data: dict[str, Any]) -> dict[str, Any]:
         params["document"] = label("document", data["document_kind"])
     elif code == "manager.changed":
         params["previous"] = data["previous"] or "—"
+    elif code == "client.updated":
+        params["fields"] = ", ".join(label("clientfield", name) for name in data["fields"])
+    elif code in ("checklist.ticked", "checklist.unticked"):
+        params["item"] = label("checklist", data["item"])
     return params
 
 
@@ -173,6 +198,8 @@ def timeline_text(entry: dict[str, Any]) -> str:
     data = entry.get("data") or {}
     if code == "money_back.ended" and data.get("refunded"):
         code = "money_back.refunded"
+    if code == "checklist.ticked" and data.get("done") is False:
+        code = "checklist.unticked"
     msgid = TIMELINE.get(code)
     if msgid is None:
         return str(entry.get("summary") or "")

@@ -18,6 +18,9 @@ KNOWN_MESSAGES = {
     "required": N_("Required."),
     "missing": N_("Required."),
     "must be ISO-8601 with a UTC offset": N_("Enter a valid date and time."),
+    "not an e-mail address": N_("Enter an e-mail address like name@example.kz."),
+    "not a phone number": N_("Enter a phone number like +7 701 123 45 67."),
+    "BIN/IIN is 12 digits": N_("A BIN/IIN is 12 digits."),
 }
 
 

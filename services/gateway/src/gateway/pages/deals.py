@@ -21,7 +21,7 @@ from litestar.enums import MediaType
 from litestar.params import FromPath, Parameter
 
 from gateway.i18n import _
-from gateway.labels import LAUNCH_FIELDS, MANUAL_STAGES, STAGES
+from gateway.labels import CLIENT_FIELDS, LAUNCH_FIELDS, MANUAL_STAGES, STAGES, label
 from gateway.rendering import page, redirect
 from gateway.roles import AD_MANAGER, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, allow
 from gateway.service_client import ServiceClient, ServiceError
@@ -71,6 +71,20 @@ def stage_choices(staff: SignedIn, deal: dict[str, Any]) -> list[str]:
     return []
 
 
+def may_tick(staff: SignedIn, task: dict[str, Any]) -> bool:
+    """CL-7: the task's assignee or the lead ticks its checklist."""
+    return task.get("status") == "open" and (staff.role == LEAD or task.get("assignee") == staff.login)
+
+
+def task_refusal(exc: ServiceError) -> str:
+    """A refused completion in the user's words; CL-7 lists the checklist items still to tick."""
+    missing = [str(e.get("message") or "") for e in exc.errors if e.get("field") == "checklist"]
+    if missing:
+        return _("Tick every checklist item first: %(items)s.") % {
+            "items": ", ".join(label("checklist", item) for item in missing)}
+    return " ".join(form_errors(exc).values())
+
+
 def may_complete(staff: SignedIn, task: dict[str, Any], deal: dict[str, Any] | None) -> bool:
     if task.get("status") != "open" or staff.role == ANALYST:
         return False
@@ -117,9 +131,26 @@ async def task_complete(request: Request, services: Services, task_id: FromPath[
     except ServiceError as exc:
         if exc.status_code not in (409, 422):
             raise
-        message = " ".join(form_errors(exc).values())
-        return await _after_task(request, services, back, deal_id, {task_id: message}, "", status_code=422)
+        return await _after_task(request, services, back, deal_id, {task_id: task_refusal(exc)}, "", status_code=422)
     return await _after_task(request, services, back, deal_id, {}, _("Task completed."))
+
+
+@post("/tasks/{task_id:str}/checklist", name="task_checklist", opt=TASK_ROLES)
+async def task_checklist(request: Request, services: Services, task_id: FromPath[str]) -> Response:
+    """CL-7: tick or untick one checklist item (a checkbox that posts itself with htmx); the service
+    lets only the task's assignee or the lead do it."""
+    form = await request.form()
+    back = str(form.get("back") or "deal")
+    deal_id = str(form.get("deal_id") or "")
+    body = {"item": str(form.get("item") or ""), "done": str(form.get("done") or "") in ("true", "on", "1")}
+    try:
+        await services.post("clients", f"/tasks/{task_id}/checklist", json=body)
+    except ServiceError as exc:
+        if exc.status_code not in (403, 409, 422):
+            raise
+        return await _after_task(request, services, back, deal_id, {task_id: " ".join(form_errors(exc).values())},
+                                 "", status_code=422 if exc.status_code != 403 else 403)
+    return await _after_task(request, services, back, deal_id, {}, _("Checklist saved."))
 
 
 async def _after_task(request: Request, services: ServiceClient, back: str, deal_id: str, errors: dict[str, str],
@@ -292,7 +323,8 @@ async def deal_stage(request: Request, services: Services, deal_id: FromPath[str
 
 async def deal_context(request: Request, services: ServiceClient, deal_id: str, *, task_errors: dict | None = None,
                        stage_errors: dict | None = None, stage_values: dict | None = None,
-                       waive_errors: dict | None = None, notice: str = "") -> dict[str, Any]:
+                       waive_errors: dict | None = None, client_errors: dict | None = None,
+                       client_values: dict | None = None, notice: str = "") -> dict[str, Any]:
     staff = staff_of(request)
     deal = await services.get("clients", f"/deals/{deal_id}")
     rights = deal_rights(staff, deal)
@@ -301,13 +333,37 @@ async def deal_context(request: Request, services: ServiceClient, deal_id: str, 
     for task in deal.get("tasks", []):
         due = parse_ts(task.get("due_at"))
         tasks.append({"task": task, "overdue": task["status"] == "open" and due is not None and due < now,
-                      "can_complete": may_complete(staff, task, deal),
+                      "can_complete": may_complete(staff, task, deal), "can_tick": may_tick(staff, task),
                       "needs_recording": task.get("kind") == "renewal_call"})
     amount, currency = to_decimal(deal.get("paid_total")), deal.get("currency") or ""
     return {"deal": deal, "rights": rights, "choices": stage_choices(staff, deal), "tasks": tasks,
             "amount": amount, "currency": currency, "task_errors": task_errors or {},
             "stage_errors": stage_errors or {}, "stage_values": stage_values or {},
-            "waive_errors": waive_errors or {}, "notice": notice, "now": now}
+            "waive_errors": waive_errors or {}, "notice": notice, "now": now,
+            "client_errors": client_errors or {},
+            "client_values": client_values or {name: deal["client"].get(name) or "" for name in CLIENT_FIELDS}}
+
+
+@post("/deals/{deal_id:str}/client", name="deal_client", opt=OWNERS)
+async def deal_client(request: Request, services: Services, deal_id: FromPath[str]) -> Response:
+    """CL-1: edit the client card. The service validates the card (a legal entity needs its company
+    name and 12-digit BIN/IIN; e-mail and phone formats) and its 422 field messages are shown beside
+    the fields, with what was typed kept."""
+    form = await request.form()
+    values = {name: str(form.get(name) or "") for name in CLIENT_FIELDS}
+    body = {name: value for name, value in values.items() if name in form}
+    errors: dict[str, str] = {}
+    try:
+        await services.patch("clients", f"/deals/{deal_id}/client", json=body)
+    except ServiceError as exc:
+        if exc.status_code not in (400, 422):
+            raise
+        errors = form_errors(exc)
+    if not errors and not is_htmx(request):
+        return redirect(request, f"/deals/{deal_id}")
+    ctx = await deal_context(request, services, deal_id, client_errors=errors, client_values=values if errors else None,
+                             notice="" if errors else _("Client card saved."))
+    return page(request, "pages/deal.html", ctx, block="deal", status_code=422 if errors else 200)
 
 
 @get("/deals/{deal_id:str}", name="deal", opt=READERS)
@@ -383,6 +439,6 @@ async def deal_document(request: Request, services: Services, deal_id: FromPath[
                                                         "script-src 'unsafe-inline'"})
 
 
-routes = [my_tasks, task_complete, recording_upload, attachment_file, pipeline, deal_stage, deal_card,
+routes = [my_tasks, task_complete, task_checklist, deal_client, recording_upload, attachment_file, pipeline, deal_stage, deal_card,
           deal_credentials, deal_questionnaire_link, deadline_waive, deal_document]
 
