@@ -103,14 +103,16 @@ class ServiceClient:
             total = len(items)
         return items, total
 
-    async def _call(self, method: str, service: str, path: str, *, params: Any = None, json: Any = None
-                    ) -> httpx.Response:
+    def _base(self, service: str) -> str:
         base = service_url(self.settings, service)
         if base is None:
             raise ValueError(f"unknown service {service!r}")
-        url = f"{base}/api/{service}/{path.lstrip('/')}"
+        return base
+
+    async def _send(self, service: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request; transport errors and 5xx raise ServiceUnavailable, 4xx ServiceError with the fields."""
         try:
-            response = await self.http.request(method, url, params=params, json=json, headers=self._headers())
+            response = await self.http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(service) from exc
         if response.status_code >= 500:
@@ -121,6 +123,11 @@ class ServiceClient:
             errors = body.get("errors", []) if isinstance(body, dict) else []
             raise ServiceError(service, response.status_code, str(detail), errors)
         return response
+
+    async def _call(self, method: str, service: str, path: str, *, params: Any = None, json: Any = None
+                    ) -> httpx.Response:
+        url = f"{self._base(service)}/api/{service}/{path.lstrip('/')}"
+        return await self._send(service, method, url, params=params, json=json, headers=self._headers())
 
     async def raw(self, method: str, service: str, path: str, *, params: Any = None, content: bytes | None = None,
                   content_type: str | None = None, accept: str = "*/*") -> httpx.Response:
@@ -128,44 +135,18 @@ class ServiceClient:
 
         The whole answer is read (files here are at most a few tens of MB); 5xx and transport errors
         raise ServiceUnavailable and 4xx ServiceError, as for JSON calls."""
-        base = service_url(self.settings, service)
-        if base is None:
-            raise ValueError(f"unknown service {service!r}")
         headers = {**self._headers(), "Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
-        try:
-            response = await self.http.request(method, f"{base}/api/{service}/{path.lstrip('/')}", params=params,
-                                               content=content, headers=headers, timeout=httpx.Timeout(120.0, connect=3.0))
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(service) from exc
-        if response.status_code >= 500:
-            raise ServiceUnavailable(service)
-        if response.status_code >= 400:
-            body = _json_or_none(response) or {}
-            detail = body.get("detail", response.reason_phrase) if isinstance(body, dict) else response.reason_phrase
-            errors = body.get("errors", []) if isinstance(body, dict) else []
-            raise ServiceError(service, response.status_code, str(detail), errors)
-        return response
+        return await self._send(service, method, f"{self._base(service)}/api/{service}/{path.lstrip('/')}",
+                                params=params, content=content, headers=headers,
+                                timeout=httpx.Timeout(120.0, connect=3.0))
 
     async def public(self, method: str, service: str, path: str, *, json: Any = None) -> Any:
         """Call a service's public route (`/public/<service>/...`: the client's signed links), without
         a staff actor; errors as for `request`."""
-        base = service_url(self.settings, service)
-        if base is None:
-            raise ValueError(f"unknown service {service!r}")
-        try:
-            response = await self.http.request(method, f"{base}/public/{service}/{path.lstrip('/')}", json=json,
-                                               headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(service) from exc
-        if response.status_code >= 500:
-            raise ServiceUnavailable(service)
-        if response.status_code >= 400:
-            body = _json_or_none(response) or {}
-            detail = body.get("detail", response.reason_phrase) if isinstance(body, dict) else response.reason_phrase
-            errors = body.get("errors", []) if isinstance(body, dict) else []
-            raise ServiceError(service, response.status_code, str(detail), errors)
+        response = await self._send(service, method, f"{self._base(service)}/public/{service}/{path.lstrip('/')}",
+                                    json=json, headers={"Accept": "application/json"})
         return _json_or_none(response)
 
     async def get(self, service: str, path: str, *, params: Any = None) -> Any:
@@ -185,11 +166,8 @@ class ServiceClient:
 
     async def ready(self, service: str) -> bool:
         """Whether the service answers its readiness check (for the status page)."""
-        base = service_url(self.settings, service)
-        if base is None:
-            raise ValueError(f"unknown service {service!r}")
         try:
-            response = await self.http.get(f"{base}/health/ready", timeout=3.0)
+            response = await self.http.get(f"{self._base(service)}/health/ready", timeout=3.0)
         except httpx.HTTPError:
             return False
         return response.status_code == 200
