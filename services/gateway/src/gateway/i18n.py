@@ -17,7 +17,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LOCALE_DIR = Path(__file__).parent / "locale"
-LANGUAGES: dict[str, str] = {"ru": "Русский", "en": "English"}
+LANGUAGES: dict[str, str] = {"ru": "Русский", "kk": "Қазақша", "en": "English", "zh": "中文"}
 DEFAULT_LANGUAGE = "ru"
 
 _current: ContextVar[str] = ContextVar("zabota_language", default=DEFAULT_LANGUAGE)
