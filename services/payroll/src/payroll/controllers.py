@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payroll import services as svc
 from payroll.handlers import rebuild
 from payroll.models import Employee
-from payroll.schemas import EmployeeIn, RulesIn
+from payroll.schemas import BestManagerIn, EmployeeIn, RulesIn
 
 READ_ALL = {"lead", "analyst", "integration"}
 ROSTER_WRITERS = {"lead", "integration"}
@@ -115,9 +115,21 @@ async def get_month(month: str, actor: NamedDependency[Actor], session: NamedDep
 @post("/months/{month:str}/close", status_code=200)
 async def close_month(month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """Close (freeze) a month: project lead only, after the gateway re-authenticated them. Emits
-    `payroll.month.closed.v1`. Integration tokens may not close."""
+    `payroll.month.closed.v1`. Integration tokens may not close. 409 with the code
+    `payroll.best_manager_tie_unresolved` while a PAY-7 tie waits for the lead's pick."""
     _lead(actor, "close a payroll month")
     view = await svc.close_month(session, month, actor.login, _tz(runtime), runtime.clock)
+    return view.as_json()
+
+
+@post("/months/{month:str}/best-manager", status_code=200)
+async def pick_best_manager(month: str, data: JSONBody[BestManagerIn], actor: NamedDependency[Actor],
+                            session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
+    """PAY-7: in a full tie (equal on every criterion) the project lead picks the best manager of an open
+    month, among the tied managers only; audited. Answers with the month overview."""
+    _lead(actor, "pick the best manager")
+    view = await svc.pick_best_manager(session, month, data.manager, by=actor.login, role=actor.role,
+                                       tz=_tz(runtime), clock=runtime.clock)
     return view.as_json()
 
 
@@ -186,5 +198,5 @@ async def rebuild_ledger(actor: NamedDependency[Actor], runtime: NamedDependency
     return await rebuild(runtime)
 
 
-api_routes = [list_statements, manager_statement, get_month, close_month, get_rules, put_rules, list_employees,
+api_routes = [list_statements, manager_statement, get_month, close_month, pick_best_manager, get_rules, put_rules, list_employees,
               get_employee, put_employee, rebuild_ledger]
