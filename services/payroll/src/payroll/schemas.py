@@ -32,4 +32,4 @@ class EmployeeIn(msgspec.Struct, forbid_unknown_fields=True):
 class BestManagerIn(msgspec.Struct, forbid_unknown_fields=True):
     """PAY-7: the lead's pick among the managers tied on every criterion."""
 
-    manager: str
+    manager: str = ""  # empty → 422 naming `manager`
