@@ -94,6 +94,15 @@ async def test_pay8_late_met_after_breach_in_a_closed_month_is_reversed_in_the_n
     assert len(lines_of((await h.statements("2026-05"))["anna"], "PAY-6")) == 1
 
 
+async def test_pay6_one_fine_per_deadline_even_if_its_breach_is_reported_twice(payroll_any_db) -> None:
+    h = payroll_any_db
+    breach = breached("anna", at("2026-04-09 15:00"), rule="CL-9", deadline="dl-1")
+    again = breached("anna", at("2026-04-09 15:00"), rule="CL-9", deadline="dl-1")  # another event id
+    await h.publish(breach, again)
+    assert [ln["event_id"] for ln in lines_of((await h.statements("2026-04"))["anna"], "PAY-6")] == [
+        breach.event_id]
+
+
 # ---------------------------------------------------------------- PAY-4 / PAY-5: refunds inside the window
 
 

@@ -151,6 +151,7 @@ def handlers(rt: Runtime) -> dict[str, Handler]:
             return
         await fact(session, manager=evt.owner, rule="PAY-6", occurred_at=evt.due_at, event_id=evt.event_id,
                    deal_id=evt.deal_id, deadline_id=evt.deadline_id, deadline_rule=evt.rule,
+                   key=f"PAY-6:{evt.deadline_id}",  # one fine per deadline
                    note=f"deadline {evt.rule} breached" + (f" ({evt.task_kind})" if evt.task_kind else ""))
 
     async def on_deadline_waived(evt: DeadlineWaived, session: AsyncSession) -> None:

@@ -51,8 +51,8 @@ class LedgerLine(Base):
     corrects_line_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     voided_by_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # What the line counts once, whatever event says it: "PAY-4:<deal>" (one refunded client, however many
-    # refunds), "PAY-5:<deal>", "PAY-2:<deal>:<period start>", "PAY-3:<deal>:<period>". NULL for the rest;
-    # a voided line gives its key back.
+    # refunds), "PAY-5:<deal>", "PAY-2:<deal>:<period start>", "PAY-3:<deal>:<period>", "PAY-6:<deadline>".
+    # NULL for the rest (PAY-1/PAY-7 frozen at close, reversals); a voided line gives its key back.
     fact_key: Mapped[str | None] = mapped_column(String(160), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
