@@ -22,9 +22,11 @@ from shared.service import Runtime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payroll import roster, rule_sets
 from payroll import services as svc
 from payroll.handlers import rebuild
 from payroll.models import Employee
+from payroll.rules import RuleBook, check_month, month_of
 from payroll.schemas import BestManagerIn, EmployeeIn, RulesIn
 
 READ_ALL = {"lead", "analyst", "integration"}
@@ -59,7 +61,7 @@ def _own(actor: NamedDependency[Actor], manager: str) -> None:
 @get("/statements")
 async def list_statements(month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> list[dict]:
     """Statements of a month: every manager (or only yourself, as a content manager), with all lines."""
-    svc.check_month(month)
+    check_month(month)
     return await svc.statements(session, month, _tz(runtime), only=_scope(actor))
 
 
@@ -67,7 +69,7 @@ async def list_statements(month: str, actor: NamedDependency[Actor], session: Na
 async def manager_statement(manager: str, month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
                             page: int = 1, page_size: int = 200) -> Any:
     """One manager's statement with paginated lines; `/statements/<login>.csv?month=` exports every line as CSV."""
-    svc.check_month(month)
+    check_month(month)
     as_csv = manager.endswith(".csv")
     if as_csv:
         manager = manager[:-4]
@@ -137,10 +139,10 @@ async def pick_best_manager(month: str, data: JSONBody[BestManagerIn], actor: Na
 async def get_rules(actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """The rules in force this month (agency time) and every version with its effective month."""
     _scope(actor)
-    month = svc.month_of(runtime.clock.now(), _tz(runtime))
-    current = await svc.rule_book(session, month)
-    history = [svc.RuleBook.of(rs).as_json() | {"created_at": rs.created_at.isoformat(), "created_by": rs.created_by}
-               for rs in await svc.rules_history(session)]
+    month = month_of(runtime.clock.now(), _tz(runtime))
+    current = await rule_sets.rule_book(session, month)
+    history = [RuleBook.of(rs).as_json() | {"created_at": rs.created_at.isoformat(), "created_by": rs.created_by}
+               for rs in await rule_sets.rules_history(session)]
     return {"month": month, "current": current.as_json(), "history": history}
 
 
@@ -150,7 +152,7 @@ async def put_rules(data: JSONBody[RulesIn], actor: NamedDependency[Actor], sess
     _lead(actor, "change the pay rules")
     changes = {k: getattr(data, k) for k in ("currency", "amounts", "deadline_fines", "default_fine",
                                              "best_manager_rule")}
-    book = await svc.change_rules(session, effective_from=data.effective_from, changes=changes, by=actor.login,
+    book = await rule_sets.change_rules(session, effective_from=data.effective_from, changes=changes, by=actor.login,
                                   clock=runtime.clock)
     return book.as_json()
 
@@ -185,7 +187,7 @@ async def put_employee(login: str, data: JSONBody[EmployeeIn], actor: NamedDepen
         raise Forbidden("only the project lead or an integration may change the roster")
     if data.role not in ROLES:
         raise DomainError(f"unknown role {data.role!r}", field="role")
-    emp = await svc.put_employee(session, login, data.role, data.employed_from, data.employed_to, runtime.clock)
+    emp = await roster.put_employee(session, login, data.role, data.employed_from, data.employed_to, runtime.clock)
     return _employee_json(emp)
 
 

@@ -44,7 +44,7 @@ from shared.events.clients import (
 from shared.telemetry import continue_trace, current_trace_id
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from payroll import ledger
+from payroll import ledger, roster
 from payroll import services as svc
 from payroll.ledger import Fact
 
@@ -76,15 +76,15 @@ def handlers(rt: Runtime) -> dict[str, Handler]:
         return await ledger.void_fact(session, trace_id=producer_trace_id(), clock=clock, **kw)
 
     async def on_deal_paid(evt: DealPaid, session: AsyncSession) -> None:
-        await svc.enroll(session, evt.manager, evt.paid_at, tz, clock)
+        await roster.enroll(session, evt.manager, evt.paid_at, tz, clock)
         await ledger.track_deal(session, evt.deal_id, evt.manager, evt.paid_at)
 
     async def on_manager_assigned(evt: DealManagerAssigned, session: AsyncSession) -> None:
-        await svc.enroll(session, evt.manager, evt.occurred_at, tz, clock)
+        await roster.enroll(session, evt.manager, evt.occurred_at, tz, clock)
         await ledger.track_deal(session, evt.deal_id, evt.manager, evt.occurred_at)
 
     async def on_deal_renewed(evt: DealRenewed, session: AsyncSession) -> None:
-        await svc.enroll(session, evt.manager, evt.occurred_at, tz, clock)
+        await roster.enroll(session, evt.manager, evt.occurred_at, tz, clock)
         await ledger.track_deal(session, evt.deal_id, evt.manager, evt.occurred_at)
         await ledger.deal_reopened(session, evt.deal_id)
         period_start = as_utc(evt.period_start)
@@ -96,7 +96,7 @@ def handlers(rt: Runtime) -> dict[str, Handler]:
                        note=f"renewal after a month of service (payment {evt.payment_id})")
 
     async def on_deal_lost(evt: DealLost, session: AsyncSession) -> None:
-        await svc.enroll(session, evt.manager, evt.occurred_at, tz, clock)
+        await roster.enroll(session, evt.manager, evt.occurred_at, tz, clock)
         await ledger.deal_lost(session, evt.deal_id, evt.manager, evt.occurred_at)
         # PAY-3, either reason, once per deal and period. A full refund inside the 10 days ("refunded") is
         # never after a month of service: that client counts under PAY-4 only.

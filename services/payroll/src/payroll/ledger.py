@@ -23,8 +23,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payroll.models import DeadlineOutcome, DealManager, DealPeriod, LedgerLine, Void
+from payroll.rule_sets import closed_runs, ledger_lock, rule_book
 from payroll.rules import month_of, next_month
-from payroll.services import closed_runs, ledger_lock, rule_book
 
 
 async def placement(session: AsyncSession, month: str) -> tuple[str, str | None]:

@@ -1,6 +1,6 @@
-"""Payroll's domain operations on its database: rule-set versions, the roster, the month (live preview,
-PAY-7 tie picks, close) and rebuild helpers. The rules themselves are plain functions in `rules.py`; facts
-become ledger lines in `ledger.py`.
+"""Payroll's month on its database: the live preview, statements, PAY-7 tie picks, the close, and rebuild
+helpers. The rules themselves are plain functions in `rules.py`; facts become ledger lines in `ledger.py`;
+rule-set versions live in `rule_sets.py`, the roster in `roster.py`.
 
 - PAY-1 base salary: `base_line` (derived per employed content manager; frozen at close).
 - PAY-7 best manager: `rank_best_manager` (pure) over `manager_stats` (SQL); a full tie waits for the lead's
@@ -10,10 +10,9 @@ become ledger lines in `ledger.py`.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +21,7 @@ from shared.clock import Clock
 from shared.errors import Conflict, DomainError
 from shared.events.payroll import ManagerTotal, PayrollMonthClosed
 from shared.outbox import add_event
-from sqlalchemy import and_, case, delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payroll.models import (
@@ -31,179 +30,27 @@ from payroll.models import (
     DeadlineOutcome,
     DealManager,
     DealPeriod,
-    Employee,
     LedgerLine,
     MonthRun,
-    RuleSet,
     Void,
 )
-from payroll.rules import (  # noqa: F401  (re-exported: controllers and the benchmark use them from here)
-    CONTENT_MANAGER,
-    CRITERIA,
-    DEFAULT_AMOUNTS,
-    DEFAULT_BEST_MANAGER_RULE,
-    DEFAULT_DEADLINE_FINES,
-    DEFAULT_EFFECTIVE_FROM,
-    PAY_RULES,
+from payroll.roster import employed_managers
+from payroll.rule_sets import closed_runs, is_closed, ledger_lock, rule_book
+from payroll.rules import (
     ManagerStats,
     Pick,
     RuleBook,
     check_month,
-    first_day,
     fmt,
-    last_day,
-    month_of,
     month_start_utc,
     next_month,
     rank_best_manager,
-    to_minor,
-    validate_rules,
 )
 
 # Refusal codes (the gateway words them): closing with an unresolved PAY-7 tie; picking outside a tie.
 TIE_UNRESOLVED = "payroll.best_manager_tie_unresolved"
 NO_TIE = "payroll.best_manager_no_tie"
 NOT_TIED = "payroll.best_manager_not_tied"
-
-
-async def ensure_default_rules(session: AsyncSession, clock: Clock) -> None:
-    if (await session.execute(select(RuleSet.id).limit(1))).first() is None:
-        session.add(RuleSet(effective_from=DEFAULT_EFFECTIVE_FROM, currency="KZT", amounts=dict(DEFAULT_AMOUNTS),
-                            deadline_fines=dict(DEFAULT_DEADLINE_FINES), default_fine="0",
-                            best_manager_rule=list(DEFAULT_BEST_MANAGER_RULE), created_at=clock.now(),
-                            created_by="defaults (DOMAIN.md)"))
-        await session.flush()
-
-
-async def closed_runs(session: AsyncSession) -> dict[str, MonthRun]:
-    rows = (await session.execute(select(MonthRun))).scalars().all()
-    return {r.month: r for r in rows}
-
-
-async def is_closed(session: AsyncSession, month: str) -> bool:
-    return (await session.get(MonthRun, month)) is not None
-
-
-async def rule_book(session: AsyncSession, month: str) -> RuleBook:
-    """The rules of a month: a closed month keeps those it was closed with; else the newest version in force."""
-    run = await session.get(MonthRun, month)
-    if run is not None:
-        rs = await session.get(RuleSet, run.rule_set_id)
-    else:
-        rs = (await session.execute(
-            select(RuleSet).where(RuleSet.effective_from <= month)
-            .order_by(RuleSet.effective_from.desc(), RuleSet.id.desc()).limit(1))).scalar_one_or_none()
-    if rs is None:
-        raise DomainError(f"no rule set in force for {month}", field="month")
-    return RuleBook.of(rs)
-
-
-async def rules_history(session: AsyncSession) -> list[RuleSet]:
-    return list((await session.execute(select(RuleSet).order_by(RuleSet.id))).scalars())
-
-
-async def change_rules(session: AsyncSession, *, effective_from: str, changes: dict[str, Any], by: str,
-                       clock: Clock) -> RuleBook:
-    """A new rule-set version from an open month on; open months from then on are re-priced.
-
-    Fields not given are taken from the version in force at `effective_from`. Closed months keep the
-    version they were closed with; adjustment lines keep the prices of the month they adjust.
-    """
-    check_month(effective_from, "effective_from")
-    await ledger_lock(session, exclusive=True)
-    if await is_closed(session, effective_from):
-        raise Conflict(f"{effective_from} is closed: rules of a closed month never change", field="effective_from")
-    base = await rule_book(session, effective_from)
-    current = base.as_json()
-    merged = validate_rules(
-        changes.get("currency") or current["currency"],
-        {**current["amounts"], **(changes.get("amounts") or {})},
-        changes["deadline_fines"] if changes.get("deadline_fines") is not None else current["deadline_fines"],
-        changes["default_fine"] if changes.get("default_fine") is not None else current["default_fine"],
-        changes["best_manager_rule"] if changes.get("best_manager_rule") is not None else current["best_manager_rule"],
-    )
-    rs = RuleSet(effective_from=effective_from, created_at=clock.now(), created_by=by, **merged)
-    session.add(rs)
-    await session.flush()
-    await reprice_open_months(session, since=effective_from)
-    return RuleBook.of(rs)
-
-
-async def reprice_open_months(session: AsyncSession, since: str) -> None:
-    closed = set(await closed_runs(session))
-    months = (await session.execute(
-        select(LedgerLine.month).where(LedgerLine.month >= since).distinct())).scalars().all()
-    for month in sorted(set(months) - closed):
-        book = await rule_book(session, month)
-        own = and_(LedgerLine.month == month, LedgerLine.adjusts_month.is_(None),
-                   LedgerLine.corrects_line_id.is_(None))
-        for rule in ("PAY-2", "PAY-3", "PAY-4", "PAY-5"):
-            await session.execute(update(LedgerLine).where(own, LedgerLine.rule == rule)
-                                  .values(amount_minor=book.amount(rule), currency=book.currency))
-        fine = case(*((LedgerLine.deadline_rule == r, v) for r, v in book.deadline_fines.items()),
-                    else_=book.default_fine) if book.deadline_fines else book.default_fine
-        await session.execute(update(LedgerLine).where(own, LedgerLine.rule == "PAY-6")
-                              .values(amount_minor=fine, currency=book.currency))
-
-
-# ---------------------------------------------------------------- concurrency
-
-LEDGER_LOCK = zlib.crc32(b"zabota-payroll-ledger")
-
-
-async def ledger_lock(session: AsyncSession, exclusive: bool) -> None:
-    """On PostgreSQL: facts take the ledger lock shared; closing, re-pricing and rebuilding take it exclusive,
-    so no fact slips into a month while it is being closed. SQLite serialises writers already."""
-    if session.bind.dialect.name == "postgresql":
-        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        await session.execute(text(f"SELECT {fn}(:k)"), {"k": LEDGER_LOCK})
-
-
-# ---------------------------------------------------------------- roster (PAY-1)
-
-
-async def enroll(session: AsyncSession, login: str, at: datetime, tz: ZoneInfo, clock: Clock) -> None:
-    """Auto-enrol a manager first seen in a clients event, employed from the first day of that month.
-
-    An auto-enrolled period may move earlier when an older fact shows up (replays, backdated facts); a
-    period set by hand (PUT /employees) is never changed by events.
-    """
-    if not login:
-        return
-    start = first_day(month_of(at, tz))
-    emp = await session.get(Employee, login)
-    if emp is None:
-        session.add(Employee(login=login, role=CONTENT_MANAGER, employed_from=start, employed_to=None,
-                             auto_enrolled=True, updated_at=clock.now()))
-        await session.flush()
-    elif emp.auto_enrolled and emp.employed_from > start:
-        emp.employed_from = start
-        emp.updated_at = clock.now()
-
-
-async def put_employee(session: AsyncSession, login: str, role: str, employed_from: date,
-                       employed_to: date | None, clock: Clock) -> Employee:
-    if employed_to is not None and employed_to < employed_from:
-        raise DomainError("employed_to is before employed_from", field="employed_to")
-    emp = await session.get(Employee, login)
-    if emp is None:
-        emp = Employee(login=login)
-        session.add(emp)
-    emp.role, emp.employed_from, emp.employed_to = role, employed_from, employed_to
-    emp.auto_enrolled = False
-    emp.updated_at = clock.now()
-    await session.flush()
-    return emp
-
-
-async def employed_managers(session: AsyncSession, month: str) -> list[str]:
-    """Content managers employed on at least one day of the month (a whole month's base: no pro-rating)."""
-    rows = await session.execute(
-        select(Employee.login).where(Employee.role == CONTENT_MANAGER,
-                                     Employee.employed_from <= last_day(month),
-                                     (Employee.employed_to.is_(None)) | (Employee.employed_to >= first_day(month)))
-        .order_by(Employee.login))
-    return list(rows.scalars())
 
 
 async def manager_stats(session: AsyncSession, month: str, managers: Sequence[str], tz: ZoneInfo
