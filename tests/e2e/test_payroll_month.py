@@ -5,7 +5,8 @@ a refund, an automatic loss and the late payment that undoes it; its timers fire
 renewal deadlines, the automatic loss); its outbox relay publishes to JetStream; payroll consumes.
 
 Two content managers, April 2026 (Asia/Almaty). Deals A1–A3 (anna) and B1–B2 (boris) were launched on
-2 March, so their first period ends on 2 April 00:00.
+2 March, so their first period ends on 2 April 00:00. The agency fines a breached renewal call (CL-11)
+with 1,000 from April (a rule version set by the lead; DOMAIN leaves CL-11 at 0 until an agency sets it).
 
 anna  PAY-1 base                                   150,000
       PAY-2 A1 renewed 1 Apr (after a full month)  +10,000
@@ -13,15 +14,24 @@ anna  PAY-1 base                                   150,000
       PAY-3 A3 declined 1 Apr (after a full month)  −5,000
       PAY-4 N1 paid 3 Apr, refunded 6 Apr          −4,000   (inside the 10 days; no PAY-5 for N1)
       PAY-5 N3 paid 3 Apr, not refunded by 13 Apr  +2,000
-                                                  = 163,000
+      PAY-5 N4 paid 3 Apr, not refunded by 13 Apr  +2,000 → voided: two partial refunds dated 12 Apr were
+      PAY-4 N4 refunded (twice) inside the 10 days −4,000   recorded on 20 Apr; one refunded client, one line
+                                                  = 159,000
 boris PAY-1 base                                   150,000
       PAY-2 B1 renewed 1 Apr                       +10,000
-      PAY-6 B2 renewal call (CL-11) breached 2 Apr       0   (recorded with 0: only CL-9 has a fine)
+      PAY-6 B2 renewal call (CL-11) breached 2 Apr  −1,000
       PAY-3 B2 lost automatically 9 Apr             −5,000 → undone: the late payment is dated 8 Apr
       PAY-2 B2 renewed by that payment (8 Apr)     +10,000
       PAY-5 N2 paid 3 Apr, not refunded by 13 Apr  +2,000
       PAY-7 best manager                           +30,000   (2 renewals each; lost: boris 0, anna 1)
-                                                  = 202,000
+                                                  = 201,000
+
+April is closed on 2 May. On 3 May the renewal call of B2 turns out to have been made on 1 April (a fact
+dated before its due time, recorded late: `clients.deadline.met.v1` revising the breach, published here as
+clients will publish it): April stays as it was, and boris's May statement gets +1,000 for April,
+pointing at the frozen fine (PAY-8).
+
+Payroll runs on SQLite and on PostgreSQL (the clients service on SQLite in both).
 """
 
 from __future__ import annotations
@@ -35,8 +45,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from litestar.testing import AsyncTestClient
 from nats.js.errors import NotFoundError
-from shared.bus import Bus
+from shared.bus import Bus, Outgoing
 from shared.clock import FixedClock
+from shared.events import encode
+from shared.events.clients import DeadlineMet
 from shared.infra import OutboxRow
 from shared.testing import eventually, make_settings
 from sqlalchemy import func, select
@@ -93,7 +105,8 @@ class Clients:
 
 
 @pytest.fixture
-async def stack(tmp_path, nats_server, monkeypatch) -> AsyncIterator[tuple[Clients, AsyncTestClient, Bus]]:
+async def stack(tmp_path, nats_server, monkeypatch, database_url
+                ) -> AsyncIterator[tuple[Clients, AsyncTestClient, Bus]]:
     from clients.app import create_app as clients_app
     from payroll.app import create_app as payroll_app
 
@@ -101,8 +114,8 @@ async def stack(tmp_path, nats_server, monkeypatch) -> AsyncIterator[tuple[Clien
     clock = FixedClock(local(2026, 3, 2, 12, 0))
     capp = clients_app(settings=make_settings("clients", database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
                                               nats_url=nats_server.url), clock=clock)
-    papp = payroll_app(settings=make_settings("payroll", database_url=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}",
-                                              nats_url=nats_server.url), clock=clock)
+    papp = payroll_app(settings=make_settings("payroll", database_url=database_url, nats_url=nats_server.url),
+                       clock=clock)
     bus = Bus(nats_server.url, "e2e-observer")
     async with AsyncTestClient(capp) as c, AsyncTestClient(papp) as p:
         await bus.connect(retry_forever=False)
@@ -132,6 +145,10 @@ async def payroll_caught_up(clients: Clients, bus: Bus) -> None:
 
 async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nats(stack) -> None:
     clients, payroll, bus = stack
+    rules = await payroll.put("/api/payroll/rules", json={"effective_from": "2026-04",
+                                                          "deadline_fines": {"CL-9": "-5000", "CL-11": "-1000"}},
+                              headers=LEAD)
+    assert rules.status_code == 200, rules.text
     # 2 March: five clients pay and are launched the same day.
     deals = {}
     for name, manager in (("A1", "anna"), ("A2", "anna"), ("A3", "anna"), ("B1", "boris"), ("B2", "boris")):
@@ -148,7 +165,7 @@ async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nat
 
     # 3 April: three new clients; first calls made in time.
     await clients.at(local(2026, 4, 3, 12, 20))
-    for name, manager in (("N1", "anna"), ("N2", "boris"), ("N3", "anna")):
+    for name, manager in (("N1", "anna"), ("N2", "boris"), ("N3", "anna"), ("N4", "anna")):
         deals[name] = await clients.pay(name, local(2026, 4, 3, 12, 0), manager)
         await clients.call("POST", f"/deals/{deals[name]}/stage",
                            {"stage": "contacted", "at": local(2026, 4, 3, 12, 10).isoformat()})
@@ -164,7 +181,18 @@ async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nat
     await clients.at(local(2026, 4, 10, 12, 0))
     await clients.pay("B2-r", local(2026, 4, 8, 12, 0), deal_id=deals["B2"])
 
-    await clients.at(local(2026, 5, 2, 10, 0))           # N1–N3's 10 days ended on 13 April
+    # 20 April: N1–N4's 10 days ended on 13 April (N4: not refunded, PAY-5) — then two partial refunds of N4
+    # dated 12 April are recorded: inside the window after all (issue 7 §1): N4's PAY-5 is voided, one PAY-4.
+    await clients.at(local(2026, 4, 20, 12, 0))
+    await payroll_caught_up(clients, bus)
+    april = (await payroll.get("/api/payroll/statements", params={"month": "2026-04"}, headers=LEAD)).json()
+    assert deals["N4"] in {ln["deal_id"] for s in april for ln in s["lines"] if ln["rule"] == "PAY-5"}
+    for n, (amount, hour) in enumerate((("20000.00", 11), ("10000.00", 15))):
+        await clients.call("POST", f"/deals/{deals['N4']}/refunds", {
+            "external_id": f"N4-refund-{n}", "amount": amount, "currency": "KZT",
+            "refunded_at": local(2026, 4, 12, hour, 0).isoformat()})
+
+    await clients.at(local(2026, 5, 2, 10, 0))
     await payroll_caught_up(clients, bus)
 
     response = await payroll.get("/api/payroll/statements", params={"month": "2026-04"}, headers=LEAD)
@@ -178,11 +206,12 @@ async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nat
 
     assert lines("anna") == [
         ("PAY-1", "150000.00", None), ("PAY-2", "10000.00", "A1"), ("PAY-2", "10000.00", "A2"),
-        ("PAY-3", "-5000.00", "A3"), ("PAY-4", "-4000.00", "N1"), ("PAY-5", "2000.00", "N3")]
+        ("PAY-3", "-5000.00", "A3"), ("PAY-4", "-4000.00", "N1"), ("PAY-4", "-4000.00", "N4"),
+        ("PAY-5", "2000.00", "N3")]
     assert lines("boris") == [
         ("PAY-1", "150000.00", None), ("PAY-2", "10000.00", "B1"), ("PAY-2", "10000.00", "B2"),
-        ("PAY-5", "2000.00", "N2"), ("PAY-6", "0.00", "B2"), ("PAY-7", "30000.00", None)]
-    assert (st["anna"]["total"], st["boris"]["total"]) == ("163000.00", "202000.00")
+        ("PAY-5", "2000.00", "N2"), ("PAY-6", "-1000.00", "B2"), ("PAY-7", "30000.00", None)]
+    assert (st["anna"]["total"], st["boris"]["total"]) == ("159000.00", "201000.00")
     for s in st.values():
         assert Decimal(s["total"]) == sum(Decimal(ln["amount"]) for ln in s["lines"])
     assert (st["anna"]["best_manager"], st["boris"]["best_manager"]) == (False, True)
@@ -199,10 +228,28 @@ async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nat
 
     closed = await payroll.post("/api/payroll/months/2026-04/close", headers=LEAD)
     assert closed.status_code == 200, closed.text
-    assert {m["manager"]: m["total"] for m in closed.json()["managers"]} == {"anna": "163000.00",
-                                                                             "boris": "202000.00"}
+    assert {m["manager"]: m["total"] for m in closed.json()["managers"]} == {"anna": "159000.00",
+                                                                             "boris": "201000.00"}
     after = (await payroll.get("/api/payroll/statements", params={"month": "2026-04"}, headers=LEAD)).json()
-    assert {s["manager"]: s["total"] for s in after} == {"anna": "163000.00", "boris": "202000.00"}
+    assert {s["manager"]: s["total"] for s in after} == {"anna": "159000.00", "boris": "201000.00"}
+
+    # 3 May: B2's renewal call was made on 1 April after all; the met is recorded now, after April closed.
+    fine = next(ln for ln in st["boris"]["lines"] if ln["rule"] == "PAY-6")
+    frozen = next(ln for s in after if s["manager"] == "boris" for ln in s["lines"] if ln["rule"] == "PAY-6")
+    clients.clock.set(local(2026, 5, 3, 10, 0))
+    due = datetime.fromisoformat(fine["occurred_at"])
+    met = DeadlineMet(deadline_id=fine["deadline_id"], rule="CL-11", owner="boris", due_at=due,
+                      met_at=local(2026, 4, 1, 16, 0), occurred_at=local(2026, 4, 1, 16, 0),
+                      deal_id=deals["B2"], revises_breach_event_id=fine["event_id"])
+    await bus.publish_many([Outgoing(met.subject, encode(met), {"Nats-Msg-Id": met.event_id})])
+    await payroll_caught_up(clients, bus)
+    again = (await payroll.get("/api/payroll/statements", params={"month": "2026-04"}, headers=LEAD)).json()
+    assert again == after                                                    # a closed month never changes
+    may = (await payroll.get("/api/payroll/statements", params={"month": "2026-05"}, headers=LEAD)).json()
+    may_boris = next(s for s in may if s["manager"] == "boris")
+    assert [(ln["rule"], ln["amount"], ln["adjusts_month"], ln["corrects_line_id"], ln["event_id"])
+            for ln in may_boris["lines"] if ln["adjusts_month"]] == [
+        ("PAY-6", "1000.00", "2026-04", frozen["id"], met.event_id)]
     # The base lines of March came from the same events (the managers were enrolled on 2 March).
     march = (await payroll.get("/api/payroll/months/2026-03", headers=LEAD)).json()
     assert {m["manager"] for m in march["managers"]} == {"anna", "boris"}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from litestar.testing import AsyncTestClient
+from shared.bus import Bus, Outgoing
+from shared.events import encode
+from shared.events.clients import DealRenewed
 from shared.settings import Settings
+from shared.testing import eventually
 
 from .backends import Backend, serve_payroll
 from .conftest import down_service_urls, gateway_settings, sign_in
@@ -126,3 +131,71 @@ async def test_lead_creates_a_rule_version_and_sees_the_history(client: AsyncTes
     rules = payroll.call("GET", "/rules")
     assert rules["current"]["amounts"]["PAY-2"] in ("12000.00", "12000")
     assert len(re.findall(r"<tr><td>\d+</td>", saved.text)) == 2
+
+
+async def test_pay7_tie_is_shown_close_refused_and_the_lead_picks_the_best_manager(client: AsyncTestClient,
+                                                                                  payroll: Backend,
+                                                                                  nats_server) -> None:
+    """Issue 7 §6: equal on every criterion → the page shows the tie with the figures, closing is refused with
+    a translated reason, the lead picks with a validated form, and the +30,000 goes to the picked manager."""
+    month = previous_month()
+    when = datetime.fromisoformat(f"{month}-10T09:00:00+05:00")
+    bus = Bus(nats_server.url, "gateway-test-clients")
+    await bus.connect(retry_forever=False)
+    try:
+        for i, manager in enumerate(("manager2", "manager1")):
+            evt = DealRenewed(manager=manager, payment_id=f"p{i}", period_start=when, period_end=when + timedelta(30),
+                              occurred_at=when + timedelta(hours=i), deal_id=f"deal-{manager}")
+            await bus.publish_many([Outgoing(evt.subject, encode(evt), {"Nats-Msg-Id": evt.event_id})])
+    finally:
+        await bus.drain()
+
+    async def tied() -> bool:
+        view = await asyncio.to_thread(payroll.call, "GET", f"/months/{month}")
+        return bool(view.get("tie"))
+
+    await eventually(tied, message="payroll saw both renewals")
+    token = await sign_in(client, "lead")
+    overview = await client.get(f"/payroll?month={month}&lang=en")
+    assert overview.status_code == 200
+    assert "Tie: manager1, manager2 are equal on every criterion." in overview.text
+    assert 'id="pick-form"' in overview.text and 'id="best-manager-figures"' in overview.text
+
+    refused = await client.post(f"/payroll/months/{month}/close", data={"_csrf": token, "password": "demo"},
+                                headers={"HX-Request": "true"})
+    assert refused.status_code == 422
+    assert "The best manager is tied between manager1, manager2: pick one before closing the month." in refused.text
+    assert payroll.call("GET", f"/months/{month}")["state"] == "open"
+
+    empty = await client.post(f"/payroll/months/{month}/best-manager", data={"_csrf": token},
+                              headers={"HX-Request": "true"})
+    assert empty.status_code == 422 and "Choose the best manager among the tied managers." in empty.text
+    stranger = await client.post(f"/payroll/months/{month}/best-manager", data={"_csrf": token, "manager": "lead"},
+                                 headers={"HX-Request": "true"})
+    assert stranger.status_code == 422 and "Choose one of the tied managers: manager1, manager2." in stranger.text
+
+    picked = await client.post(f"/payroll/months/{month}/best-manager", data={"_csrf": token, "manager": "manager2"},
+                               headers={"HX-Request": "true"})
+    assert picked.status_code == 200, picked.text
+    assert "manager2 is the best manager of" in picked.text and 'id="best-manager-picked"' in picked.text
+    view = payroll.call("GET", f"/months/{month}")
+    assert view["best_manager"] == "manager2" and view["tie"]["picked_by"] == "lead"
+    statements = {st["manager"]: st for st in payroll.call("GET", "/statements?month=" + month)}
+    assert "PAY-7" in [ln["rule"] for ln in statements["manager2"]["lines"]]
+    assert "PAY-7" not in [ln["rule"] for ln in statements["manager1"]["lines"]]
+
+    closed = await client.post(f"/payroll/months/{month}/close", data={"_csrf": token, "password": "demo"},
+                               headers={"HX-Request": "true"})
+    assert closed.status_code == 200, closed.text
+    assert payroll.call("GET", f"/months/{month}")["best_manager"] == "manager2"
+
+
+async def test_pay7_only_the_lead_picks_the_best_manager(client: AsyncTestClient, payroll: Backend) -> None:
+    month = previous_month()
+    for login in ("analyst", "manager1"):
+        token = await sign_in(client, login)
+        response = await client.post(f"/payroll/months/{month}/best-manager",
+                                     data={"_csrf": token, "manager": "manager1"})
+        assert response.status_code == 403, login
+        overview = await client.get(f"/payroll?month={month}")
+        assert 'id="pick-form"' not in overview.text

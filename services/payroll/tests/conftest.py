@@ -95,6 +95,20 @@ class Harness:
         finally:
             await db.dispose()
 
+    async def audit(self) -> list[tuple]:
+        """The payroll audit log as (actor, role, action, target, detail), oldest first."""
+        from payroll.models import AuditEntry
+        from sqlalchemy import select
+
+        db = Database(self.runtime.db.url)
+        try:
+            async with db.transaction() as session:
+                rows = await session.execute(select(AuditEntry.actor, AuditEntry.role, AuditEntry.action,
+                                                    AuditEntry.target, AuditEntry.detail).order_by(AuditEntry.id))
+                return [tuple(r) for r in rows]
+        finally:
+            await db.dispose()
+
     def headers(self, role: str, login: str) -> dict[str, str]:
         if role == "integration":
             return dict(TOKEN)
@@ -180,6 +194,14 @@ def breached(owner: str, due: datetime, rule: str = "CL-9", deadline: str | None
 def met(owner: str, due: datetime, rule: str = "CL-3", deal: str = "deal-1") -> DeadlineMet:
     return DeadlineMet(deadline_id=f"dl-{uuid.uuid4().hex[:8]}", rule=rule, owner=owner, due_at=due,
                        met_at=due - timedelta(minutes=5), occurred_at=due - timedelta(minutes=5), deal_id=deal)
+
+
+def met_late(breach: DeadlineBreached, met_at: datetime, recorded_at: datetime | None = None,
+             revises: bool = True) -> DeadlineMet:
+    """Issue 7 §1: the fact that meets a deadline was recorded after the timer breached it."""
+    return DeadlineMet(deadline_id=breach.deadline_id, rule=breach.rule, owner=breach.owner, due_at=breach.due_at,
+                       met_at=met_at, occurred_at=met_at, deal_id=breach.deal_id, client_id=breach.client_id,
+                       revises_breach_event_id=breach.event_id if revises else None)
 
 
 def waived(breach: DeadlineBreached, when: datetime) -> DeadlineWaived:

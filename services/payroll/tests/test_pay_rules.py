@@ -164,7 +164,7 @@ async def test_pay7_best_manager_most_renewals_then_fewest_lost_then_compliance(
     why = month["best_manager_why"]
     assert why["rule"] == ["renewals", "lost", "compliance"]
     assert why["winner"] == {"manager": "boris", "renewals": 2, "lost": 1, "refunds": 0, "deadlines_met": 2,
-                             "deadlines_breached": 0, "compliance": "1.0000"}
+                             "deadlines_breached": 0, "deals": 3, "compliance": "1.0000"}
     assert "decided over anna by compliance: 100.0% vs 50.0%" in why["reason"]
     st = await payroll.statements("2026-04")
     assert [m for m, s in st.items() if s["best_manager"]] == ["boris"]

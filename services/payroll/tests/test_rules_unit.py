@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from payroll.services import (
+from payroll.rules import (
     DEFAULT_AMOUNTS,
     ManagerStats,
+    Pick,
     RuleBook,
     fmt,
     month_of,
@@ -75,9 +76,40 @@ def test_pay7_then_best_deadline_compliance() -> None:
     assert why["ranking"][1]["compliance"] == "0.7500"
 
 
-def test_pay7_full_tie_is_decided_by_login_and_said_so() -> None:
-    winner, why = rank_best_manager([ManagerStats("boris", renewals=1), ManagerStats("anna", renewals=1)], RULE)
-    assert winner == "anna" and "tied with boris on every criterion" in why["reason"]
+def test_pay7_full_tie_is_not_decided_by_the_alphabet_but_waits_for_the_lead() -> None:
+    # issue 7 §6: equal on every criterion → nobody yet; the tie and the figures are shown.
+    stats = [ManagerStats("boris", renewals=1), ManagerStats("anna", renewals=1), ManagerStats("vera", lost=1)]
+    winner, why = rank_best_manager(stats, RULE)
+    assert winner is None and why["code"] == "tie_unresolved"
+    assert why["tie"] == {"managers": ["anna", "boris"], "picked": None, "picked_by": None, "picked_at": None}
+    assert [f["manager"] for f in why["ranking"]] == ["anna", "boris", "vera"]
+    assert "the project lead picks" in why["reason"]
+
+
+def test_pay7_lead_pick_decides_exactly_that_tie() -> None:
+    when = datetime(2026, 5, 2, 10, 0, tzinfo=UTC)
+    stats = [ManagerStats("boris", renewals=1), ManagerStats("anna", renewals=1)]
+    winner, why = rank_best_manager(stats, RULE, Pick("boris", ("anna", "boris"), "aliya", when))
+    assert winner == "boris" and why["code"] == "tie_picked" and why["tie"]["picked_by"] == "aliya"
+    assert why["winner"]["manager"] == "boris"
+    # A pick made for another tie does not count: a third manager joined it, so the lead is asked again.
+    stats.append(ManagerStats("vera", renewals=1))
+    winner, why = rank_best_manager(stats, RULE, Pick("boris", ("anna", "boris"), "aliya", when))
+    assert winner is None and why["tie"]["managers"] == ["anna", "boris", "vera"]
+    # New facts broke the tie: the ranking decides, the pick is moot.
+    winner, why = rank_best_manager([ManagerStats("boris", renewals=1), ManagerStats("anna", renewals=2)], RULE,
+                                    Pick("boris", ("anna", "boris"), "aliya", when))
+    assert winner == "anna" and why["code"] == "decided"
+
+
+def test_pay7_manager_without_deals_or_facts_is_not_a_candidate() -> None:
+    # vera has nothing this month: with her as a candidate, her 0 lost would beat anna's 1 lost.
+    stats = [ManagerStats("anna", lost=1), ManagerStats("vera")]
+    winner, why = rank_best_manager(stats, RULE)
+    assert winner == "anna" and [f["manager"] for f in why["ranking"]] == ["anna"]
+    # … but a manager with deals during the month is one, facts or not.
+    winner, _ = rank_best_manager([ManagerStats("anna", lost=1), ManagerStats("vera", deals=2)], RULE)
+    assert winner == "vera"
 
 
 def test_pay7_no_facts_no_best_manager() -> None:

@@ -7,7 +7,7 @@ from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
-from payroll import services
+from payroll import rule_sets
 from payroll.controllers import api_routes
 from payroll.handlers import subscriptions
 from payroll.models import Base
@@ -16,7 +16,7 @@ from payroll.models import Base
 async def seed_default_rules(rt: Runtime) -> None:
     """The DOMAIN.md defaults as the first rule-set version, once."""
     async with rt.db.transaction() as session:
-        await services.ensure_default_rules(session, rt.clock)
+        await rule_sets.ensure_default_rules(session, rt.clock)
 
 
 def spec() -> ServiceSpec:

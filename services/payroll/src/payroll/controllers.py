@@ -22,10 +22,12 @@ from shared.service import Runtime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payroll import roster, rule_sets
 from payroll import services as svc
 from payroll.handlers import rebuild
 from payroll.models import Employee
-from payroll.schemas import EmployeeIn, RulesIn
+from payroll.rules import RuleBook, check_month, month_of
+from payroll.schemas import BestManagerIn, EmployeeIn, RulesIn
 
 READ_ALL = {"lead", "analyst", "integration"}
 ROSTER_WRITERS = {"lead", "integration"}
@@ -59,7 +61,7 @@ def _own(actor: NamedDependency[Actor], manager: str) -> None:
 @get("/statements")
 async def list_statements(month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> list[dict]:
     """Statements of a month: every manager (or only yourself, as a content manager), with all lines."""
-    svc.check_month(month)
+    check_month(month)
     return await svc.statements(session, month, _tz(runtime), only=_scope(actor))
 
 
@@ -67,7 +69,7 @@ async def list_statements(month: str, actor: NamedDependency[Actor], session: Na
 async def manager_statement(manager: str, month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
                             page: int = 1, page_size: int = 200) -> Any:
     """One manager's statement with paginated lines; `/statements/<login>.csv?month=` exports every line as CSV."""
-    svc.check_month(month)
+    check_month(month)
     as_csv = manager.endswith(".csv")
     if as_csv:
         manager = manager[:-4]
@@ -115,9 +117,21 @@ async def get_month(month: str, actor: NamedDependency[Actor], session: NamedDep
 @post("/months/{month:str}/close", status_code=200)
 async def close_month(month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """Close (freeze) a month: project lead only, after the gateway re-authenticated them. Emits
-    `payroll.month.closed.v1`. Integration tokens may not close."""
+    `payroll.month.closed.v1`. Integration tokens may not close. 409 with the code
+    `payroll.best_manager_tie_unresolved` while a PAY-7 tie waits for the lead's pick."""
     _lead(actor, "close a payroll month")
     view = await svc.close_month(session, month, actor.login, _tz(runtime), runtime.clock)
+    return view.as_json()
+
+
+@post("/months/{month:str}/best-manager", status_code=200)
+async def pick_best_manager(month: str, data: JSONBody[BestManagerIn], actor: NamedDependency[Actor],
+                            session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
+    """PAY-7: in a full tie (equal on every criterion) the project lead picks the best manager of an open
+    month, among the tied managers only; audited. Answers with the month overview."""
+    _lead(actor, "pick the best manager")
+    view = await svc.pick_best_manager(session, month, data.manager, by=actor.login, role=actor.role,
+                                       tz=_tz(runtime), clock=runtime.clock)
     return view.as_json()
 
 
@@ -125,10 +139,10 @@ async def close_month(month: str, actor: NamedDependency[Actor], session: NamedD
 async def get_rules(actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """The rules in force this month (agency time) and every version with its effective month."""
     _scope(actor)
-    month = svc.month_of(runtime.clock.now(), _tz(runtime))
-    current = await svc.rule_book(session, month)
-    history = [svc.RuleBook.of(rs).as_json() | {"created_at": rs.created_at.isoformat(), "created_by": rs.created_by}
-               for rs in await svc.rules_history(session)]
+    month = month_of(runtime.clock.now(), _tz(runtime))
+    current = await rule_sets.rule_book(session, month)
+    history = [RuleBook.of(rs).as_json() | {"created_at": rs.created_at.isoformat(), "created_by": rs.created_by}
+               for rs in await rule_sets.rules_history(session)]
     return {"month": month, "current": current.as_json(), "history": history}
 
 
@@ -138,7 +152,7 @@ async def put_rules(data: JSONBody[RulesIn], actor: NamedDependency[Actor], sess
     _lead(actor, "change the pay rules")
     changes = {k: getattr(data, k) for k in ("currency", "amounts", "deadline_fines", "default_fine",
                                              "best_manager_rule")}
-    book = await svc.change_rules(session, effective_from=data.effective_from, changes=changes, by=actor.login,
+    book = await rule_sets.change_rules(session, effective_from=data.effective_from, changes=changes, by=actor.login,
                                   clock=runtime.clock)
     return book.as_json()
 
@@ -173,7 +187,7 @@ async def put_employee(login: str, data: JSONBody[EmployeeIn], actor: NamedDepen
         raise Forbidden("only the project lead or an integration may change the roster")
     if data.role not in ROLES:
         raise DomainError(f"unknown role {data.role!r}", field="role")
-    emp = await svc.put_employee(session, login, data.role, data.employed_from, data.employed_to, runtime.clock)
+    emp = await roster.put_employee(session, login, data.role, data.employed_from, data.employed_to, runtime.clock)
     return _employee_json(emp)
 
 
@@ -186,5 +200,5 @@ async def rebuild_ledger(actor: NamedDependency[Actor], runtime: NamedDependency
     return await rebuild(runtime)
 
 
-api_routes = [list_statements, manager_statement, get_month, close_month, get_rules, put_rules, list_employees,
+api_routes = [list_statements, manager_statement, get_month, close_month, pick_best_manager, get_rules, put_rules, list_employees,
               get_employee, put_employee, rebuild_ledger]

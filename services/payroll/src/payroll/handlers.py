@@ -9,6 +9,11 @@ Which time decides the month (the fact's own time, agency time zone):
 PAY-2 renewal: `occurred_at` of DealRenewed (= the renewal payment's time); PAY-3 loss: `occurred_at` of
 DealLost; PAY-4 refund: `refunded_at`; PAY-5: `occurred_at` of MoneyBackWindowEnded (= the end of the 10
 days); PAY-6: the deadline's `due_at`.
+
+Late facts retract what they contradict (issue 7 §1): a DeadlineMet for a deadline fined as breached voids
+the PAY-6 line (or reverses it in the next open month when its month is closed); a within-window refund
+after MoneyBackWindowEnded(refunded=False) does the same to the deal's PAY-5 line. Whatever the order the
+events come in, the ledger ends the same (rebuild relies on it).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
+from shared.clock import as_utc
 from shared.consumer import Subscription
 from shared.events import Event, decode
 from shared.events.clients import (
@@ -38,8 +44,9 @@ from shared.events.clients import (
 from shared.telemetry import continue_trace, current_trace_id
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from payroll import ledger, roster
 from payroll import services as svc
-from payroll.services import Fact
+from payroll.ledger import Fact
 
 if TYPE_CHECKING:
     from shared.service import Runtime
@@ -63,63 +70,95 @@ def handlers(rt: Runtime) -> dict[str, Handler]:
     clock = rt.clock
 
     async def fact(session: AsyncSession, **kw: Any) -> None:
-        await svc.record_fact(session, Fact(trace_id=producer_trace_id(), **kw), tz, clock)
+        await ledger.record_fact(session, Fact(trace_id=producer_trace_id(), **kw), tz, clock)
+
+    async def void(session: AsyncSession, **kw: Any) -> int:
+        return await ledger.void_fact(session, trace_id=producer_trace_id(), clock=clock, **kw)
 
     async def on_deal_paid(evt: DealPaid, session: AsyncSession) -> None:
-        await svc.enroll(session, evt.manager, evt.paid_at, tz, clock)
+        await roster.enroll(session, evt.manager, evt.paid_at, tz, clock)
+        await ledger.track_deal(session, evt.deal_id, evt.manager, evt.paid_at)
 
     async def on_manager_assigned(evt: DealManagerAssigned, session: AsyncSession) -> None:
-        await svc.enroll(session, evt.manager, evt.occurred_at, tz, clock)
+        await roster.enroll(session, evt.manager, evt.occurred_at, tz, clock)
+        await ledger.track_deal(session, evt.deal_id, evt.manager, evt.occurred_at)
 
     async def on_deal_renewed(evt: DealRenewed, session: AsyncSession) -> None:
-        await svc.enroll(session, evt.manager, evt.occurred_at, tz, clock)
-        if evt.after_full_month:  # PAY-2
+        await roster.enroll(session, evt.manager, evt.occurred_at, tz, clock)
+        await ledger.track_deal(session, evt.deal_id, evt.manager, evt.occurred_at)
+        await ledger.deal_reopened(session, evt.deal_id)
+        period_start = as_utc(evt.period_start)
+        await ledger.record_period(session, evt.deal_id, period_start, evt.event_id)
+        if evt.after_full_month:  # PAY-2, once per deal and period
             await fact(session, manager=evt.manager, rule="PAY-2", occurred_at=evt.occurred_at,
                        event_id=evt.event_id, deal_id=evt.deal_id,
+                       key=f"PAY-2:{evt.deal_id}:{period_start.isoformat()}" if evt.deal_id else None,
                        note=f"renewal after a month of service (payment {evt.payment_id})")
 
     async def on_deal_lost(evt: DealLost, session: AsyncSession) -> None:
-        await svc.enroll(session, evt.manager, evt.occurred_at, tz, clock)
-        if evt.after_full_month:  # PAY-3, either reason
+        await roster.enroll(session, evt.manager, evt.occurred_at, tz, clock)
+        await ledger.deal_lost(session, evt.deal_id, evt.manager, evt.occurred_at)
+        # PAY-3, either reason, once per deal and period. A full refund inside the 10 days ("refunded") is
+        # never after a month of service: that client counts under PAY-4 only.
+        if evt.after_full_month and evt.reason != "refunded":
+            key = None
+            if evt.deal_id:
+                key = f"PAY-3:{evt.deal_id}:{await ledger.period_key(session, evt.deal_id, evt.occurred_at)}"
             await fact(session, manager=evt.manager, rule="PAY-3", occurred_at=evt.occurred_at,
-                       event_id=evt.event_id, deal_id=evt.deal_id,
+                       event_id=evt.event_id, deal_id=evt.deal_id, key=key,
                        note=f"client lost after a month of service ({evt.reason})")
 
     async def on_loss_undone(evt: DealLossUndone, session: AsyncSession) -> None:
         # CL-13: a payment dated before the automatic loss undoes it, and its PAY-3 line with it.
-        await svc.void_fact(session, target=f"event:{evt.lost_event_id}", rule="PAY-3", void_event_id=evt.event_id,
-                            occurred_at=evt.occurred_at, trace_id=producer_trace_id(), clock=clock,
-                            note=f"loss undone by payment {evt.payment_id}")
+        await ledger.deal_reopened(session, evt.deal_id)
+        await void(session, target=f"event:{evt.lost_event_id}", rule="PAY-3", void_event_id=evt.event_id,
+                   occurred_at=evt.occurred_at, note=f"loss undone by payment {evt.payment_id}")
 
     async def on_refund(evt: RefundRecorded, session: AsyncSession) -> None:
-        if evt.within_window:  # PAY-4
-            await fact(session, manager=evt.manager, rule="PAY-4", occurred_at=evt.refunded_at,
-                       event_id=evt.event_id, deal_id=evt.deal_id,
-                       note=f"refund {evt.refund_id} within 10 days of the first payment")
+        await ledger.track_deal(session, evt.deal_id, evt.manager, evt.refunded_at)
+        if not evt.within_window:
+            return
+        # PAY-4: one refunded client, however many refunds inside the window.
+        await fact(session, manager=evt.manager, rule="PAY-4", occurred_at=evt.refunded_at,
+                   event_id=evt.event_id, deal_id=evt.deal_id, key=f"PAY-4:{evt.deal_id}" if evt.deal_id else None,
+                   note=f"refund {evt.refund_id} within 10 days of the first payment")
+        if evt.deal_id:  # a refund dated inside the window, recorded after it ended: the client was refunded
+            await void(session, target=f"PAY-5:{evt.deal_id}", rule="PAY-5", void_event_id=evt.event_id,
+                       occurred_at=evt.refunded_at,
+                       note=f"refund {evt.refund_id} dated inside the 10 days, recorded after they ended")
 
     async def on_window_ended(evt: MoneyBackWindowEnded, session: AsyncSession) -> None:
-        if not evt.refunded:  # PAY-5
+        if not evt.refunded:  # PAY-5, once per deal
             await fact(session, manager=evt.manager, rule="PAY-5", occurred_at=evt.occurred_at,
-                       event_id=evt.event_id, deal_id=evt.deal_id,
+                       event_id=evt.event_id, deal_id=evt.deal_id, key=f"PAY-5:{evt.deal_id}" if evt.deal_id else None,
                        note="not refunded within 10 days of the first payment")
 
     async def on_deadline_met(evt: DeadlineMet, session: AsyncSession) -> None:
-        await svc.record_deadline_outcome(session, deadline_id=evt.deadline_id, owner=evt.owner, rule=evt.rule,
-                                          due_at=evt.due_at, outcome="met", event_id=evt.event_id, tz=tz)
+        await ledger.record_deadline_outcome(session, deadline_id=evt.deadline_id, owner=evt.owner, rule=evt.rule,
+                                             due_at=evt.due_at, outcome="met", event_id=evt.event_id, tz=tz)
+        # A met recorded after the timer's breach (a fact dated before the due time, recorded late) is
+        # authoritative, with or without `revises_breach_event_id`: the breach's fine is retracted.
+        if await ledger.has_lines(session, deadline_id=evt.deadline_id, rule="PAY-6"):
+            await void(session, target=f"deadline:{evt.deadline_id}", rule="PAY-6", void_event_id=evt.event_id,
+                       occurred_at=evt.occurred_at, remember=False,
+                       note=f"deadline {evt.rule} met at {as_utc(evt.met_at).isoformat()}: the breach is retracted")
 
     async def on_deadline_breached(evt: DeadlineBreached, session: AsyncSession) -> None:
-        await svc.record_deadline_outcome(session, deadline_id=evt.deadline_id, owner=evt.owner, rule=evt.rule,
-                                          due_at=evt.due_at, outcome="breached", event_id=evt.event_id, tz=tz)
+        outcome = await ledger.record_deadline_outcome(
+            session, deadline_id=evt.deadline_id, owner=evt.owner, rule=evt.rule, due_at=evt.due_at,
+            outcome="breached", event_id=evt.event_id, tz=tz)
+        if outcome != "breached":  # already met or waived (events out of order): no fine
+            return
         await fact(session, manager=evt.owner, rule="PAY-6", occurred_at=evt.due_at, event_id=evt.event_id,
                    deal_id=evt.deal_id, deadline_id=evt.deadline_id, deadline_rule=evt.rule,
+                   key=f"PAY-6:{evt.deadline_id}",  # one fine per deadline
                    note=f"deadline {evt.rule} breached" + (f" ({evt.task_kind})" if evt.task_kind else ""))
 
     async def on_deadline_waived(evt: DeadlineWaived, session: AsyncSession) -> None:
-        await svc.record_deadline_outcome(session, deadline_id=evt.deadline_id, owner=evt.owner, rule=evt.rule,
-                                          due_at=evt.occurred_at, outcome="waived", event_id=evt.event_id, tz=tz)
-        await svc.void_fact(session, target=f"deadline:{evt.deadline_id}", rule="PAY-6",
-                            void_event_id=evt.event_id, occurred_at=evt.occurred_at, trace_id=producer_trace_id(),
-                            clock=clock, note=f"deadline {evt.rule} waived by {evt.waived_by}: {evt.reason}")
+        await ledger.record_deadline_outcome(session, deadline_id=evt.deadline_id, owner=evt.owner, rule=evt.rule,
+                                             due_at=evt.occurred_at, outcome="waived", event_id=evt.event_id, tz=tz)
+        await void(session, target=f"deadline:{evt.deadline_id}", rule="PAY-6", void_event_id=evt.event_id,
+                   occurred_at=evt.occurred_at, note=f"deadline {evt.rule} waived by {evt.waived_by}: {evt.reason}")
 
     return {
         DealPaid.subject: on_deal_paid,

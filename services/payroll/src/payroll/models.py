@@ -6,6 +6,9 @@
 - `Employee`: the roster of content managers with employment periods (PAY-1).
 - `RuleSet`: versions of the pay rules with the month they take effect from.
 - `MonthRun`: a month's state; a closed month is frozen with the rule set it was closed with.
+- `DealManager`, `DealPeriod`: which manager has which deal, and the deal's renewal periods (PAY-3 once
+  per period, PAY-7 candidates).
+- `BestManagerPick`: the lead's choice in a full PAY-7 tie; `AuditEntry`: who changed what (DESIGN 8).
 """
 
 from __future__ import annotations
@@ -47,10 +50,15 @@ class LedgerLine(Base):
     adjusts_month: Mapped[str | None] = mapped_column(String(7), nullable=True)
     corrects_line_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     voided_by_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the line counts once, whatever event says it: "PAY-4:<deal>" (one refunded client, however many
+    # refunds), "PAY-5:<deal>", "PAY-2:<deal>:<period start>", "PAY-3:<deal>:<period>", "PAY-6:<deadline>".
+    # NULL for the rest (PAY-1/PAY-7 frozen at close, reversals); a voided line gives its key back.
+    fact_key: Mapped[str | None] = mapped_column(String(160), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("source_event_id", "rule", "manager", name="uq_ledger_lines_source"),
+        UniqueConstraint("fact_key", name="uq_ledger_lines_fact_key"),
         # The month overview is one GROUP BY over this index (index-only scan on PostgreSQL).
         Index("ix_ledger_lines_month_manager", "month", "manager", "rule"),
         Index("ix_ledger_lines_deadline", "deadline_id"),
@@ -58,7 +66,8 @@ class LedgerLine(Base):
 
 
 class Void(Base):
-    """A fact undone: `target` is "event:<id>" (a loss) or "deadline:<id>" (a waived deadline)."""
+    """A fact undone: `target` is "event:<id>" (a loss), "deadline:<id>" (a waived deadline) or
+    "PAY-5:<deal>" (a client refunded inside the window after the window ended)."""
 
     __tablename__ = "voids"
 
@@ -76,7 +85,7 @@ class DeadlineOutcome(Base):
     owner: Mapped[str] = mapped_column(String(100))
     rule: Mapped[str] = mapped_column(String(20))
     month: Mapped[str] = mapped_column(String(7))
-    outcome: Mapped[str] = mapped_column(String(10))  # met | breached | waived
+    outcome: Mapped[str] = mapped_column(String(10))  # met | breached | waived (waived > met > breached)
     event_id: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_deadline_outcomes_month", "month", "owner"),)
@@ -125,3 +134,54 @@ class MonthRun(Base):
     closed_by: Mapped[str] = mapped_column(String(100))
     best_manager: Mapped[str | None] = mapped_column(String(100), nullable=True)
     best_manager_why: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class DealManager(Base):
+    """The deal's responsible manager as the events tell it, and whether the deal is lost (PAY-7 candidates:
+    a manager with a deal during the month is one, even without facts)."""
+
+    __tablename__ = "deal_managers"
+
+    deal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    manager: Mapped[str] = mapped_column(String(100))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)        # first fact of the deal seen
+    manager_at: Mapped[datetime] = mapped_column(UTCDateTime)   # time of the fact that named the manager
+    lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_deal_managers_manager", "manager"),)
+
+
+class DealPeriod(Base):
+    """A renewal period of a deal (`clients.deal.renewed.v1`): PAY-3 counts once per deal and period."""
+
+    __tablename__ = "deal_periods"
+
+    deal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+
+
+class BestManagerPick(Base):
+    """PAY-7: the lead's pick among managers tied on every criterion; valid while the tie is the same."""
+
+    __tablename__ = "best_manager_picks"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    manager: Mapped[str] = mapped_column(String(100))
+    tied: Mapped[list] = mapped_column(JSON)
+    picked_by: Mapped[str] = mapped_column(String(100))
+    picked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """DESIGN 8: who changed what in payroll, when (the PAY-7 pick)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(30))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

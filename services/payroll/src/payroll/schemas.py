@@ -27,3 +27,9 @@ class EmployeeIn(msgspec.Struct, forbid_unknown_fields=True):
     employed_from: date
     role: str = "content_manager"
     employed_to: date | None = None
+
+
+class BestManagerIn(msgspec.Struct, forbid_unknown_fields=True):
+    """PAY-7: the lead's pick among the managers tied on every criterion."""
+
+    manager: str = ""  # empty → 422 naming `manager`

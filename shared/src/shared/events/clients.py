@@ -64,7 +64,7 @@ class DealLost(Event, frozen=True, kw_only=True):
     """CL-12 (declined) or CL-13 (unpaid 7 days after the period end). PAY-3 after a month of service."""
 
     manager: str
-    reason: Literal["declined", "unpaid"]
+    reason: Literal["declined", "unpaid", "refunded"]
     after_full_month: bool = True
 
 
@@ -109,6 +109,7 @@ class DeadlineMet(Event, frozen=True, kw_only=True):
     owner: str
     due_at: datetime
     met_at: datetime
+    revises_breach_event_id: str | None = None
 
 
 @event("clients.deadline.breached.v1")

@@ -1,5 +1,6 @@
 """Payroll (issue 4): the month overview, each manager's statement (CSV, print), closing a month with
-re-authentication, and the pay rules with their history.
+re-authentication, and the pay rules with their history. PAY-7 (issue 7 §6): a full tie for best manager
+is shown with the figures and the lead picks the winner (a form); closing with an unresolved tie is refused.
 
 A content manager sees only their own figures (checked here and by the payroll service); the analyst
 reads everything; only the project lead closes a month (after typing their password again) and
@@ -42,6 +43,26 @@ def own_only(request: Request, manager: str) -> None:
 
 # ------------------------------------------------------------------ month overview
 
+# The payroll service's refusal codes, worded here (the service answers with codes and parameters).
+TIE_UNRESOLVED = "payroll.best_manager_tie_unresolved"
+NO_TIE = "payroll.best_manager_no_tie"
+NOT_TIED = "payroll.best_manager_not_tied"
+
+
+def refusal(exc: ServiceError, default_field: str = "form") -> dict[str, str]:
+    """A payroll refusal as {field: message}: known codes translated, anything else as the service said it."""
+    errors: dict[str, str] = {}
+    for item in exc.errors:
+        code, managers = item.get("code"), str(item.get("managers") or "")
+        if code == TIE_UNRESOLVED:
+            errors["form"] = _("The best manager is tied between %(managers)s: pick one before closing the month.") \
+                % {"managers": managers}
+        elif code == NOT_TIED:
+            errors["manager"] = _("Choose one of the tied managers: %(managers)s.") % {"managers": managers}
+        elif code == NO_TIE:
+            errors["manager"] = _("Nobody is tied for best manager this month: there is nothing to pick.")
+    return errors or form_errors(exc, default_field)
+
 async def month_context(request: Request, services: ServiceClient, month: str, errors: dict[str, str] | None = None,
                         notice: str = "") -> dict[str, Any]:
     view = await services.get("payroll", f"/months/{month}")
@@ -51,9 +72,12 @@ async def month_context(request: Request, services: ServiceClient, month: str, e
     chart = bar_chart([(m["manager"], float(to_decimal(m["total"])), money(m["total"], currency)) for m in
                        sorted(managers, key=lambda m: to_decimal(m["total"]), reverse=True)])
     current = current_month(request)
+    tie = view.get("tie") or None
+    is_lead = staff_of(request).role == LEAD
     return {"view": view, "month": month, "months": recent_months(current, 18), "rules": rules, "chart": chart,
             "currency": currency, "errors": errors or {}, "notice": notice, "is_past": month < current,
-            "can_close": staff_of(request).role == LEAD}
+            "can_close": is_lead, "tie": tie,
+            "can_pick": is_lead and view.get("state") == "open" and tie is not None}
 
 
 @get("/payroll", name="payroll", opt=READERS)
@@ -82,12 +106,37 @@ async def payroll_close(request: Request, services: Services, session: NamedDepe
         except ServiceError as exc:
             if exc.status_code not in (403, 409, 422):
                 raise
-            errors = {"form": " ".join(form_errors(exc).values())}
+            errors = {"form": " ".join(refusal(exc).values())}
     if not errors and not is_htmx(request):
         return redirect(request, f"/payroll?month={month}")
     month = valid_month(month) or current_month(request)
     ctx = await month_context(request, services, month, errors,
                               "" if errors else _("%(month)s is closed.") % {"month": month})
+    return page(request, "pages/payroll.html", ctx, block="month", status_code=422 if errors else 200)
+
+
+@post("/payroll/months/{month:str}/best-manager", name="payroll_pick", opt=allow(LEAD))
+async def payroll_pick(request: Request, services: Services, month: FromPath[str]) -> Response:
+    """PAY-7: the lead picks the best manager among those tied on every criterion (the service audits it)."""
+    form = await request.form()
+    manager = str(form.get("manager") or "").strip()
+    errors: dict[str, str] = {}
+    if not valid_month(month):
+        errors["form"] = _("Choose a month.")
+    elif not manager:
+        errors["manager"] = _("Choose the best manager among the tied managers.")
+    else:
+        try:
+            await services.post("payroll", f"/months/{month}/best-manager", json={"manager": manager})
+        except ServiceError as exc:
+            if exc.status_code not in (403, 409, 422):
+                raise
+            errors = refusal(exc, default_field="manager")
+    if not errors and not is_htmx(request):
+        return redirect(request, f"/payroll?month={month}")
+    month = valid_month(month) or current_month(request)
+    notice = "" if errors else _("%(manager)s is the best manager of %(month)s.") % {"manager": manager, "month": month}
+    ctx = await month_context(request, services, month, errors, notice)
     return page(request, "pages/payroll.html", ctx, block="month", status_code=422 if errors else 200)
 
 
@@ -194,6 +243,6 @@ async def payroll_rules_create(request: Request, services: Services) -> Response
     return page(request, "pages/payroll_rules.html", ctx, block="rules", status_code=422 if errors else 200)
 
 
-routes = [payroll_month, payroll_close, payroll_statement, payroll_statement_csv, payroll_rules,
+routes = [payroll_month, payroll_close, payroll_pick, payroll_statement, payroll_statement_csv, payroll_rules,
           payroll_rules_create]
 
