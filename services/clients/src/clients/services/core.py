@@ -38,6 +38,7 @@ from clients.schemas import (
     Errors,
     check_aware,
 )
+from shared import timers
 
 SYSTEM = Actor(login="system", role="integration")
 OPEN_STAGES = ("new", "contacted", "questionnaire_received", "project_launched", "notification_sent")
@@ -119,20 +120,44 @@ async def open_deal_counts(session: AsyncSession, column: Any) -> dict[str, int]
 
 async def assign_least_loaded(session: AsyncSession, role: str, column: Any) -> str | None:
     """CL-3 (and CL-6, CL-7 by analogy): the active staff member of `role` with the fewest OPEN deals;
-    ties by login.
+    ties by full name, then login (rules.pick_least_loaded).
 
     Choice: staff accounts live in the gateway, but assignment must work when the gateway is down and
     be reproducible in tests, so the clients service keeps its own roster of assignable staff
     (`PUT /api/clients/staff/{login}`: login, role content_manager | ad_manager | growth, active).
     An empty roster leaves the deal unassigned (the payment is still recorded; the lead assigns by
     hand with `POST /deals/{id}/manager`)."""
-    candidates = list((await session.execute(
-        select(StaffMember.login).where(StaffMember.role == role, StaffMember.active.is_(True)))).scalars())
+    candidates = [(login, name) for login, name in (await session.execute(
+        select(StaffMember.login, StaffMember.full_name)
+        .where(StaffMember.role == role, StaffMember.active.is_(True)))).all()]
     return rules.pick_least_loaded(candidates, await open_deal_counts(session, column))
 
 
-async def get_deal(session: AsyncSession, deal_id: str) -> Deal | None:
-    return await session.get(Deal, deal_id)
+async def get_deal(session: AsyncSession, deal_id: str, *, lock: bool = True) -> Deal | None:
+    """The deal, read fresh under its row lock (issue 7 §2): every writer of a deal — a request, an
+    event handler, a timer fired by `settle_deal` — takes `SELECT … FOR UPDATE` before reading its
+    state, so two writers of one deal run one after the other and neither loses the other's update.
+    On SQLite the lock is a no-op (one writer at a time, BEGIN IMMEDIATE). Re-locking a deal the
+    transaction already holds returns at once."""
+    query = select(Deal).where(Deal.id == deal_id).execution_options(populate_existing=True)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_deal_for_timer(session: AsyncSession, deal_id: str) -> Deal | None:
+    """The deal under its row lock for a timer handler, never waiting: the background scheduler holds
+    the timer rows it claimed, while a request holds the deal and waits for those timer rows — if the
+    scheduler waited for the deal, the two would deadlock. A deal locked by another transaction raises
+    `timers.Busy`: the scheduler leaves the timer (not a failure) for that writer's `settle_deal` or a
+    later round. Inside `settle_deal` the transaction already holds the lock, so this returns at once."""
+    query = (select(Deal).where(Deal.id == deal_id).execution_options(populate_existing=True)
+             .with_for_update(skip_locked=True))
+    deal = (await session.execute(query)).scalar_one_or_none()
+    if deal is None and session.bind.dialect.name == "postgresql":
+        if (await session.execute(select(Deal.id).where(Deal.id == deal_id))).scalar_one_or_none() is not None:
+            raise timers.Busy(f"deal {deal_id} is locked by another transaction")
+    return deal
 
 
 def history(ctx: Ctx, deal: Deal, at: datetime, kind: str, summary: str, *, code: str, **data: Any) -> None:
@@ -184,18 +209,28 @@ def fact_time(ctx: Ctx, at: datetime | None, field_name: str = "at") -> datetime
 
 # ============================================================================ settle: what is already due
 
-async def settle_deal(ctx: Ctx, deal: Deal) -> int:
-    """Fire this deal's timers that are due by now, in due order, inside the current transaction.
+async def settle_deal(ctx: Ctx, deal: Deal, before: datetime | None = None) -> int:
+    """Fire this deal's timers that are due, in due order, inside the current transaction (which holds
+    the deal's row lock, `get_deal`). Without `before`: everything due by now. With `before` = the time
+    of a fact about to be applied: only the timers due strictly before it (issue 7 §1, CAL-3) — a fact
+    is judged on its own time, so a call made exactly at the due time meets its deadline, and a refund
+    dated inside the money-back window is applied before the window's end is. Callers apply the fact
+    and then settle again without `before`.
+
     Handlers may schedule further already-due timers (launch 40 days ago → renewal task → its
-    deadline breached → automatic loss); loop until nothing is due. Handlers are idempotent, so a
-    race with the background scheduler (which claims rows with SKIP LOCKED) cannot double an effect."""
+    deadline breached → automatic loss); loop until nothing is due. On PostgreSQL the timer rows are
+    locked without SKIP LOCKED: a timer of this deal that the background scheduler is running is
+    waited for, not skipped (its handler cannot hold the deal, which this transaction holds, so it
+    gives way: timers.Busy)."""
     fired = 0
+    limit = ctx.now if before is None else min(before, ctx.now)
     while True:
+        due_by = Timer.due_at <= limit if before is None else Timer.due_at < limit
         query = (select(Timer).where(Timer.key.like(f"deal:{deal.id}:%"), Timer.fired_at.is_(None),
-                                     Timer.cancelled_at.is_(None), Timer.due_at <= ctx.now)
-                 .order_by(Timer.due_at, Timer.id).limit(50))
+                                     Timer.cancelled_at.is_(None), due_by)
+                 .order_by(Timer.due_at, Timer.id).limit(50).execution_options(populate_existing=True))
         if ctx.session.bind.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update()
         due = (await ctx.session.execute(query)).scalars().all()
         if not due:
             return fired
@@ -206,8 +241,10 @@ async def settle_deal(ctx: Ctx, deal: Deal) -> int:
             fired += 1
 
 
-async def load_deal(ctx: Ctx, deal_id: str, *, settle: bool = True) -> Deal:
-    deal = await get_deal(ctx.session, deal_id)
+async def load_deal(ctx: Ctx, deal_id: str, *, settle: bool = True, lock: bool = True) -> Deal:
+    """The deal under its row lock (a writer), 404/403 as the actor may see it, settled up to now
+    unless `settle=False` (a route about to apply a dated fact settles up to the fact's time)."""
+    deal = await get_deal(ctx.session, deal_id, lock=lock)
     access.require_visible(ctx.actor, deal)
     assert deal is not None
     if settle:

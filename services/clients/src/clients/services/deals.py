@@ -17,7 +17,7 @@ from shared.events.clients import (
     DealStageChanged,
 )
 from shared.telemetry import inject_headers
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from clients import access, rules
 from clients.crypto import decrypt_credentials, encrypt_credentials
@@ -109,26 +109,56 @@ def validate_payment(data: PaymentIn) -> tuple[Decimal, str]:
 
 
 async def record_payment(ctx: Ctx, data: PaymentIn) -> PaymentResult:
-    """CL-3 (new client) or CL-14 (renewal, `deal_id` given). Idempotent on `external_id`."""
+    """CL-3 (new client) or CL-14 (renewal, `deal_id` given). Idempotent on `external_id`: the same
+    payment again → the same deal (200), also when the copies race (issue 7 §4: on PostgreSQL the
+    transaction first takes an advisory lock on the external id, so a racing copy waits for the first
+    to commit and then finds it; SQLite has one writer). The same `external_id` with a different
+    amount, currency, client or deal is a 409 naming each field that differs.
+
+    A renewal is judged on its own time (issue 7 §1): the deal's timers due strictly before `paid_at`
+    fire first (an automatic loss dated before the payment happens, and is then undone or not)."""
     amount, currency = validate_payment(data)
     if data.paid_at > ctx.now:
         raise DomainError("a payment cannot be dated in the future", field="paid_at")
+    if ctx.session.bind.dialect.name == "postgresql":
+        await ctx.session.execute(select(func.pg_advisory_xact_lock(func.hashtext("payment:" + data.external_id))))
     existing = (await ctx.session.execute(select(Payment).where(Payment.external_id == data.external_id))
                 ).scalar_one_or_none()
     if existing is not None:
         deal = await get_deal(ctx.session, existing.deal_id)
+        await require_same_payment(ctx, existing, deal, data, amount, currency)
         await settle_deal(ctx, deal)
         return PaymentResult(deal, created=False)
     if data.deal_id is not None:
         deal = await get_deal(ctx.session, data.deal_id)
         if deal is None:
             raise NotFound("deal not found", field="deal_id")
-        await settle_deal(ctx, deal)
+        await settle_deal(ctx, deal, before=data.paid_at)
         await renew(ctx, deal, data, amount, currency)
     else:
         deal = await open_deal(ctx, data, amount, currency)
     await settle_deal(ctx, deal)
     return PaymentResult(deal, created=True)
+
+
+async def require_same_payment(ctx: Ctx, existing: Payment, deal: Deal, data: PaymentIn, amount: Decimal,
+                               currency: str) -> None:
+    """Issue 7 §4: a repeated `external_id` must be the same payment; each field that differs is named
+    (amount, currency, deal_id, client — the client is the same person when the phone digits match)."""
+    errors = []
+    if amount != existing.amount:
+        errors.append({"field": "amount", "message": f"this payment was recorded with {existing.amount}"})
+    if currency != existing.currency:
+        errors.append({"field": "currency", "message": f"this payment was recorded in {existing.currency}"})
+    if data.deal_id is not None and data.deal_id != existing.deal_id:
+        errors.append({"field": "deal_id", "message": "this payment was recorded on another deal"})
+    if data.client is not None and data.client.phone:
+        client = await ctx.session.get(Client, deal.client_id)
+        if _digits(data.client.phone) != client.phone_digits:
+            errors.append({"field": "client", "message": "this payment was recorded for another client"})
+    if errors:
+        raise Conflict("this external_id was already used for a different payment: "
+                       + ", ".join(e["field"] for e in errors), errors=errors)
 
 
 async def open_deal(ctx: Ctx, data: PaymentIn, amount: Decimal, currency: str) -> Deal:
@@ -295,9 +325,10 @@ def reveal_credentials(ctx: Ctx, deal: Deal) -> dict[str, str]:
 # ============================================================================ tasks
 
 async def complete_task(ctx: Ctx, task: Task, at: datetime) -> Deal:
-    deal = await get_deal(ctx.session, task.deal_id)
+    deal = await get_deal(ctx.session, task.deal_id)  # the deal's row lock, then the task as it is now
+    await ctx.session.refresh(task)
     access.require_task_complete(ctx.actor, deal, task)
-    await settle_deal(ctx, deal)
+    await settle_deal(ctx, deal, before=at)  # judged on its own time: a call at the due time meets it
     if task.status != "open":
         raise Conflict(f"task is {task.status}", field="task_id")
     if at < task.created_at:
@@ -310,6 +341,7 @@ async def complete_task(ctx: Ctx, task: Task, at: datetime) -> Deal:
             await mark_contacted(ctx, deal, at)  # CL-4: the call done means the client was contacted
         else:
             await finish_task(ctx, deal, task, at, ctx.actor.login)
+    await settle_deal(ctx, deal)
     return deal
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clients import access, rules
 from clients.models import (
     Client,
+    Deadline,
     Deal,
     Payment,
     Refund,
@@ -92,16 +93,37 @@ async def list_deals(session: AsyncSession, actor: Actor, page: Page, *, stage: 
     return [DealRow(deal, name, *money[deal.id]) for deal, name in rows], total
 
 
-async def list_tasks(session: AsyncSession, actor: Actor, *, assignee: str | None,
-                     status: str | None) -> list[tuple[Task, Deal, str]]:
+TASK_SORTS = DEADLINE_SORTS = ("due_at",)
+
+
+async def list_tasks(session: AsyncSession, actor: Actor, page: Page, *, assignee: str | None,
+                     status: str | None) -> tuple[list[tuple[Task, Deal, str]], int]:
     """Tasks of the deals `actor` may see, plus their own tasks, each with its deal and client name
-    (one query)."""
-    query = (select(Task, Deal, Client.full_name).join(Deal, Deal.id == Task.deal_id)
-             .join(Client, Client.id == Deal.client_id)
-             .where(or_(access.visible_deals(actor), Task.assignee == actor.login))
-             .order_by(*ordered(Task.due_at, False, nullable=True), Task.created_at, Task.id))
+    (one query), by due time (none last); one page of them and how many there are in all (issue 7 §7)."""
+    where = [or_(access.visible_deals(actor), Task.assignee == actor.login)]
     if assignee:
-        query = query.where(Task.assignee == assignee)
+        where.append(Task.assignee == assignee)
     if status:
-        query = query.where(Task.status == status)
-    return [(task, deal, name) for task, deal, name in (await session.execute(query)).all()]
+        where.append(Task.status == status)
+    total = (await session.execute(select(func.count()).select_from(Task).join(Deal, Deal.id == Task.deal_id)
+                                   .where(*where))).scalar_one()
+    query = (select(Task, Deal, Client.full_name).join(Deal, Deal.id == Task.deal_id)
+             .join(Client, Client.id == Deal.client_id).where(*where)
+             .order_by(*ordered(Task.due_at, page.descending, nullable=True), Task.created_at, Task.id)
+             .limit(page.limit).offset(page.offset))
+    return [(task, deal, name) for task, deal, name in (await session.execute(query)).all()], total
+
+
+async def list_deadlines(session: AsyncSession, actor: Actor, page: Page, *, owner: str | None, rule: str | None,
+                         state: str | None) -> tuple[list[Deadline], int]:
+    """Deadlines of the deals `actor` may see (filtered in the database), by due time; one page of
+    them and how many there are in all (issue 7 §7)."""
+    where = [access.visible_deals(actor)]
+    for column, value in ((Deadline.state, state), (Deadline.owner, owner), (Deadline.rule, rule)):
+        if value:
+            where.append(column == value)
+    base = select(Deadline).join(Deal, Deal.id == Deadline.deal_id).where(*where)
+    total = (await session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+    query = (base.order_by(Deadline.due_at.desc() if page.descending else Deadline.due_at, Deadline.id)
+             .limit(page.limit).offset(page.offset))
+    return list((await session.execute(query)).scalars()), total

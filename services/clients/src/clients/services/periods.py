@@ -78,7 +78,8 @@ async def renew(ctx: Ctx, deal: Deal, data: PaymentIn, amount: Decimal, currency
                 history(ctx, deal, paid_at, "loss_undone", "automatic loss undone by a payment dated before it",
                         code="loss.undone", lost_event_id=deal.lost_event_id)
             deal.lost_at = deal.lost_reason = deal.lost_event_id = None
-        full_month = rules.after_full_month(deal.period_end, paid_at, rv.renewal_task_days_before_end, ctx.cal)
+        full_month = rules.after_full_month(deal.period_no, deal.period_end, paid_at,
+                                            rv.renewal_task_days_before_end, ctx.cal)
         await close_period(ctx, deal, paid_at)
         await open_period(ctx, deal, rules.local_date(ctx.cal, paid_at), paid_at)
         if deal.stage != "project_launched":
@@ -143,13 +144,17 @@ async def create_renewal_task(ctx: Ctx, deal: Deal, period_no: int) -> None:
                           due_at=deal.period_end, period_no=period_no)
 
 
-async def lose(ctx: Ctx, deal: Deal, reason: str, at: datetime) -> None:
-    """CL-12 (declined) / CL-13 (unpaid). Open tasks are cancelled and their open deadlines waived by
-    `system` (nobody owes work for a client who left); pending period timers are cancelled."""
+async def lose(ctx: Ctx, deal: Deal, reason: str, at: datetime, *, after_full_month: bool | None = None) -> None:
+    """CL-12 (declined) / CL-13 (unpaid) / CL-15 (refunded in full inside the 10 days). Open tasks are
+    cancelled and the deadlines due after the loss waived by `system` (nobody owes work for a client
+    who left) — a breach the timer made after `at` too, when the loss is recorded late (issue 7 §1);
+    pending period timers are cancelled. `after_full_month` (PAY-3) is computed unless given."""
     rv = await rule_values(ctx.session, at)
-    full_month = rules.after_full_month(deal.period_end, at, rv.renewal_task_days_before_end, ctx.cal)
+    if after_full_month is None:
+        after_full_month = rules.after_full_month(deal.period_no, deal.period_end, at,
+                                                  rv.renewal_task_days_before_end, ctx.cal)
     evt = DealLost(deal_id=deal.id, client_id=deal.client_id, occurred_at=at, manager=manager_of(deal),
-                   reason=reason, after_full_month=full_month)
+                   reason=reason, after_full_month=after_full_month)
     deal.lost_at, deal.lost_reason, deal.lost_event_id = at, reason, evt.event_id
     change_stage(ctx, deal, "lost", at)
     ctx.emit(evt)
@@ -162,9 +167,10 @@ async def lose(ctx: Ctx, deal: Deal, reason: str, at: datetime) -> None:
     system = Ctx(ctx.session, ctx.clock, ctx.settings, SYSTEM, ctx.handlers)
     for task in open_tasks:
         task.status = "cancelled"
-    open_deadlines = (await ctx.session.execute(select(Deadline).where(
-        Deadline.deal_id == deal.id, Deadline.state == "open", Deadline.due_at > at))).scalars().all()
-    for deadline in open_deadlines:
+    later = (await ctx.session.execute(select(Deadline).where(
+        Deadline.deal_id == deal.id, Deadline.state.in_(("open", "breached")), Deadline.due_at > at)
+        .order_by(Deadline.due_at, Deadline.id))).scalars().all()
+    for deadline in later:
         waive(system, deal, deadline, f"deal lost ({reason})")
 
 

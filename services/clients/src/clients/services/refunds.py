@@ -19,13 +19,17 @@ from clients.models import (
     Refund,
 )
 from clients.services.core import Ctx, deal_span, history, manager_of, rule_values
+from clients.services.periods import lose
 
 # ============================================================================ CL-15: refunds
 
 async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal, currency: str,
                         refunded_at: datetime) -> tuple[Refund, bool]:
     """CL-15: recorded against the deal and the payment it returns (the latest payment made before
-    the refund); `within_window` = within 10 days of the FIRST payment (PAY-4). Idempotent."""
+    the refund); `within_window` = within 10 days of the FIRST payment (PAY-4), judged on the refund's
+    own time (a refund dated inside the window but recorded after its end is still within: payroll
+    then voids the PAY-5 line). Idempotent. The payment refunded in full inside the window ends the
+    deal: lost, reason `refunded`."""
     existing = (await ctx.session.execute(select(Refund).where(Refund.external_id == external_id))
                 ).scalar_one_or_none()
     if existing is not None:
@@ -57,6 +61,10 @@ async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal,
         history(ctx, deal, refunded_at, "refund", f"refunded {amount} {currency}", code="refund.recorded",
                 refund_id=refund.id, within_window=within, amount=str(amount), currency=currency)
         ctx.audit("refund.recorded", deal.id, refund_id=refund.id, amount=str(amount))
+        # CL-15 / issue 7 §6: the whole payment returned inside the 10 days ends the deal (never
+        # "after a month of service": no PAY-3; PAY-4 comes from the refund, once per deal).
+        if within and Decimal(refunded) + amount >= payment.amount and deal.stage != "lost":
+            await lose(ctx, deal, "refunded", refunded_at, after_full_month=False)
     return refund, True
 
 

@@ -78,25 +78,47 @@ async def create_deadline(ctx: Ctx, deal: Deal, *, rule: str, what: str, what_co
 
 def resolve_deadline(ctx: Ctx, deal: Deal, deadline: Deadline, done_at: datetime, task_kind: str | None) -> None:
     """CAL-3: the work was done at `done_at`. In time → met; late and not yet breached → breached (a
-    backdated report of late work); already breached or waived → stays as it is."""
+    backdated report of late work); waived → stays as it is.
+
+    Issue 7 §1: a breach is an outcome the timer made for want of a fact. A fact recorded later but
+    dated in time (a post published before the due time whose event arrived after it, a call backdated
+    by the lead) contradicts it: the deadline becomes met at the fact's time and the breach is
+    retracted — `DeadlineMet.revises_breach_event_id` names the `DeadlineBreached` event, so payroll
+    voids (or, in a closed month, reverses) its PAY-6 line."""
+    in_time = rules.deadline_outcome(deadline.due_at, done_at) == "met"
+    if deadline.state == "breached" and in_time:
+        revised = deadline.breach_event_id
+        met(ctx, deal, deadline, done_at, revises_breach_event_id=revised)
+        history(ctx, deal, done_at, "deadline", f"{deadline.rule} breach retracted: met in time",
+                code="deadline.breach_retracted", deadline_id=deadline.id, rule=deadline.rule,
+                what_code=deadline.what_code, breach_event_id=revised)
+        return
     if deadline.state != "open":
         return
-    if rules.deadline_outcome(deadline.due_at, done_at) == "met":
-        deadline.state, deadline.resolved_at = "met", done_at
-        ctx.emit(DeadlineMet(deal_id=deal.id, client_id=deal.client_id, occurred_at=done_at, deadline_id=deadline.id,
-                             rule=deadline.rule, owner=deadline.owner or "", due_at=deadline.due_at, met_at=done_at))
-        history(ctx, deal, done_at, "deadline", f"{deadline.rule} met", code="deadline.met", deadline_id=deadline.id,
-                rule=deadline.rule, what_code=deadline.what_code)
+    if in_time:
+        met(ctx, deal, deadline, done_at)
     else:
         breach(ctx, deal, deadline, task_kind)
 
 
+def met(ctx: Ctx, deal: Deal, deadline: Deadline, done_at: datetime, *,
+        revises_breach_event_id: str | None = None) -> None:
+    deadline.state, deadline.resolved_at = "met", done_at
+    ctx.emit(DeadlineMet(deal_id=deal.id, client_id=deal.client_id, occurred_at=done_at, deadline_id=deadline.id,
+                         rule=deadline.rule, owner=deadline.owner or "", due_at=deadline.due_at, met_at=done_at,
+                         revises_breach_event_id=revises_breach_event_id))
+    history(ctx, deal, done_at, "deadline", f"{deadline.rule} met", code="deadline.met", deadline_id=deadline.id,
+            rule=deadline.rule, what_code=deadline.what_code)
+
+
 def breach(ctx: Ctx, deal: Deal, deadline: Deadline, task_kind: str | None) -> None:
-    """CAL-3 / PAY-6: the deadline passed unmet; the event is dated at the due time (the fact)."""
+    """CAL-3 / PAY-6: the deadline passed unmet; the event is dated at the due time (the fact). Its
+    event id is kept on the deadline, so a later-recorded fact in time can retract it."""
     deadline.state, deadline.resolved_at = "breached", deadline.due_at
-    ctx.emit(DeadlineBreached(deal_id=deal.id, client_id=deal.client_id, occurred_at=deadline.due_at,
-                              deadline_id=deadline.id, rule=deadline.rule, owner=deadline.owner or "",
-                              due_at=deadline.due_at, task_kind=task_kind))
+    evt = ctx.emit(DeadlineBreached(deal_id=deal.id, client_id=deal.client_id, occurred_at=deadline.due_at,
+                                    deadline_id=deadline.id, rule=deadline.rule, owner=deadline.owner or "",
+                                    due_at=deadline.due_at, task_kind=task_kind))
+    deadline.breach_event_id = evt.event_id
     history(ctx, deal, deadline.due_at, "deadline", f"{deadline.rule} breached", code="deadline.breached",
             deadline_id=deadline.id, rule=deadline.rule, what_code=deadline.what_code)
 
