@@ -388,6 +388,7 @@ async def waive_deadline(deadline_id: str, data: JSONBody[WaiveIn], session: Nam
         raise NotFound("deadline not found")
     ctx = ctx_of(session, runtime, actor)
     deal = await services.load_deal(ctx, deadline.deal_id)
+    await session.refresh(deadline)  # as it is under the deal's lock, after its due timers fired
     with services.deal_span(deal, "waive"):
         services.waive(ctx, deal, deadline, data.reason)
     return deadline_view(deadline)

@@ -164,7 +164,8 @@ CHECKLIST_REQUIRED = ("account_setup",)  # CL-7: the setup task is done when its
 async def tick_checklist(ctx: Ctx, task: Task, item: str, done: bool) -> Deal:
     """CL-7: tick (or untick) one checklist item of an open task: its assignee or the lead (and
     integrations). An item the task does not have is a 422 naming `item`."""
-    deal = await get_deal(ctx.session, task.deal_id)
+    deal = await get_deal(ctx.session, task.deal_id)  # the deal's row lock, then the task as it is now
+    await ctx.session.refresh(task)
     access.require_checklist_tick(ctx.actor, deal, task)
     if task.status != "open":
         raise Conflict(f"task is {task.status}", field="task_id")
