@@ -161,3 +161,26 @@ async def test_cl15_full_refund_inside_the_10_days_ends_the_deal(api_any) -> Non
     [ended] = await api.events("clients.deal.money_back_window_ended")
     assert ended.refunded is True
     assert await api.events("clients.deadline.breached") == []
+
+
+async def test_cl9_demo_deal_olga_kim_backdated_first_post_before_due_is_met(api_any) -> None:
+    """The demo's "Ольга Ким" (scripts/seed_demo.py): paid 13 days ago, launched 10 days ago, every
+    fact posted now with its own date. The first post came a day after the questionnaire: CL-9 met,
+    never breached (no PAY-6 line)."""
+    api = api_any
+    now = T0 + timedelta(days=13)
+    api.clock.set(now)
+    deal = await api.pay(payment("demo-pay-006", paid_at=now - timedelta(days=13), kind="complex_promotion"))
+    deal_id, at = deal["deal_id"], now - timedelta(days=10)
+    await api.ok("post", f"/deals/{deal_id}/stage", {"stage": "contacted", "at": (at - timedelta(days=2)).isoformat()})
+    # The seed records the first post before the questionnaire (any order: each fact is judged on its
+    # own time). In the other order the questionnaire's response would already breach CL-9 — its due
+    # time passed with no post known — and the post would then retract that breach.
+    await api.ok("post", f"/deals/{deal_id}/first-post", {"published_at": at.isoformat()})
+    await api.ok("post", f"/deals/{deal_id}/questionnaire", {"answers": {"niche": "demo"},
+                                                              "received_at": (at - timedelta(days=1)).isoformat()})
+    launched = await api.ok("post", f"/deals/{deal_id}/stage", {
+        "stage": "project_launched", "at": at.isoformat(), "service_start": at.date().isoformat(),
+        "instagram_login": "stroymart.kz", "instagram_password": "demo-password"})
+    assert cl9_of(launched)["state"] == "met"
+    assert [e for e in await api.events("clients.deadline.breached") if e.rule == "CL-9"] == []
