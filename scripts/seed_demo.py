@@ -73,10 +73,14 @@ def pay(api: Api, external_id: str, paid_at: datetime, kind: str, who: dict, **e
 
 def launch(api: Api, deal_id: str, at: datetime, login: str) -> None:
     api.must("POST", f"/deals/{deal_id}/stage", {"stage": "contacted", "at": (at - timedelta(days=2)).isoformat()})
+    # The first post (a day after the questionnaire, in time for CL-9) is recorded before the
+    # questionnaire: each fact is judged on its own time, and recorded the other way round the
+    # questionnaire's answer would first breach CL-9 (its due time passed with no post known yet) and
+    # the post would then retract that breach — true, but noisy for a demo.
+    api.must("POST", f"/deals/{deal_id}/first-post", {"published_at": at.isoformat()})
     api.must("POST", f"/deals/{deal_id}/questionnaire", {
         "answers": {"niche": "demo", "goals": "more clients from Instagram", "tone": "friendly"},
         "received_at": (at - timedelta(days=1)).isoformat()})
-    api.must("POST", f"/deals/{deal_id}/first-post", {"published_at": at.isoformat()})
     api.must("POST", f"/deals/{deal_id}/stage", {
         "stage": "project_launched", "at": at.isoformat(), "service_start": at.date().isoformat(),
         "instagram_login": login, "instagram_password": "demo-password"})

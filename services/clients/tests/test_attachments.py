@@ -44,7 +44,7 @@ async def test_cl11_attachment_failing_after_the_file_is_written_leaves_no_file_
             raise DomainError("refused after the file was written", field="file")
         return original(ctx, deal, at, kind, *args, **kw)
 
-    monkeypatch.setattr(services, "history", failing_history)
+    monkeypatch.setattr(services.attachments, "history", failing_history)
     response = await upload(api_any, deal["deal_id"])
     assert response.status_code == 422, response.text
     monkeypatch.undo()
@@ -63,7 +63,7 @@ async def test_cl11_attachment_whose_commit_fails_leaves_no_file_and_no_row(api_
             ctx.session.add(Task(id=first_call["id"], deal_id=deal_.id, kind="first_call", rule="CL-3", title="x",
                                  checklist=[], period_no=0, status="open", created_at=at))
 
-    monkeypatch.setattr(services, "history", history_then_conflict)
+    monkeypatch.setattr(services.attachments, "history", history_then_conflict)
     try:
         response = await upload(api_any, deal["deal_id"])
         assert response.status_code >= 400

@@ -33,10 +33,26 @@ def test_cl3_setting_moves_next_morning_to_the_next_working_day() -> None:
     assert rules.first_call_due(CAL, friday_night, working) == local(2026, 3, 9, 11, 0).astimezone(UTC)
 
 
-def test_cl3_least_open_deals_wins_ties_by_login() -> None:
-    assert rules.pick_least_loaded(["manager2", "manager1"], {}) == "manager1"
-    assert rules.pick_least_loaded(["manager1", "manager2"], {"manager1": 3, "manager2": 1}) == "manager2"
+def test_cl3_least_open_deals_wins_ties_by_full_name_then_login() -> None:
+    assert rules.pick_least_loaded([("manager2", ""), ("manager1", "")], {}) == "manager1"
+    assert rules.pick_least_loaded([("manager1", ""), ("manager2", "")], {"manager1": 3, "manager2": 1}) == "manager2"
     assert rules.pick_least_loaded([], {}) is None
+    # issue 7 §6: a tie goes by the staff member's full name, then login
+    staff = [("a_zhan", "Жанна Ахметова"), ("b_alia", "Алия Беркова"), ("c_alia", "Алия Беркова")]
+    assert rules.pick_least_loaded(staff, {}) == "b_alia"
+    assert rules.pick_least_loaded(staff, {"b_alia": 1}) == "c_alia"
+    assert rules.pick_least_loaded(staff, {"b_alia": 1, "c_alia": 1}) == "a_zhan"
+
+
+def test_pay2_pay3_after_a_full_month_is_a_completed_period_issue7() -> None:
+    end = local(2026, 4, 1, 0, 0).astimezone(UTC)
+    week_early = local(2026, 3, 25, 12, 0).astimezone(UTC)
+    # a second-month client renewing a week early counts (the first period was completed)
+    assert rules.after_full_month(2, end, week_early, 3, CAL)
+    # a first-month client a week early does not; on time (renewal window) does
+    assert not rules.after_full_month(1, end, week_early, 3, CAL)
+    assert rules.after_full_month(1, end, local(2026, 3, 30, 12, 0).astimezone(UTC), 3, CAL)
+    assert not rules.after_full_month(0, None, week_early, 3, CAL)
 
 
 def test_cl6_concept_is_due_24_wall_clock_hours_after_the_questionnaire() -> None:

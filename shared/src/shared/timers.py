@@ -30,6 +30,13 @@ TIMER_FLAG = "zabota.timers"
 TimerHandler = Callable[[AsyncSession, Timer], Awaitable[None]]
 
 
+class Busy(Exception):  # noqa: N818 - a state, not an error
+    """Raised by a handler whose aggregate another transaction holds (it locks it NOWAIT / SKIP LOCKED,
+    never waiting: the scheduler holds timer rows, and a request holding the aggregate waits for them).
+    The scheduler leaves the timer as it was — no attempt counted, no error kept — for that writer,
+    which fires the aggregate's due timers itself, or for a later round."""
+
+
 async def schedule(session: AsyncSession, *, kind: str, key: str, due_at: datetime,
                    payload: dict[str, Any] | None = None, clock: Clock | None = None) -> Timer:
     """Schedule once per `key`: scheduling the same key again returns the existing timer."""
@@ -67,16 +74,18 @@ class Scheduler(WakeableLoop):
         db.on_commit(TIMER_FLAG, self.wake)
 
     async def fire_batch(self) -> int:
-        """Fire up to `batch` due timers; returns how many were attempted."""
+        """Fire up to `batch` due timers; returns how many were attempted (a timer left because its
+        aggregate is busy — `Busy` — is not counted, so `run_due` does not spin on it)."""
         now = self.clock.now()
+        attempted = 0
         async with self.db.transaction() as session:
             query = (select(Timer)
                      .where(Timer.fired_at.is_(None), Timer.cancelled_at.is_(None), Timer.due_at <= now)
                      .order_by(Timer.due_at, Timer.id).limit(self.batch))
             timers = (await session.execute(skip_locked(query, self.db))).scalars().all()
             for timer in timers:
-                await self._fire(session, timer, now)
-        return len(timers)
+                attempted += await self._fire(session, timer, now)
+        return attempted
 
     async def run_due(self) -> int:
         """Fire everything due now (timers that a handler schedules as already due included)."""
@@ -85,7 +94,7 @@ class Scheduler(WakeableLoop):
             total += n
         return total
 
-    async def _fire(self, session: AsyncSession, timer: Timer, now: datetime) -> None:
+    async def _fire(self, session: AsyncSession, timer: Timer, now: datetime) -> bool:
         handler = self.handlers.get(timer.kind)
         try:
             if handler is None:
@@ -94,12 +103,16 @@ class Scheduler(WakeableLoop):
                 async with session.begin_nested():
                     await handler(session, timer)
             timer.fired_at = now
+        except Busy as exc:
+            log.debug("timer %s (%s) left for later: %s", timer.key, timer.kind, exc)
+            return False
         except Exception as exc:
             # The savepoint undid the handler's effects; keep the timer and try again later.
             timer.attempts += 1
             timer.last_error = f"{type(exc).__name__}: {exc}"[:4000]
             timer.due_at = now + timedelta(seconds=min(2 ** timer.attempts, 3600))
             log.warning("timer %s (%s) failed, attempt %d: %s", timer.key, timer.kind, timer.attempts, exc)
+        return True
 
     async def run(self) -> None:
         while not self._stopping:

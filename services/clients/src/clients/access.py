@@ -85,13 +85,13 @@ def require_renewal_answer(actor: Actor, deal: Deal) -> None:
 
 
 def require_task_complete(actor: Actor, deal: Deal, task: Task) -> None:
+    """Only the task's assignee or the lead (and integrations) completes a task (issue 7 §6): the
+    responsible manager does not complete the growth specialist's or the ad manager's task."""
     require_visible(actor, deal, "task")
     if is_full(actor) or (task.assignee is not None and task.assignee == actor.login
                           and actor.role in (CONTENT_MANAGER, AD_MANAGER, GROWTH)):
         return
-    if actor.role == CONTENT_MANAGER and deal.responsible_manager == actor.login:
-        return  # the responsible manager may close any task of their deal
-    raise Forbidden(f"role {actor.role} may not complete this task")
+    raise Forbidden("only the task's assignee or the lead completes this task", field="task_id")
 
 
 def require_checklist_tick(actor: Actor, deal: Deal, task: Task) -> None:

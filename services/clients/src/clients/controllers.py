@@ -126,12 +126,13 @@ async def post_stage(deal_id: str, data: JSONBody[StageIn], session: NamedDepend
     errors = Errors()
     errors.require("stage", data.stage)
     errors.raise_if_any()
-    deal = await services.load_deal(ctx, deal_id)
+    deal = await services.load_deal(ctx, deal_id, settle=False)
     if data.stage in ("notification_sent", "lost"):
         access.require_renewal_answer(actor, deal)
     else:
         access.require_deal_change(actor, deal)
     at = services.fact_time(ctx, data.at)
+    await services.settle_deal(ctx, deal, before=at)  # the fact is judged on its own time (issue 7 §1)
     if data.stage == "contacted":
         await services.mark_contacted(ctx, deal, at)
     elif data.stage == "project_launched":
@@ -159,10 +160,11 @@ async def post_questionnaire(deal_id: str, data: JSONBody[QuestionnaireIn], sess
     errors = Errors()
     errors.require("answers", data.answers)
     errors.raise_if_any()
-    deal = await services.load_deal(ctx, deal_id)
+    deal = await services.load_deal(ctx, deal_id, settle=False)
     access.require_deal_change(actor, deal)
-    await services.receive_questionnaire(ctx, deal, data.answers, services.fact_time(ctx, data.received_at,
-                                                                                      "received_at"))
+    received_at = services.fact_time(ctx, data.received_at, "received_at")
+    await services.settle_deal(ctx, deal, before=received_at)
+    await services.receive_questionnaire(ctx, deal, data.answers, received_at)
     await services.settle_deal(ctx, deal)
     return await deal_view(session, deal)
 
@@ -188,9 +190,12 @@ async def post_first_post(deal_id: str, data: JSONBody[FirstPostIn], session: Na
     errors = Errors()
     errors.require("published_at", data.published_at)
     errors.raise_if_any()
-    deal = await services.load_deal(ctx, deal_id)
+    deal = await services.load_deal(ctx, deal_id, settle=False)
     access.require_deal_change(actor, deal)
-    await services.record_first_post(ctx, deal, services.fact_time(ctx, data.published_at, "published_at"))
+    published_at = services.fact_time(ctx, data.published_at, "published_at")
+    await services.settle_deal(ctx, deal, before=published_at)
+    await services.record_first_post(ctx, deal, published_at)
+    await services.settle_deal(ctx, deal)
     return await deal_view(session, deal)
 
 
@@ -201,9 +206,12 @@ async def post_renewal_answer(deal_id: str, data: JSONBody[RenewalAnswerIn], ses
     errors = Errors()
     errors.require("continues", data.continues)
     errors.raise_if_any()
-    deal = await services.load_deal(ctx, deal_id)
+    deal = await services.load_deal(ctx, deal_id, settle=False)
     access.require_renewal_answer(actor, deal)
-    await services.renewal_answer(ctx, deal, data.continues, services.fact_time(ctx, data.at))
+    at = services.fact_time(ctx, data.at)
+    await services.settle_deal(ctx, deal, before=at)
+    await services.renewal_answer(ctx, deal, data.continues, at)
+    await services.settle_deal(ctx, deal)
     return await deal_view(session, deal)
 
 
@@ -211,7 +219,7 @@ async def post_renewal_answer(deal_id: str, data: JSONBody[RenewalAnswerIn], ses
 async def get_document(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> str:
     """CL-12: the latest payment details / invoice of the deal, printable HTML."""
     access.require_reader(actor)
-    deal = await services.load_deal(ctx_of(session, runtime, actor), deal_id, settle=False)
+    deal = await services.load_deal(ctx_of(session, runtime, actor), deal_id, settle=False, lock=False)
     document = (await session.execute(select(Document).where(Document.deal_id == deal.id)
                                       .order_by(Document.created_at.desc()))).scalars().first()
     if document is None:
@@ -231,10 +239,12 @@ async def post_refund(deal_id: str, data: JSONBody[RefundIn], session: NamedDepe
     amount = parse_money(errors, "amount", data.amount)
     currency = check_currency(errors, "currency", data.currency)
     errors.raise_if_any()
-    deal = await services.load_deal(ctx, deal_id)
+    deal = await services.load_deal(ctx, deal_id, settle=False)
     if data.refunded_at > ctx.now:
         raise DomainError("a refund cannot be dated in the future", field="refunded_at")
+    await services.settle_deal(ctx, deal, before=data.refunded_at)
     refund, created = await services.record_refund(ctx, deal, data.external_id, amount, currency, data.refunded_at)
+    await services.settle_deal(ctx, deal)
     return Response(refund_view(refund), status_code=201 if created else 200)
 
 
@@ -313,13 +323,18 @@ async def get_attachment(attachment_id: str, session: NamedDependency[AsyncSessi
 
 # ============================================================================ tasks, deadlines
 
-@get("/tasks")
+@get("/tasks", response_headers=TOTAL_COUNT)
 async def list_tasks(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], assignee: str | None = None,
-                     status: str | None = "open") -> list[dict[str, Any]]:
-    """Tasks by due time (none last), each with its deal's `client_name` and `deal_stage`."""
+                     status: str | None = "open", limit: int = DEFAULT_LIMIT,
+                     offset: int = 0) -> Response[list[dict[str, Any]]]:
+    """Tasks by due time (none last), each with its deal's `client_name` and `deal_stage`. Paged as
+    GET /deals: `limit` 1…200 (default 50), `offset`; `X-Total-Count` = tasks matching the filters;
+    a limit beyond the maximum is a 422 naming `limit`."""
     access.require_reader(actor)
-    rows = await services.list_tasks(session, actor, assignee=assignee, status=status)
-    return [task_view(task, client_name, deal.stage) for task, deal, client_name in rows]
+    page = parse_page(limit, offset, None, services.TASK_SORTS, "due_at")
+    rows, total = await services.list_tasks(session, actor, page, assignee=assignee, status=status)
+    return Response([task_view(task, client_name, deal.stage) for task, deal, client_name in rows],
+                    headers={"X-Total-Count": str(total)})
 
 
 @post("/tasks/{task_id:str}/complete", status_code=200)
@@ -350,15 +365,15 @@ async def tick_checklist(task_id: str, data: JSONBody[ChecklistTickIn], session:
     return task_view(task, client.full_name, deal.stage)
 
 
-@get("/deadlines")
-async def list_deadlines(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], owner: str | None = None, rule: str | None = None,
-                         state_: Annotated[str | None, Parameter(query="state")] = None) -> list[dict[str, Any]]:
+@get("/deadlines", response_headers=TOTAL_COUNT)
+async def list_deadlines(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], owner: str | None = None,
+                         rule: str | None = None, state_: Annotated[str | None, Parameter(query="state")] = None,
+                         limit: int = DEFAULT_LIMIT, offset: int = 0) -> Response[list[dict[str, Any]]]:
+    """CAL-3 deadlines of the deals the actor may see, by due time. Paged as GET /tasks."""
     access.require_reader(actor)
-    query = select(Deadline, Deal).join(Deal, Deal.id == Deadline.deal_id).order_by(Deadline.due_at)
-    for column, value in ((Deadline.state, state_), (Deadline.owner, owner), (Deadline.rule, rule)):
-        if value:
-            query = query.where(column == value)
-    return [deadline_view(d) for d, deal in (await session.execute(query)).all() if access.can_see_deal(actor, deal)]
+    page = parse_page(limit, offset, None, services.DEADLINE_SORTS, "due_at")
+    rows, total = await services.list_deadlines(session, actor, page, owner=owner, rule=rule, state=state_)
+    return Response([deadline_view(d) for d in rows], headers={"X-Total-Count": str(total)})
 
 
 @post("/deadlines/{deadline_id:str}/waive", status_code=200)
@@ -373,6 +388,7 @@ async def waive_deadline(deadline_id: str, data: JSONBody[WaiveIn], session: Nam
         raise NotFound("deadline not found")
     ctx = ctx_of(session, runtime, actor)
     deal = await services.load_deal(ctx, deadline.deal_id)
+    await session.refresh(deadline)  # as it is under the deal's lock, after its due timers fired
     with services.deal_span(deal, "waive"):
         services.waive(ctx, deal, deadline, data.reason)
     return deadline_view(deadline)
@@ -560,7 +576,7 @@ async def public_questionnaire_submit(token: str, data: JSONBody[QuestionnaireIn
     deal = await services.get_deal(session, deal_id)
     if deal is None:
         raise NotFound("invalid link")
-    await services.settle_deal(ctx, deal)
+    await services.settle_deal(ctx, deal, before=ctx.now)
     await services.receive_questionnaire(ctx, deal, data.answers, ctx.now)  # the client cannot backdate
     await services.settle_deal(ctx, deal)
     return {"submitted": True}

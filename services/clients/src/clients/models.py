@@ -101,7 +101,7 @@ class Lead(Base):
     source: Mapped[str] = mapped_column(String(100), default="")
     owner: Mapped[str] = mapped_column(String(100), index=True)  # the admin/manager who runs the dialog
     stage: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the dialog started
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # when the dialog started
     warm_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     application_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -202,7 +202,7 @@ class Deadline(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     deal_id: Mapped[str] = mapped_column(ForeignKey("deals.id"), index=True)
-    task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), nullable=True)
+    task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), nullable=True, index=True)
     rule: Mapped[str] = mapped_column(String(10))
     what: Mapped[str] = mapped_column(String(300))  # English, for API users
     # A stable code for `what` that a UI translates: the task kind, or "first_post" (CL-9).
@@ -214,6 +214,9 @@ class Deadline(Base):
     waived_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The `DeadlineBreached` event of a breach, so a later-recorded fact in time retracts exactly it
+    # (`DeadlineMet.revises_breach_event_id`, issue 7 §1).
+    breach_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Attachment(Base):

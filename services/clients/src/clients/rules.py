@@ -89,11 +89,13 @@ def first_call_due(cal: BusinessCalendar, paid_at: datetime, rv: RuleValues) -> 
     )
 
 
-def pick_least_loaded(candidates: list[str], open_deals: dict[str, int]) -> str | None:
-    """CL-3: the candidate with the fewest open deals wins; ties go to the first login in order."""
+def pick_least_loaded(candidates: list[tuple[str, str]], open_deals: dict[str, int]) -> str | None:
+    """CL-3: of the (login, full name) candidates, the one with the fewest open deals wins; ties go by
+    the staff member's full name, then login (issue 7 §6). An empty name sorts as the login would."""
     if not candidates:
         return None
-    return min(sorted(candidates), key=lambda login: open_deals.get(login, 0))
+    login, _name = min(candidates, key=lambda c: (open_deals.get(c[0], 0), (c[1] or c[0]).casefold(), c[0]))
+    return login
 
 
 # ----------------------------------------------------------------------------- CL-6, CL-9
@@ -145,14 +147,19 @@ def service_period(cal: BusinessCalendar, service_start: date, rv: RuleValues) -
                   loss_at=cal.add_days(end, rv.loss_after_days))
 
 
-def after_full_month(period_end: datetime | None, at: datetime, renewal_lead_days: int,
+def after_full_month(period_no: int, period_end: datetime | None, at: datetime, renewal_lead_days: int,
                      cal: BusinessCalendar) -> bool:
-    """PAY-2 / PAY-3 "after a month of service". DOMAIN is silent on the exact line; our choice: the
-    deal was launched and the fact (renewal payment, loss) happened no earlier than the renewal window
-    of the current period (period end − `renewal_task_days_before_end`). A client who prepays in the
-    middle of the first period, or leaves before launch, is not "after a month"."""
-    if period_end is None:
+    """PAY-2 / PAY-3 "after a month of service" = the client has completed at least one full service
+    period (issue 7 §6). `period_no` is the deal's current period when the fact (renewal payment,
+    loss) happens: from the second period on, the first one was completed — a second-month client
+    who renews a week early counts. In the first period, the fact counts from the renewal window of
+    its end (period end − `renewal_task_days_before_end`, CL-11) on: renewing on time, or lost after
+    the period ran out. A client who prepays in the middle of the first period, or leaves before
+    launch, is not "after a month"."""
+    if period_end is None or period_no < 1:
         return False
+    if period_no >= 2:
+        return True
     return at >= cal.add_days(period_end, -renewal_lead_days)
 
 

@@ -61,7 +61,8 @@ class DealRenewed(Event, frozen=True, kw_only=True):
 
 @event("clients.deal.lost.v1")
 class DealLost(Event, frozen=True, kw_only=True):
-    """CL-12 (declined) or CL-13 (unpaid 7 days after the period end). PAY-3 after a month of service."""
+    """CL-12 (declined), CL-13 (unpaid 7 days after the period end) or CL-15 (refunded in full inside
+    the money-back window; never `after_full_month`). PAY-3 after a month of service."""
 
     manager: str
     reason: Literal["declined", "unpaid", "refunded"]
@@ -102,7 +103,9 @@ class MoneyBackWindowEnded(Event, frozen=True, kw_only=True):
 
 @event("clients.deadline.met.v1")
 class DeadlineMet(Event, frozen=True, kw_only=True):
-    """CAL-3: a deadline was met in time."""
+    """CAL-3: a deadline was met in time. `revises_breach_event_id` set: the deadline had been
+    breached by its timer and a fact recorded later, dated in time, retracts that breach — the event
+    id of the `DeadlineBreached` it retracts (payroll voids its PAY-6 line)."""
 
     deadline_id: str
     rule: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from shared.events import Event, event
 
@@ -15,4 +14,4 @@ class PostPublished(Event, frozen=True, kw_only=True):
 
     post_id: str
     published_at: datetime
-    kind: Literal["feed", "story"] = "feed"
+    kind: str = "feed"  # feed, story, reel, … : any string (a new kind must not dead-letter the event)

@@ -88,9 +88,8 @@ def task_refusal(exc: ServiceError) -> str:
 def may_complete(staff: SignedIn, task: dict[str, Any], deal: dict[str, Any] | None) -> bool:
     if task.get("status") != "open" or staff.role == ANALYST:
         return False
-    if staff.role == LEAD or task.get("assignee") == staff.login:
-        return True
-    return bool(deal) and staff.role == CONTENT_MANAGER and deal.get("responsible_manager") == staff.login
+    # Only the task's assignee or the lead completes a task (issue 7 §6; the clients service refuses others).
+    return staff.role == LEAD or task.get("assignee") == staff.login
 
 
 # ------------------------------------------------------------------ My tasks
@@ -98,7 +97,7 @@ def may_complete(staff: SignedIn, task: dict[str, Any], deal: dict[str, Any] | N
 async def tasks_context(request: Request, services: ServiceClient, scope: str, errors: dict[str, str] | None = None,
                         notice: str = "") -> dict[str, Any]:
     staff = staff_of(request)
-    params: dict[str, str] = {"status": "open"}
+    params: dict[str, str] = {"status": "open", "limit": "200"}  # the clients API pages /tasks (at most 200)
     if not (staff.role == LEAD and scope == "all"):
         params["assignee"] = staff.login
     # One request: each task carries its client's name and deal stage (no read per deal).

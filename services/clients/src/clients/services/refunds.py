@@ -1,0 +1,82 @@
+"""CL-15 refunds and the money-back window (PAY-4, PAY-5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from shared.errors import Conflict, DomainError
+from shared.events.clients import (
+    MoneyBackWindowEnded,
+    RefundRecorded,
+)
+from sqlalchemy import func, select
+
+from clients import rules
+from clients.models import (
+    Deal,
+    Payment,
+    Refund,
+)
+from clients.services.core import Ctx, deal_span, history, manager_of, rule_values
+from clients.services.periods import lose
+
+# ============================================================================ CL-15: refunds
+
+async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal, currency: str,
+                        refunded_at: datetime) -> tuple[Refund, bool]:
+    """CL-15: recorded against the deal and the payment it returns (the latest payment made before
+    the refund); `within_window` = within 10 days of the FIRST payment (PAY-4), judged on the refund's
+    own time (a refund dated inside the window but recorded after its end is still within: payroll
+    then voids the PAY-5 line). Idempotent. The payment refunded in full inside the window ends the
+    deal: lost, reason `refunded`."""
+    existing = (await ctx.session.execute(select(Refund).where(Refund.external_id == external_id))
+                ).scalar_one_or_none()
+    if existing is not None:
+        if existing.deal_id != deal.id:
+            raise Conflict("this external_id was used for another deal's refund", field="external_id")
+        return existing, False
+    payment = (await ctx.session.execute(select(Payment).where(
+        Payment.deal_id == deal.id, Payment.paid_at <= refunded_at).order_by(Payment.paid_at.desc()))
+               ).scalars().first()
+    if payment is None:
+        raise DomainError("no payment on this deal before the refund date", field="refunded_at")
+    if currency != payment.currency:
+        raise DomainError(f"the payment was in {payment.currency}", field="currency")
+    refunded = (await ctx.session.execute(select(func.coalesce(func.sum(Refund.amount), 0)).where(
+        Refund.payment_id == payment.id))).scalar_one()
+    if Decimal(refunded) + amount > payment.amount:
+        raise DomainError(f"more than the payment's {payment.amount} {payment.currency}", field="amount")
+    rv = await rule_values(ctx.session, deal.first_payment_at)
+    within = rules.refund_within_window(refunded_at, deal.first_payment_at, rv, ctx.cal)
+    with deal_span(deal, "refund"):
+        refund = Refund(external_id=external_id, deal_id=deal.id, payment_id=payment.id, amount=amount,
+                        currency=currency, refunded_at=refunded_at, within_window=within, created_at=ctx.now)
+        ctx.session.add(refund)
+        await ctx.session.flush()
+        ctx.emit(RefundRecorded(deal_id=deal.id, client_id=deal.client_id, occurred_at=refunded_at,
+                                manager=manager_of(deal), refund_id=refund.id, payment_id=payment.id, amount=amount,
+                                currency=currency, refunded_at=refunded_at, first_payment_at=deal.first_payment_at,
+                                within_window=within))
+        history(ctx, deal, refunded_at, "refund", f"refunded {amount} {currency}", code="refund.recorded",
+                refund_id=refund.id, within_window=within, amount=str(amount), currency=currency)
+        ctx.audit("refund.recorded", deal.id, refund_id=refund.id, amount=str(amount))
+        # CL-15 / issue 7 §6: the whole payment returned inside the 10 days ends the deal (never
+        # "after a month of service": no PAY-3; PAY-4 comes from the refund, once per deal).
+        if within and Decimal(refunded) + amount >= payment.amount and deal.stage != "lost":
+            await lose(ctx, deal, "refunded", refunded_at, after_full_month=False)
+    return refund, True
+
+
+async def money_back_window_ended(ctx: Ctx, deal: Deal) -> None:
+    """CL-15 / PAY-5: the 10 days ended; `refunded` = a refund inside the window exists."""
+    rv = await rule_values(ctx.session, deal.first_payment_at)
+    due_at = rules.money_back_window_end(deal.first_payment_at, rv, ctx.cal)
+    refunded = (await ctx.session.execute(select(func.count()).select_from(Refund).where(
+        Refund.deal_id == deal.id, Refund.within_window.is_(True)))).scalar_one() > 0
+    with deal_span(deal, "money_back_window_ended"):
+        ctx.emit(MoneyBackWindowEnded(deal_id=deal.id, client_id=deal.client_id, occurred_at=due_at,
+                                      manager=manager_of(deal), first_payment_at=deal.first_payment_at,
+                                      refunded=refunded))
+        history(ctx, deal, due_at, "money_back", "money-back window ended" + (" (refunded)" if refunded else ""),
+                code="money_back.ended", refunded=refunded)
