@@ -74,7 +74,8 @@ QUESTIONS: list[tuple[str, str]] = [
 
 # What a deadline is about (clients `what_code`): a task kind (TASK_KINDS) or one of these.
 DEADLINE_WHAT: dict[str, str] = {"first_post": N_("First published post")}
-LOST_REASONS: dict[str, str] = {"declined": N_("the client declined"), "unpaid": N_("not paid in time")}
+LOST_REASONS: dict[str, str] = {"declined": N_("the client declined"), "unpaid": N_("not paid in time"),
+                                  "refunded": N_("refunded in full within 10 days")}
 DOCUMENT_KINDS: dict[str, str] = {"payment_details": N_("Payment details"), "invoice": N_("Invoice")}
 # A deal's timeline entries by `code`; `data` holds the parameters (clients services.history). An entry
 # without a known code, or without the parameters its text needs, shows the service's English summary.
@@ -83,6 +84,7 @@ TIMELINE: dict[str, str] = {
     "task.assigned": N_("Task “%(task)s” for %(assignee)s"),
     "task.done": N_("Task “%(task)s” done"),
     "deadline.met": N_("Deadline %(rule)s met"),
+    "deadline.breach_retracted": N_("Breach of %(rule)s retracted: the work was done in time"),
     "deadline.breached": N_("Deadline %(rule)s breached"),
     "deadline.waived": N_("Deadline %(rule)s waived: %(reason)s"),
     "payment.received": N_("Paid %(amount)s"),
