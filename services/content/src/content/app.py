@@ -1,17 +1,31 @@
-"""The `content` service: `create_app()` assembles its routes, consumers and timers on the shared runtime."""
+"""The `content` service: `create_app()` assembles its routes, consumers and timers on the shared runtime.
+
+Timers (kind → handler): `content.deadline` (CO-3 breach at the due time). Consumes the clients events
+that build its accounts read model (`handlers.py`); emits plan, deadline and publication events.
+"""
 
 from __future__ import annotations
 
 from litestar import Litestar
 from shared.clock import Clock
-from shared.service import ServiceSpec, create_service_app
+from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
+from content import controllers, handlers, services
 from content.models import Base
 
 
+def _timers(runtime: Runtime) -> dict:
+    def make_ctx(session) -> services.Ctx:
+        return services.Ctx(session, runtime.clock, runtime.settings, services.SYSTEM, runtime.scheduler.handlers)
+
+    return services.timer_handlers(make_ctx)
+
+
 def spec() -> ServiceSpec:
-    return ServiceSpec(name="content", metadata=Base.metadata)
+    return ServiceSpec(name="content", metadata=Base.metadata, api_routes=controllers.api_routes,
+                       public_routes=controllers.public_routes, timers=_timers,
+                       subscriptions=handlers.subscriptions)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None, background: bool = True) -> Litestar:
