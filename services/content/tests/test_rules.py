@@ -128,3 +128,22 @@ def test_settings_are_validated() -> None:
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} accepted")
+
+
+def test_co5_stories_every_3_days_from_the_last_story_or_the_cadence_start() -> None:
+    origin = date(2026, 3, 2)
+    assert not rules.stories_due(date(2026, 3, 3), None, origin, RV)
+    assert rules.stories_due(date(2026, 3, 4), None, origin, RV)  # nothing in the first 3 days
+    assert not rules.stories_due(date(2026, 3, 6), date(2026, 3, 4), origin, RV)
+    assert rules.stories_due(date(2026, 3, 7), date(2026, 3, 4), origin, RV)  # 4.03, then due 7.03
+    assert rules.stories_due(date(2026, 3, 8), date(2026, 3, 4), origin, RV)  # still due until one goes out
+    assert not rules.stories_due(date(2026, 3, 7), date(2026, 3, 4), origin, RuleValues(stories_every_days=4))
+
+
+def test_co5_a_day_is_missed_only_once_its_check_time_has_come() -> None:
+    assert rules.check_instant(CAL, date(2026, 3, 2), RV) == local(2026, 3, 2, 18, 0)
+    assert rules.cadence_missed(0, True, False, checked=False, rv=RV) == []
+    assert rules.cadence_missed(0, True, False, checked=True, rv=RV) == ["feed", "stories"]
+    assert rules.cadence_missed(1, True, True, checked=True, rv=RV) == []
+    assert rules.cadence_missed(1, False, False, checked=True, rv=RuleValues(feed_posts_per_day=2)) == ["feed"]
+    assert RuleValues.coerce("cadence_check_time", "19:30") == "19:30"

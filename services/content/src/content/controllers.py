@@ -20,7 +20,7 @@ from shared.service import Runtime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from content import access, plans, services
+from content import access, cadence, plans, services
 from content.models import Deadline, RuleSetting
 from content.plans import iso
 from content.rules import RuleValues
@@ -148,6 +148,17 @@ async def item_published(item_id: str, data: JSONBody[PublishedIn], session: Nam
     return plans.item_view(item)
 
 
+# ============================================================================ CO-5 cadence
+
+@get("/cadence")
+async def get_cadence(session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                      actor: NamedDependency[Actor], date: str | None = None) -> list[dict[str, Any]]:
+    """The "Today" board: every current client (a manager: their own) on `date` (default today, local):
+    feed done, stories due / done, and what was missed once the day's check time has come."""
+    ctx = ctx_of(session, runtime, actor)
+    return await cadence.board(ctx, cadence.parse_day(date, ctx.now, ctx))
+
+
 # ============================================================================ settings
 
 @get("/settings")
@@ -201,5 +212,5 @@ async def public_decision(token: str, data: JSONBody[DecisionIn], session: Named
 
 
 api_routes = [deal_plans, deal_deadlines, materials_received, get_plan, post_item, patch_item, submit_plan,
-              resolve_comment, item_published, get_settings, put_settings]
+              resolve_comment, item_published, get_cadence, get_settings, put_settings]
 public_routes = [public_approval, public_decision]

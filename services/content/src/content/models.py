@@ -136,7 +136,7 @@ class PlanItem(Base):
     media: Mapped[list] = mapped_column(JSON, default=list)  # media URLs (thumbnails on the approval page)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="planned")  # planned | scheduled | published | failed
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     published_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     permalink: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -171,6 +171,7 @@ class PlanComment(Base):
     plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
     item_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     round: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # order within the client's answer
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(100), default="client")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -197,6 +198,22 @@ class Deadline(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped when the due time moves (a new timer key)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CadenceMiss(Base):
+    """CO-5: a missed-cadence fact of a current client's day, recorded once by the daily check."""
+
+    __tablename__ = "cadence_misses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    deal_id: Mapped[str] = mapped_column(String(64), index=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    what: Mapped[str] = mapped_column(String(20))  # feed | stories
+    manager: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("deal_id", "day", "what", name="uq_cadence_misses_deal_day_what"),)
 
 
 class AuditEntry(Base):

@@ -43,7 +43,7 @@ async def comments_of(session: AsyncSession, plan_ids: list[str]) -> dict[str, l
     out: dict[str, list[PlanComment]] = {pid: [] for pid in plan_ids}
     if plan_ids:
         for c in (await session.execute(select(PlanComment).where(PlanComment.plan_id.in_(plan_ids))
-                                        .order_by(PlanComment.round, PlanComment.created_at, PlanComment.id))).scalars():
+                                        .order_by(PlanComment.round, PlanComment.created_at, PlanComment.position))).scalars():
             out[c.plan_id].append(c)
     return out
 
@@ -88,6 +88,7 @@ async def load_plan(ctx: Ctx, plan_id: str, *, change: bool) -> tuple[Account, P
     account = await services.lock_account(ctx.session, plan.deal_id) if plan is not None else None
     (access.require_change if change else access.require_visible)(ctx.actor, account, "plan")
     assert plan is not None and account is not None
+    await ctx.session.refresh(plan)  # as it is now that the deal is locked (a concurrent writer has finished)
     return account, plan
 
 
@@ -96,6 +97,7 @@ async def load_item(ctx: Ctx, item_id: str) -> tuple[Account, Plan, PlanItem]:
     if item is None:
         raise NotFound("item not found")
     account, plan = await load_plan(ctx, item.plan_id, change=True)
+    await ctx.session.refresh(item)
     return account, plan, item
 
 
@@ -271,14 +273,15 @@ async def decide(ctx: Ctx, token: str, data: DecisionIn) -> dict[str, Any]:
         errors.add("comments", "say what to change: at least one comment")
     errors.raise_if_any()
     account = await services.lock_account(ctx.session, plan.deal_id)
+    await ctx.session.refresh(plan)
     if plan.state != "in_approval" or ref["round"] != plan.round:
         raise Conflict("this round was already answered; the newest link shows the plan as it is now",
                        field="round")
     current = (await ctx.session.execute(select(ApprovalRound).where(
         ApprovalRound.plan_id == plan.id, ApprovalRound.round == plan.round))).scalar_one()
     current.decision, current.decided_at = data.decision, ctx.now
-    for comment in data.comments:
-        ctx.session.add(PlanComment(plan_id=plan.id, item_id=comment.item_id, round=plan.round,
+    for position, comment in enumerate(data.comments):
+        ctx.session.add(PlanComment(plan_id=plan.id, item_id=comment.item_id, round=plan.round, position=position,
                                     text=comment.text.strip(), author="client", created_at=ctx.now,
                                     resolved=data.decision == "approve"))
     common = {"deal_id": plan.deal_id, "client_id": account.client_id if account else None, "occurred_at": ctx.now,

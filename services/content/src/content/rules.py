@@ -30,6 +30,9 @@ class RuleValues:
     approval_link_days: int = 14            # CO-4: how long the client's signed link opens the plan
     publish_grace_minutes: int = 10         # a manager's "published at" may lie this far back (not a backdate)
     provisional_period_months: int = 1      # CO-1: length of a period counted before clients opens it
+    feed_posts_per_day: int = 1             # CO-5: one feed post a day
+    stories_every_days: int = 3             # CO-5: stories at least every 3 days
+    cadence_check_time: str = "18:00"       # CO-5: when a day's missed cadence is a fact (agency local time)
 
     @classmethod
     def names(cls) -> dict[str, type]:
@@ -40,6 +43,12 @@ class RuleValues:
         """Validate one setting's value; raises ValueError naming what is wrong."""
         if key not in cls.names():
             raise ValueError(f"unknown setting {key!r}")
+        if cls.names()[key] is str:
+            try:
+                time.fromisoformat(str(value))
+            except ValueError:
+                raise ValueError("must be HH:MM") from None
+            return str(value)
         if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
             raise ValueError("must be a whole number")
         value = int(value)
@@ -153,3 +162,30 @@ def round_changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> 
             changed.append({"item_id": item_id, "fields": diff})
     return {"added": sorted(new.keys() - old.keys()), "removed": sorted(old.keys() - new.keys()),
             "changed": sorted(changed, key=lambda c: c["item_id"])}
+
+
+# ----------------------------------------------------------------------------- CO-5
+
+def check_instant(cal: BusinessCalendar, day: date, rv: RuleValues) -> datetime:
+    """CO-5: the moment a day's missed cadence becomes a fact (18:00 local by default)."""
+    return datetime.combine(day, time.fromisoformat(rv.cadence_check_time), tzinfo=cal.tz).astimezone(UTC)
+
+
+def stories_due(day: date, last_story: date | None, origin: date, rv: RuleValues) -> bool:
+    """CO-5: stories are due on `day` when the last one (before `day`) is `stories_every_days` days back or
+    more; with none since the cadence began at `origin`, on its 3rd day (a story within the first 3 days)."""
+    reference = last_story if last_story is not None else origin - timedelta(days=1)
+    return (day - reference).days >= rv.stories_every_days
+
+
+def cadence_missed(feed_posts: int, due_stories: bool, stories_done: bool, checked: bool,
+                   rv: RuleValues) -> list[str]:
+    """CO-5: what a current client's day missed once its check time has come: the feed post(s), the stories."""
+    if not checked:
+        return []
+    missed = []
+    if feed_posts < rv.feed_posts_per_day:
+        missed.append("feed")
+    if due_stories and not stories_done:
+        missed.append("stories")
+    return missed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from shared.events import Event, event
@@ -90,3 +90,14 @@ class ContentDeadlineWaived(Event, frozen=True, kw_only=True):
     reason: str
     due_at: datetime | None = None
     plan_id: str | None = None
+
+
+@event("content.cadence.missed.v1")
+class CadenceMissed(Event, frozen=True, kw_only=True):
+    """CO-5: at the daily check time a current client's day had no feed post (`what` = "feed"), or its
+    stories were due (a 3-day gap) and none went out (`what` = "stories"). `day` is the agency's local date.
+    Payroll fines it per rule (PAY-6, 0 by default)."""
+
+    day: date
+    what: str
+    manager: str
