@@ -284,3 +284,31 @@ async def test_read_model_keeps_the_client_profile(api) -> None:
     await api.feed(profile("client-1", "Old name", [deal], T0 - timedelta(days=1)))  # an older edit, late
     page = await api.ok("get", f"/api/content/approvals/{token}", as_="public")
     assert page["client_name"] == "Айгерим Сапарова"
+
+
+async def test_co6_client_asks_to_publish_manager_declines_with_a_reason_client_sees_it(api) -> None:
+    deal = new_deal()
+    plans = await launched(api, deal, approve_plan_1=False)
+    plan_1 = plans[0]["id"]
+    await api.ok("post", f"/plans/{plan_1}/items", {"date": "2026-03-03", "kind": "feed", "caption": "x"})
+    token = (await api.ok("post", f"/plans/{plan_1}/submit"))["token"]
+    empty = await api.call("post", f"/api/content/approvals/{token}/requests", {"text": " "}, as_="public")
+    assert empty.status_code == 422 and empty.json()["errors"][0]["field"] == "text"
+    one = await api.ok("post", f"/api/content/approvals/{token}/requests",
+                       {"text": "Пост про 8 марта", "date": "2026-03-08"}, as_="public")
+    two = await api.ok("post", f"/public/content/approvals/{token}/requests", {"text": "Видео с кухни"},
+                       as_="public")
+    assert [r["status"] for r in await api.ok("get", f"/deals/{deal}/requests")] == ["requested", "requested"]
+    no_reason = await api.call("post", f"/requests/{one['id']}/answer", {"decision": "decline"})
+    assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"] == "reason"
+    assert (await api.call("post", f"/requests/{one['id']}/answer", {"decision": "approve"}, as_=OTHER)
+            ).status_code == 404
+    await api.ok("post", f"/requests/{one['id']}/answer", {"decision": "decline", "reason": "Не в концепции"})
+    await api.ok("post", f"/requests/{two['id']}/answer", {"decision": "approve"})
+    again = await api.call("post", f"/requests/{two['id']}/answer", {"decision": "decline", "reason": "x"})
+    assert again.status_code == 409
+    page = await api.ok("get", f"/api/content/approvals/{token}", as_="public")
+    assert [(r["status"], r["reason"]) for r in page["requests"]] == [("declined", "Не в концепции"),
+                                                                      ("approved", None)]
+    assert [e.decision for e in await api.events("content.client_request.answered")] == ["declined", "approved"]
+    assert len(await api.events("content.client_request.submitted")) == 2

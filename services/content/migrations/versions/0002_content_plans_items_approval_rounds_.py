@@ -1,8 +1,8 @@
-"""content plans, items, approval rounds, comments, deadlines, cadence misses, accounts read model
+"""content plans, items, approval rounds, comments, deadlines, cadence misses, client requests, accounts read model
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-01 18:42:08.562901
+Create Date: 2026-12-01 18:44:00.868623
 """
 from alembic import op
 import sqlalchemy as sa
@@ -65,6 +65,24 @@ def upgrade() -> None:
     sa.Column('changed_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('client_id', name=op.f('pk_client_profiles'))
     )
+    op.create_table('client_requests',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('deal_id', sa.String(length=64), nullable=False),
+    sa.Column('plan_id', sa.String(length=36), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=True),
+    sa.Column('media', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('answered_by', sa.String(length=100), nullable=True),
+    sa.Column('answered_at', shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_client_requests'))
+    )
+    with op.batch_alter_table('client_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_client_requests_deal_id'), ['deal_id'], unique=False)
+
     op.create_table('rule_settings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('key', sa.String(length=100), nullable=False),
@@ -237,6 +255,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_rule_settings_key_from')
 
     op.drop_table('rule_settings')
+    with op.batch_alter_table('client_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_client_requests_deal_id'))
+
+    op.drop_table('client_requests')
     op.drop_table('client_profiles')
     with op.batch_alter_table('cadence_misses', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cadence_misses_deal_id'))

@@ -20,17 +20,19 @@ from shared.service import Runtime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from content import access, cadence, plans, services
+from content import access, cadence, client_requests, plans, services
 from content.models import Deadline, RuleSetting
 from content.plans import iso
 from content.rules import RuleValues
 from content.schemas import (
+    ClientRequestIn,
     DecisionIn,
     Errors,
     ItemIn,
     ItemPatchIn,
     MaterialsIn,
     PublishedIn,
+    RequestAnswerIn,
     ResolveIn,
     SettingsIn,
     SubmitIn,
@@ -148,6 +150,24 @@ async def item_published(item_id: str, data: JSONBody[PublishedIn], session: Nam
     return plans.item_view(item)
 
 
+# ============================================================================ CO-6 the client's own publications
+
+@get("/deals/{deal_id:str}/requests")
+async def deal_requests(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                        actor: NamedDependency[Actor]) -> list[dict[str, Any]]:
+    ctx = ctx_of(session, runtime, actor)
+    await services.load_account(ctx, deal_id)
+    return [client_requests.request_view(r) for r in await client_requests.requests_of(session, deal_id)]
+
+
+@post("/requests/{request_id:str}/answer", status_code=200)
+async def answer_request(request_id: str, data: JSONBody[RequestAnswerIn], session: NamedDependency[AsyncSession],
+                         runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> dict[str, Any]:
+    """CO-6: approve, or decline with a reason (422 naming `reason` without one)."""
+    ctx = ctx_of(session, runtime, actor)
+    return client_requests.request_view(await client_requests.answer(ctx, request_id, data))
+
+
 # ============================================================================ CO-5 cadence
 
 @get("/cadence")
@@ -211,6 +231,15 @@ async def public_decision(token: str, data: JSONBody[DecisionIn], session: Named
     return Response(await plans.decide(ctx, token, data), status_code=200)
 
 
+@post(["/api/content/approvals/{token:str}/requests", "/public/content/approvals/{token:str}/requests"],
+      status_code=201)
+async def public_request(token: str, data: JSONBody[ClientRequestIn], session: NamedDependency[AsyncSession],
+                         runtime: NamedDependency[Runtime]) -> dict[str, Any]:
+    """CO-6: the client asks to publish something of their own; the answer shows on the same link."""
+    ctx = ctx_of(session, runtime, CLIENT)
+    return client_requests.request_view(await client_requests.submit_request(ctx, token, data))
+
+
 api_routes = [deal_plans, deal_deadlines, materials_received, get_plan, post_item, patch_item, submit_plan,
-              resolve_comment, item_published, get_cadence, get_settings, put_settings]
-public_routes = [public_approval, public_decision]
+              resolve_comment, item_published, deal_requests, answer_request, get_cadence, get_settings, put_settings]
+public_routes = [public_approval, public_decision, public_request]

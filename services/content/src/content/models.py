@@ -200,6 +200,26 @@ class Deadline(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ClientRequest(Base):
+    """CO-6: the client asks, on their signed link, to publish something of their own; the manager
+    approves or declines it with a reason, and the client sees the answer on the same link."""
+
+    __tablename__ = "client_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    deal_id: Mapped[str] = mapped_column(String(64), index=True)
+    plan_id: Mapped[str] = mapped_column(String(36))  # the plan whose link the client used
+    number: Mapped[int] = mapped_column(Integer, default=1)  # the deal's 1st, 2nd… request
+    text: Mapped[str] = mapped_column(Text)
+    day: Mapped[date | None] = mapped_column(Date, nullable=True)  # when the client wants it out
+    media: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="requested")  # requested | approved | declined
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class CadenceMiss(Base):
     """CO-5: a missed-cadence fact of a current client's day, recorded once by the daily check."""
 

@@ -251,7 +251,15 @@ async def public_plan(ctx: Ctx, token: str) -> dict[str, Any]:
             "round": plan.round, "link_round": ref["round"], "revision_rounds": max(plan.round - 1, 0),
             "can_answer": plan.state == "in_approval" and ref["round"] == plan.round,
             "items": [{k: v for k, v in item_view(i).items() if k not in ("permalink",)} for i in items],
-            "comments": [comment_view(c) for c in comments], "rounds": rounds}
+            "comments": [comment_view(c) for c in comments], "rounds": rounds,
+            "requests": [{"id": r.id, "text": r.text, "date": r.day.isoformat() if r.day else None,
+                          "status": r.status, "reason": r.reason} for r in await _requests(ctx, plan.deal_id)]}
+
+
+async def _requests(ctx: Ctx, deal_id: str) -> list[Any]:
+    from content.client_requests import requests_of  # CO-6: the client sees the answers on the same link
+
+    return await requests_of(ctx.session, deal_id)
 
 
 async def decide(ctx: Ctx, token: str, data: DecisionIn) -> dict[str, Any]:

@@ -56,6 +56,17 @@ class MaterialsIn(msgspec.Struct, kw_only=True):
     at: datetime | None = None
 
 
+class ClientRequestIn(msgspec.Struct, kw_only=True):
+    text: str | None = None
+    date: date | None = None
+    media: list[str] | None = None
+
+
+class RequestAnswerIn(msgspec.Struct, kw_only=True):
+    decision: str | None = None
+    reason: str | None = None
+
+
 class SettingsIn(msgspec.Struct, kw_only=True):
     values: dict[str, Any] | None = None
     effective_from: datetime | None = None

@@ -13,7 +13,7 @@ contradicts it (the deadline becomes met, `revises_breach=True`), and a loss wai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.auth import Actor
@@ -28,7 +28,7 @@ from shared.settings import Settings
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from content import rules
+from content import access, rules
 from content.models import Account, AuditEntry, ClientProfile, Deadline, Period, Plan, RuleSetting
 from content.rules import RuleValues
 from shared import timers
@@ -136,10 +136,6 @@ async def settle(ctx: Ctx, deal_id: str, before: datetime | None = None) -> int:
 def fact_time(ctx: Ctx, at: datetime | None, field_name: str = "at", grace_minutes: int = 0) -> datetime:
     """The moment a reported fact happened: `at` if given, never in the future; earlier than
     `grace_minutes` ago only from those who may backdate (the lead, integrations)."""
-    from datetime import timedelta
-
-    from content import access
-
     if at is None:
         return ctx.now
     if at.tzinfo is None or at.utcoffset() is None:
@@ -375,8 +371,6 @@ def timer_handlers(make_ctx: Any) -> dict[str, Any]:
 
 
 async def load_account(ctx: Ctx, deal_id: str) -> Account:
-    from content import access
-
     account = await lock_account(ctx.session, deal_id)
     access.require_visible(ctx.actor, account)
     if account is None:

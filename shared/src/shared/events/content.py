@@ -101,3 +101,22 @@ class CadenceMissed(Event, frozen=True, kw_only=True):
     day: date
     what: str
     manager: str
+
+
+@event("content.client_request.submitted.v1")
+class ClientRequestSubmitted(Event, frozen=True, kw_only=True):
+    """CO-6: on their signed link the client asks to publish something of their own; the manager answers."""
+
+    request_id: str
+    manager: str
+    day: date | None = None
+
+
+@event("content.client_request.answered.v1")
+class ClientRequestAnswered(Event, frozen=True, kw_only=True):
+    """CO-6: the manager approved or declined (with the reason) a client's request to publish."""
+
+    request_id: str
+    decision: str
+    reason: str | None = None
+    by: str = ""
