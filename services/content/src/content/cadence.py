@@ -15,9 +15,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.auth import Actor
+from shared.db import UTCDateTime
 from shared.events.content import CadenceMissed
 from shared.infra import Timer
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,21 +67,26 @@ async def day_rows(ctx: services.Ctx, day: date, actor: Actor | None = None) -> 
         select(Period.deal_id, func.min(Period.first_day)).where(Period.provisional.is_(False))
         .group_by(Period.deal_id))).all())
     window_start = rules.local_midnight(ctx.cal, day - timedelta(days=rv.stories_every_days - 1))
-    published = (select(PlanItem.deal_id, PlanItem.kind, PlanItem.published_at)
+    # One grouped row per deal: today's feed posts and stories, and the last story of the window before today.
+    is_post = PlanItem.kind.in_(POST_KINDS)
+    is_story = PlanItem.kind == "story"
+    today = PlanItem.published_at >= start
+    published = (select(PlanItem.deal_id,
+                        func.sum(case((and_(today, is_post), 1), else_=0)),
+                        func.sum(case((and_(today, is_story), 1), else_=0)),
+                        type_coerce(func.max(case((and_(~today, is_story), PlanItem.published_at))), UTCDateTime))
                  .where(PlanItem.status == "published", PlanItem.published_at >= min(window_start, start),
-                        PlanItem.published_at < end))
+                        PlanItem.published_at < end)
+                 .group_by(PlanItem.deal_id))
     feed: dict[str, int] = {}
     stories_today: set[str] = set()
     last_story: dict[str, date] = {}
-    for deal_id, kind, published_at in (await ctx.session.execute(published)).all():
-        if published_at >= start:
-            if kind in POST_KINDS:
-                feed[deal_id] = feed.get(deal_id, 0) + 1
-            elif kind == "story":
-                stories_today.add(deal_id)
-        elif kind == "story":
-            d = rules.local_date(ctx.cal, published_at)
-            last_story[deal_id] = max(d, last_story.get(deal_id, d))
+    for deal_id, posts, stories, last in (await ctx.session.execute(published)).all():
+        feed[deal_id] = int(posts or 0)
+        if stories:
+            stories_today.add(deal_id)
+        if last is not None:
+            last_story[deal_id] = rules.local_date(ctx.cal, last)
     checked = ctx.now >= rules.check_instant(ctx.cal, day, rv)
     rows = []
     for deal_id, manager, name in accounts:
