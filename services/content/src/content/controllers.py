@@ -124,6 +124,15 @@ async def submit_plan(plan_id: str, session: NamedDependency[AsyncSession], runt
     return result
 
 
+@post("/plans/{plan_id:str}/link", status_code=200)
+async def plan_link(plan_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                    actor: NamedDependency[Actor]) -> dict[str, Any]:
+    """CO-4: a new signed link to the round that waits for the client."""
+    ctx = ctx_of(session, runtime, actor)
+    _, plan = await plans.load_plan(ctx, plan_id, change=True)
+    return await plans.fresh_link(ctx, plan)
+
+
 @post("/plans/{plan_id:str}/comments/{comment_id:str}/resolve", status_code=200)
 async def resolve_comment(plan_id: str, comment_id: str, session: NamedDependency[AsyncSession],
                           runtime: NamedDependency[Runtime], actor: NamedDependency[Actor],
@@ -240,6 +249,6 @@ async def public_request(token: str, data: JSONBody[ClientRequestIn], session: N
     return client_requests.request_view(await client_requests.submit_request(ctx, token, data))
 
 
-api_routes = [deal_plans, deal_deadlines, materials_received, get_plan, post_item, patch_item, submit_plan,
+api_routes = [deal_plans, deal_deadlines, materials_received, get_plan, post_item, patch_item, submit_plan, plan_link,
               resolve_comment, item_published, deal_requests, answer_request, get_cadence, get_settings, put_settings]
 public_routes = [public_approval, public_decision, public_request]

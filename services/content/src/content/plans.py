@@ -78,8 +78,10 @@ async def deal_plans(ctx: Ctx, deal_id: str) -> list[dict[str, Any]]:
 
 
 async def one_plan_view(ctx: Ctx, plan: Plan) -> dict[str, Any]:
+    """A plan as in the list, with its approval rounds (CO-4) and the revision count."""
     items, comments = await items_of(ctx.session, [plan.id]), await comments_of(ctx.session, [plan.id])
-    return plan_view(plan, items[plan.id], comments[plan.id], ctx.now)
+    return plan_view(plan, items[plan.id], comments[plan.id], ctx.now) | {
+        "rounds": await rounds_view(ctx.session, plan), "revision_rounds": max(plan.round - 1, 0)}
 
 
 async def load_plan(ctx: Ctx, plan_id: str, *, change: bool) -> tuple[Account, Plan]:
@@ -227,6 +229,28 @@ async def rounds_of(session: AsyncSession, plan: Plan) -> list[ApprovalRound]:
                                        .order_by(ApprovalRound.round))).scalars())
 
 
+async def rounds_view(session: AsyncSession, plan: Plan) -> list[dict[str, Any]]:
+    """CO-4: every round as sent, the client's answer, and what changed since the round before."""
+    rounds, previous = [], []
+    for r in await rounds_of(session, plan):
+        rounds.append({"round": r.round, "submitted_at": iso(r.submitted_at), "submitted_by": r.submitted_by,
+                       "decision": r.decision, "decided_at": iso(r.decided_at), "items": r.items,
+                       "changes": rules.round_changes(previous, r.items) if r.round > 1 else None})
+        previous = r.items
+    return rounds
+
+
+async def fresh_link(ctx: Ctx, plan: Plan) -> dict[str, Any]:
+    """A new signed link to the round waiting for the client (the first one was lost or has expired)."""
+    if plan.state != "in_approval":
+        raise Conflict("the plan is not waiting for the client's answer", field="status")
+    rv = await services.rule_values(ctx.session, ctx.now)
+    expires_at = ctx.now + timedelta(days=rv.approval_link_days)
+    token = approval_token(ctx, plan, expires_at)
+    return {"status": plan.state, "round": plan.round, "approval_url": approval_url(ctx, token), "token": token,
+            "expires_at": iso(expires_at)}
+
+
 async def public_plan(ctx: Ctx, token: str) -> dict[str, Any]:
     """What the client's page shows: the plan (dates, format, caption, media), every round with what
     changed since the one before, every comment with the manager's reply, and whether it can answer."""
@@ -238,12 +262,7 @@ async def public_plan(ctx: Ctx, token: str) -> dict[str, Any]:
     profile = await ctx.session.get(ClientProfile, account.client_id) if account and account.client_id else None
     items = (await items_of(ctx.session, [plan.id]))[plan.id]
     comments = (await comments_of(ctx.session, [plan.id]))[plan.id]
-    rounds, previous = [], []
-    for r in await rounds_of(ctx.session, plan):
-        rounds.append({"round": r.round, "submitted_at": iso(r.submitted_at), "decision": r.decision,
-                       "decided_at": iso(r.decided_at), "items": r.items,
-                       "changes": rules.round_changes(previous, r.items) if r.round > 1 else None})
-        previous = r.items
+    rounds = await rounds_view(ctx.session, plan)
     return {"plan_id": plan.id, "client_name": profile.full_name if profile else "",
             "period_no": plan.period_no, "number": plan.number, "first_day": plan.first_day.isoformat(),
             "last_day": plan.last_day.isoformat(), "status": rules.plan_status(plan.state, plan.due_at, bool(items),
