@@ -97,3 +97,22 @@ async def test_co4_approval_loop_over_two_revision_rounds_then_publish(api_any) 
         "content.plan.submitted.v1", "content.plan.approved.v1"]
     deadlines = await api.ok("get", f"/deals/{deal}/deadlines", as_=LEAD)
     assert [d["state"] for d in deadlines] == ["open", "open"]  # plans 2 and 3, counted from this first post
+
+
+async def test_co4_two_answers_racing_on_one_round_one_wins(api_any) -> None:
+    import asyncio
+
+    api = api_any
+    deal = new_deal()
+    await api.feed(stage(deal, "questionnaire_received", T0),
+                   period_opened(deal, 1, midnight(2026, 3, 2), midnight(2026, 4, 2), at=T0))
+    plan_id = (await api.plans(deal))[0]["id"]
+    await api.ok("post", f"/plans/{plan_id}/items", {"date": "2026-03-03", "kind": "feed", "caption": "a"})
+    token = (await api.ok("post", f"/plans/{plan_id}/submit"))["token"]
+    answers = await asyncio.gather(
+        api.call("post", f"/api/content/approvals/{token}", {"decision": "approve"}, as_="public"),
+        api.call("post", f"/api/content/approvals/{token}", {"decision": "changes", "comments": [{"text": "x"}]},
+                 as_="public"))
+    assert sorted(r.status_code for r in answers) == [200, 409]
+    decided = [e.subject for e in await api.events("content.plan") if not e.subject.endswith("submitted.v1")]
+    assert len(decided) == 1

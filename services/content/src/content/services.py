@@ -361,10 +361,13 @@ def timer_handlers(make_ctx: Any) -> dict[str, Any]:
     deadline if it is still open and was not moved since (the version in the payload)."""
 
     async def on_deadline(session: AsyncSession, timer: Timer) -> None:
+        account = await lock_account(session, timer.payload["deal_id"])  # the deal's writers take turns
         deadline = await session.get(Deadline, timer.payload["deadline_id"])
-        if deadline is None or deadline.state != "open" or deadline.version != timer.payload.get("version"):
+        if deadline is None or account is None:
             return
-        account = await session.get(Account, deadline.deal_id)
+        await session.refresh(deadline)
+        if deadline.state != "open" or deadline.version != timer.payload.get("version"):
+            return
         await breach(make_ctx(session), account, deadline)
 
     return {DEADLINE_TIMER: on_deadline}
