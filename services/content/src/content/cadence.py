@@ -153,7 +153,7 @@ async def start_daily_check(ctx: services.Ctx) -> None:
     await schedule_check(ctx.session, ctx, rules.local_date(ctx.cal, ctx.now))
 
 
-def parse_day(raw: str | None, now: datetime, ctx: services.Ctx) -> date:
+def parse_day(raw: str | None, now: datetime, ctx: services.Ctx, field: str = "date") -> date:
     from shared.errors import DomainError
 
     if raw is None:
@@ -161,4 +161,4 @@ def parse_day(raw: str | None, now: datetime, ctx: services.Ctx) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise DomainError("must be YYYY-MM-DD", field="date") from None
+        raise DomainError("must be YYYY-MM-DD", field=field) from None

@@ -9,18 +9,20 @@ one transaction: a 4xx raised anywhere rolls back everything the request wrote.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from litestar import Response, get, patch, post, put
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, JSONBody
 from shared.auth import Actor
 from shared.service import Runtime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from content import access, cadence, client_requests, plans, services
+from content import access, cadence, client_requests, plans, services, stats
 from content.models import Deadline, RuleSetting
 from content.plans import iso
 from content.rules import RuleValues
@@ -177,6 +179,50 @@ async def answer_request(request_id: str, data: JSONBody[RequestAnswerIn], sessi
     return client_requests.request_view(await client_requests.answer(ctx, request_id, data))
 
 
+# ============================================================================ CO-7 weekly statistics
+
+@post("/deals/{deal_id:str}/stats/import", status_code=201)
+async def stats_import(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                       actor: NamedDependency[Actor],
+                       data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]) -> Response:
+    """Multipart field `file`: the platform's insights export (CSV). 201 with the rows read and the per-row
+    errors; the same file again → 200 with the same import (nothing written twice)."""
+    ctx = ctx_of(session, runtime, actor)
+    account = await services.load_account(ctx, deal_id)
+    access.require_change(actor, account)
+    upload = data.get("file")
+    if not isinstance(upload, UploadFile):
+        from shared.errors import DomainError
+
+        raise DomainError("a CSV file is required", field="file")
+    job, repeated = await stats.import_csv(ctx, account, upload.filename or "insights.csv", await upload.read())
+    return Response(stats.import_view(job, repeated), status_code=200 if repeated else 201)
+
+
+@put("/deals/{deal_id:str}/stats/weeks/{week_start:str}")
+async def stats_week(deal_id: str, week_start: str, data: JSONBody[dict[str, Any]],
+                     session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                     actor: NamedDependency[Actor]) -> dict[str, Any]:
+    """Manual entry of a week's figures (`likes`, `comments`, `saves`, `reach`, `followers`)."""
+    ctx = ctx_of(session, runtime, actor)
+    account = await services.load_account(ctx, deal_id)
+    access.require_change(actor, account)
+    week = cadence.parse_day(week_start, ctx.now, ctx, field="week_start")
+    await stats.enter_week(ctx, account, week, data)
+    await session.flush()
+    return next(w for w in await stats.weeks(ctx, account, 1, until=week))
+
+
+@get("/deals/{deal_id:str}/stats")
+async def stats_weeks(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                      actor: NamedDependency[Actor], weeks: int = 8, until: date | None = None) -> list[dict[str, Any]]:
+    """The last `weeks` weeks (Monday-based, up to this week or `until`'s): figures, engagement rate
+    (interactions / reach) and the change from the week before."""
+    ctx = ctx_of(session, runtime, actor)
+    account = await services.load_account(ctx, deal_id)
+    return await stats.weeks(ctx, account, weeks, until)
+
+
 # ============================================================================ CO-5 cadence
 
 @get("/cadence")
@@ -250,5 +296,6 @@ async def public_request(token: str, data: JSONBody[ClientRequestIn], session: N
 
 
 api_routes = [deal_plans, deal_deadlines, materials_received, get_plan, post_item, patch_item, submit_plan, plan_link,
-              resolve_comment, item_published, deal_requests, answer_request, get_cadence, get_settings, put_settings]
+              resolve_comment, item_published, deal_requests, answer_request, stats_import,
+              stats_week, stats_weeks, get_cadence, get_settings, put_settings]
 public_routes = [public_approval, public_decision, public_request]

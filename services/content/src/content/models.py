@@ -236,6 +236,66 @@ class CadenceMiss(Base):
     __table_args__ = (UniqueConstraint("deal_id", "day", "what", name="uq_cadence_misses_deal_day_what"),)
 
 
+class StatImport(Base):
+    """CO-7: one uploaded insights CSV: who, when, how many rows, the per-row errors. The same file again
+    (same SHA-256 for the same deal) is the same import: nothing is written twice."""
+
+    __tablename__ = "stat_imports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    deal_id: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(300))
+    columns: Mapped[dict] = mapped_column(JSON, default=dict)
+    ignored: Mapped[list] = mapped_column(JSON, default=list)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_ok: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("deal_id", "sha256", name="uq_stat_imports_deal_sha"),)
+
+
+class StatDay(Base):
+    """CO-7: one day's figures of a client's account (from a CSV import or the Insights API); a figure the
+    source did not have stays null. Re-importing a day replaces it."""
+
+    __tablename__ = "stat_days"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    deal_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    likes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comments: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    saves: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reach: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    followers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    import_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("deal_id", "day", name="uq_stat_days_deal_day"),)
+
+
+class StatWeek(Base):
+    """CO-7: a week's figures entered by hand; they take precedence over the week's imported days."""
+
+    __tablename__ = "stat_weeks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    deal_id: Mapped[str] = mapped_column(String(64))
+    week_start: Mapped[date] = mapped_column(Date)
+    likes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comments: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    saves: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reach: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    followers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    entered_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("deal_id", "week_start", name="uq_stat_weeks_deal_week"),)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit"
 
