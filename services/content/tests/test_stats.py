@@ -103,3 +103,23 @@ async def test_co7_csv_import_with_bad_rows_reupload_manual_entry_and_weekly_cha
     no_date = await upload(api, deal, b"Reach,Likes\n1,2\n")
     assert no_date.status_code == 422 and no_date.json()["errors"][0]["field"] == "file"
     assert (await api.call("get", f"/deals/{deal}/stats?weeks=0")).status_code == 422
+
+
+async def test_co7_weekly_report_shared_on_a_signed_link(api) -> None:
+    from datetime import timedelta
+
+    from .conftest import profile
+
+    deal = new_deal()
+    await api.feed(profile("client-1", "Айгерим", [deal], T0),
+                   period_opened(deal, 1, midnight(2026, 2, 23), midnight(2026, 3, 23), at=T0))
+    assert (await upload(api, deal, RU_CSV)).status_code == 201
+    assert (await api.call("post", f"/deals/{deal}/stats/report-link?weeks=2", as_=ANALYST)).status_code == 403
+    link = await api.ok("post", f"/deals/{deal}/stats/report-link?weeks=2&until=2026-03-02")
+    assert link["url"] == f"https://zabota.example.kz/report/{link['token']}"
+    report = await api.ok("get", f"/api/content/reports/{link['token']}", as_="public")
+    assert report["client_name"] == "Айгерим" and [w["week_start"] for w in report["weeks"]] == ["2026-02-23",
+                                                                                                 "2026-03-02"]
+    assert (await api.call("get", f"/public/content/reports/{link['token']}x", as_="public")).status_code == 404
+    api.clock.advance(timedelta(days=15))
+    assert (await api.call("get", f"/api/content/reports/{link['token']}", as_="public")).status_code == 410

@@ -223,6 +223,16 @@ async def stats_weeks(deal_id: str, session: NamedDependency[AsyncSession], runt
     return await stats.weeks(ctx, account, weeks, until)
 
 
+@post("/deals/{deal_id:str}/stats/report-link", status_code=201)
+async def stats_report_link(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                            actor: NamedDependency[Actor], weeks: int = 4, until: date | None = None) -> dict[str, Any]:
+    """CO-7: a signed link to the weekly report for the client (no login), on the gateway."""
+    ctx = ctx_of(session, runtime, actor)
+    account = await services.load_account(ctx, deal_id)
+    access.require_change(actor, account)
+    return stats.report_link(ctx, account, weeks, until)
+
+
 # ============================================================================ CO-5 cadence
 
 @get("/cadence")
@@ -297,5 +307,12 @@ async def public_request(token: str, data: JSONBody[ClientRequestIn], session: N
 
 api_routes = [deal_plans, deal_deadlines, materials_received, get_plan, post_item, patch_item, submit_plan, plan_link,
               resolve_comment, item_published, deal_requests, answer_request, stats_import,
-              stats_week, stats_weeks, get_cadence, get_settings, put_settings]
-public_routes = [public_approval, public_decision, public_request]
+              stats_week, stats_weeks, stats_report_link, get_cadence, get_settings, put_settings]
+@get(["/api/content/reports/{token:str}", "/public/content/reports/{token:str}"])
+async def public_report(token: str, session: NamedDependency[AsyncSession],
+                        runtime: NamedDependency[Runtime]) -> dict[str, Any]:
+    """CO-7: the weekly report the manager shared (the token is the credential)."""
+    return await stats.public_report(ctx_of(session, runtime, CLIENT), token)
+
+
+public_routes = [public_approval, public_decision, public_request, public_report]

@@ -7,13 +7,14 @@ import hashlib
 from datetime import date, timedelta
 from typing import Any
 
-from shared.errors import DomainError
+from shared.errors import DomainError, NotFound
+from shared.signing import BadToken, ExpiredToken, make_token, read_token
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from content import rules, stats_rules
-from content.models import Account, StatDay, StatImport, StatWeek
+from content.models import Account, ClientProfile, StatDay, StatImport, StatWeek
 from content.services import Ctx
 
 MAX_WEEKS = 104
@@ -114,3 +115,37 @@ async def weeks(ctx: Ctx, account: Account, count: int, until: date | None = Non
                         "change": stats_rules.change(figures, previous)})
         previous = figures
     return out
+
+
+REPORT_PURPOSE = "content-report"
+
+
+def report_link(ctx: Ctx, account: Account, count: int, until: date | None) -> dict[str, Any]:
+    """CO-7: the weekly report the manager shares with the client: a signed link (14 days by default)
+    to these weeks, on the gateway (`/report/<token>`), printable."""
+    if not 1 <= count <= MAX_WEEKS:
+        raise DomainError(f"between 1 and {MAX_WEEKS}", field="weeks")
+    until = until or rules.local_date(ctx.cal, ctx.now)
+    expires_at = ctx.now + timedelta(days=14)
+    token = make_token({"deal_id": account.deal_id, "weeks": count, "until": until.isoformat()},
+                       secret_key=ctx.settings.secret_key, purpose=REPORT_PURPOSE, expires_at=expires_at)
+    base = ctx.settings.service_urls.get("gateway", "").rstrip("/")
+    return {"url": f"{base}/report/{token}", "token": token, "expires_at": expires_at.isoformat()}
+
+
+async def public_report(ctx: Ctx, token: str) -> dict[str, Any]:
+    from content.plans import Gone
+
+    try:
+        data = read_token(token, secret_key=ctx.settings.secret_key, purpose=REPORT_PURPOSE, now=ctx.now)
+        deal_id, count, until = str(data["deal_id"]), int(data["weeks"]), date.fromisoformat(data["until"])
+    except ExpiredToken:
+        raise Gone("this link has expired", field="token") from None
+    except (BadToken, KeyError, TypeError, ValueError):
+        raise NotFound("invalid link") from None
+    account = await ctx.session.get(Account, deal_id)
+    if account is None:
+        raise NotFound("invalid link")
+    profile = await ctx.session.get(ClientProfile, account.client_id) if account.client_id else None
+    return {"client_name": profile.full_name if profile else "", "instagram": profile.instagram if profile else "",
+            "weeks": await weeks(ctx, account, count, until)}
