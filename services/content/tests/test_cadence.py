@@ -72,7 +72,8 @@ async def test_co5_board_and_daily_check_publish_each_miss_once(api_any) -> None
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "date"
 
 
-async def test_co5_a_provisional_period_is_not_yet_a_current_client(api) -> None:
+async def test_co5_a_provisional_period_is_not_yet_a_current_client(api_any) -> None:
+    api = api_any
     deal = new_deal()
     await api.feed(stage(deal, "questionnaire_received", T0))
     await api.tick(hours=7)

@@ -41,7 +41,8 @@ async def approve(api, plan_id: str, day: str) -> dict:
     return item
 
 
-async def test_co1_period_opened_gives_three_plans_and_a_renewal_the_next_three(api) -> None:
+async def test_co1_period_opened_gives_three_plans_and_a_renewal_the_next_three(api_any) -> None:
+    api = api_any
     deal = new_deal()
     await api.feed(period_opened(deal, 1, midnight(2026, 2, 1), midnight(2026, 3, 1)))
     plans = await api.plans(deal)
@@ -60,7 +61,8 @@ async def test_co1_period_opened_gives_three_plans_and_a_renewal_the_next_three(
     assert await api.plans(deal) == again
 
 
-async def test_co2_questionnaire_makes_plan_1_due_before_the_launch_then_the_launch_dates_the_period(api) -> None:
+async def test_co2_questionnaire_makes_plan_1_due_before_the_launch_then_the_launch_dates_the_period(api_any) -> None:
+    api = api_any
     deal = new_deal()
     await api.feed(stage(deal, "questionnaire_received", T0))
     [plan_1, plan_2, _] = await api.plans(deal)
@@ -75,7 +77,8 @@ async def test_co2_questionnaire_makes_plan_1_due_before_the_launch_then_the_lau
     assert plan_1["status"] == "draft" and plan_1["items"][0]["date"] == "2026-03-04"
 
 
-async def test_co2_materials_button_makes_plan_1_due(api) -> None:
+async def test_co2_materials_button_makes_plan_1_due(api_any) -> None:
+    api = api_any
     deal = new_deal()
     await api.feed(period_opened(deal, 1, midnight(2026, 3, 2), midnight(2026, 4, 2)))
     assert (await api.plans(deal))[0]["status"] == "not_due"
@@ -86,7 +89,8 @@ async def test_co2_materials_button_makes_plan_1_due(api) -> None:
     assert early.status_code == 422 and early.json()["errors"][0]["field"] == "at"  # a manager cannot backdate
 
 
-async def test_co2_publishing_before_plan_1_is_approved_is_409_naming_the_rule(api) -> None:
+async def test_co2_publishing_before_plan_1_is_approved_is_409_naming_the_rule(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal, approve_plan_1=False)
     item = await api.ok("post", f"/plans/{plans[0]['id']}/items", {"date": "2026-03-02", "kind": "feed",
@@ -104,7 +108,8 @@ async def test_co2_publishing_before_plan_1_is_approved_is_409_naming_the_rule(a
     assert token["status"] == "planned" and sub.round == 1
 
 
-async def test_items_dates_outside_the_plan_and_bad_fields_are_422_naming_the_field(api) -> None:
+async def test_items_dates_outside_the_plan_and_bad_fields_are_422_naming_the_field(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal, approve_plan_1=False)
     plan_1 = plans[0]["id"]
@@ -120,7 +125,8 @@ async def test_items_dates_outside_the_plan_and_bad_fields_are_422_naming_the_fi
     assert (await api.plans(deal))[0]["items"] == []
 
 
-async def test_co4_roles_other_manager_sees_nothing_analyst_reads_lead_changes(api) -> None:
+async def test_co4_roles_other_manager_sees_nothing_analyst_reads_lead_changes(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal, approve_plan_1=False)
     assert (await api.call("get", f"/deals/{deal}/plans", as_=OTHER)).status_code == 404
@@ -138,7 +144,8 @@ async def test_co4_roles_other_manager_sees_nothing_analyst_reads_lead_changes(a
     assert (await api.call("get", f"/deals/{deal}/plans", as_=MANAGER)).status_code == 404
 
 
-async def test_co4_approval_link_expired_is_410_forged_is_404_and_an_answered_round_is_409(api) -> None:
+async def test_co4_approval_link_expired_is_410_forged_is_404_and_an_answered_round_is_409(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal, approve_plan_1=False)
     plan_1 = plans[0]["id"]
@@ -161,7 +168,8 @@ async def test_co4_approval_link_expired_is_410_forged_is_404_and_an_answered_ro
     assert (await api.call("get", f"/api/content/approvals/{token}", as_="public")).status_code == 410
 
 
-async def test_publishing_by_hand_backdating_only_by_the_lead_and_not_in_the_future(api) -> None:
+async def test_publishing_by_hand_backdating_only_by_the_lead_and_not_in_the_future(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal)
     item_id = plans[0]["items"][0]["id"]
@@ -189,7 +197,8 @@ async def test_publishing_by_hand_backdating_only_by_the_lead_and_not_in_the_fut
     assert (evt.deal_id, evt.post_id, evt.published_at, evt.kind) == (deal, item_id, at, "feed")
 
 
-async def test_co3_first_post_sets_plan_2_and_3_due_and_submission_meets_the_deadline(api) -> None:
+async def test_co3_first_post_sets_plan_2_and_3_due_and_submission_meets_the_deadline(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal)
     first_post = local(2026, 3, 2, 15, 0)  # Monday
@@ -219,7 +228,8 @@ async def test_co3_first_post_sets_plan_2_and_3_due_and_submission_meets_the_dea
     assert len(await api.events("content.deadline.breached")) == 1
 
 
-async def test_co3_a_submission_dated_in_time_but_recorded_late_revises_the_breach(api) -> None:
+async def test_co3_a_submission_dated_in_time_but_recorded_late_revises_the_breach(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal)
     first_post = local(2026, 3, 2, 15, 0)
@@ -239,7 +249,8 @@ async def test_co3_a_submission_dated_in_time_but_recorded_late_revises_the_brea
     assert met.revises_breach and met.met_at == sent_at
 
 
-async def test_co3_plan_sent_before_it_became_due_meets_its_deadline_at_once(api) -> None:
+async def test_co3_plan_sent_before_it_became_due_meets_its_deadline_at_once(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal)
     await api.ok("post", f"/plans/{plans[1]['id']}/items", {"date": "2026-03-12", "kind": "story", "caption": ""})
@@ -250,7 +261,8 @@ async def test_co3_plan_sent_before_it_became_due_meets_its_deadline_at_once(api
     assert states == [(plans[1]["id"], "met"), (plans[2]["id"], "open")]
 
 
-async def test_co3_a_lost_deal_waives_its_open_content_deadlines_and_stops_its_work(api) -> None:
+async def test_co3_a_lost_deal_waives_its_open_content_deadlines_and_stops_its_work(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal)
     first_post = local(2026, 3, 2, 15, 0)
@@ -274,7 +286,8 @@ async def test_co3_a_lost_deal_waives_its_open_content_deadlines_and_stops_its_w
             ).status_code == 201
 
 
-async def test_read_model_keeps_the_client_profile(api) -> None:
+async def test_read_model_keeps_the_client_profile(api_any) -> None:
+    api = api_any
     deal = new_deal()
     await api.feed(profile("client-1", "Айгерим Сапарова", [deal], T0))
     await launched(api, deal, approve_plan_1=False)
@@ -286,7 +299,8 @@ async def test_read_model_keeps_the_client_profile(api) -> None:
     assert page["client_name"] == "Айгерим Сапарова"
 
 
-async def test_co6_client_asks_to_publish_manager_declines_with_a_reason_client_sees_it(api) -> None:
+async def test_co6_client_asks_to_publish_manager_declines_with_a_reason_client_sees_it(api_any) -> None:
+    api = api_any
     deal = new_deal()
     plans = await launched(api, deal, approve_plan_1=False)
     plan_1 = plans[0]["id"]
