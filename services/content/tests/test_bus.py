@@ -80,3 +80,14 @@ async def test_clients_events_from_nats_build_the_read_model_and_the_post_goes_o
                 await nc.close()
         finally:
             await bus.drain()
+
+
+def test_the_service_runs_as_its_own_process(service_process, nats_server) -> None:
+    """`python -m content`: migrations at start, ready once NATS is up, the API answers."""
+    import httpx
+
+    url = service_process("content", nats_url=nats_server.url)
+    assert httpx.get(f"{url}/health/ready").status_code == 200
+    response = httpx.get(f"{url}/api/content/cadence", headers=TOKEN)
+    assert response.status_code == 200 and response.json() == []
+    assert httpx.get(f"{url}/api/content/approvals/nonsense").status_code == 404
