@@ -161,3 +161,14 @@ class DealPeriodOpened(Event, frozen=True, kw_only=True):
     period_no: int
     period_start: datetime
     period_end: datetime
+
+
+@event("clients.client.profile_changed.v1")
+class ClientProfileChanged(Event, frozen=True, kw_only=True):
+    """CL-1: a client's display name or Instagram handle, on client creation and every card edit. The
+    content service keeps them for its plans and cadence board (no HTTP between services). `client_id`
+    is in the envelope; `deal_ids` are the client's deals (the envelope's `deal_id` is one of them)."""
+
+    full_name: str
+    instagram: str = ""
+    deal_ids: list[str] = []
