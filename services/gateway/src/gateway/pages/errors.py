@@ -1,21 +1,24 @@
 """The styled "page not found" (issue 7 §4): a mistyped URL gets the error page in the staff's
-language, with the menu, instead of raw JSON. `/api/…`, `/webhooks/…`, `/static/…` and `/health/…`
-keep their JSON (or plain) errors: they are not pages.
+language, with the menu, instead of raw JSON. `/api/…`, `/webhooks/…`, `/static/…`, `/health/…` and
+`/schema` keep their JSON errors: they are not pages.
 
-Litestar answers a path no route matches before any middleware runs, so there would be no session
-and no language to render a page with; this catch-all route sits behind the session middleware and the
-page guard like every page, and more specific routes always win over it.
+Litestar answers a path no route matches before any middleware has run, so there is no session and
+no language yet, and exception handlers are synchronous. The handler therefore answers with a
+response that, when it is sent, first runs the session middleware (load the session, activate the
+language, write its cookies) and only then renders the page.
 """
 
 from __future__ import annotations
 
-from litestar import Request, Response, route
-from litestar.enums import HttpMethod
+from typing import Any
+
+from litestar import Request, Response
 from litestar.exceptions import NotFoundException
+from litestar.types import Receive, Scope, Send
 
 from gateway.i18n import _
 from gateway.rendering import page
-from gateway.roles import PUBLIC
+from gateway.sessions import WebSessionMiddleware
 
 NOT_PAGES = ("/api/", "/webhooks/", "/static/", "/health/", "/schema")
 
@@ -27,20 +30,27 @@ def not_found_page(request: Request) -> Response:
                 status_code=404, headers={"HX-Retarget": "#content", "HX-Reswap": "innerHTML"})
 
 
-@route("/{unknown:path}", name="not_found",
-       http_method=[HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.PATCH, HttpMethod.DELETE],
-       opt=PUBLIC)
-async def not_found(request: Request) -> Response:
-    if request.url.path.startswith(NOT_PAGES):
-        return Response({"status_code": 404, "detail": "Not Found"}, status_code=404)
-    return not_found_page(request)
+class _PageAfterSession(Response):
+    """Renders `not_found_page` once the session middleware has loaded the visitor's session."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", status_code=404)
+
+    def to_asgi_response(self, app: Any, request: Request, **_kwargs: Any):  # type: ignore[override]
+        async def render(scope: Scope, receive: Receive, send: Send) -> None:
+            inner = Request(scope, receive, send)
+            await not_found_page(inner).to_asgi_response(app=None, request=inner)(scope, receive, send)
+
+        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+            await WebSessionMiddleware(render)(scope, receive, send)
+
+        return respond
 
 
 def not_found_handler(request: Request, exc: NotFoundException) -> Response:
-    """A page handler's own 404 is the styled page; anything that is not a page keeps its JSON."""
-    if "web" in request.scope.get("state", {}) and not request.url.path.startswith(NOT_PAGES):
+    path = request.url.path
+    if path.startswith(NOT_PAGES) or path in ("/api", "/webhooks", "/static", "/health"):
+        return Response({"status_code": 404, "detail": exc.detail}, status_code=404, headers=exc.headers)
+    if "web" in request.scope.get("state", {}):   # a page handler's own 404: the session is loaded
         return not_found_page(request)
-    return Response({"status_code": 404, "detail": exc.detail}, status_code=404, headers=exc.headers)
-
-
-routes = [not_found]
+    return _PageAfterSession()
