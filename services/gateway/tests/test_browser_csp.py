@@ -16,6 +16,7 @@ from gateway.app import create_app
 
 from .backends import Backend, payment, roster, serve_clients
 from .conftest import down_service_urls, gateway_settings
+from .test_clients_pages import launched_deal
 
 pytestmark = pytest.mark.browser
 
@@ -33,11 +34,13 @@ async def test_issue8_7_main_pages_have_zero_csp_violations_and_htmx_works(brows
     clients_url = serve_clients(service_process, nats_server.url)
     clients = Backend(clients_url, "clients")
     roster(clients)
-    first = clients.call("POST", "/payments", payment("csp-1", name="Айгерим Сапарова"))
+    first = clients.call("POST", "/payments", payment("csp-1", name="Гульнара Первая"))
     second = clients.call("POST", "/payments", payment("csp-2", name="Берик Омаров"))
     lead = clients.call("POST", "/leads", {"full_name": "Лид Тестов", "phone": "+7 701 000 0001",
                                            "owner": "manager1"})
     link = clients.call("POST", f"/deals/{first['id']}/questionnaire-link", as_=("manager1", "content_manager"))
+    renewing = launched_deal(clients, "csp-doc", days_ago=29)   # the printable document (CL-12)
+    clients.call("POST", f"/deals/{renewing['id']}/stage", {"stage": "notification_sent"})
     app = create_app(gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
                                       service_urls={**down_service_urls(), "clients": clients_url}))
     base = live_server(app)
@@ -52,6 +55,7 @@ async def test_issue8_7_main_pages_have_zero_csp_violations_and_htmx_works(brows
         assert response is not None
         csp = (await response.all_headers()).get("content-security-policy", "")
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp, path
+        assert "frame-ancestors 'none'" in csp, path
         await page.wait_for_load_state("load")
 
     async def sign_in(login: str) -> None:
@@ -67,10 +71,10 @@ async def test_issue8_7_main_pages_have_zero_csp_violations_and_htmx_works(brows
 
     # htmx 1: complete the first-call task on My tasks.
     await visit("/tasks")
-    row = page.locator("#tasks tbody tr").filter(has_text="Айгерим Сапарова")
+    row = page.locator("#tasks tbody tr").filter(has_text="Гульнара Первая")
     await row.locator("button[type=submit]").click()
     await page.locator("#tasks .alert.success").wait_for()
-    assert await page.locator("#tasks tbody tr").filter(has_text="Айгерим Сапарова").count() == 0
+    assert await page.locator("#tasks tbody tr").filter(has_text="Гульнара Первая").count() == 0
 
     # htmx 2: move the other deal to "Contacted" on the board.
     await visit("/deals")
@@ -80,6 +84,9 @@ async def test_issue8_7_main_pages_have_zero_csp_violations_and_htmx_works(brows
     await card.locator("button[type=submit]").click()
     await page.locator('.column[data-stage="contacted"]').filter(has_text="Берик Омаров").wait_for()
 
+    await visit(f"/deals/{renewing['id']}/document")
+    await page.locator("[data-print]").wait_for()
+    assert await page.evaluate("getComputedStyle(document.body).maxWidth") == "780px"   # its <style> applied
     for path in (f"/deals/{first['id']}", "/leads", f"/leads/{lead['id']}", "/reports/funnel", "/payroll",
                  "/no-such-page"):
         await visit(path)

@@ -8,6 +8,8 @@ decides anything, so nothing escapes it.
   no inline script, no `on*=` handler, no `hx-on`, no `eval` (htmx runs with `allowEval: false`), no
   inline style (htmx's indicator style is in app.css, `includeIndicatorStyles: false`). No framing.
 - `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`.
+- A response that sets its own `Content-Security-Policy` keeps it (the printable document's, which
+  is stricter: gateway.printable).
 - `Strict-Transport-Security` when served over https (the request's scheme, or `GATEWAY_PUBLIC_URL`).
 """
 
@@ -45,6 +47,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         return
     headers = MutableScopeHeaders.from_message(message)
     for name, value in HEADERS.items():
-        headers[name] = value
+        # A response may bring a policy of its own (the printable document: gateway.printable).
+        if name != "content-security-policy" or name not in headers:
+            headers[name] = value
     if served_over_https(scope):
         headers["strict-transport-security"] = HSTS
