@@ -83,6 +83,9 @@ async def test_issue8_9_a_questionnaire_flow_leaves_no_token_in_any_log(json_log
     # The client opens the link, sends the form empty once, then answers.
     form = await client.get(f"/q/{token}?lang=en")
     assert form.status_code == 200, form.text
+    # (issue 8 §7: the public questionnaire page carries the security headers too)
+    assert "frame-ancestors 'none'" in form.headers["content-security-policy"]
+    assert form.headers["referrer-policy"] == "same-origin"   # the token never leaves in a Referer
     assert (await client.post(f"/q/{token}", data={"_csrf": csrf_of(form.text)})).status_code == 422
     sent = await client.post(f"/q/{token}", data={"_csrf": csrf_of(form.text), "business": "Торты",
                                                   "audience": "Мамы", "goals": "Заявки"})
