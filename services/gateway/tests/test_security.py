@@ -231,3 +231,20 @@ async def test_issue7_4_mistyped_url_while_signed_in_gets_the_styled_404(client:
     assert api_unknown_service.headers["content-type"].startswith("application/json")
     assert (await client.get("/static/nope.js")).status_code == 404
     assert "Страница" not in (await client.get("/static/nope.js")).text
+
+
+def test_issue8_5_no_template_puts_a_data_value_at_the_start_of_a_url_attribute() -> None:
+    """A URL from data goes through `|link`; a template may start an href/src/action with `{{ … }}` only
+    for the few values the gateway itself builds (the menu, the pager's base path)."""
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[1] / "src" / "gateway" / "templates"
+    allowed = {"item.href", "base", "htmx_js"}
+    found = []
+    for path in templates.rglob("*.html"):
+        for match in re.finditer(r'\b(?:href|src|action|formaction|hx-(?:get|post|put|patch|delete))\s*=\s*'
+                                 r'["\']?\{\{\s*([^}|]+?)\s*(?:\|[^}]*)?\}\}', path.read_text()):
+            if match.group(1) not in allowed:
+                found.append(f"{path.name}: {match.group(0)}")
+    assert not found, found
