@@ -1,7 +1,11 @@
 """Demo data for `make up`: the clients roster, a realistic handful of deals across stages, a few leads.
 
-    python scripts/seed_demo.py --gateway http://127.0.0.1:8000 --token dev-token
-    python scripts/seed_demo.py --clients http://127.0.0.1:8001 --token dev-token   # straight to the service
+    ZABOTA_API_TOKEN=… python scripts/seed_demo.py --gateway http://127.0.0.1:8000
+    ZABOTA_API_TOKEN=… python scripts/seed_demo.py --clients http://127.0.0.1:8001   # straight to the service
+
+The API token comes from the environment (`ZABOTA_API_TOKEN`, the first of a comma-separated list), never
+from a literal in this file, and is never printed (issue 8 §9). `--token` still overrides it, for
+older callers, but a token on a command line is visible to every user of the machine (`ps`).
 
 Goes through the gateway's `/api/clients/...` routing; with `--clients` it falls back to the service
 itself when the gateway does not answer. Idempotent: payments carry fixed external ids, a payment
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -154,9 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gateway", default="http://127.0.0.1:8000")
     parser.add_argument("--clients", default=None, help="the clients service itself, used if the gateway fails")
-    parser.add_argument("--token", default="dev-token")
+    parser.add_argument("--token", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    seed(Api([args.gateway] + ([args.clients] if args.clients else []), args.token))
+    token = args.token or os.environ.get("ZABOTA_API_TOKEN", "").split(",")[0].strip()
+    if not token:
+        raise SystemExit("seed_demo: set ZABOTA_API_TOKEN to the API token of the services")
+    seed(Api([args.gateway] + ([args.clients] if args.clients else []), token))
     return 0
 
 

@@ -230,7 +230,11 @@ async def test_cl12_document_print_view_after_the_client_continues(client: Async
     assert f'href="/deals/{deal["id"]}/document"' in card.text and "Payment details" in card.text
     document = await client.get(f"/deals/{deal['id']}/document")
     assert document.status_code == 200 and "Реквизиты для оплаты" in document.text
-    assert "window.print()" in document.text
+    # Issue 8 §7: served under a CSP of its own — no inline script (the print button is data-print, handled
+    # by static app.js), its <style> allowed by hash only.
+    assert "onclick" not in document.text and "data-print" in document.text and "/static/js/app.js" in document.text
+    policy = document.headers["content-security-policy"]
+    assert "unsafe-inline" not in policy and "'sha256-" in policy and "frame-ancestors 'none'" in policy
 
     other = clients.call("POST", "/payments", payment("p-nodoc"))
     missing = await client.get(f"/deals/{other['id']}/document?lang=en")

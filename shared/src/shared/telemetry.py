@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -126,13 +127,54 @@ class JsonLogFormatter(logging.Formatter):
         if trace_id:
             entry["trace_id"] = trace_id
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))   # a URL in a traceback too
         return json.dumps(entry, ensure_ascii=False)
+
+
+# ------------------------------------------------------------------ capabilities never in logs (issue 8 §9)
+
+REDACTED = "[redacted]"
+# A signed link's token (shared.signing: `<base64url payload>.<base64url signature>`), wherever it appears.
+_SIGNED_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}")
+# The path segment after a capability route: the gateway's `/q/<token>`, the services'
+# `/questionnaire/<token>`, plan approvals — whatever the token looks like.
+_CAPABILITY_SEGMENT = re.compile(
+    r"(/(?:q|questionnaire|approve|approval|approvals|plan-approval)/)(?!\[redacted\])[^/?#\s\"'<>]+",
+    re.IGNORECASE)
+# Query values that are capabilities or secrets: `?token=…`, `&signature=…`, `?access_token=…`.
+_SECRET_QUERY = re.compile(
+    r"([?&;](?:token|access_token|refresh_token|sig|signature|secret|password|key|api_key|code)=)[^&#\s\"'<>]*",
+    re.IGNORECASE)
+_BEARER = re.compile(r"(\bBearer\s+)[^\s\"',;]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with every capability (signed-link token, `?token=` value, bearer token) masked."""
+    text = _SIGNED_TOKEN.sub(REDACTED, text)
+    text = _CAPABILITY_SEGMENT.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, text)
+    return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactCapabilities(logging.Filter):
+    """On the root handler, so it sees every record that reaches the log: uvicorn's request lines,
+    httpx's `HTTP Request: GET …/questionnaire/<token>` lines, our own messages and tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:   # a broken format string: let the formatter report it as logging does
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter(service))
+    handler.addFilter(RedactCapabilities())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from litestar import Litestar, Router
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from shared.clock import Clock
@@ -15,11 +16,14 @@ from shared.service import ServiceSpec, create_service_app
 from shared.settings import Settings
 
 from gateway import i18n
+from gateway.config import GatewayConfig
 from gateway.guards import page_exception_handlers, page_guard
 from gateway.models import Base
 from gateway.pages import page_routes
+from gateway.pages.errors import not_found_handler
 from gateway.proxy import proxy_routes
 from gateway.rendering import STATIC_DIR, create_template_engine
+from gateway.security_headers import add_security_headers
 from gateway.service_client import close_http_client, open_http_client, provide_services
 from gateway.sessions import WebSessionMiddleware
 from gateway.staff import seed_demo_staff
@@ -40,12 +44,17 @@ def spec(settings: Settings) -> ServiceSpec:
         app_options={
             "template_config": TemplateConfig(instance=create_template_engine(settings.calendar)),
             "dependencies": {"services": Provide(provide_services, sync_to_thread=False)},
-            "exception_handlers": page_exception_handlers,
+            "exception_handlers": {**page_exception_handlers, NotFoundException: not_found_handler},
+            "before_send": [add_security_headers],
             "on_shutdown": [close_http_client],
         },
     )
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None, background: bool = True) -> Litestar:
+def create_app(settings: Settings | None = None, clock: Clock | None = None, background: bool = True,
+               config: GatewayConfig | None = None) -> Litestar:
+    """`config`: the gateway's own settings (gateway.config), from the environment unless given."""
     settings = settings or Settings.from_env("gateway")
-    return create_service_app(spec(settings), settings=settings, clock=clock, background=background)
+    app = create_service_app(spec(settings), settings=settings, clock=clock, background=background)
+    app.state.gateway_config = config or GatewayConfig.from_env()
+    return app

@@ -22,21 +22,27 @@ from shared.calendar import BusinessCalendar
 from gateway import i18n
 from gateway.nav import visible_nav
 from gateway.roles import ROLES
+from gateway.urls import link, safe_next  # noqa: F401  (safe_next: pages import it from here)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 # The vendored file carries its version in its name; pages find it here instead of hard-coding it.
 HTMX_JS = max(p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.glob("js/htmx-*.min.js"))
 
-# htmx 2 swaps only 2xx by default; our forms answer 422 with their errors and pages answer 403/404/503
-# with an explanation, which the user must see.
+# htmx 2 swaps only 2xx by default; our forms answer 422 with their errors (429: sign-in throttled) and
+# pages answer 403/404/503 with an explanation, which the user must see.
+# Under the Content-Security-Policy (gateway.security_headers) htmx injects no <style> (its indicator
+# rules are in app.css), evaluates no script (no hx-on, no js: values) and runs no <script> it swaps in.
 HTMX_CONFIG = {
     "responseHandling": [
         {"code": "204", "swap": False},
         {"code": "[23]..", "swap": True},
-        {"code": "(403|404|409|422|503)", "swap": True, "error": False},
+        {"code": "(403|404|409|422|429|503)", "swap": True, "error": False},
         {"code": "[45]..", "swap": False, "error": True},
     ],
+    "includeIndicatorStyles": False,
+    "allowEval": False,
+    "allowScriptTags": False,
 }
 
 
@@ -79,6 +85,7 @@ def create_template_engine(calendar: BusinessCalendar) -> JinjaTemplateEngine:
     from gateway import labels, ui
 
     env.filters["money"] = ui.money
+    env.filters["link"] = link
     env.filters["percent"] = lambda v: "—" if v is None else f"{float(v) * 100:.1f}%".replace(".0%", "%")
     env.globals.update(labels.template_globals())
     env.globals.update(htmx_js=HTMX_JS, htmx_config=HTMX_CONFIG, role_label=role_label,
@@ -123,10 +130,3 @@ def redirect(request: Request, location: str) -> Response:
     if request.headers.get("hx-request") == "true":
         return Response(b"", status_code=200, headers={"HX-Redirect": location, "Vary": "HX-Request"})
     return Redirect(location, status_code=303, headers={"Vary": "HX-Request"})
-
-
-def safe_next(value: str | None) -> str:
-    """A local path to return to after sign-in; anything else (other hosts, `//evil`) becomes `/`."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and "\n" not in value:
-        return value
-    return "/"

@@ -6,14 +6,18 @@ guards, handlers and templates read. Handlers add cookies to `web.cookies` (logi
 middleware writes them on whatever response goes out, error pages included.
 
 Cookies are HttpOnly and SameSite=Lax, and Secure unless the request is plain http to localhost
-(behind a TLS proxy the host is public, so they are Secure there).
+(behind a TLS proxy the host is public, so they are Secure there). Served over https (the request's
+scheme, or `GATEWAY_PUBLIC_URL` says https), the session and CSRF cookies carry the `__Host-` prefix:
+the browser then keeps them only if Secure, Path=/ and without Domain, so no sibling host can plant one.
+
+A session ends when idle for `GATEWAY_SESSION_HOURS`, and in any case `GATEWAY_SESSION_MAX_DAYS` after
+sign-in, however active (issue 8 §7).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,19 +29,25 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import i18n
+from gateway.config import GatewayConfig, gateway_config, served_over_https
 from gateway.models import Staff, WebSession
 
 SESSION_COOKIE = "zabota_session"
 CSRF_COOKIE = "zabota_csrf"        # anonymous visitors only (the login form); signed-in users use the session's
 LANGUAGE_COOKIE = "zabota_lang"    # anonymous visitors only; signed-in users keep it in the session
+HOST_PREFIX = "__Host-"           # over https: Secure, Path=/, no Domain, enforced by the browser
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 # A session is renewed at most this often, so browsing does not write the database on every click.
 RENEW_INTERVAL = timedelta(minutes=5)
 
 
-def session_lifetime() -> timedelta:
-    """Idle timeout: a session unused this long is gone (env GATEWAY_SESSION_HOURS, default 12)."""
-    return timedelta(hours=float(os.environ.get("GATEWAY_SESSION_HOURS", "12")))
+def cookie_name(base: str, https: bool) -> str:
+    return HOST_PREFIX + base if https else base
+
+
+def session_expiry(config: GatewayConfig, created_at: datetime, now: datetime) -> datetime:
+    """Idle timeout from now, never past the absolute lifetime from sign-in."""
+    return min(now + config.session_idle, created_at + config.session_max_age)
 
 
 def _hash(token: str) -> str:
@@ -60,18 +70,23 @@ class WebContext:
     csrf_token: str
     language: str
     secure: bool
+    https: bool = False
+    config: GatewayConfig = field(default_factory=GatewayConfig)
     token_hash: str | None = None
     # An anonymous visitor picked a language (switch or cookie): it beats the account's preference at login.
     language_chosen: bool = False
     cookies: list[Cookie] = field(default_factory=list)
 
+    def cookie_key(self, base: str) -> str:
+        return cookie_name(base, self.https) if base in (SESSION_COOKIE, CSRF_COOKIE) else base
+
     def set_cookie(self, key: str, value: str, max_age: int | None = None) -> None:
-        self.cookies.append(Cookie(key=key, value=value, max_age=max_age, path="/", httponly=True,
-                                   samesite="lax", secure=self.secure))
+        self.cookies.append(Cookie(key=self.cookie_key(key), value=value, max_age=max_age, path="/",
+                                   httponly=True, samesite="lax", secure=self.secure or self.https))
 
     def delete_cookie(self, key: str) -> None:
-        self.cookies.append(Cookie(key=key, value="", max_age=0, expires=0, path="/", httponly=True,
-                                   samesite="lax", secure=self.secure))
+        self.cookies.append(Cookie(key=self.cookie_key(key), value="", max_age=0, expires=0, path="/",
+                                   httponly=True, samesite="lax", secure=self.secure or self.https))
 
 
 def web_context(connection: ASGIConnection) -> WebContext:
@@ -95,7 +110,7 @@ async def start_session(session: AsyncSession, web: WebContext, staff: Staff, no
     token = secrets.token_urlsafe(32)
     session.add(WebSession(token_hash=_hash(token), staff_id=staff.id, csrf_token=secrets.token_urlsafe(32),
                            language=web.language if web.language_chosen else staff.language,
-                           created_at=now, expires_at=now + session_lifetime()))
+                           created_at=now, expires_at=session_expiry(web.config, now, now)))
     web.set_cookie(SESSION_COOKIE, token)
 
 
@@ -113,22 +128,26 @@ async def _load(scope: Scope) -> WebContext:
     now = runtime.clock.now()
     cookies = connection.cookies
     switch = i18n.normalize(connection.query_params.get("lang"))
-    web = WebContext(staff=None, csrf_token="", language=i18n.DEFAULT_LANGUAGE, secure=not _is_local_http(connection))
+    config = gateway_config(connection)
+    web = WebContext(staff=None, csrf_token="", language=i18n.DEFAULT_LANGUAGE,
+                     secure=not _is_local_http(connection), https=served_over_https(scope), config=config)
 
-    token = cookies.get(SESSION_COOKIE)
+    token = cookies.get(web.cookie_key(SESSION_COOKIE))
     if token:
         async with runtime.db.transaction() as session:
             row = (await session.execute(
                 select(WebSession, Staff).join(Staff, Staff.id == WebSession.staff_id)
                 .where(WebSession.token_hash == _hash(token)))).first()
-            if row is None or row[0].expires_at <= now or not row[1].active:
+            if (row is None or row[0].expires_at <= now or not row[1].active
+                    or now - row[0].created_at >= config.session_max_age):
                 if row is not None:
                     await session.delete(row[0])
                 web.delete_cookie(SESSION_COOKIE)
             else:
                 web_session, staff = row
-                if web_session.expires_at - now < session_lifetime() - RENEW_INTERVAL:
-                    web_session.expires_at = now + session_lifetime()
+                renewed = session_expiry(config, web_session.created_at, now)
+                if renewed - web_session.expires_at >= RENEW_INTERVAL:
+                    web_session.expires_at = renewed
                 if switch and switch != web_session.language:
                     web_session.language = switch
                 web.staff = SignedIn(staff.id, staff.login, staff.display_name, staff.role)
@@ -137,7 +156,7 @@ async def _load(scope: Scope) -> WebContext:
                 web.language = web_session.language
 
     if web.staff is None:
-        nonce = cookies.get(CSRF_COOKIE) or ""
+        nonce = cookies.get(web.cookie_key(CSRF_COOKIE)) or ""
         if len(nonce) < 20:
             nonce = secrets.token_urlsafe(24)
             web.set_cookie(CSRF_COOKIE, nonce)

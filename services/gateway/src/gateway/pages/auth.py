@@ -1,7 +1,8 @@
-"""Sign in and sign out."""
+"""Sign in (throttled: gateway.throttle) and sign out."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from litestar import Request, Response, get, post
@@ -11,7 +12,9 @@ from litestar.response import Redirect
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.i18n import _
+from gateway import throttle
+from gateway.config import gateway_config
+from gateway.i18n import _, ngettext
 from gateway.rendering import page, redirect, safe_next
 from gateway.roles import ALL_STAFF, PUBLIC, allow
 from gateway.sessions import end_session, start_session
@@ -40,15 +43,37 @@ async def login_submit(request: Request, session: NamedDependency[AsyncSession],
         errors["password"] = _("Enter your password.")
     staff = None
     if not errors:
+        now, config, address = runtime.clock.now(), gateway_config(request), client_address(request)
+        # The try counts as a failure before the password is checked, in a transaction of its own, so that
+        # a burst of parallel tries is throttled too; a success clears it again.
+        async with runtime.db.transaction() as own:
+            wait = await throttle.retry_after(own, config, login, address, now)
+            if wait is None:
+                await throttle.record_failure(own, config, login, address, now)
+        if wait is not None:
+            minutes = max(1, math.ceil(wait.total_seconds() / 60))
+            errors["form"] = ngettext(
+                "Too many failed attempts to sign in. Try again in %(num)s minute.",
+                "Too many failed attempts to sign in. Try again in %(num)s minutes.", minutes) % {"num": minutes}
+            return page(request, "pages/login.html", {"next": next_url, "login": login, "errors": errors},
+                        block="login_form", status_code=429,
+                        headers={"Retry-After": str(math.ceil(wait.total_seconds()))})
         staff = await authenticate(session, login, password)
         if staff is None:
             # The same words whether the login exists or not.
             errors["form"] = _("Wrong login or password.")
+        else:
+            await throttle.clear_failures(session, login)
     if staff is None:
         return page(request, "pages/login.html", {"next": next_url, "login": login, "errors": errors},
                     block="login_form", status_code=422)
     await start_session(session, request.state.web, staff, runtime.clock.now())
     return redirect(request, next_url)
+
+
+def client_address(request: Request) -> str:
+    """The caller's IP address (uvicorn puts a trusted proxy's X-Forwarded-For here)."""
+    return request.client.host if request.client else "unknown"
 
 
 @post("/logout", name="logout", opt=allow(ALL_STAFF))

@@ -22,6 +22,7 @@ from litestar.params import FromPath, Parameter
 
 from gateway.i18n import _
 from gateway.labels import CLIENT_FIELDS, LAUNCH_FIELDS, MANUAL_STAGES, STAGES, label
+from gateway.printable import printable_document
 from gateway.rendering import page, redirect
 from gateway.roles import AD_MANAGER, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, allow
 from gateway.service_client import ServiceClient, ServiceError
@@ -433,9 +434,8 @@ async def deal_document(request: Request, services: Services, deal_id: FromPath[
         return page(request, "pages/error.html", {"title": _("No document yet"),
                                                   "message": _("The document appears once the client has said they continue (stage Notification sent).")},
                     status_code=404)
-    return Response(upstream.text, media_type=MediaType.HTML,
-                    headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                                                        "script-src 'unsafe-inline'"})
+    html, policy = printable_document(upstream.text)
+    return Response(html, media_type=MediaType.HTML, headers={"Content-Security-Policy": policy})
 
 
 routes = [my_tasks, task_complete, task_checklist, deal_client, recording_upload, attachment_file, pipeline, deal_stage, deal_card,
