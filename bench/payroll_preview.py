@@ -135,8 +135,10 @@ async def main() -> int:
         app = create_app(settings=settings, clock=FixedClock(datetime(2026, 5, 2, tzinfo=UTC)),
                          background=False)
         async with AsyncTestClient(app) as client:
-            headers = {"Authorization": f"Bearer {settings.api_token}", "X-Zabota-Actor": "bench",
-                       "X-Zabota-Role": "lead"}
+            from shared.auth import staff_assertion_headers
+
+            headers = staff_assertion_headers("bench", "lead", audience="payroll", secret=settings.gateway_secret,
+                                              ttl=3600)
 
             async def api() -> None:
                 response = await client.get(f"/api/payroll/months/{MONTH}", headers=headers)

@@ -22,7 +22,8 @@ def _ready(port: int) -> bool:
 
 def test_service_process_stops_promptly_and_cleanly_on_sigterm(tmp_path, nats_server) -> None:
     port = free_port()
-    env = {**os.environ, "ZABOTA_VAR_DIR": str(tmp_path), "NATS_URL": nats_server.url, "PAYROLL_PORT": str(port)}
+    env = {**os.environ, "ZABOTA_VAR_DIR": str(tmp_path), "NATS_URL": nats_server.url, "PAYROLL_PORT": str(port),
+           "ZABOTA_DEMO": "1"}   # development secrets are accepted only in demo mode (issue 8 item 6)
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "payroll"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -15,7 +15,7 @@ from shared.events.system import ProbeRecorded
 from shared.outbox import add_event
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.telemetry import add_span_processor, current_trace_id
-from shared.testing import eventually, make_settings
+from shared.testing import eventually, make_settings, staff_headers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .conftest import Effect, Probe, ProbeBase
@@ -116,7 +116,7 @@ async def test_dead_letters_are_visible_to_operators_and_replayable_after_the_fi
     settings = make_settings("gamma", database_url=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
                              nats_url=nats_server.url, max_deliver=2)
     alpha = _app(producer_spec, f"sqlite+aiosqlite:///{tmp_path / 'alpha.db'}", nats_server.url)
-    lead = {"Authorization": "Bearer dev-token", "X-Zabota-Actor": "lead", "X-Zabota-Role": "lead"}
+    lead = staff_headers("lead", "lead", settings)
     async with AsyncTestClient(alpha) as a, AsyncTestClient(create_service_app(spec, settings=settings)) as g:
         await a.post("/api/alpha/probes", json={"seq": 13}, headers={"Authorization": "Bearer dev-token"})
 
@@ -126,7 +126,7 @@ async def test_dead_letters_are_visible_to_operators_and_replayable_after_the_fi
         letters = await eventually(dead_lettered, message="the dead letter")
         assert letters[0]["subject"] == ProbeRecorded.subject and letters[0]["deliveries"] == 2
         assert "bank rejected the statement" in letters[0]["reason"]
-        manager = {**lead, "X-Zabota-Actor": "manager1", "X-Zabota-Role": "content_manager"}
+        manager = staff_headers("manager1", "content_manager", settings)
         assert (await g.get("/api/gamma/ops/dead-letters", headers=manager)).status_code == 403
 
         broken["on"] = False  # the cause is fixed

@@ -50,12 +50,12 @@ from shared.clock import FixedClock
 from shared.events import encode
 from shared.events.clients import DeadlineMet
 from shared.infra import OutboxRow
-from shared.testing import eventually, make_settings
+from shared.testing import default_settings, eventually, make_settings, staff_headers
 from sqlalchemy import func, select
 
 ALMATY = ZoneInfo("Asia/Almaty")
 TOKEN = {"Authorization": "Bearer dev-token"}
-LEAD = {**TOKEN, "X-Zabota-Actor": "aliya", "X-Zabota-Role": "lead"}
+LEAD = staff_headers("aliya", "lead", default_settings("payroll"))
 
 
 def local(*args: int) -> datetime:

@@ -1,5 +1,5 @@
 """Fixtures for the clients service: the app over a real database, a FixedClock, and an API helper that
-acts as an integration or as a staff member (X-Zabota-Actor / X-Zabota-Role, as the gateway sends)."""
+acts as an integration or as a staff member (a signed X-Zabota-Assertion, as the gateway sends)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from shared.clock import FixedClock
 from shared.events import decode
 from shared.infra import OutboxRow
-from shared.testing import make_settings
+from shared.testing import make_settings, staff_headers
 from sqlalchemy import select
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -45,7 +45,7 @@ class Api:
     def headers(self, as_: tuple[str, str] | None) -> dict[str, str]:
         if as_ is None:
             return dict(TOKEN)
-        return TOKEN | {"X-Zabota-Actor": as_[0], "X-Zabota-Role": as_[1]}
+        return staff_headers(as_[0], as_[1], self.app.state.settings)
 
     async def post(self, path: str, json: Any = None, as_: tuple[str, str] | None = None, **kw: Any):
         return await self.client.post(f"/api/clients{path}", json=json, headers=self.headers(as_), **kw)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from shared.testing import default_settings, staff_headers
 
 TOKEN = {"Authorization": "Bearer dev-token"}
 
@@ -28,9 +29,7 @@ class Backend:
 
     def call(self, method: str, path: str, json: Any = None, as_: tuple[str, str] | None = None,
              expect: tuple[int, ...] = (200, 201, 202)) -> Any:
-        headers = dict(TOKEN)
-        if as_:
-            headers |= {"X-Zabota-Actor": as_[0], "X-Zabota-Role": as_[1]}
+        headers = staff_headers(as_[0], as_[1], default_settings(self.service)) if as_ else dict(TOKEN)
         response = httpx.request(method, f"{self.base_url}/api/{self.service}{path}", json=json, headers=headers,
                                  timeout=30)
         assert response.status_code in expect, f"{method} {path}: {response.status_code} {response.text}"

@@ -18,6 +18,7 @@ from litestar import Request, Response, Router, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
+from shared.auth import Actor, read_assertion
 from shared.db import Database
 from shared.service import create_service_app
 from shared.testing import eventually
@@ -128,7 +129,9 @@ async def test_status_page_shows_which_services_are_unavailable(database_url: st
 async def probe(request: Request, service: FromPath[str], services: NamedDependency[ServiceClient]) -> Response:
     """A page that shows data from a service, as the real pages will."""
     data = await services.get(service, "/echo/probe", params={"q": "1"})
-    return page(request, "pages/error.html", {"title": "probe", "message": data["headers"]["x-zabota-actor"]})
+    actor = read_assertion(data["headers"]["x-zabota-assertion"], audience=service,
+                           secret=request.app.state.settings.gateway_secret)
+    return page(request, "pages/error.html", {"title": "probe", "message": actor.login})
 
 
 @pytest.fixture
@@ -168,9 +171,10 @@ async def test_service_client_sends_the_gateway_token_and_the_actor(live_server)
         services = ServiceClient(http, settings, SignedIn(1, "manager1", "Дана", "content_manager"))
         seen = await services.post("clients", "/echo/deals", json={"a": 1})
         assert seen["raw_path"] == "/api/clients/echo/deals"
-        assert seen["headers"]["authorization"] == "Bearer gateway-token"
-        assert seen["headers"]["x-zabota-actor"] == "manager1"
-        assert seen["headers"]["x-zabota-role"] == "content_manager"
+        # issue 8 item 1: the staff identity travels only as the gateway's signed assertion for this service
+        assert "authorization" not in seen["headers"] and "x-zabota-actor" not in seen["headers"]
+        assert read_assertion(seen["headers"]["x-zabota-assertion"], audience="clients",
+                              secret=settings.gateway_secret) == Actor("manager1", "content_manager")
         with pytest.raises(ServiceError) as refused:
             await services.post("clients", "/invalid", json={})
         assert refused.value.status_code == 422 and refused.value.field_errors() == {"client.phone": "bad phone"}

@@ -34,7 +34,7 @@ from shared.events.clients import (
     MoneyBackWindowEnded,
     RefundRecorded,
 )
-from shared.testing import eventually, make_settings
+from shared.testing import eventually, make_settings, staff_headers
 
 TOKEN = {"Authorization": "Bearer dev-token"}
 
@@ -112,7 +112,7 @@ class Harness:
     def headers(self, role: str, login: str) -> dict[str, str]:
         if role == "integration":
             return dict(TOKEN)
-        return {**TOKEN, "X-Zabota-Actor": login, "X-Zabota-Role": role}
+        return staff_headers(login, role, self.app.state.settings)
 
     async def get(self, path: str, role: str = "lead", login: str = "aliya", **params):
         return await self.client.get(f"/api/payroll{path}", params=params, headers=self.headers(role, login))

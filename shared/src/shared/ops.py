@@ -43,7 +43,7 @@ async def list_dead_letters(session: NamedDependency[AsyncSession], actor: Named
 
 
 @post("/ops/dead-letters/{letter_id:int}/replay", status_code=200)
-async def replay_dead_letter(letter_id: int, request: Request, session: NamedDependency[AsyncSession],
+async def replay_dead_letter(letter_id: Annotated[int, Parameter(ge=1, le=2**63 - 1)], request: Request, session: NamedDependency[AsyncSession],
                              actor: NamedDependency[Actor]) -> dict:
     _require_operator(actor)
     letter = await session.get(DeadLetter, letter_id)

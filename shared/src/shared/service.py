@@ -36,7 +36,7 @@ from shared.health import health_routes
 from shared.infra import InfraBase
 from shared.ops import ops_routes
 from shared.outbox import OutboxRelay
-from shared.settings import Settings
+from shared.settings import InsecureSettings, Settings, check_secrets
 from shared.telemetry import instrument_engine, setup_logging, setup_tracing
 from shared.timers import Scheduler, TimerHandler
 
@@ -186,5 +186,11 @@ def serve(service: str, factory: str) -> None:
 
     settings = Settings.from_env(service)
     setup_logging(service)
+    try:
+        check_secrets(settings)   # issue 8 item 6: no default or short secret outside demo mode
+    except InsecureSettings as exc:
+        log.critical("%s", exc)
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
     uvicorn.run(factory, factory=True, host=settings.host, port=settings.port, log_config=None,
                 timeout_graceful_shutdown=10, access_log=False)

@@ -53,6 +53,9 @@ class Settings:
     relay_poll_seconds: float = 0.5
     demo: bool = False
     service_urls: dict[str, str] = field(default_factory=dict)
+    # Security settings (issue 8): see the block at the end of this module.
+    gateway_secret: str = "dev-gateway-secret-change-me"
+    encryption_keys: tuple[str, ...] = ("dev-encryption-key-change-me",)
 
     @classmethod
     def from_env(cls, service: str, environ: dict[str, str] | None = None) -> Settings:
@@ -86,6 +89,8 @@ class Settings:
             relay_batch=_int("ZABOTA_RELAY_BATCH", 500, env),
             demo=_env("ZABOTA_DEMO", "0", env) in ("1", "true", "yes"),
             service_urls=urls,
+            gateway_secret=_env("ZABOTA_GATEWAY_SECRET", DEFAULT_SECRETS["ZABOTA_GATEWAY_SECRET"], env),
+            encryption_keys=split_list(_env("ZABOTA_ENCRYPTION_KEYS", DEFAULT_SECRETS["ZABOTA_ENCRYPTION_KEYS"], env)),
         )
 
 
@@ -97,3 +102,78 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
     return url
+
+
+# ---------------------------------------------------------------- security settings (issue 8)
+#
+# ZABOTA_API_TOKEN       integration bearer tokens, comma-separated; an entry `name:token` names the
+#                        integration (its actor login), a bare token acts as login "api".
+# ZABOTA_WEBHOOK_SECRET  HMAC secret of `X-Zabota-Signature` (payment providers).
+# ZABOTA_SECRET_KEY      signs links (questionnaire, approvals) and the gateway's anonymous CSRF tokens.
+# ZABOTA_GATEWAY_SECRET  signs the gateway's per-request staff assertion (`X-Zabota-Assertion`, shared/auth.py).
+# ZABOTA_ENCRYPTION_KEYS Fernet key material for secrets at rest, comma-separated, newest first: new
+#                        writes use the first, every key decrypts (rotation: prepend, run the rekey command,
+#                        then drop the old one).
+# Outside demo mode (ZABOTA_DEMO=1) a service refuses to start while any of these is a default or shorter
+# than MIN_SECRET_LENGTH characters (`check_secrets`, called by `shared.service.serve`).
+
+MIN_SECRET_LENGTH = 32
+DEFAULT_SECRETS = {
+    "ZABOTA_API_TOKEN": "dev-token",
+    "ZABOTA_WEBHOOK_SECRET": "dev-webhook-secret",
+    "ZABOTA_SECRET_KEY": "dev-secret-key-change-me",
+    "ZABOTA_GATEWAY_SECRET": "dev-gateway-secret-change-me",
+    "ZABOTA_ENCRYPTION_KEYS": "dev-encryption-key-change-me",
+}
+
+
+class InsecureSettings(RuntimeError):
+    """A secret is a default or too short outside demo mode: the process must not start."""
+
+
+def split_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def api_tokens(settings: Settings) -> list[tuple[str, str]]:
+    """The integration tokens as (name, token): `name:token` entries are named, bare tokens are "api"."""
+    tokens = []
+    for entry in split_list(settings.api_token):
+        name, sep, token = entry.partition(":")
+        if sep and name and token and name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            tokens.append((name, token))
+        else:
+            tokens.append(("api", entry))
+    return tokens
+
+
+def insecure_secrets(settings: Settings) -> list[str]:
+    """Why the secrets would be unsafe in production: one line per problem, naming the variable."""
+    defaults = set(DEFAULT_SECRETS.values())
+    checked: list[tuple[str, str]] = [(f"ZABOTA_API_TOKEN ({name})", token) for name, token in api_tokens(settings)]
+    if not checked:
+        checked.append(("ZABOTA_API_TOKEN", ""))
+    checked += [("ZABOTA_WEBHOOK_SECRET", settings.webhook_secret), ("ZABOTA_SECRET_KEY", settings.secret_key),
+                ("ZABOTA_GATEWAY_SECRET", settings.gateway_secret)]
+    checked += [(f"ZABOTA_ENCRYPTION_KEYS (key {i + 1})", key) for i, key in enumerate(settings.encryption_keys)]
+    if not settings.encryption_keys:
+        checked.append(("ZABOTA_ENCRYPTION_KEYS", ""))
+    problems = []
+    for name, value in checked:
+        if value in defaults:
+            problems.append(f"{name} is the built-in default")
+        elif len(value) < MIN_SECRET_LENGTH:
+            problems.append(f"{name} is shorter than {MIN_SECRET_LENGTH} characters")
+    return problems
+
+
+def check_secrets(settings: Settings) -> None:
+    """Refuse to run outside demo mode with a default or short secret (raises InsecureSettings, naming which)."""
+    if settings.demo:
+        return
+    problems = insecure_secrets(settings)
+    if problems:
+        raise InsecureSettings(
+            f"{settings.service}: refusing to start outside demo mode (ZABOTA_DEMO=1) with unsafe secrets: "
+            + "; ".join(problems) + f". Set each to a random value of at least {MIN_SECRET_LENGTH} characters, "
+            "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.")

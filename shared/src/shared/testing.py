@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.auth import ASSERTION_HEADER, make_assertion
 from shared.settings import Settings
 
 
@@ -176,6 +177,29 @@ def make_settings(service: str, *, database_url: str, nats_url: str = "nats://12
     return settings
 
 
+def staff_headers(login: str, role: str, settings_or_secret: Settings | str, *, service: str | None = None,
+                  ttl: float = 24 * 3600, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers that make a test call a service as a staff member, the way the gateway does (issue 8 item 1):
+    a signed `X-Zabota-Assertion` for `service` (default: the settings' own service).
+
+    `settings_or_secret` is the service's Settings (its gateway_secret and name) or the gateway secret
+    itself (then `service` is required). The assertion lives a day by default — long enough for a module
+    constant to outlast a slow test session; the gateway's own live 60 s."""
+    if isinstance(settings_or_secret, Settings):
+        secret, audience = settings_or_secret.gateway_secret, service or settings_or_secret.service
+    else:
+        if service is None:
+            raise ValueError("staff_headers(..., secret, service=...) needs the target service")
+        secret, audience = settings_or_secret, service
+    headers = {ASSERTION_HEADER: make_assertion(login, role, audience=audience, secret=secret, ttl=ttl)}
+    return headers | (extra or {})
+
+
+def default_settings(service: str) -> Settings:
+    """The settings a service process started by the tests would read (environment and defaults)."""
+    return Settings.from_env(service, {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")})
+
+
 async def eventually(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
     """Wait for an async predicate to become true (a bound on waiting, not a timing assumption)."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -210,6 +234,9 @@ class ServiceProcesses:
         environment.update({"ZABOTA_VAR_DIR": str(var), "NATS_URL": nats_url, f"{service.upper()}_PORT": str(port)})
         if database_url:
             environment["DATABASE_URL"] = database_url
+        # Test processes use the built-in development secrets: allowed only in demo mode (issue 8 item 6).
+        # (Demo mode only seeds demo staff in the gateway, which the tests never start as a process.)
+        environment.setdefault("ZABOTA_DEMO", "1")
         environment.update(env or {})
         log = var / "service.log"
         with log.open("wb") as out:

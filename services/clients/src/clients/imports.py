@@ -29,6 +29,12 @@ unknown columns ignored):
 | Дата начала обслуживания, Логин Instagram, Пароль Instagram | CL-8, for launched stages | for those |
 | Дата закрытия | when a lost deal was lost (default: Дата оплаты) | no |
 
+Secrets never rest in plain text (issue 8 item 2): the credential columns (Логин/Пароль Instagram) and any
+column whose name says password/пароль/token/токен/secret are taken out of a row before it is stored and
+kept encrypted (clients.crypto, the newest of ZABOTA_ENCRYPTION_KEYS) under the row's `__secret__` key; the
+row is opened only in memory while it is imported, and when the import is done the encrypted part is
+dropped from every row (the deal keeps the credentials, encrypted, as CL-8 says).
+
 History the export does not carry is not invented: a deal imported past `new` has its earlier
 deadlines waived by the importer ("imported at stage …") rather than met or breached, so nobody is
 fined or credited for work we cannot see. Launch data opens a real period, and what is due from it
@@ -45,7 +51,7 @@ from shared.auth import Actor
 from shared.errors import DomainError
 from sqlalchemy import select
 
-from clients import rules
+from clients import crypto, rules
 from clients.models import Deadline, Import
 from clients.schemas import ClientIn, PaymentIn
 from shared import timers
@@ -63,6 +69,37 @@ KIND_NAMES = {"ведение аккаунта": "account_management", "комп
 PAYER_NAMES = {"физ. лицо": "individual", "физ лицо": "individual", "физическое лицо": "individual",
                "юр. лицо": "legal", "юр лицо": "legal", "юридическое лицо": "legal",
                "individual": "individual", "legal": "legal"}
+
+
+CREDENTIAL_COLUMNS = ("Логин Instagram", "Пароль Instagram")
+SECRET_WORDS = ("пароль", "password", "token", "токен", "secret", "секрет")
+SECRET_MARK = "__secret__"
+
+
+def is_secret_column(name: str) -> bool:
+    lower = name.lower()
+    return name in CREDENTIAL_COLUMNS or any(word in lower for word in SECRET_WORDS)
+
+
+def seal_row(settings, row: dict[str, str]) -> dict[str, str]:
+    """The row as it may be stored: secret columns removed, their values encrypted under SECRET_MARK."""
+    secrets = {k: v for k, v in row.items() if is_secret_column(k) and v}
+    sealed = {k: v for k, v in row.items() if not is_secret_column(k) and k != SECRET_MARK}
+    if secrets:
+        sealed[SECRET_MARK] = crypto.encrypt_json(settings, secrets)
+    return sealed
+
+
+def open_row(settings, row: dict[str, str]) -> dict[str, str]:
+    """A stored row with its secret columns decrypted (in memory only)."""
+    opened = {k: v for k, v in row.items() if k != SECRET_MARK}
+    if row.get(SECRET_MARK):
+        opened.update(crypto.decrypt_json(settings, row[SECRET_MARK]))
+    return opened
+
+
+def drop_secrets(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in row.items() if k != SECRET_MARK} for row in rows]
 
 
 class RowError(Exception):
@@ -195,7 +232,7 @@ async def import_row(ctx, row: dict[str, str]) -> None:
 
 
 async def start_import(ctx, filename: str, raw: bytes) -> Import:
-    rows = parse_csv(raw)
+    rows = [seal_row(ctx.settings, row) for row in parse_csv(raw)]
     job = Import(filename=filename, status="queued", rows=rows, total=len(rows), processed=0, imported=0,
                  errors=[], created_by=ctx.actor.login, created_at=ctx.now)
     ctx.session.add(job)
@@ -221,7 +258,7 @@ def import_handler(make_ctx):
             row_number = index + 2  # the header is row 1
             try:
                 async with session.begin_nested():
-                    await import_row(ctx, job.rows[index])
+                    await import_row(ctx, open_row(ctx.settings, job.rows[index]))
                 job.imported += 1
             except RowError as exc:
                 errors.append({"row": row_number, "field": exc.field, "message": exc.message})
@@ -232,6 +269,7 @@ def import_handler(make_ctx):
         job.errors = errors
         if job.processed >= job.total:
             job.status, job.finished_at = "done", base.now
+            job.rows = drop_secrets(job.rows)   # a new list: the JSON column is written again
         else:
             await timers.schedule(session, kind="clients.import", key=f"import:{job.id}:{job.processed}",
                                   due_at=base.now, payload={"import_id": job.id}, clock=base.clock)

@@ -20,7 +20,7 @@ from sqlalchemy import false, func, select, true
 
 from clients import access, rules
 from clients.models import Deal, Lead, Payment
-from clients.schemas import Errors, LeadIn, Page, check_aware
+from clients.schemas import Errors, LeadIn, Page, check_aware, check_instagram
 
 STAGE_FIELDS = {"warm_lead": "warm_at", "application": "application_at", "paid": "paid_at"}
 
@@ -32,6 +32,7 @@ def validate_lead(data: LeadIn) -> None:
         errors.add("phone", "a phone, an Instagram link or an e-mail is needed to reach the person")
     if data.payer_type == "legal" and data.bin and len(data.bin) != 12:
         errors.add("bin", "BIN/IIN is 12 digits")
+    data.instagram = check_instagram(errors, "instagram", data.instagram)   # issue 8 item 5
     check_aware(errors, "at", data.at)
     errors.raise_if_any()
 

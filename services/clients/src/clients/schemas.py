@@ -8,9 +8,11 @@ every missing field at once, so one 422 tells the caller everything to fix.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from shared.errors import DomainError
@@ -160,22 +162,92 @@ def check_aware(errors: Errors, field: str, value: datetime | None) -> None:
         errors.add(field, "must be ISO-8601 with a UTC offset")
 
 
+MAX_AMOUNT_DIGITS = 12   # amounts are stored as Numeric(14, 2): 12 digits before the point
+
+
 def parse_money(errors: Errors, field: str, raw: str | None) -> Decimal | None:
-    """PAY-9: money is exact: a positive decimal with at most two places, given as a string."""
+    """PAY-9: money is exact: a positive decimal with at most two places and 12 digits before the point,
+    given as a string (issue 8 item 10: `1e999999` or 40 digits is a 422, never a failed quantize)."""
     if raw is None:
         return None
+    text = str(raw).strip()
     try:
-        value = Decimal(str(raw).strip())
+        value = Decimal(text) if len(text) <= 64 else None
     except InvalidOperation:
+        value = None
+    if value is None:
         errors.add(field, "must be a decimal amount like \"60000.00\"")
         return None
     if not value.is_finite() or value <= 0:
         errors.add(field, "must be a positive amount")
         return None
-    if value != value.quantize(Decimal("0.01")):
+    if value.adjusted() >= MAX_AMOUNT_DIGITS:
+        errors.add(field, f"at most {MAX_AMOUNT_DIGITS} digits before the decimal point")
+        return None
+    if value.as_tuple().exponent < -2 and value != value.quantize(Decimal("0.01")):
         errors.add(field, "at most two decimal places")
         return None
     return value.quantize(Decimal("0.01"))
+
+
+# ----------------------------------------------------------------------------- links (issue 8 item 5)
+
+INSTAGRAM_HOSTS = ("instagram.com", "www.instagram.com")
+INSTAGRAM_HANDLE = re.compile(r"@?([A-Za-z0-9._]{1,30})")
+MAX_URL_LENGTH = 2048
+
+
+def clean_url(raw: str, hosts: tuple[str, ...] | None = None) -> str:
+    """An absolute http(s) link to a host (one of `hosts` if given), else ValueError with the reason.
+
+    Control and format characters (tabs, newlines, zero-width and direction marks), backslashes, spaces
+    and credentials in the link are refused, so what is stored is what a browser would open."""
+    value = raw.strip()
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"a link is at most {MAX_URL_LENGTH} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
+        raise ValueError("must not contain control characters")
+    if "\\" in value or any(c.isspace() for c in value):
+        raise ValueError("must not contain spaces or backslashes")
+    try:
+        parts = urlsplit(value)
+        host = (parts.hostname or "").lower()
+        _ = parts.port
+    except ValueError:
+        raise ValueError("not a valid link") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// link")
+    if not host or parts.username is not None or parts.password is not None:
+        raise ValueError("must be a link to a web site (http(s)://host/…)")
+    if hosts is not None and host not in hosts:
+        raise ValueError(f"must be a link to {' or '.join(hosts)}")
+    return value
+
+
+def clean_instagram(raw: str) -> str:
+    """The Instagram field: an https link to instagram.com / www.instagram.com. A bare handle (`@name` or
+    `name`) and a link without its scheme (`instagram.com/name`) are normalised to `https://instagram.com/…`."""
+    value = raw.strip()
+    if not value:
+        return ""
+    if (handle := INSTAGRAM_HANDLE.fullmatch(value)) and not handle.group(1).strip("."):
+        raise ValueError("not an Instagram handle")
+    if handle:
+        return f"https://instagram.com/{handle.group(1)}"
+    if value.lower().startswith(tuple(f"{h}/" for h in INSTAGRAM_HOSTS)):
+        value = "https://" + value
+    return clean_url(value, INSTAGRAM_HOSTS)
+
+
+def check_instagram(errors: Errors, field: str, raw: str | None) -> str | None:
+    """`clean_instagram` for a request field: the normalised value, or the raw one with an error added."""
+    if raw is None:
+        return None
+    try:
+        return clean_instagram(raw)
+    except ValueError as exc:
+        errors.add(field, str(exc))
+        return raw
 
 
 def check_currency(errors: Errors, field: str, raw: str | None) -> str | None:
@@ -194,6 +266,7 @@ def validate_client(errors: Errors, client: ClientIn | None, prefix: str = "clie
         return
     for name in ("full_name", "phone", "payer_type"):
         errors.require(f"{prefix}.{name}", getattr(client, name))
+    client.instagram = check_instagram(errors, f"{prefix}.instagram", client.instagram)
     if client.email and "@" not in client.email:
         errors.add(f"{prefix}.email", "not an e-mail address")
     if client.payer_type == "legal":
@@ -212,6 +285,8 @@ def validate_card(errors: Errors, card: dict[str, Any]) -> None:
     phone well-formed, a legal entity with its company name and a 12-digit BIN/IIN."""
     errors.require("full_name", card["full_name"])
     errors.require("phone", card["phone"])
+    if card.get("instagram"):
+        card["instagram"] = check_instagram(errors, "instagram", card["instagram"])
     phone = (card["phone"] or "").strip()
     if phone and (not PHONE.fullmatch(phone) or not 7 <= sum(c.isdigit() for c in phone) <= 15):
         errors.add("phone", "not a phone number")
@@ -228,6 +303,7 @@ def validate_card(errors: Errors, card: dict[str, Any]) -> None:
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+MAX_OFFSET = 2**31 - 1   # issue 8 item 10: far past any list, far below SQLite's 64-bit integers
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -248,8 +324,8 @@ def parse_page(limit: int | None, offset: int | None, sort: str | None, allowed:
     offset = 0 if offset is None else offset
     if not 1 <= limit <= MAX_LIMIT:
         errors.add("limit", f"must be between 1 and {MAX_LIMIT}")
-    if offset < 0:
-        errors.add("offset", "must be 0 or more")
+    if not 0 <= offset <= MAX_OFFSET:
+        errors.add("offset", f"must be between 0 and {MAX_OFFSET}")
     raw = (sort or default_sort).strip()
     name = raw.removeprefix("-")
     if name not in allowed:

@@ -6,8 +6,10 @@ pooled. Pages get a `ServiceClient` bound to the current user by dependency inje
     async def deals(request: Request, services: ServiceClient) -> Response:
         deals = await services.get("clients", "/deals", params={"stage": "contacted"})
 
-Every call carries `Authorization: Bearer <gateway token>` plus `X-Zabota-Actor` / `X-Zabota-Role`,
-which the services believe only from a bearer (shared/auth.py). A service that is down, times out
+Every call made for a signed-in staff member carries `X-Zabota-Assertion`: the staff member's login and
+role, signed with `ZABOTA_GATEWAY_SECRET` for the one target service and valid 60 s — the only way a
+service believes a staff identity (shared/auth.py, issue 8). A call without a staff member (none today)
+uses the gateway's bearer token and acts as an integration. A service that is down, times out
 or fails (5xx) raises `ServiceUnavailable`, which the page layer turns into a "service unavailable"
 block (503) instead of a 500; a 4xx raises `ServiceError` with the service's field errors.
 """
@@ -18,7 +20,8 @@ from typing import Any
 
 import httpx
 from litestar import Litestar, Request
-from shared.settings import SERVICES, Settings
+from shared.auth import staff_assertion_headers
+from shared.settings import SERVICES, Settings, api_tokens
 
 from gateway.sessions import SignedIn
 
@@ -55,7 +58,8 @@ def service_url(settings: Settings, service: str) -> str | None:
 
 def gateway_token(settings: Settings) -> str:
     # ZABOTA_API_TOKEN may list several tokens (one per integration); the gateway's own is the first.
-    return settings.api_token.split(",")[0].strip()
+    tokens = api_tokens(settings)
+    return tokens[0][1] if tokens else ""
 
 
 async def open_http_client(runtime: Any) -> None:
@@ -81,12 +85,12 @@ class ServiceClient:
         self.settings = settings
         self.actor = actor
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {gateway_token(self.settings)}", "Accept": "application/json"}
-        if self.actor is not None:
-            headers["X-Zabota-Actor"] = self.actor.login
-            headers["X-Zabota-Role"] = self.actor.role
-        return headers
+    def _headers(self, service: str) -> dict[str, str]:
+        if self.actor is None:
+            return {"Authorization": f"Bearer {gateway_token(self.settings)}", "Accept": "application/json"}
+        return {"Accept": "application/json",
+                **staff_assertion_headers(self.actor.login, self.actor.role, audience=service,
+                                          secret=self.settings.gateway_secret)}
 
     async def request(self, method: str, service: str, path: str, *, params: Any = None, json: Any = None) -> Any:
         """Call `/api/<service>/<path>`; the decoded JSON body (None for an empty answer)."""
@@ -127,7 +131,7 @@ class ServiceClient:
     async def _call(self, method: str, service: str, path: str, *, params: Any = None, json: Any = None
                     ) -> httpx.Response:
         url = f"{self._base(service)}/api/{service}/{path.lstrip('/')}"
-        return await self._send(service, method, url, params=params, json=json, headers=self._headers())
+        return await self._send(service, method, url, params=params, json=json, headers=self._headers(service))
 
     async def raw(self, method: str, service: str, path: str, *, params: Any = None, content: bytes | None = None,
                   content_type: str | None = None, accept: str = "*/*") -> httpx.Response:
@@ -135,7 +139,7 @@ class ServiceClient:
 
         The whole answer is read (files here are at most a few tens of MB); 5xx and transport errors
         raise ServiceUnavailable and 4xx ServiceError, as for JSON calls."""
-        headers = {**self._headers(), "Accept": accept}
+        headers = {**self._headers(service), "Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
         return await self._send(service, method, f"{self._base(service)}/api/{service}/{path.lstrip('/')}",

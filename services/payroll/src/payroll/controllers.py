@@ -76,8 +76,8 @@ async def manager_statement(manager: str, month: str, actor: NamedDependency[Act
     _own(actor, manager)
     if as_csv:
         return await _csv(session, month, manager, runtime)
-    if page < 1:
-        raise DomainError("page starts at 1", field="page")
+    if not 1 <= page <= 1_000_000:   # issue 8 item 10: an unbounded page overflows the SQL offset
+        raise DomainError("page must be 1..1000000", field="page")
     if not 1 <= page_size <= 5000:
         raise DomainError("page_size must be 1..5000", field="page_size")
     return await svc.statement_page(session, month, manager, _tz(runtime), page, page_size)

@@ -70,6 +70,8 @@ def to_minor(value: Any, field_name: str = "amount") -> int:
         amount = Decimal(str(value).strip().replace(" ", "").replace("_", ""))
     except (InvalidOperation, ValueError):
         raise DomainError(f"{field_name} is not a decimal number: {value!r}", field=field_name) from None
+    if amount.is_finite() and amount.adjusted() >= 12:   # issue 8 item 10: quantize would fail, minor units overflow
+        raise DomainError(f"{field_name} has more than 12 digits before the decimal point", field=field_name)
     if not amount.is_finite() or amount != amount.quantize(CENT):
         raise DomainError(f"{field_name} must have at most 2 decimal places: {value!r}", field=field_name)
     return int(amount * 100)

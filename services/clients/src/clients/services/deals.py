@@ -305,7 +305,7 @@ async def launch(ctx: Ctx, deal: Deal, at: datetime, service_start: date | None,
             ctx.cal, rules.local_date(ctx.cal, deal.first_payment_at)):
         raise DomainError("the service cannot start before the first payment", field="service_start")
     with deal_span(deal, "launch"):
-        deal.credentials = encrypt_credentials(ctx.settings.secret_key, login.strip(), password)
+        deal.credentials = encrypt_credentials(ctx.settings, login.strip(), password)
         ctx.audit("credentials.set", deal.id)
         deal.launched_at = at
         change_stage(ctx, deal, "project_launched", at)
@@ -318,7 +318,7 @@ def reveal_credentials(ctx: Ctx, deal: Deal) -> dict[str, str]:
     if deal.credentials is None:
         raise NotFound("no credentials stored for this deal (set at launch, CL-8)")
     ctx.audit("credentials.revealed", deal.id)
-    creds = decrypt_credentials(ctx.settings.secret_key, deal.credentials)
+    creds = decrypt_credentials(ctx.settings, deal.credentials)
     return {"instagram_login": creds["login"], "instagram_password": creds["password"]}
 
 
