@@ -32,7 +32,7 @@ from shared.clock import FixedClock
 from shared.db import Database
 from shared.migrate import upgrade
 from shared.settings import normalize_database_url
-from shared.testing import make_settings
+from shared.testing import default_settings, make_settings, staff_headers
 from sqlalchemy import insert
 
 TZ = ZoneInfo("Asia/Almaty")
@@ -130,7 +130,7 @@ async def main() -> int:
         day = FIRST_DAY + timedelta(days=args.days - 1)
         clock = FixedClock(datetime(day.year, day.month, day.day, 19, 0, tzinfo=TZ))
         app = create_app(settings=make_settings("content", database_url=url), clock=clock, background=False)
-        headers = {"Authorization": "Bearer dev-token", "X-Zabota-Actor": "lead", "X-Zabota-Role": "lead"}
+        headers = staff_headers("lead", "lead", default_settings("content"))
         timings = []
         async with AsyncTestClient(app) as client:
             for run in range(args.runs + 1):

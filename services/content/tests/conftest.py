@@ -1,5 +1,5 @@
 """Fixtures for the content service: the app over a real database, a FixedClock, an API helper acting as
-an integration or as a staff member (X-Zabota-Actor / X-Zabota-Role, as the gateway sends), and `feed`,
+an integration or as a staff member (a signed gateway assertion, shared.testing.staff_headers), and `feed`,
 which applies clients events through the service's own NATS handlers in one transaction, as the durable
 consumer does (the NATS path itself is tested in test_bus.py)."""
 
@@ -26,7 +26,7 @@ from shared.events.clients import (
     DealStageChanged,
 )
 from shared.infra import OutboxRow
-from shared.testing import make_settings
+from shared.testing import make_settings, staff_headers
 from sqlalchemy import select
 
 ALMATY = ZoneInfo("Asia/Almaty")
@@ -87,7 +87,7 @@ class Api:
     def headers(self, as_: tuple[str, str] | None) -> dict[str, str]:
         if as_ is None:
             return dict(TOKEN)
-        return TOKEN | {"X-Zabota-Actor": as_[0], "X-Zabota-Role": as_[1]}
+        return staff_headers(as_[0], as_[1], self.app.state.settings)
 
     async def call(self, method: str, path: str, json: Any = None, as_: tuple[str, str] | None = MANAGER):
         url = path if path.startswith(("/public", "/api")) else f"/api/content{path}"

@@ -14,11 +14,11 @@ from nats.js.errors import NotFoundError
 from shared.bus import Bus, Outgoing
 from shared.clock import FixedClock
 from shared.events import decode, encode
-from shared.testing import eventually, make_settings
+from shared.testing import default_settings, eventually, make_settings, staff_headers
 
 from .conftest import T0, TOKEN, assigned, lost, midnight, new_deal, period_opened, profile, stage
 
-MANAGER = {**TOKEN, "X-Zabota-Actor": "manager1", "X-Zabota-Role": "content_manager"}
+MANAGER = staff_headers("manager1", "content_manager", default_settings("content"))
 
 
 async def test_clients_events_from_nats_build_the_read_model_and_the_post_goes_out_on_content(
