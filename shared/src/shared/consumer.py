@@ -155,12 +155,16 @@ class Consumer:
 
     async def _change_subjects(self, info: Any, existing: list[str], wanted: list[str], meta: dict) -> None:
         """A new release handles other subjects: update the durable in place, keeping its position (NATS >=
-        2.10), and deliver the new subjects' history through the companion durable."""
+        2.10), and deliver the new subjects' history through the companion durable.
+
+        The durable's reported position (`delivered`) is not where it resumes: it has already skipped past the
+        messages its old filter did not match. So the history goes up to the stream's last message (read before
+        and again after the update); what the main durable also delivers is applied once (processed ids)."""
         js = self.bus.js
         stream = self.sub_spec.stream
-        position = info.delivered.stream_seq if info.delivered else 0
         handled_ever = set(json.loads(meta.get(META_HANDLED, "[]"))) | {s for s in existing if s}
         dropped: dict[str, int] = json.loads(meta.get(META_DROPPED, "{}"))
+        last = (await js.stream_info(stream)).state.last_seq
         history: dict[str, int] = {}  # subject -> deliver its messages after this stream sequence
         for subject in wanted:
             if subject in existing:
@@ -172,13 +176,14 @@ class Consumer:
             dropped.pop(subject, None)
         for subject in existing:
             if subject and subject not in wanted:
-                dropped[subject] = position
+                # Its messages up to here were handled (or skipped on purpose) by the durable.
+                dropped[subject] = info.delivered.stream_seq if info.delivered else 0
         if existing != wanted:
             log.info("consumer %s: subjects %s -> %s (history of %s up to stream sequence %d)",
-                     self.name, existing, wanted, sorted(history), position)
-        history = {s: after for s, after in history.items() if after < position}
+                     self.name, existing, wanted, sorted(history), last)
+        history = {s: after for s, after in history.items() if after < last}
         if history:
-            await self._add_history(history, position)
+            await self._add_history(history, last)
         metadata = {**meta, META_HANDLED: json.dumps(sorted(handled_ever | set(wanted))),
                     META_DROPPED: json.dumps(dropped)}
         # Deliver policy and start are fixed at creation: repeat them as they are.
@@ -188,16 +193,22 @@ class Consumer:
         if info.config.opt_start_time:
             extra["opt_start_time"] = info.config.opt_start_time
         await js.add_consumer(stream, self._config(self.name, wanted, metadata=metadata, **extra))
+        if history:
+            after_update = (await js.stream_info(stream)).state.last_seq
+            if after_update > last:  # published meanwhile: the history takes those too
+                await self._add_history(history, after_update, replace=False)
 
-    async def _add_history(self, history: dict[str, int], until: int) -> None:
+    async def _add_history(self, history: dict[str, int], until: int, replace: bool = True) -> None:
         js = self.bus.js
         stream = self.sub_spec.stream
-        with suppress(NotFoundError):  # an unfinished earlier one: fold its subjects into the new one
-            old = await js.consumer_info(stream, self.history_name)
-            for subject, after in json.loads((old.config.metadata or {}).get(META_FROM, "{}")).items():
-                history[subject] = min(after, history.get(subject, after))
-            await js.delete_consumer(stream, self.history_name)
+        if replace:
+            with suppress(NotFoundError):  # an unfinished earlier one: fold its subjects into the new one
+                old = await js.consumer_info(stream, self.history_name)
+                for subject, after in json.loads((old.config.metadata or {}).get(META_FROM, "{}")).items():
+                    history[subject] = min(after, history.get(subject, after))
+                await js.delete_consumer(stream, self.history_name)
         start = min(history.values()) + 1
+        # replace=False updates the metadata of the one just created (same config otherwise).
         await js.add_consumer(stream, self._config(
             self.history_name, sorted(history), deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
             metadata={META_FROM: json.dumps(history), META_UNTIL: str(until)}))

@@ -23,6 +23,10 @@ class WakeableLoop:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
