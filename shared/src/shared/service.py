@@ -39,7 +39,7 @@ from shared.bus import Bus
 from shared.clock import Clock, SystemClock
 from shared.consumer import Consumer, Subscription
 from shared.db import Database
-from shared.errors import Outage, describe, exception_handlers
+from shared.errors import Outage, describe, exception_handlers, is_transient, unavailable_handler
 from shared.health import health_routes
 from shared.infra import InfraBase, OutboxRow
 from shared.loop import LoopHealth, Supervisor
@@ -223,7 +223,10 @@ def _log_server_errors(logger: logging.Logger, scope: Any, _traceback: list[str]
 
 
 def internal_error(request: Request, exc: Exception) -> Response:
-    """Any exception no handler claims: a plain 500 (no internals to the caller), logged with its traceback."""
+    """Any exception no handler claims: a plain 500 (no internals to the caller), logged with its traceback —
+    unless it is the database (or its driver) saying "not now": that is a 503 (see `unavailable_handler`)."""
+    if is_transient(exc):
+        return unavailable_handler(request, exc)
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return Response({"status_code": 500, "detail": "Internal Server Error"}, status_code=500)
 
