@@ -25,7 +25,7 @@ from shared.outbox import OutboxRelay, add_event
 from shared.testing import eventually
 from sqlalchemy import delete, func, select, text
 
-from .conftest import Effect, count_effects
+from .conftest import Effect
 from .test_bus import SUBJECT, record_effect, write_probes
 
 
@@ -40,7 +40,9 @@ async def dead_letters(db: Database) -> list[DeadLetter]:
 
 
 async def effects_are(db: Database, n: int) -> bool:
-    rows, distinct = await count_effects(db)
+    async with db.transaction() as session:  # one statement: both counts from the same snapshot
+        rows, distinct = (await session.execute(select(func.count(Effect.id),
+                                                       func.count(func.distinct(Effect.seq))))).one()
     assert rows <= n and rows == distinct, f"{rows} effects ({distinct} distinct) for {n} events"
     return rows == n
 
