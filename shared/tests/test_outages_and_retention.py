@@ -185,3 +185,74 @@ async def test_issue7_s7_infra_migration_makes_dead_letters_unique_and_the_pendi
         count = (await conn.execute(select(func.count()).select_from(Timer))).scalar_one()
         assert count == 0
     await db.dispose()
+
+
+async def test_issue7_s3_transient_database_failures_are_told_from_a_message_own_failure(database_url, tmp_path):
+    """Real errors from the real database: outage-like ones are transient, data and code errors are not."""
+    from shared.errors import is_transient
+
+    db = Database(database_url)
+
+    async def error_of(sql: str) -> Exception:
+        try:
+            async with db.engine.begin() as conn:
+                await conn.execute(text(sql))
+        except Exception as exc:
+            return exc
+        raise AssertionError(f"{sql} did not fail")
+
+    async with db.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        await conn.execute(text("INSERT INTO t (id) VALUES (1)"))
+    assert not is_transient(await error_of("INSERT INTO t (id) VALUES (1)"))       # unique key: the data
+    assert not is_transient(await error_of("SELEC 1"))                             # a bug in the SQL
+    assert is_transient(await error_of("SELECT * FROM t_renamed_away"))             # a table not there now
+    if db.dialect == "postgresql":
+        for code in ("40001", "40P01", "55P03", "57014", "57P01", "53300"):  # serialization, deadlock, lock and
+            raised = f"DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '{code}'; END $$"  # statement timeouts,
+            assert is_transient(await error_of(raised)), code                        # shutdown, too many clients
+        assert not is_transient(await error_of("DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '22P02'; END $$"))
+    else:
+        import sqlite3
+
+        path = database_url.split("///", 1)[1]
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            other = sqlite3.connect(path, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                assert "locked" in str(exc) and is_transient(exc)
+            else:
+                raise AssertionError("not locked")
+            other.close()
+        finally:
+            holder.rollback()
+            holder.close()
+    assert not is_transient(FileNotFoundError(2, "no such attachment"))
+    assert is_transient(ConnectionRefusedError(111, "Connection refused"))
+    await db.dispose()
+
+
+async def test_issue7_s7_a_dead_letter_older_than_retention_is_not_replayed(tmp_path):
+    from shared.infra import DeadLetter
+
+    clock = FixedClock(T0)
+    bus_spec = ServiceSpec(name="omega", metadata=ProbeBase.metadata, create_all=True)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'o.db'}"
+    app = create_service_app(bus_spec, settings=make_settings("omega", database_url=url, nats_url="nats://127.0.0.1:9"),
+                             clock=clock, background=False)
+    lead = {**TOKEN, "X-Zabota-Actor": "lead", "X-Zabota-Role": "lead"}
+    async with AsyncTestClient(app) as client:
+        db = Database(url)
+        async with db.transaction() as session:
+            for event_id, age in (("old", 14), ("recent", 12)):
+                session.add(DeadLetter(consumer="c", subject="system.probe.recorded.v1", event_id=event_id,
+                                       deliveries=5, reason="r", payload=b"{}", failed_at=T0 - timedelta(days=age)))
+        await db.dispose()
+        letters = {d["event_id"]: d["id"] for d in (await client.get("/api/omega/ops/dead-letters", headers=lead)).json()}
+        old = await client.post(f"/api/omega/ops/dead-letters/{letters['old']}/replay", headers=lead)
+        assert old.status_code == 409 and "older than 13 days" in old.json()["detail"]
+        recent = await client.post(f"/api/omega/ops/dead-letters/{letters['recent']}/replay", headers=lead)
+        assert recent.status_code == 409 and "NATS is not connected" in recent.json()["detail"]  # only NATS is away

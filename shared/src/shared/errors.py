@@ -7,7 +7,9 @@ do not fit their Struct become 422 naming the field.
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import time
 from typing import Any
 
@@ -75,6 +77,8 @@ def auth_handler(_: Request, exc: NotAuthorizedException) -> Response:
 # migrated, renamed or restored).
 _PG_TRANSIENT_CLASSES = ("08", "40", "53", "57", "58")
 _PG_TRANSIENT_CODES = frozenset({"55P03", "55006", "55000", "25006", "42P01", "42703", "3D000"})
+_NETWORK_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED, errno.ECONNRESET,
+                             errno.ECONNABORTED, errno.ETIMEDOUT, errno.EPIPE, errno.ENETDOWN, errno.EHOSTDOWN})
 # SQLite says the same things in words.
 _SQLITE_TRANSIENT = ("database is locked", "database table is locked", "no such table", "no such column",
                      "disk i/o error", "unable to open database file", "database or disk is full",
@@ -102,10 +106,12 @@ def _one_is_transient(exc: BaseException) -> bool:
         return False  # the data itself is wrong: retrying changes nothing
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError, sa_exc.ResourceClosedError)):
+    if isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
         return True  # a lost connection, a pool that cannot hand one out in time
-    if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
-        return True  # refused, reset, unreachable host, DNS
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True  # refused, reset, timed out, DNS
+    if isinstance(exc, OSError) and (exc.errno in _NETWORK_ERRNOS or "connect call failed" in str(exc).lower()):
+        return True  # unreachable network or host (a missing file is not an outage)
     if isinstance(exc, (nats_errors.ConnectionClosedError, nats_errors.TimeoutError, nats_errors.NoRespondersError,
                         nats_errors.StaleConnectionError, nats_errors.OutboundBufferLimitError,
                         nats_errors.ConnectionReconnectingError, nats_errors.ConnectionDrainingError,
@@ -115,8 +121,8 @@ def _one_is_transient(exc: BaseException) -> bool:
     if isinstance(code, str) and code:
         return code[:2] in _PG_TRANSIENT_CLASSES or code in _PG_TRANSIENT_CODES
     module = type(exc).__module__
-    if module.startswith("asyncpg") and type(exc).__name__ in ("ConnectionDoesNotExistError", "InterfaceError",
-                                                               "InternalClientError", "TooManyConnectionsError"):
+    if module.startswith("asyncpg") and type(exc).__name__ in ("ConnectionDoesNotExistError",
+                                                               "TooManyConnectionsError"):
         return True
     if module in ("sqlite3", "aiosqlite") or type(exc).__name__ == "OperationalError":
         message = str(exc).lower()
@@ -136,8 +142,8 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """One line for logs and operators: the innermost cause's type and message, without the SQL."""
-    root = _chain(exc)[-1] if _chain(exc) else exc
+    """One line for logs and operators: the driver's error (not SQLAlchemy's wrapper with the SQL) and its message."""
+    root = getattr(exc, "orig", None) or exc
     text = str(root).strip().splitlines()[0] if str(root).strip() else ""
     return f"{type(root).__name__}: {text}"[:500]
 
@@ -183,7 +189,8 @@ def unavailable_handler(request: Request, exc: Exception) -> Response:
     outage = getattr(request.app.state, "db_outage", None)
     if outage is not None:
         outage.begin(exc)
-    return Response({"detail": "the service cannot reach its database; try again shortly", "errors": []},
+    return Response({"detail": "the service cannot reach its database or message bus now; try again shortly",
+                     "errors": []},
                     status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 

@@ -98,7 +98,7 @@ class Supervisor:
     counts as running.
     """
 
-    def __init__(self, *, initial_backoff: float = 0.2, max_backoff: float = 30.0, stable_seconds: float = 5.0) -> None:
+    def __init__(self, *, initial_backoff: float = 0.2, max_backoff: float = 10.0, stable_seconds: float = 5.0) -> None:
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self.stable_seconds = stable_seconds
