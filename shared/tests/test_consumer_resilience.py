@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from shared.bus import Bus, Outgoing
 from shared.clock import FixedClock
-from shared.consumer import Consumer, Subscription
+from shared.consumer import SUBSCRIBED_MARK, Consumer, Subscription
 from shared.db import Database
 from shared.events import encode
 from shared.events.clients import DealManagerAssigned, DealStageChanged
@@ -22,6 +22,7 @@ from shared.events.system import ProbeRecorded
 from shared.infra import DeadLetter, ProcessedEvent
 from shared.loop import Supervisor
 from shared.outbox import OutboxRelay, add_event
+from shared.retention import RetentionJob
 from shared.testing import eventually
 from sqlalchemy import delete, func, select, text
 
@@ -324,7 +325,8 @@ async def test_issue7_s3_readiness_shows_consumer_lag(tmp_path, nats_server):
         assert body["outbox"] == {"unsent": 0, "oldest_unsent_age_seconds": 0.0}
         await bus.drain()
     async with Database(settings.database_url).transaction() as session:
-        assert (await session.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one() == 5
+        applied = select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.event_id != SUBSCRIBED_MARK)
+        assert (await session.execute(applied)).scalar_one() == 5
 
 
 async def test_issue7_s3_readiness_is_503_naming_a_consumer_that_cannot_reach_its_database(tmp_path, nats_server):
@@ -365,3 +367,34 @@ async def test_issue7_s3_readiness_is_503_naming_a_consumer_that_cannot_reach_it
         await rename(db, "effects_away", "effects")
         await eventually(ready, message="ready again")
         await bus.drain()
+
+
+async def test_issue7_s3_a_lost_durable_is_recreated_without_reapplying_events_whose_ids_were_pruned(db, bus):
+    """The durable is deleted under a running consumer (an operator, a NATS store lost). The supervisor restarts
+    the consumer, which creates it again — not from the start of the stream, whose old events' ids retention
+    may have pruned, but from the retention cutoff (here 0 days, so: from now)."""
+    supervisor = Supervisor(initial_backoff=0.05)
+    consumer = Consumer(db, bus, Subscription("lost", {SUBJECT: record_effect}), retention_days=0)
+    supervisor.start("consumer lost", consumer.run, health=consumer.health)
+    relay = OutboxRelay(db, bus)
+    try:
+        await write_probes(db, range(5))
+        await relay.flush()
+        await eventually(lambda: effects_are(db, 5), message="the first five")
+        later = FixedClock(datetime.now(UTC) + timedelta(days=30))
+        pruned = await RetentionJob(db, days=14, clock=later).prune()  # the ids are forgotten
+        assert pruned["processed_events"] == 5
+        await bus.js.delete_consumer("SYSTEM", "lost")
+
+        async def recreated() -> bool:
+            return consumer.health.restarts >= 1 and "lost" in [c.name for c in await bus.js.consumers_info("SYSTEM")]
+
+        await eventually(recreated, message="the durable subscribed again")
+        await write_probes(db, range(5, 8))
+        await relay.flush()
+        await eventually(lambda: effects_are(db, 8), message="the new events, the old ones not again")
+        await asyncio.sleep(0.3)
+        assert await effects_are(db, 8)
+    finally:
+        consumer.stop()
+        await supervisor.stop()

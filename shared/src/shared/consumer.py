@@ -43,7 +43,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -51,6 +51,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,6 +74,8 @@ META_HANDLED = "zabota.handled"
 META_DROPPED = "zabota.dropped"
 META_FROM = "zabota.from"
 META_UNTIL = "zabota.until"
+# A processed_events row that says "this consumer has subscribed before"; retention never prunes it.
+SUBSCRIBED_MARK = "zabota:subscribed"
 
 
 @dataclass
@@ -105,7 +108,8 @@ def retry_schedule(max_deliver: int, spread_seconds: float) -> Callable[[int], f
 class Consumer:
     def __init__(self, db: Database, bus: Bus, subscription: Subscription, *, max_deliver: int = 5,
                  batch: int = 200, clock: Clock | None = None, fetch_timeout: float = 1.0,
-                 dead_letter_after: float = 60.0, retry_delay: Callable[[int], float] | None = None) -> None:
+                 dead_letter_after: float = 60.0, retry_delay: Callable[[int], float] | None = None,
+                 retention_days: int = 14) -> None:
         self.db = db
         self.bus = bus
         self.sub_spec = subscription
@@ -116,6 +120,7 @@ class Consumer:
         self.fetch_timeout = fetch_timeout
         self.dead_letter_after = dead_letter_after
         self.retry_delay = retry_delay or retry_schedule(self.max_deliver, dead_letter_after)
+        self.retention_days = retention_days
         self.health = LoopHealth(f"consumer {self.name}")
         self._stopping = False
         self._psub = None
@@ -144,14 +149,35 @@ class Consumer:
         except NotFoundError:
             info = None
         if info is None:
-            await js.add_consumer(stream, self._config(self.name, wanted, deliver_policy=DeliverPolicy.ALL,
-                                                       metadata={META_HANDLED: json.dumps(wanted)}))
+            start = await self._start_of_lost_durable()
+            where: dict[str, Any] = {"deliver_policy": DeliverPolicy.ALL}
+            if start is not None:
+                log.warning("consumer %s: its durable is gone; recreated from %s (events older than the retention "
+                            "period may have been applied and forgotten)", self.name, start.isoformat())
+                where = {"deliver_policy": DeliverPolicy.BY_START_TIME, "opt_start_time": start}
+            await js.add_consumer(stream, self._config(self.name, wanted, metadata={META_HANDLED: json.dumps(wanted)},
+                                                       **where))
         else:
             existing = sorted(info.config.filter_subjects or [info.config.filter_subject or ""])
             meta = dict(info.config.metadata or {})
             if existing != wanted or META_HANDLED not in meta:
                 await self._change_subjects(info, existing, wanted, meta)
+        async with self.db.transaction() as session:  # remembered for good (retention keeps it): see below
+            await claim_events(session, self.db.dialect, self.name, [SUBSCRIBED_MARK], self.clock.now())
         self._psub = await js.pull_subscribe_bind(durable=self.name, stream=stream)
+
+    async def _start_of_lost_durable(self) -> datetime | None:
+        """Where a durable that has to be created starts: at the beginning of the stream for a new consumer; for
+        one that existed (it applied events, and lost its durable: deleted, NATS store lost), not before the
+        retention cutoff — older events' ids may have been pruned from processed_events and would apply twice.
+        Anything newer is either remembered (skipped) or was never applied (applied now)."""
+        async with self.db.transaction() as session:  # the mark of an earlier subscription, or an applied event
+            existed = (await session.execute(select(ProcessedEvent.event_id)
+                                             .where(ProcessedEvent.consumer == self.name).limit(1))).first()
+        if existed is None:
+            return None
+        now = min(self.clock.now(), datetime.now(UTC))  # stream times are real; a test clock may run ahead
+        return now - timedelta(days=self.retention_days)
 
     async def _change_subjects(self, info: Any, existing: list[str], wanted: list[str], meta: dict) -> None:
         """A new release handles other subjects: update the durable in place, keeping its position (NATS >=
@@ -282,6 +308,8 @@ class Consumer:
                 self._raise_if_cancelled()
                 if self.bus.nc is None or self.bus.nc.is_closed:
                     return  # drained or closed for good: nothing more will arrive
+                if self.bus.is_connected:
+                    await self._raise_if_durable_gone()
                 if not self.health.failing:
                     log.warning("consumer %s: fetching from NATS failed (%s); retrying", self.name, describe(exc))
                 self.health.retrying(f"NATS: {describe(exc)}")
@@ -291,6 +319,15 @@ class Consumer:
             delay = 0.1
             await self.process(msgs)
             self.health.running()
+
+    async def _raise_if_durable_gone(self) -> None:
+        """Fetching from a deleted durable fails forever: end the loop so the supervisor subscribes anew."""
+        try:
+            await self.bus.js.consumer_info(self.sub_spec.stream, self.name, timeout=2)
+        except NotFoundError as exc:
+            raise RuntimeError(f"the durable consumer {self.name} is gone; subscribing again") from exc
+        except Exception:
+            return  # cannot tell now: keep retrying the fetch
 
     @staticmethod
     def _raise_if_cancelled() -> None:

@@ -4,7 +4,8 @@ Every service runs this job (supervised, like its other loops): once an interval
 deletes, in small batches of its own short transactions,
 
 - outbox rows sent more than `retention_days` ago,
-- `processed_events` rows older than that,
+- `processed_events` rows older than that (but the mark each consumer leaves when it subscribes, which
+  tells a consumer whose durable was lost from a new one: shared.consumer),
 - timers fired or cancelled more than that ago.
 
 Dead letters are kept: operators decide about them. The period (`ZABOTA_RETENTION_DAYS`, default 14,
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 
 from shared.clock import Clock, SystemClock
+from shared.consumer import SUBSCRIBED_MARK
 from shared.db import Database
 from shared.infra import OutboxRow, ProcessedEvent, Timer
 from shared.loop import LoopHealth, WakeableLoop
@@ -50,7 +52,8 @@ class RetentionJob(WakeableLoop):
         targets = {
             "outbox": (OutboxRow.__table__, OutboxRow.id,
                        (OutboxRow.published_at.is_not(None), OutboxRow.published_at < cutoff)),
-            "processed_events": (ProcessedEvent.__table__, None, (ProcessedEvent.processed_at < cutoff,)),
+            "processed_events": (ProcessedEvent.__table__, None,
+                                 (ProcessedEvent.processed_at < cutoff, ProcessedEvent.event_id != SUBSCRIBED_MARK)),
             "timers": (Timer.__table__, Timer.id, (or_(Timer.fired_at < cutoff, Timer.cancelled_at < cutoff),)),
         }
         counts: dict[str, int] = {}

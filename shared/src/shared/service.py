@@ -81,7 +81,8 @@ class Runtime:
                                   poll_seconds=settings.relay_poll_seconds, clock=clock) if self.bus else None)
         self.scheduler = Scheduler(self.db, spec.timers(self), clock=clock)
         self.consumers = [Consumer(self.db, self.bus, sub, max_deliver=settings.max_deliver, clock=clock,
-                                   dead_letter_after=settings.dead_letter_after_seconds)
+                                   dead_letter_after=settings.dead_letter_after_seconds,
+                                   retention_days=settings.retention_days)
                           for sub in spec.subscriptions(self)] if self.bus else []
         self.retention = RetentionJob(self.db, days=settings.retention_days, batch=settings.retention_batch,
                                       interval_seconds=settings.retention_interval_seconds, clock=clock)
