@@ -256,3 +256,32 @@ async def test_issue7_s7_a_dead_letter_older_than_retention_is_not_replayed(tmp_
         assert old.status_code == 409 and "older than 13 days" in old.json()["detail"]
         recent = await client.post(f"/api/omega/ops/dead-letters/{letters['recent']}/replay", headers=lead)
         assert recent.status_code == 409 and "NATS is not connected" in recent.json()["detail"]  # only NATS is away
+
+
+async def test_issue7_s3_the_scheduler_waiting_out_an_outage_makes_readiness_503_naming_it(tmp_path, caplog):
+    url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+    app = create_service_app(spec, settings=make_settings("omega", database_url=url))
+    async with AsyncTestClient(app) as client:
+        from shared.testing import eventually
+
+        async def ready() -> bool:
+            return (await client.get("/health/ready")).status_code == 200
+
+        await eventually(ready, message="ready")
+        db = Database(url)
+        async with db.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE timers RENAME TO timers_away"))
+
+        async def unready() -> dict | None:
+            response = await client.get("/health/ready")
+            return response.json() if response.status_code == 503 else None
+
+        body = await eventually(unready, message="503 naming the scheduler")
+        assert body["failing"] == ["scheduler"] and body["checks"]["database"] is True
+        assert "timers" in body["loops"]["scheduler"]["error"]
+        async with db.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE timers_away RENAME TO timers"))
+        await eventually(ready, timeout=60, message="ready again")
+        await db.dispose()
+    lines = [r for r in caplog.records if r.name == "shared.timers"]
+    assert len(lines) == 1 and "retrying until it passes" in lines[0].getMessage()

@@ -104,21 +104,14 @@ class Runtime:
         if not background:
             return
         sup = self.supervisor
-        sup.start("scheduler", self._run_scheduler)
+        sup.start("scheduler", self.scheduler.run,
+                  health=_observe_rounds(self.scheduler, "run_due", "scheduler"))
         sup.start("retention", self.retention.run, health=self.retention.health)
         if self.bus is not None:
             sup.start("nats", self.bus.connect, once=True)
             sup.start("relay", self.relay.run, health=_observe_rounds(self.relay, "publish_batch", "relay"))
             for consumer in self.consumers:
                 sup.start(f"consumer {consumer.name}", consumer.run, health=consumer.health)
-
-    async def _run_scheduler(self) -> None:
-        """The scheduler's loop, with its errors left to the supervisor (logged once, restarted with back-off)."""
-        health = self.supervisor.loops["scheduler"]
-        while not self.scheduler.stopping:
-            await self.scheduler.run_due()
-            health.running()
-            await self.scheduler.nap()
 
     async def readiness(self) -> dict[str, Any]:
         """The state behind /health/ready: checks, failing loops, consumer lag, outbox age (issue 7 §3)."""
@@ -173,7 +166,9 @@ class Runtime:
 
 def _observe_rounds(loop: Any, method: str, name: str) -> LoopHealth:
     """Report a loop's rounds to a LoopHealth by wrapping its round method (for loops that catch their own
-    errors, like the outbox relay): a round that raises makes it `retrying`, one that succeeds `running`."""
+    errors and retry, like the outbox relay and the timer scheduler): a round that raises makes it
+    `retrying` (readiness 503 naming it), one that succeeds `running`. Wrapped from outside, so the loops'
+    own modules need not know about health."""
     health = LoopHealth(name)
     original = getattr(loop, method, None)
     if original is None:
