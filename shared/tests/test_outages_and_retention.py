@@ -285,3 +285,35 @@ async def test_issue7_s3_the_scheduler_waiting_out_an_outage_makes_readiness_503
         await db.dispose()
     lines = [r for r in caplog.records if r.name == "shared.timers"]
     assert len(lines) == 1 and "retrying until it passes" in lines[0].getMessage()
+
+
+async def test_issue7_s3_a_service_loop_of_its_own_is_supervised_and_named_while_it_cannot_run(tmp_path):
+    import asyncio
+
+    from shared.testing import eventually
+
+    healthy = asyncio.Event()
+
+    async def digest() -> None:  # a future loop (say, a push sender) that crashes until its cause is fixed
+        if not healthy.is_set():
+            raise RuntimeError("push provider rejected our key")
+        await asyncio.Event().wait()
+
+    looping = ServiceSpec(name="omega", metadata=ProbeBase.metadata, create_all=True, uses_bus=False,
+                          loops=lambda rt: {"digest": digest})
+    url = f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"
+    app = create_service_app(looping, settings=make_settings("omega", database_url=url))
+    async with AsyncTestClient(app) as client:
+        async def unready() -> dict | None:
+            response = await client.get("/health/ready")
+            return response.json() if response.status_code == 503 else None
+
+        body = await eventually(unready, message="503 naming the loop")
+        assert body["failing"] == ["digest"] and body["loops"]["digest"]["state"] == "restarting"
+        assert "push provider rejected our key" in body["loops"]["digest"]["error"]
+        healthy.set()
+
+        async def ready() -> bool:
+            return (await client.get("/health/ready")).status_code == 200
+
+        await eventually(ready, message="ready once the loop runs")

@@ -62,6 +62,9 @@ class ServiceSpec:
     subscriptions: Callable[[Runtime], list[Subscription]] = lambda rt: []
     timers: Callable[[Runtime], dict[str, TimerHandler]] = lambda rt: {}
     on_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    # Further background loops of the service (name -> coroutine function), supervised like the built-in ones:
+    # restarted with back-off after an unexpected error, and named by /health/ready while they cannot run.
+    loops: Callable[[Runtime], dict[str, Callable[[], Awaitable[None]]]] = lambda rt: {}
     uses_bus: bool = True
     # Tests of the runtime itself use throwaway specs with no migrations directory: create tables directly.
     create_all: bool = False
@@ -112,6 +115,8 @@ class Runtime:
             sup.start("relay", self.relay.run, health=_observe_rounds(self.relay, "publish_batch", "relay"))
             for consumer in self.consumers:
                 sup.start(f"consumer {consumer.name}", consumer.run, health=consumer.health)
+        for name, loop in self.spec.loops(self).items():
+            sup.start(name, loop)
 
     async def readiness(self) -> dict[str, Any]:
         """The state behind /health/ready: checks, failing loops, consumer lag, outbox age (issue 7 §3)."""
@@ -213,7 +218,7 @@ def _log_server_errors(logger: logging.Logger, scope: Any, _traceback: list[str]
     of refusals (401, 403, 404, 409, 422, the gateway's sign-in and role pages) log nothing, the database
     outage handler logs once per outage, and `internal_error` logs a real bug with its traceback."""
     error = sys.exc_info()[1]
-    if isinstance(error, HTTPException) and error.status_code >= 500:
+    if isinstance(error, HTTPException) and error.status_code > 500:  # a 500 goes to internal_error, which logs
         logger.error("server error %s on %s %s", error.status_code, scope.get("method", scope["type"]),
                      scope["path"], exc_info=error)
 
