@@ -124,7 +124,7 @@ class Consumer:
         self.health = LoopHealth(f"consumer {self.name}")
         self._stopping = False
         self._psub = None
-        self._inflight: list[Msg] = []
+        self._inflight: dict[int, Msg] = {}  # by id(): messages in hand, not yet acked, nak'ed or termed
         self._first_failure: dict[tuple[str, int], datetime] = {}
 
     @property
@@ -350,7 +350,7 @@ class Consumer:
 
     async def process(self, msgs: list[Msg]) -> None:
         """Apply `msgs`, holding them through transient failures (see the module docstring)."""
-        self._inflight = list(msgs)
+        self._inflight = {id(m): m for m in msgs}
         heartbeat = asyncio.create_task(self._heartbeat())
         delay = 0.1
         try:
@@ -372,17 +372,17 @@ class Consumer:
                     delay = min(delay * 2, 5.0)
         finally:
             heartbeat.cancel()
-            self._inflight = []
+            self._inflight = {}
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            for msg in list(self._inflight):
+            for msg in list(self._inflight.values()):
                 with suppress(Exception):
                     await msg.in_progress()
 
     async def _process_inflight(self) -> None:
-        msgs = list(self._inflight)
+        msgs = list(self._inflight.values())
         if len(msgs) > 1:
             try:
                 await self._apply_batch(msgs)
@@ -437,8 +437,7 @@ class Consumer:
 
     async def _settle(self, msg: Msg, how: str, delay: float | None = None) -> None:
         """Ack, nak or term; a lost connection here is harmless (the message comes back and is skipped)."""
-        with suppress(ValueError):
-            self._inflight.remove(msg)
+        self._inflight.pop(id(msg), None)
         key = _key(msg)
         if how != "nak":
             self._first_failure.pop(key, None)
