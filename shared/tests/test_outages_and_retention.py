@@ -317,3 +317,24 @@ async def test_issue7_s3_a_service_loop_of_its_own_is_supervised_and_named_while
             return (await client.get("/health/ready")).status_code == 200
 
         await eventually(ready, message="ready once the loop runs")
+
+
+async def test_issue7_s3_readiness_shows_the_oldest_unsent_outbox_event_age(database_url):
+    clock = FixedClock(T0)
+    bus_spec = ServiceSpec(name="omega", metadata=ProbeBase.metadata, create_all=True)
+    settings = make_settings("omega", database_url=database_url, nats_url="nats://127.0.0.1:9")
+    app = create_service_app(bus_spec, settings=settings, clock=clock)
+    async with AsyncTestClient(app) as client:
+        db = Database(database_url)
+        async with db.transaction() as session:  # written while NATS is away: they wait in the outbox
+            for i, age in enumerate((90, 30)):
+                session.add(OutboxRow(event_id=f"e{i}", subject="system.probe.recorded.v1", payload=b"{}",
+                                      headers={}, created_at=T0 - timedelta(seconds=age)))
+            session.add(OutboxRow(event_id="sent", subject="system.probe.recorded.v1", payload=b"{}", headers={},
+                                  created_at=T0 - timedelta(hours=1), published_at=T0 - timedelta(hours=1)))
+        await db.dispose()
+        response = await client.get("/health/ready")
+        body = response.json()
+        assert response.status_code == 503 and body["checks"] == {"database": True, "nats": False}
+        assert body["outbox"] == {"unsent": 2, "oldest_unsent_age_seconds": 90.0}
+        assert body["consumers"] == {}
