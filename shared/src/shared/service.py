@@ -152,6 +152,7 @@ class Runtime:
 
     async def stop(self) -> None:
         self.stopping = True
+        self.supervisor.stopping = True  # loops that end from here on are not restarted (nor reported as crashed)
         for consumer in self.consumers:
             consumer.stop()
         self.scheduler.stop()
