@@ -398,3 +398,35 @@ async def test_issue7_s3_a_lost_durable_is_recreated_without_reapplying_events_w
     finally:
         consumer.stop()
         await supervisor.stop()
+
+
+async def test_issue7_s3_messages_held_through_an_outage_longer_than_ack_wait_are_not_redelivered(db, bus):
+    """The held messages are kept "in progress" (+WPI) on JetStream, so an outage longer than the ack wait does
+    not hand them to another replica of the consumer: their delivery count stays at one."""
+    from nats.errors import TimeoutError as NatsTimeoutError
+
+    await write_probes(db, range(5))
+    await OutboxRelay(db, bus).flush()
+    await rename(db, "effects", "effects_away")  # the database is broken before the consumer starts
+    supervisor = Supervisor()
+    consumer = Consumer(db, bus, Subscription("held", {SUBJECT: record_effect}), ack_wait=1.5,
+                        dead_letter_after=0.1, max_deliver=2)
+    supervisor.start("consumer held", consumer.run, health=consumer.health)
+    try:
+        async def held() -> bool:
+            return consumer.health.state == "retrying"
+
+        await eventually(held, message="holding")
+        await asyncio.sleep(4.5)  # three ack waits
+        replica = await bus.js.pull_subscribe_bind(durable="held", stream="SYSTEM")
+        with pytest.raises(NatsTimeoutError):  # nothing for another replica: the five are still in hand
+            await replica.fetch(10, timeout=1.0)
+        await replica.unsubscribe()
+        await rename(db, "effects_away", "effects")
+        await eventually(lambda: effects_are(db, 5), message="all five")
+        info = await bus.js.consumer_info("SYSTEM", "held")
+        assert info.num_redelivered == 0
+        assert await dead_letters(db) == []
+    finally:
+        consumer.stop()
+        await supervisor.stop()

@@ -67,8 +67,7 @@ from shared.telemetry import continue_trace
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Event, AsyncSession], Awaitable[None]]
-ACK_WAIT_SECONDS = 30
-HEARTBEAT_SECONDS = 10  # +WPI for held messages, well inside ack_wait
+ACK_WAIT_SECONDS = 30  # held messages get a +WPI every third of it
 HISTORY_SUFFIX = "__history"
 META_HANDLED = "zabota.handled"
 META_DROPPED = "zabota.dropped"
@@ -109,7 +108,7 @@ class Consumer:
     def __init__(self, db: Database, bus: Bus, subscription: Subscription, *, max_deliver: int = 5,
                  batch: int = 200, clock: Clock | None = None, fetch_timeout: float = 1.0,
                  dead_letter_after: float = 60.0, retry_delay: Callable[[int], float] | None = None,
-                 retention_days: int = 14) -> None:
+                 retention_days: int = 14, ack_wait: float = ACK_WAIT_SECONDS) -> None:
         self.db = db
         self.bus = bus
         self.sub_spec = subscription
@@ -121,6 +120,7 @@ class Consumer:
         self.dead_letter_after = dead_letter_after
         self.retry_delay = retry_delay or retry_schedule(self.max_deliver, dead_letter_after)
         self.retention_days = retention_days
+        self.ack_wait = ack_wait
         self.health = LoopHealth(f"consumer {self.name}")
         self._stopping = False
         self._psub = None
@@ -135,7 +135,7 @@ class Consumer:
 
     def _config(self, durable: str, subjects: list[str], **extra: Any) -> ConsumerConfig:
         return ConsumerConfig(durable_name=durable, filter_subjects=subjects, ack_policy=AckPolicy.EXPLICIT,
-                              ack_wait=ACK_WAIT_SECONDS,
+                              ack_wait=self.ack_wait,
                               max_deliver=-1,  # we count deliveries ourselves and dead-letter with the reason
                               max_ack_pending=10_000, **extra)
 
@@ -376,7 +376,7 @@ class Consumer:
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.ack_wait / 3)
             for msg in list(self._inflight.values()):
                 with suppress(Exception):
                     await msg.in_progress()
