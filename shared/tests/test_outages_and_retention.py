@@ -338,3 +338,13 @@ async def test_issue7_s3_readiness_shows_the_oldest_unsent_outbox_event_age(data
         assert response.status_code == 503 and body["checks"] == {"database": True, "nats": False}
         assert body["outbox"] == {"unsent": 2, "oldest_unsent_age_seconds": 90.0}
         assert body["consumers"] == {}
+
+
+def test_issue7_s7_retention_and_dead_letter_settings_have_safe_defaults_and_bounds() -> None:
+    from shared.settings import Settings
+
+    settings = Settings.from_env("clients", {})
+    assert (settings.retention_days, settings.dead_letter_after_seconds, settings.max_deliver) == (14, 60.0, 5)
+    assert Settings.from_env("clients", {"ZABOTA_RETENTION_DAYS": "30"}).retention_days == 30
+    with pytest.raises(ValueError, match="ZABOTA_RETENTION_DAYS must be at least 1"):
+        Settings.from_env("clients", {"ZABOTA_RETENTION_DAYS": "0"})  # shorter than a redelivery could take
