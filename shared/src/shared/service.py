@@ -111,12 +111,20 @@ class Runtime:
                   health=_observe_rounds(self.scheduler, "run_due", "scheduler"))
         sup.start("retention", self.retention.run, health=self.retention.health)
         if self.bus is not None:
-            sup.start("nats", self.bus.connect, once=True)
+            sup.start("nats", self._connect_bus, once=True)
             sup.start("relay", self.relay.run, health=_observe_rounds(self.relay, "publish_batch", "relay"))
             for consumer in self.consumers:
                 sup.start(f"consumer {consumer.name}", consumer.run, health=consumer.health)
         for name, loop in self.spec.loops(self).items():
             sup.start(name, loop)
+
+    async def _connect_bus(self) -> None:
+        """Connect to NATS and make sure the streams exist; a retry (after the streams could not be set up)
+        closes the connection of the failed try first, so retries do not pile up connections."""
+        if self.bus.nc is not None and not self.bus.nc.is_closed:
+            with suppress(Exception):
+                await self.bus.nc.close()
+        await self.bus.connect()
 
     async def readiness(self) -> dict[str, Any]:
         """The state behind /health/ready: checks, failing loops, consumer lag, outbox age (issue 7 §3)."""
