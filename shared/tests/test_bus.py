@@ -151,7 +151,8 @@ async def test_poison_message_is_dead_lettered_after_n_deliveries_and_the_rest_g
     dead = await bus.nc.subscribe("deadletter.>")
     await write_probes(db, range(1, 6))
     await OutboxRelay(db, bus).flush()
-    running.start(Consumer(db, bus, probe_subscription(fail_on_three, "poisoned"), max_deliver=3).run())
+    running.start(Consumer(db, bus, probe_subscription(fail_on_three, "poisoned"), max_deliver=3,
+                           dead_letter_after=0.3).run())
 
     letter = await dead.next_msg(timeout=60)
     assert letter.subject == "deadletter.poisoned"

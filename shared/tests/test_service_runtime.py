@@ -114,7 +114,8 @@ async def test_dead_letters_are_visible_to_operators_and_replayable_after_the_fi
     spec = ServiceSpec(name="gamma", metadata=ProbeBase.metadata, create_all=True,
                        subscriptions=lambda rt: [Subscription("gamma-probes", {ProbeRecorded.subject: fragile})])
     settings = make_settings("gamma", database_url=f"sqlite+aiosqlite:///{tmp_path / 'g.db'}",
-                             nats_url=nats_server.url, max_deliver=2)
+                             nats_url=nats_server.url, max_deliver=2,
+                             dead_letter_after_seconds=0.3)
     alpha = _app(producer_spec, f"sqlite+aiosqlite:///{tmp_path / 'alpha.db'}", nats_server.url)
     lead = staff_headers("lead", "lead", settings)
     async with AsyncTestClient(alpha) as a, AsyncTestClient(create_service_app(spec, settings=settings)) as g:

@@ -191,7 +191,8 @@ async def test_status_page_shows_dead_letters_and_the_lead_replays_one(database_
     from gateway.app import create_app
     from shared.bus import Bus, Outgoing
 
-    payroll_url = service_process("payroll", nats_url=nats_server.url, env={"ZABOTA_MAX_DELIVER": "2"})
+    payroll_url = service_process("payroll", nats_url=nats_server.url, env={"ZABOTA_MAX_DELIVER": "2",
+                                                                             "ZABOTA_DEAD_LETTER_AFTER_SECONDS": "0"})
     bus = Bus(nats_server.url, "partner")
     await bus.connect(retry_forever=False)
     # A partner publishes a renewal that does not fit the event's schema: payroll can never apply it.

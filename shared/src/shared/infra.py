@@ -1,10 +1,13 @@
-"""Infrastructure tables every service database carries: outbox, processed events, timers, dead letters."""
+"""Infrastructure tables every service database carries: outbox, processed events, timers, dead letters.
+
+A change here needs a new function in `shared.infra_migrations` and a revision calling it in every service.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import UTCDateTime, make_base
@@ -40,6 +43,9 @@ class ProcessedEvent(InfraBase):
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    # Retention prunes by age (issue 7 §7).
+    __table_args__ = (Index("ix_processed_events_processed_at", "processed_at"),)
+
 
 class Timer(InfraBase):
     """A durable timer (DESIGN 5): a row with a due time, fired by the scheduler loop."""
@@ -59,7 +65,14 @@ class Timer(InfraBase):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
-    __table_args__ = (Index("ix_timers_pending", "fired_at", "due_at"),)
+    # The scheduler's query (pending, due, oldest first) reads only pending rows: fired and cancelled timers
+    # are left out of the index (a partial index, issue 7 §7). Retention finds settled timers by age.
+    __table_args__ = (
+        Index("ix_timers_pending", "due_at", "id", postgresql_where=text("fired_at IS NULL AND cancelled_at IS NULL"),
+              sqlite_where=text("fired_at IS NULL AND cancelled_at IS NULL")),
+        Index("ix_timers_fired_at", "fired_at"),
+        Index("ix_timers_cancelled_at", "cancelled_at"),
+    )
 
 
 class DeadLetter(InfraBase):
@@ -75,3 +88,6 @@ class DeadLetter(InfraBase):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # One row per message a consumer gave up on, however often it failed (issue 7 §3).
+    __table_args__ = (UniqueConstraint("consumer", "event_id", name="uq_dead_letters_consumer_event_id"),)

@@ -73,3 +73,37 @@ def downgrade_0001() -> None:
 
     op.drop_table('outbox')
     op.drop_table('dead_letters')
+
+
+def upgrade_0002() -> None:
+    """Issue 7 §3, §7: one dead letter per message; pending-timers index without settled timers; retention
+    finds processed events and settled timers by age."""
+    bind = op.get_bind()
+    # Earlier releases wrote a dead letter per failed attempt: keep the newest of each message.
+    bind.execute(sa.text(
+        "DELETE FROM dead_letters WHERE event_id IS NOT NULL AND id NOT IN "
+        "(SELECT max(id) FROM dead_letters WHERE event_id IS NOT NULL GROUP BY consumer, event_id)"))
+    bind.execute(sa.text("UPDATE dead_letters SET event_id = 'dead-letter:' || id WHERE event_id IS NULL"))
+    with op.batch_alter_table('dead_letters', schema=None) as batch_op:
+        batch_op.create_unique_constraint('uq_dead_letters_consumer_event_id', ['consumer', 'event_id'])
+    with op.batch_alter_table('processed_events', schema=None) as batch_op:
+        batch_op.create_index('ix_processed_events_processed_at', ['processed_at'], unique=False)
+    pending = sa.text('fired_at IS NULL AND cancelled_at IS NULL')
+    with op.batch_alter_table('timers', schema=None) as batch_op:
+        batch_op.drop_index('ix_timers_pending')
+        batch_op.create_index('ix_timers_pending', ['due_at', 'id'], unique=False,
+                              postgresql_where=pending, sqlite_where=pending)
+        batch_op.create_index('ix_timers_fired_at', ['fired_at'], unique=False)
+        batch_op.create_index('ix_timers_cancelled_at', ['cancelled_at'], unique=False)
+
+
+def downgrade_0002() -> None:
+    with op.batch_alter_table('timers', schema=None) as batch_op:
+        batch_op.drop_index('ix_timers_cancelled_at')
+        batch_op.drop_index('ix_timers_fired_at')
+        batch_op.drop_index('ix_timers_pending')
+        batch_op.create_index('ix_timers_pending', ['fired_at', 'due_at'], unique=False)
+    with op.batch_alter_table('processed_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_processed_events_processed_at')
+    with op.batch_alter_table('dead_letters', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_dead_letters_consumer_event_id', type_='unique')

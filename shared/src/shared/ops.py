@@ -4,10 +4,15 @@
 `POST /api/<service>/ops/dead-letters/{id}/replay` publishes the message again on its subject (after
 the cause is fixed); consumers that applied it before skip it, the one that failed applies it now.
 Only the project lead or an integration token may use them.
+
+A dead letter older than the retention period (`ZABOTA_RETENTION_DAYS` less a day) is not replayed (409):
+the consumers that applied its event back then may have forgotten its id (retention prunes
+`processed_events`), and would apply it a second time.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from litestar import Request, get, post
@@ -50,6 +55,10 @@ async def replay_dead_letter(letter_id: Annotated[int, Parameter(ge=1, le=2**63 
     if letter is None:
         raise NotFound("no such dead letter", field="letter_id")
     runtime = request.app.state.runtime
+    remembered = timedelta(days=max(runtime.settings.retention_days - 1, 0))
+    if letter.failed_at < runtime.clock.now() - remembered:
+        raise Conflict(f"this dead letter is older than {remembered.days} days: consumers that applied the event "
+                       "then may have forgotten it, so a replay could apply it twice", field="letter_id")
     if runtime.bus is None or not runtime.bus.is_connected:
         raise Conflict("NATS is not connected; try again")
     # A fresh message id: JetStream must not drop it as a duplicate of the original.

@@ -56,6 +56,11 @@ class Settings:
     # Security settings (issue 8): see the block at the end of this module.
     gateway_secret: str = "dev-gateway-secret-change-me"
     encryption_keys: tuple[str, ...] = ("dev-encryption-key-change-me",)
+    # Resilience and retention (issue 7 §3, §7) — one block.
+    dead_letter_after_seconds: float = 60.0
+    retention_days: int = 14
+    retention_batch: int = 500
+    retention_interval_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, service: str, environ: dict[str, str] | None = None) -> Settings:
@@ -91,7 +96,22 @@ class Settings:
             service_urls=urls,
             gateway_secret=_env("ZABOTA_GATEWAY_SECRET", DEFAULT_SECRETS["ZABOTA_GATEWAY_SECRET"], env),
             encryption_keys=split_list(_env("ZABOTA_ENCRYPTION_KEYS", DEFAULT_SECRETS["ZABOTA_ENCRYPTION_KEYS"], env)),
+            # Resilience and retention (issue 7 §3, §7) — one block.
+            dead_letter_after_seconds=float(_int("ZABOTA_DEAD_LETTER_AFTER_SECONDS", 60, env)),
+            retention_days=_retention_days(env),
+            retention_batch=_int("ZABOTA_RETENTION_BATCH", 500, env),
+            retention_interval_seconds=float(_int("ZABOTA_RETENTION_INTERVAL_SECONDS", 3600, env)),
         )
+
+
+def _retention_days(env: dict[str, str]) -> int:
+    """ZABOTA_RETENTION_DAYS (default 14): sent outbox rows, processed event ids and settled timers older than
+    this are pruned. It must outlast any redelivery (minutes) and JetStream's duplicate window (10 minutes):
+    at least one day."""
+    days = _int("ZABOTA_RETENTION_DAYS", 14, env)
+    if days < 1:
+        raise ValueError(f"ZABOTA_RETENTION_DAYS must be at least 1, got {days}")
+    return days
 
 
 def normalize_database_url(url: str) -> str:

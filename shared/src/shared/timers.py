@@ -115,11 +115,23 @@ class Scheduler(WakeableLoop):
         return True
 
     async def run(self) -> None:
+        """Fire due timers until stopped. A round that fails as a whole (the database away) is logged once
+        when the failures start, not every round, and retried with back-off (issue 7 §3); the service's
+        supervisor reports the loop's state and restarts it should it ever end."""
+        failing = False
+        backoff = self.poll_seconds
         while not self._stopping:
             try:
                 await self.run_due()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("scheduler: %s", exc)
+                if not failing:
+                    log.warning("scheduler: %s: %s; retrying until it passes", type(exc).__name__, exc)
+                failing = True
+                await asyncio.sleep(min(backoff, 10.0))
+                backoff *= 2
+                continue
+            failing = False
+            backoff = self.poll_seconds
             await self.nap()

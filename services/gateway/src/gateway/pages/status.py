@@ -1,31 +1,65 @@
-"""System status: whether each service answers, and the messages its consumers gave up on (dead letters),
-with a replay button for after the cause is fixed. Also the working example of calling services from a page."""
+"""System status: whether each service answers and is ready, what its background loops are doing, how far
+behind its consumers are (lag per durable) and how old its oldest unsent outbox event is (issue 7 §3); and
+the messages its consumers gave up on (dead letters), with a replay button for after the cause is fixed.
+Also the working example of calling services from a page."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import httpx
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from shared.service import Runtime
 from shared.settings import SERVICES
 
+from gateway.i18n import N_
 from gateway.rendering import page, redirect
 from gateway.roles import LEAD, allow
-from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
+from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable, service_url
 
 # Services whose consumers can dead-letter messages (those with a bus).
 BUS_SERVICES = SERVICES
 
 
+# What a background loop is doing (shared.loop.LoopHealth states), as the page says it.
+LOOP_STATES = {"starting": N_("starting"), "running": N_("works"), "retrying": N_("waiting out an outage"),
+               "restarting": N_("restarting after a crash"), "stopped": N_("stopped")}
+
+
 @get("/status", name="status", opt=allow(LEAD))
 async def status(request: Request, services: NamedDependency[ServiceClient], runtime: NamedDependency[Runtime]) -> Response:
-    ready = await asyncio.gather(*(services.ready(name) for name in SERVICES))
-    letters = await asyncio.gather(*(dead_letters(services, name) if ok else _none()
-                                     for name, ok in zip(SERVICES, ready, strict=True)))
+    readiness = await asyncio.gather(*(ready_state(services, name) for name in SERVICES))
+    letters = await asyncio.gather(*(dead_letters(services, name) if state is not None else _none()
+                                     for name, state in zip(SERVICES, readiness, strict=True)))
     return page(request, "pages/status.html",
-                {"services": list(zip(SERVICES, ready, letters, strict=True)), "checked_at": runtime.clock.now()})
+                {"services": list(zip(SERVICES, readiness, letters, strict=True)), "loop_states": LOOP_STATES,
+                 "checked_at": runtime.clock.now()})
+
+
+async def ready_state(services: ServiceClient, name: str) -> dict[str, Any] | None:
+    """The service's /health/ready body (200 or 503 alike), or None when it does not answer at all."""
+    base = service_url(services.settings, name)
+    if base is None:
+        return None
+    try:
+        response = await services.http.get(f"{base}/health/ready", timeout=3.0)
+        body = response.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    outbox = body.get("outbox") or {}
+    return {
+        "ready": response.status_code == 200,
+        "checks": body.get("checks") or {},
+        "failing": body.get("failing") or [],
+        "loops": body.get("loops") or {},
+        "consumers": body.get("consumers") or {},
+        "outbox": outbox if "unsent" in outbox else None,
+    }
 
 
 async def _none() -> list:
