@@ -23,11 +23,12 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from .figures import record
-from .identity import webhook_headers
+from .identity import staff_headers, webhook_headers
 from .stack import IMPORT_HEADER, Stack, csrf_of, payment_body
 
 # {m} is the payload's own marker: it names the payload in the findings and finds it on the page.
@@ -159,6 +160,21 @@ def wait_for(probe, timeout: float):
         time.sleep(0.3)
 
 
+def month_of(ts: str) -> str:
+    return datetime.fromisoformat(ts).astimezone(ZoneInfo("Asia/Almaty")).strftime("%Y-%m")
+
+
+def following_months(month: str) -> list[str]:
+    """The months after `month` up to the current one (agency time)."""
+    year, mon = map(int, month.split("-"))
+    current = datetime.now(UTC).astimezone(ZoneInfo("Asia/Almaty")).strftime("%Y-%m")
+    found = []
+    while f"{year:04d}-{mon:02d}" < current:
+        year, mon = (year + 1, 1) if mon == 12 else (year, mon + 1)
+        found.append(f"{year:04d}-{mon:02d}")
+    return found
+
+
 def stack_integration_token() -> str:
     from .identity import INTEGRATION_TOKEN
 
@@ -273,20 +289,37 @@ def test_issue8_xss_corpus_through_every_way_in_is_inert_on_every_page(stack: St
         check.page("leads", "lead card", lead.get(path), [m])
         check.page("leads", "leads list", lead.get("/leads", params={"q": m}), [m])
 
-    # 7. A deadline waiver's reason: on the deal card's timeline, and on the payroll statement (the breach's
-    #    fine is voided with the reason as the line's note, through NATS).
-    waived: list[str] = []
-    for n, deal_id in enumerate(deals["w"][: len(TEXT_PAYLOADS)]):
-        m = marker("v", n)
-        payload = TEXT_PAYLOADS[n].format(m=m)
+    # 7. A deadline waiver's reason: on the deal card's timeline, and on the payroll statement. A waiver
+    #    voids the breach's fine; when the breach's month is closed, the reversal is a line of the next open
+    #    month whose note carries the reason (PAY-8; clients -> NATS -> payroll).
+    forty_days_ago = datetime.now(UTC) - timedelta(days=40)
+    breaches: list[tuple[str, dict]] = []
+    for n in range(len(TEXT_PAYLOADS)):
+        body = payment_body(f"xss-v-{n}-{uuid.uuid4().hex[:6]}", "manager1", name=f"Waiver {marker('v', n)}",
+                            paid_at=forty_days_ago)
+        deal_id = stack.api("clients", "POST", "/payments", json=body)["id"]
         breached = wait_for(lambda deal_id=deal_id: [d for d in stack.api("clients", "GET", f"/deals/{deal_id}")
                                                      ["deadlines"] if d["state"] == "breached"], 30)
-        assert breached, f"the first call of {deal_id}, due two days ago, was never breached"
-        response = lead.post(f"/deals/{deal_id}/deadlines/{breached[0]['id']}/waive",
+        assert breached, f"the first call of {deal_id}, due forty days ago, was never breached"
+        breaches.append((deal_id, breached[0]))
+    months = sorted({month_of(d["due_at"]) for _deal, d in breaches})
+    for month in months:    # payroll has every breach's line before its month is closed
+        wanted = {d["id"] for _deal, d in breaches if month_of(d["due_at"]) == month}
+        assert wait_for(lambda month=month, wanted=wanted: wanted <= {
+            ln.get("deadline_id") for ln in stack.api("payroll", "GET", "/statements/manager1",
+                                                      params={"month": month, "page_size": 5000})["lines"]}, 60)
+        stack.api("payroll", "POST", f"/months/{month}/close", headers=staff_headers("lead", "lead"),
+                  expect=(200, 409))
+    waived: list[str] = []
+    for n, (deal_id, deadline) in enumerate(breaches):
+        m = marker("v", n)
+        payload = TEXT_PAYLOADS[n].format(m=m)
+        response = lead.post(f"/deals/{deal_id}/deadlines/{deadline['id']}/waive",
                              data={"_csrf": token, "reason": payload}, headers=hx)
         if check.entry("waiver reason", response, payload):
             waived.append(m)
             check.page("waiver reason", "deal card", lead.get(f"/deals/{deal_id}"), [m])
+
     # Every page that shows what came in.
     all_markers = [marker(w, n) for w in "awce" for n in range(len(TEXT_PAYLOADS + URL_PAYLOADS))]
     for way, ids in deals.items():
@@ -295,13 +328,25 @@ def test_issue8_xss_corpus_through_every_way_in_is_inert_on_every_page(stack: St
     check.page("all", "board", lead.get("/deals"), all_markers)
     check.page("all", "tasks (everyone's)", lead.get("/tasks", params={"scope": "all"}), all_markers)
     check.page("all", "leads list", lead.get("/leads"), all_markers)
-    month = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("Asia/Almaty")).strftime("%Y-%m")
     if waived:
-        # The fine of each breach is voided with the reason as its note (clients -> NATS -> payroll); the
-        # statement page is checked whether or not the notes have arrived yet (a bounded wait).
-        statement = wait_for(lambda: (lambda r: r if any(m in r.text for m in waived) else None)(
-            lead.get(f"/payroll/statements/{month}/manager1")), 20) or lead.get(f"/payroll/statements/{month}/manager1")
-        check.page("waiver reason", "payroll statement", statement, waived)
+        # The reversals land in the first open month after the closed one(s): find the statement showing them
+        # (its printable view holds every line; the screen view pages by 50).
+        def statement_with_reasons():
+            for month in following_months(months[-1]):
+                response = lead.get(f"/payroll/statements/{month}/manager1", params={"print": "1"})
+                if all(m in response.text for m in waived):
+                    return month, response
+            return None
+
+        found = wait_for(statement_with_reasons, 60)
+        assert found is not None, "the waiver reasons never reached a payroll statement"
+        month, printable = found
+        check.page("waiver reason", "payroll statement (print)", printable, waived)
+        for page_no in range(1, 10):
+            screen = lead.get(f"/payroll/statements/{month}/manager1", params={"page": str(page_no)})
+            check.page("waiver reason", "payroll statement", screen, waived)
+            if f"page={page_no + 1}" not in screen.text:
+                break
     lead.close()
 
     record("XSS: corpus x ways in x pages (renders checked)", check.tried, check.inert + check.refused_at_entry,
