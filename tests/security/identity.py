@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 # One place for the stack's secrets: every process of the stack gets these (see stack.py). They are long
@@ -28,13 +31,31 @@ except ImportError:   # today: bearer + identity headers
 
 
 def staff_headers(login: str, role: str) -> dict[str, str]:
-    """Headers with which the gateway speaks for `login` acting as `role`."""
+    """Headers with which the gateway speaks for `login` acting as `role`.
+
+    The shared helper is called with the stack's environment in place (it may read its key from the
+    environment, as the services do) and then with `secret_key=` if it takes one."""
     if _shared_staff_headers is not None:
-        try:
-            return dict(_shared_staff_headers(login, role, secret_key=SECRET_KEY))
-        except TypeError:
-            return dict(_shared_staff_headers(login, role))
+        with _stack_environment():
+            try:
+                return dict(_shared_staff_headers(login, role, secret_key=SECRET_KEY))
+            except TypeError:
+                return dict(_shared_staff_headers(login, role))
     return {"Authorization": f"Bearer {GATEWAY_TOKEN}", "X-Zabota-Actor": login, "X-Zabota-Role": role}
+
+
+@contextmanager
+def _stack_environment() -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in stack_env()}
+    os.environ.update(stack_env())
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def integration_headers() -> dict[str, str]:

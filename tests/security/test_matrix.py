@@ -217,24 +217,36 @@ def call(http: httpx.Client, base: str, route: Route, actor: str, ids: dict[str,
 
 @dataclass
 class Tally:
-    tried: int = 0
+    """`attempts`: requests an actor may not succeed in (a route it is not admitted to, or a list that must
+    not show it the foreign object); `refused`: those that indeed did not succeed."""
+
+    requests: int = 0
+    attempts: int = 0
     refused: int = 0
     holes: list[str] = field(default_factory=list)
 
-    def judge(self, route: Route, actor: str, response: httpx.Response, markers: list[str]) -> None:
-        self.tried += 1
+    def judge(self, route: Route | Page, actor: str, status: int, text: str, success: bool,
+              markers: list[str]) -> None:
+        self.requests += 1
         role = ACTS_AS.get(actor, actor)
-        text = response.text
-        success = 200 <= response.status_code < 300
-        where = f"{actor} {route.method} {route.path} -> {response.status_code}"
+        where = f"{actor} {route.method} {route.path} -> {status}"
+        admitted = role in route.allow
+        sees = route.may_see(role)
+        hole = ""
         if FOREIGN_PASSWORD in text and role != "lead":
-            self.holes.append(f"{where}: the foreign Instagram password is in the answer")
-        elif success and role not in route.allow:
-            self.holes.append(f"{where}: not allowed")
-        elif success and not route.may_see(role) and any(m in text for m in markers):
-            self.holes.append(f"{where}: shows another manager's object")
-        elif not success:
-            self.refused += 1
+            hole = "the foreign Instagram password is in the answer"
+        elif success and not admitted:
+            hole = "not allowed"
+        elif success and not sees and any(m in text for m in markers):
+            hole = "shows another manager's object"
+        if not admitted or not sees:
+            self.attempts += 1
+            self.refused += not hole
+        if hole:
+            self.holes.append(f"{where}: {hole}")
+
+    def record(self, check: str) -> None:
+        record(check, self.attempts, self.refused, f"{self.requests} requests; unauthorised success: {len(self.holes)}")
 
 
 def service_openapi(stack: Stack, service: str) -> set[tuple[str, str, str]]:
@@ -262,9 +274,9 @@ def test_issue8_role_route_object_matrix_on_the_services_own_ports(stack: Stack)
             for route in SERVICE_ROUTES:
                 response = call(http, stack.urls[route.service], route, actor, ids)
                 assert response.status_code < 500, (actor, route.method, route.path, response.text[:300])
-                tally.judge(route, actor, response, foreign_markers(stack, route))
-    record("role x route x object, services' own ports", tally.tried, tally.refused,
-           f"unauthorised 2xx: {len(tally.holes)}")
+                tally.judge(route, actor, response.status_code, response.text,
+                            200 <= response.status_code < 300, foreign_markers(stack, route))
+    tally.record("role x route x object, services' own ports")
     assert not tally.holes, "\n".join(tally.holes)
 
 
@@ -278,9 +290,9 @@ def test_issue8_role_route_object_matrix_through_the_gateway_api_routing(stack: 
                     continue   # the gateway serves the signed link as a page (/q/…), not by routing
                 response = call(http, stack.gateway, route, actor, ids)
                 assert response.status_code < 500, (actor, route.method, route.path, response.text[:300])
-                tally.judge(route, actor, response, foreign_markers(stack, route))
-    record("role x route x object, through the gateway /api routing", tally.tried, tally.refused,
-           f"unauthorised 2xx: {len(tally.holes)}")
+                tally.judge(route, actor, response.status_code, response.text,
+                            200 <= response.status_code < 300, foreign_markers(stack, route))
+    tally.record("role x route x object, through the gateway /api routing")
     assert not tally.holes, "\n".join(tally.holes)
 
 
@@ -401,8 +413,7 @@ def page_request(client: httpx.Client, page: Page, ids: dict[str, str], csrf: st
 def test_issue8_role_route_object_matrix_through_the_gateway_pages(stack: Stack) -> None:
     ids = ids_of(stack)
     markers = [FOREIGN_NAME, FOREIGN_LEAD_NAME]
-    tried = refused = 0
-    holes: list[str] = []
+    tally = Tally()
     for role in ("anonymous", *STAFF):
         client = stack.browser(None if role == "anonymous" else role)
         csrf = csrf_of(client.get("/login").text) if role == "anonymous" else stack.csrf(client)
@@ -410,20 +421,12 @@ def test_issue8_role_route_object_matrix_through_the_gateway_pages(stack: Stack)
             if not page.send:
                 continue
             response = page_request(client, page, ids, csrf)
-            tried += 1
             where = f"{role} {page.method} {page.path} -> {response.status_code}"
             assert response.status_code < 500 or response.status_code == 503, where
             location = response.headers.get("location", "") + response.headers.get("hx-redirect", "")
             success = response.status_code < 400 and not location.startswith("/login")
-            if FOREIGN_PASSWORD in response.text and role != "lead":
-                holes.append(f"{where}: the foreign Instagram password is on the page")
-            elif success and role not in page.allow:
-                holes.append(f"{where}: not allowed")
-            elif success and not page.may_see(role) and any(m in response.text for m in markers):
-                holes.append(f"{where}: shows another manager's object")
-            elif not success:
-                refused += 1
+            tally.judge(page, role, response.status_code, response.text, success, markers)
         client.close()
-    record("role x page x object, gateway pages", tried, refused, f"unauthorised success: {len(holes)}")
-    assert not holes, "\n".join(holes)
+    tally.record("role x page x object, gateway pages")
+    assert not tally.holes, "\n".join(tally.holes)
 
