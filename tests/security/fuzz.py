@@ -46,12 +46,18 @@ def fuzz_service(base_url: str, service: str, actor: str, headers: dict[str, str
                   print_blob=False)
         @given(case=operation.as_strategy())
         def run(case) -> None:
-            response = case.call(base_url=base_url, headers=headers, timeout=30)
+            body = "" if type(case.body).__name__ == "NotSet" else f" body={str(case.body)[:200]!r}"
             result.tried += 1
+            try:
+                response = case.call(base_url=base_url, headers=headers, timeout=30)
+            except Exception as exc:   # no answer at all (timeout, connection reset) counts as a server error
+                result.server_errors.append(f"{case.method} {case.formatted_path} -> {type(exc).__name__}"
+                                            f" query={case.query}{body}")
+                return
             result.statuses[response.status_code] += 1
             if response.status_code >= 500:
                 result.server_errors.append(f"{case.method} {case.formatted_path} -> {response.status_code} "
-                                            f"query={case.query} body={str(case.body)[:200]!r}")
+                                            f"query={case.query}{body}")
 
         try:
             run()
