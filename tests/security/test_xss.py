@@ -326,6 +326,19 @@ def test_issue8_xss_corpus_through_every_way_in_is_inert_on_every_page(stack: St
             waived.append(m)
             check.page("waiver reason", "deal card", lead.get(f"/deals/{deal_id}"), [m])
 
+    # 8. The printable payment details (CL-12), rendered by the clients service from the client card: the
+    #    webhook's deals are launched and their client continues.
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Almaty")).date().isoformat()
+    documents = []
+    for n, deal_id in enumerate(deals["w"][: len(TEXT_PAYLOADS)]):
+        stack.api("clients", "POST", f"/deals/{deal_id}/stage", json={"stage": "contacted"})
+        stack.api("clients", "POST", f"/deals/{deal_id}/stage", json={
+            "stage": "project_launched", "service_start": today, "instagram_login": "x", "instagram_password": "y"})
+        stack.api("clients", "POST", f"/deals/{deal_id}/renewal-answer", json={"continues": True})
+        documents.append((marker("w", n), deal_id))
+    for m, deal_id in documents:
+        check.page("webhook", "printable payment details", lead.get(f"/deals/{deal_id}/document"), [m])
+
     # Every page that shows what came in.
     all_markers = [marker(w, n) for w in WAYS for n in range(len(TEXT_PAYLOADS + URL_PAYLOADS))]
     for way, ids in deals.items():
