@@ -239,9 +239,9 @@ def test_issue8_xss_corpus_through_every_way_in_is_inert_on_every_page(stack: St
     check.refused_at_entry += len(job.get("errors", []))
     deals["c"] = [d["id"] for d in deals_named(stack, "zxc")]
 
-    # 4. The client card's edit form on the deal card (lead), on one deal of the API's (not one the
-    #    questionnaire step below uses).
-    edited = deals["a"][-1]
+    # 4. The client card's edit form on the deal card (lead), on a deal of its own.
+    edited = stack.api("clients", "POST", "/payments", json=payment_body(f"xss-e-{uuid.uuid4().hex[:6]}", "manager1",
+                                                                        name="Card Edit Target"))["id"]
     for n, template in enumerate(TEXT_PAYLOADS + URL_PAYLOADS):
         m = marker("e", n)
         payload = template.format(m=m)
