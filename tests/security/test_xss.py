@@ -3,14 +3,15 @@
 Ways in today: the clients API as an integration (payments, leads), the payment webhook signed with
 `X-Zabota-Signature`, the amoCRM CSV import (uploaded on the gateway's import page), the deal card's
 client edit form, the client's public questionnaire, the leads form, and a deadline waiver's reason (it
-reaches the payroll statement through NATS). Pages: the deal card, the board, the tasks list, the leads
-list and the lead card, the public questionnaire, the payroll statement.
+reaches the payroll statement through NATS, as the note of a closed month's reversal). Pages: the deal
+card, the board, everyone's tasks, the leads list and the lead card, the public questionnaire, the import
+progress, the printable payment details (CL-12), the payroll statement (screen and print).
 
 Every page is parsed with an HTML parser (html.parser, as a browser tokenises it) and must hold nothing
 executable: no injected element (a canary tag), no event-handler or `hx-*` attribute carrying a payload,
 no script or style body carrying one, no `javascript:`/`vbscript:`/`data:text/html` URL in any link, and
 template syntax shown as typed, not evaluated. A payload refused at the door (4xx) counts as refused.
-"""
+The inbox and plan comments join the ways in when they exist."""
 
 from __future__ import annotations
 
