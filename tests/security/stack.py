@@ -1,0 +1,177 @@
+"""The whole system as production runs it, for the security suite: a real nats-server, the four services
+and the gateway, each its own process on a free port with its own SQLite file, every secret set
+(identity.stack_env), demo staff in the gateway plus the roles the demo team lacks.
+
+`Stack.seed()` then creates the objects the attacks aim at, all owned by someone else: a launched deal
+of manager2 with Instagram credentials, its tasks and deadline, an attachment, a lead of manager2, an
+import, manager2's payroll employment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from shared.testing import NatsServer, ServiceProcesses
+
+from .identity import integration_headers, stack_env, staff_headers
+
+SERVICES = ("clients", "content", "engagement", "payroll")
+DEMO_PASSWORD = "demo"
+EXTRA_PASSWORD = "long-password-1"
+# The login of each staff role (DOMAIN.md "Roles"); monitor1, senior1, growth2 are created by the stack.
+# growth2 is a growth specialist of no deal of manager2's (the demo `growth` may become the foreign deal's own
+# growth specialist when a questionnaire arrives for it, CL-6, and then rightly sees it).
+ROLE_LOGINS = {"lead": "lead", "content_manager": "manager1", "ad_manager": "admanager", "growth": "growth2",
+               "care_agent": "agent1", "monitoring": "monitor1", "senior_agent": "senior1", "analyst": "analyst"}
+FOREIGN_MANAGER = "manager2"
+FOREIGN_NAME = "Foreign Client Zqx"
+FOREIGN_PASSWORD = "Foreign-Instagram-Secret-7731"
+FOREIGN_LEAD_NAME = "Foreign Lead Zqy"
+TZ = ZoneInfo("Asia/Almaty")
+EXTRA_LOGINS = {"monitor1": "monitoring", "senior1": "senior_agent", "growth2": "growth"}
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="_csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def payment_body(external_id: str, manager: str = FOREIGN_MANAGER, *, name: str = FOREIGN_NAME,
+                 kind: str = "account_management", client: dict[str, Any] | None = None,
+                 paid_at: datetime | None = None) -> dict[str, Any]:
+    digits = int.from_bytes(external_id.encode(), "big") % 10_000_000
+    card = {"full_name": name, "phone": f"+7 701 {digits:07d}", "instagram": "https://instagram.com/zqx.shop",
+            "email": "client@example.kz", "payer_type": "individual"}
+    card |= client or {}
+    return {"external_id": external_id, "paid_at": (paid_at or datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+            "amount": "60000.00", "currency": "KZT", "service_kind": kind, "client": card,
+            "responsible_manager": manager}
+
+
+@dataclass
+class Foreign:
+    """Objects owned by manager2 (nobody in the matrix but the lead, the analyst and integrations may see them)."""
+
+    deal_id: str = ""
+    task_id: str = ""
+    deadline_id: str = ""
+    attachment_id: str = ""
+    lead_id: str = ""
+    import_id: str = ""
+    month: str = ""
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+class Stack:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.nats = NatsServer(root / "jetstream")
+        self.processes = ServiceProcesses(root / "services")
+        self.urls: dict[str, str] = {}
+        self.gateway = ""
+        self.foreign = Foreign()
+
+    # ------------------------------------------------------------------ processes
+
+    def start(self) -> Stack:
+        self.nats.start()
+        env = stack_env()
+        for service in SERVICES:
+            self.urls[service] = self.processes.start(service, nats_url=self.nats.url, env=env)
+        gateway_env = {**env, **{f"{s.upper()}_URL": url for s, url in self.urls.items()}}
+        self.gateway = self.processes.start("gateway", nats_url=self.nats.url, env=gateway_env)
+        return self
+
+    def stop(self) -> None:
+        self.processes.stop_all()
+        self.nats.stop()
+
+    def logs(self) -> dict[str, str]:
+        return {str(log.parent.name): log.read_text(errors="replace") for _proc, log in self.processes.procs}
+
+    # ------------------------------------------------------------------ calls
+
+    def api(self, service: str, method: str, path: str, *, headers: dict[str, str] | None = None,
+            expect: tuple[int, ...] = (200, 201, 202), **kwargs: Any) -> Any:
+        """A call to a service on its own port (default: as an integration); asserts the status."""
+        response = httpx.request(method, f"{self.urls[service]}/api/{service}{path}",
+                                 headers=headers if headers is not None else integration_headers(),
+                                 timeout=30, **kwargs)
+        assert response.status_code in expect, f"{method} {path}: {response.status_code} {response.text[:500]}"
+        return response.json() if response.content and "json" in response.headers.get("content-type", "") else None
+
+    def browser(self, role: str | None = None) -> httpx.Client:
+        """An HTTP client on the gateway, signed in as the role's login (None: anonymous)."""
+        client = httpx.Client(base_url=self.gateway, timeout=30, follow_redirects=False)
+        if role is not None:
+            self.sign_in(client, ROLE_LOGINS[role])
+        return client
+
+    def sign_in(self, client: httpx.Client, login: str) -> None:
+        page = client.get("/login")
+        password = EXTRA_PASSWORD if login in EXTRA_LOGINS else DEMO_PASSWORD
+        response = client.post("/login", data={"login": login, "password": password, "_csrf": csrf_of(page.text),
+                                               "next": "/"})
+        assert response.status_code in (200, 303), (login, response.status_code, response.text[:300])
+
+    @staticmethod
+    def csrf(client: httpx.Client) -> str:
+        return csrf_of(client.get("/").text)
+
+    # ------------------------------------------------------------------ data
+
+    def seed(self) -> Stack:
+        # Staff accounts the demo team lacks, created by the lead through the staff page.
+        lead = self.browser("lead")
+        token = self.csrf(lead)
+        for login, role in EXTRA_LOGINS.items():
+            created = lead.post("/staff", data={"_csrf": token, "login": login, "display_name": login,
+                                                "role": role, "password": EXTRA_PASSWORD, "language": "en"})
+            assert created.status_code in (200, 303), created.text[:300]
+        lead.close()
+        for login, role in (("manager1", "content_manager"), ("manager2", "content_manager"),
+                            ("admanager", "ad_manager"), ("growth", "growth")):
+            self.api("clients", "PUT", f"/staff/{login}", json={"role": role, "full_name": login})
+
+        f = self.foreign
+        deal = self.api("clients", "POST", "/payments", json=payment_body("sec-foreign-1"))
+        f.deal_id = deal["id"]
+        f.task_id = deal["tasks"][0]["id"]
+        f.deadline_id = deal["deadlines"][0]["id"]
+        paid_at = datetime.now(UTC) - timedelta(minutes=5)
+        self.api("clients", "POST", f"/deals/{f.deal_id}/stage", json={"stage": "contacted"})
+        self.api("clients", "POST", f"/deals/{f.deal_id}/stage", json={
+            "stage": "project_launched", "service_start": paid_at.astimezone(TZ).date().isoformat(),
+            "instagram_login": "zqx.shop", "instagram_password": FOREIGN_PASSWORD})
+        attachment = self.api("clients", "POST", f"/deals/{f.deal_id}/attachments",
+                              files={"file": ("call.mp3", b"ID3" + b"\0" * 512, "audio/mpeg")})
+        f.attachment_id = attachment["id"]
+        lead = self.api("clients", "POST", "/leads", json={"full_name": FOREIGN_LEAD_NAME, "phone": "+77010009999",
+                                                           "owner": FOREIGN_MANAGER, "source": "instagram"})
+        f.lead_id = lead["id"]
+        job = self.api("clients", "POST", "/imports", files={"file": ("a.csv", IMPORT_HEADER.encode(), "text/csv")})
+        f.import_id = job["id"]
+        f.month = datetime.now(TZ).strftime("%Y-%m")
+        self.api("payroll", "PUT", f"/employees/{FOREIGN_MANAGER}",
+                 json={"role": "content_manager", "employed_from": "2020-01-01"})
+        f.ids = {"deal_id": f.deal_id, "task_id": f.task_id, "deadline_id": f.deadline_id,
+                 "attachment_id": f.attachment_id, "lead_id": f.lead_id, "import_id": f.import_id,
+                 "month": f.month, "manager": FOREIGN_MANAGER, "login": FOREIGN_MANAGER, "letter_id": "1",
+                 "token": "not-a-signed-link"}
+        return self
+
+
+IMPORT_HEADER = ("ID;Название сделки;Бюджет;Ответственный;Этап сделки;Дата создания;Дата оплаты;Контакт: ФИО;"
+                 "Контакт: Телефон;Контакт: Email;Контакт: Instagram;Тип услуги;Тип плательщика;Компания;БИН;"
+                 "Дата начала обслуживания;Логин Instagram;Пароль Instagram\n")
+
+
+def staff(role: str) -> dict[str, str]:
+    return staff_headers(ROLE_LOGINS[role], role)
