@@ -15,7 +15,7 @@ from shared.errors import Forbidden, NotFound
 from shared.infra import OutboxRow, ProcessedEvent, Timer
 from shared.retention import RetentionJob
 from shared.service import ServiceSpec, create_service_app
-from shared.testing import make_settings
+from shared.testing import make_settings, staff_headers
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -243,7 +243,7 @@ async def test_issue7_s7_a_dead_letter_older_than_retention_is_not_replayed(tmp_
     url = f"sqlite+aiosqlite:///{tmp_path / 'o.db'}"
     app = create_service_app(bus_spec, settings=make_settings("omega", database_url=url, nats_url="nats://127.0.0.1:9"),
                              clock=clock, background=False)
-    lead = {**TOKEN, "X-Zabota-Actor": "lead", "X-Zabota-Role": "lead"}
+    lead = staff_headers("lead", "lead", app.state.settings)
     async with AsyncTestClient(app) as client:
         db = Database(url)
         async with db.transaction() as session:
