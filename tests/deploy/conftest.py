@@ -1,0 +1,148 @@
+"""A real 3-node NATS JetStream cluster running deploy/components/nats/nats.conf + accounts.conf (issue 14).
+
+The shipped files are used as they are; only what differs between a pod and a test process is
+substituted: listen/monitor/cluster ports, the store and pid paths, and the route hosts
+(`nats-N.nats-headless:6222` -> `127.0.0.1:<route port of node N>`). Secrets come from the environment,
+as in the pod (the Secret nats-auth).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from shared.testing import free_port, nats_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+NATS_DIR = ROOT / "deploy" / "components" / "nats"
+
+PASSWORDS = {
+    "NATS_SYS_PASSWORD": "sys-test",
+    "NATS_SERVICES_PASSWORD": "services-test",
+    "NATS_PARTNERS_ADMIN_PASSWORD": "partners-admin-test",
+    "NATS_PARTNER_ACME_PASSWORD": "acme-test",
+}
+
+
+def render_server_conf(text: str, *, client: int, monitor: int, cluster: int, routes: list[int],
+                       store: Path, pid: Path) -> str:
+    """nats.conf of one test node: the shipped text with ports, paths and route hosts substituted."""
+    subs = [
+        (r"(?m)^listen: 0\.0\.0\.0:4222$", f"listen: 127.0.0.1:{client}"),
+        (r"(?m)^http: 0\.0\.0\.0:8222$", f"http: 127.0.0.1:{monitor}"),
+        (r"(?m)^pid_file: /var/run/nats/nats\.pid$", f"pid_file: {json.dumps(str(pid))}"),
+        (r"(?m)^(\s+)store_dir: /data$", rf"\g<1>store_dir: {json.dumps(str(store))}"),
+        (r"(?m)^(\s+)listen: 0\.0\.0\.0:6222$", rf"\g<1>listen: 127.0.0.1:{cluster}"),
+    ]
+    for pattern, repl in subs:
+        text, n = re.subn(pattern, repl, text)
+        assert n == 1, f"nats.conf no longer has the line {pattern}"
+    for index, port in enumerate(routes):
+        text, n = re.subn(rf"nats://nats-{index}\.nats-headless:6222", f"nats://127.0.0.1:{port}", text)
+        assert n == 1, f"nats.conf no longer routes to nats-{index}"
+    return text
+
+
+@dataclass
+class NatsNode:
+    name: str
+    client: int
+    monitor: int
+    conf: Path
+    proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.client}"
+
+
+@dataclass
+class NatsCluster:
+    nodes: list[NatsNode] = field(default_factory=list)
+
+    def url(self, user: str, password: str) -> list[str]:
+        return [f"nats://{user}:{password}@{n.address}" for n in self.nodes]
+
+    @property
+    def services_url(self) -> list[str]:
+        return self.url("zabota", PASSWORDS["NATS_SERVICES_PASSWORD"])
+
+    @property
+    def partners_admin_url(self) -> list[str]:
+        return self.url("partners-admin", PASSWORDS["NATS_PARTNERS_ADMIN_PASSWORD"])
+
+    @property
+    def acme_url(self) -> list[str]:
+        return self.url("acme", PASSWORDS["NATS_PARTNER_ACME_PASSWORD"])
+
+    def start_node(self, node: NatsNode, log: Path) -> None:
+        env = {**os.environ, **PASSWORDS, "POD_NAME": node.name}
+        with log.open("ab") as out:
+            node.proc = subprocess.Popen([nats_binary(), "-c", str(node.conf)], env=env,
+                                         stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            if node.proc and node.proc.poll() is None:
+                node.proc.terminate()
+        for node in self.nodes:
+            if node.proc:
+                try:
+                    node.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    node.proc.kill()
+                    node.proc.wait()
+
+    def wait_healthy(self, logs: list[Path], timeout: float = 90) -> None:
+        """Until every node answers /healthz (JetStream meta leader elected, streams current)."""
+        deadline = time.monotonic() + timeout
+        pending = list(self.nodes)
+        while pending and time.monotonic() < deadline:
+            for node in list(pending):
+                assert node.proc and node.proc.poll() is None, (
+                    f"{node.name} exited:\n" + "\n".join(p.read_text(errors="replace")[-3000:] for p in logs))
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{node.monitor}/healthz", timeout=1) as r:
+                        if r.status == 200:
+                            pending.remove(node)
+                except OSError:
+                    pass
+            if pending:
+                time.sleep(0.1)
+        assert not pending, "NATS cluster not healthy:\n" + "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in logs)
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """Three nats-server processes forming the cluster `zabota` with the shipped accounts."""
+    shutil.copy(NATS_DIR / "accounts.conf", tmp_path / "accounts.conf")
+    text = (NATS_DIR / "nats.conf").read_text("utf-8")
+    routes = [free_port() for _ in range(3)]
+    cluster = NatsCluster()
+    logs = []
+    for index in range(3):
+        node = NatsNode(name=f"nats-{index}", client=free_port(), monitor=free_port(),
+                        conf=tmp_path / f"nats-{index}.conf")
+        node.conf.write_text(render_server_conf(
+            text, client=node.client, monitor=node.monitor, cluster=routes[index], routes=routes,
+            store=tmp_path / f"store-{index}", pid=tmp_path / f"nats-{index}.pid"), "utf-8")
+        cluster.nodes.append(node)
+    try:
+        for node in cluster.nodes:
+            log = tmp_path / f"{node.name}.log"
+            logs.append(log)
+            cluster.start_node(node, log)
+        cluster.wait_healthy(logs)
+        yield cluster
+    finally:
+        cluster.stop()
