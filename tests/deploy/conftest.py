@@ -8,6 +8,7 @@ as in the pod (the Secret nats-auth).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -17,14 +18,22 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
+import nats
 import pytest
+from nats.js.api import StreamConfig
+from shared.bus import DUPLICATE_WINDOW_SECONDS, STREAMS
+from shared.events.clients import DealPaid
 from shared.testing import free_port, nats_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 NATS_DIR = ROOT / "deploy" / "components" / "nats"
 
+STREAM_REPLICAS = 3  # ZABOTA_STREAM_REPLICAS in the prod overlay
 PASSWORDS = {
     "NATS_SYS_PASSWORD": "sys-test",
     "NATS_SERVICES_PASSWORD": "services-test",
@@ -146,3 +155,72 @@ def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+# ---------------------------------------------------------------- clients of the cluster
+
+class Conn:
+    """A client connection that records the server's asynchronous errors (permission violations)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.nc = None
+        self._error = asyncio.Event()
+
+    async def open(self, url: list[str], **kwargs) -> Conn:
+        async def on_error(exc: Exception) -> None:
+            self.errors.append(str(exc))
+            self._error.set()
+
+        self.nc = await nats.connect(url, connect_timeout=5, allow_reconnect=False, error_cb=on_error, **kwargs)
+        return self
+
+    async def violation(self, text: str, timeout: float = 10) -> str:
+        """The permissions violation naming `text` that the server reported (waits for its -ERR, bounded)."""
+        await self.nc.flush()
+        async with asyncio.timeout(timeout):
+            while True:
+                for err in self.errors:
+                    if "permissions violation" in err.lower() and text.lower() in err.lower():
+                        return err
+                self._error.clear()
+                await self._error.wait()
+
+    async def close(self) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            await self.nc.close()
+
+
+async def services(url: list[str]) -> Conn:
+    """The services' connection, with the streams they create at start (replicas from ZABOTA_STREAM_REPLICAS)."""
+    conn = await Conn().open(url)
+    js = conn.nc.jetstream(timeout=30)
+    for name, subjects in STREAMS.items():
+        await js.add_stream(StreamConfig(name=name, subjects=subjects, num_replicas=STREAM_REPLICAS,
+                                         duplicate_window=DUPLICATE_WINDOW_SECONDS))
+    return conn
+
+
+async def public_stream(url: list[str]) -> None:
+    """What the nats-partners-stream Job does: create PUBLIC in PARTNERS from the shipped public-stream.json."""
+    config = StreamConfig.from_response(json.loads((NATS_DIR / "public-stream.json").read_text("utf-8")))
+    conn = await Conn().open(url)
+    await conn.nc.jetstream(timeout=30).add_stream(config)
+    await conn.close()
+
+
+def deal_paid(deal_id: str) -> DealPaid:
+    return DealPaid(deal_id=deal_id, client_id="c-1", payment_id="p-1", external_id="ext-1",
+                    amount=Decimal("150000.00"), currency="KZT", paid_at=datetime(2026, 12, 1, 9, tzinfo=UTC),
+                    service_kind="account_management", manager="aigerim")
+
+
+async def publish(conn: Conn, subject: str, payload: bytes, msg_id: str) -> None:
+    await conn.nc.jetstream(timeout=30).publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """The helpers above, for the tests of this folder (pytest's importlib mode: no sibling imports)."""
+    return SimpleNamespace(Conn=Conn, services=services, public_stream=public_stream, deal_paid=deal_paid,
+                           publish=publish, STREAM_REPLICAS=STREAM_REPLICAS)

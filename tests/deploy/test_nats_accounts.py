@@ -10,83 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
-import nats
 import pytest
-from nats.js.api import ConsumerConfig, StreamConfig
+from nats.js.api import ConsumerConfig
 from nats.js.errors import APIError
-from shared.bus import DUPLICATE_WINDOW_SECONDS, STREAMS
 from shared.events import encode, load_catalogue
 from shared.events.catalogue import PARTNER_ACCOUNT, PARTNER_STREAM, is_public, partner_subjects
-from shared.events.clients import DealPaid
 from shared.events.system import ProbeRecorded
 
 NATS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "components" / "nats"
-STREAM_REPLICAS = 3  # ZABOTA_STREAM_REPLICAS in the prod overlay
 ACME_INBOX = "_INBOX_acme"
-
-
-class Conn:
-    """A client connection that records the server's asynchronous errors (permission violations)."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-        self.nc = None
-        self._error = asyncio.Event()
-
-    async def open(self, url: list[str], **kwargs) -> Conn:
-        async def on_error(exc: Exception) -> None:
-            self.errors.append(str(exc))
-            self._error.set()
-
-        self.nc = await nats.connect(url, connect_timeout=5, allow_reconnect=False, error_cb=on_error, **kwargs)
-        return self
-
-    async def violation(self, text: str, timeout: float = 10) -> str:
-        """The permissions violation naming `text` that the server reported (waits for its -ERR, bounded)."""
-        await self.nc.flush()
-        async with asyncio.timeout(timeout):
-            while True:
-                for err in self.errors:
-                    if "permissions violation" in err.lower() and text.lower() in err.lower():
-                        return err
-                self._error.clear()
-                await self._error.wait()
-
-    async def close(self) -> None:
-        if self.nc is not None and not self.nc.is_closed:
-            await self.nc.close()
-
-
-async def services(url: list[str]) -> Conn:
-    """The services' connection, with the streams they create at start (replicas from ZABOTA_STREAM_REPLICAS)."""
-    conn = await Conn().open(url)
-    js = conn.nc.jetstream(timeout=30)
-    for name, subjects in STREAMS.items():
-        await js.add_stream(StreamConfig(name=name, subjects=subjects, num_replicas=STREAM_REPLICAS,
-                                         duplicate_window=DUPLICATE_WINDOW_SECONDS))
-    return conn
-
-
-async def public_stream(url: list[str]) -> None:
-    """What the nats-partners-stream Job does: create PUBLIC in PARTNERS from the shipped public-stream.json."""
-    config = StreamConfig.from_response(json.loads((NATS_DIR / "public-stream.json").read_text("utf-8")))
-    conn = await Conn().open(url)
-    await conn.nc.jetstream(timeout=30).add_stream(config)
-    await conn.close()
-
-
-def deal_paid(deal_id: str) -> DealPaid:
-    return DealPaid(deal_id=deal_id, client_id="c-1", payment_id="p-1", external_id="ext-1",
-                    amount=Decimal("150000.00"), currency="KZT", paid_at=datetime(2026, 12, 1, 9, tzinfo=UTC),
-                    service_kind="account_management", manager="aigerim")
-
-
-async def publish(conn: Conn, subject: str, payload: bytes, msg_id: str) -> None:
-    await conn.nc.jetstream(timeout=30).publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
 
 
 def _conf_patterns(kind: str) -> list[str]:
@@ -121,19 +55,19 @@ def test_issue14_partners_account_imports_exactly_the_catalogue_public_subjects(
 
 
 async def test_issue14_partner_receives_deal_paid_from_the_services_account_and_nothing_internal(
-        nats_cluster) -> None:
-    svc = await services(nats_cluster.services_url)
-    await public_stream(nats_cluster.partners_admin_url)
-    acme = await Conn().open(nats_cluster.acme_url, inbox_prefix=ACME_INBOX)
+        nats_cluster, kit) -> None:
+    svc = await kit.services(nats_cluster.services_url)
+    await kit.public_stream(nats_cluster.partners_admin_url)
+    acme = await kit.Conn().open(nats_cluster.acme_url, inbox_prefix=ACME_INBOX)
     try:
         js = acme.nc.jetstream(timeout=30)
         sub = await js.pull_subscribe("clients.deal.paid.v1", durable="acme", stream=PARTNER_STREAM)
         # Published by the services, in this order: a dead letter, an internal event, then the deal's payment.
-        await publish(svc, "deadletter.payroll-clients", b'{"secret": "salary"}', "dl-1")
+        await kit.publish(svc, "deadletter.payroll-clients", b'{"secret": "salary"}', "dl-1")
         probe = ProbeRecorded(seq=1)
-        await publish(svc, probe.subject, encode(probe), probe.event_id)
-        paid = deal_paid("73ff0001")
-        await publish(svc, paid.subject, encode(paid), paid.event_id)
+        await kit.publish(svc, probe.subject, encode(probe), probe.event_id)
+        paid = kit.deal_paid("73ff0001")
+        await kit.publish(svc, paid.subject, encode(paid), paid.event_id)
 
         [msg] = await sub.fetch(1, timeout=30)
         assert msg.subject == "clients.deal.paid.v1"
@@ -143,26 +77,26 @@ async def test_issue14_partner_receives_deal_paid_from_the_services_account_and_
         # PUBLIC holds only what was public: the dead letter and the probe never reached the partners' account.
         info = await js.stream_info(PARTNER_STREAM)
         assert info.state.messages == 1
-        assert info.config.num_replicas == STREAM_REPLICAS
+        assert info.config.num_replicas == kit.STREAM_REPLICAS
         services_info = await svc.nc.jetstream().stream_info("CLIENTS")
-        assert services_info.config.num_replicas == STREAM_REPLICAS
-        assert len(services_info.cluster.replicas or []) == STREAM_REPLICAS - 1
+        assert services_info.config.num_replicas == kit.STREAM_REPLICAS
+        assert len(services_info.cluster.replicas or []) == kit.STREAM_REPLICAS - 1
     finally:
         await acme.close()
         await svc.close()
 
 
-async def test_issue14_partner_cannot_publish_to_clients(nats_cluster) -> None:
-    svc = await services(nats_cluster.services_url)
-    await public_stream(nats_cluster.partners_admin_url)
-    acme = await Conn().open(nats_cluster.acme_url, inbox_prefix=ACME_INBOX)
+async def test_issue14_partner_cannot_publish_to_clients(nats_cluster, kit) -> None:
+    svc = await kit.services(nats_cluster.services_url)
+    await kit.public_stream(nats_cluster.partners_admin_url)
+    acme = await kit.Conn().open(nats_cluster.acme_url, inbox_prefix=ACME_INBOX)
     try:
-        forged = deal_paid("forged")
+        forged = kit.deal_paid("forged")
         await acme.nc.publish("clients.deal.paid.v1", encode(forged))
         assert "clients.deal.paid.v1" in await acme.violation('Publish to "clients.deal.paid.v1"')
         # Nothing was stored on either side.
         assert (await svc.nc.jetstream().stream_info("CLIENTS")).state.messages == 0
-        admin = await Conn().open(nats_cluster.partners_admin_url)
+        admin = await kit.Conn().open(nats_cluster.partners_admin_url)
         assert (await admin.nc.jetstream().stream_info(PARTNER_STREAM)).state.messages == 0
         await admin.close()
     finally:
@@ -170,10 +104,10 @@ async def test_issue14_partner_cannot_publish_to_clients(nats_cluster) -> None:
         await svc.close()
 
 
-async def test_issue14_partner_cannot_read_deadletters(nats_cluster) -> None:
-    svc = await services(nats_cluster.services_url)
-    await public_stream(nats_cluster.partners_admin_url)
-    acme = await Conn().open(nats_cluster.acme_url, inbox_prefix=ACME_INBOX)
+async def test_issue14_partner_cannot_read_deadletters(nats_cluster, kit) -> None:
+    svc = await kit.services(nats_cluster.services_url)
+    await kit.public_stream(nats_cluster.partners_admin_url)
+    acme = await kit.Conn().open(nats_cluster.acme_url, inbox_prefix=ACME_INBOX)
     try:
         await acme.nc.subscribe("deadletter.>")
         assert await acme.violation('Subscription to "deadletter.>"')
@@ -184,10 +118,10 @@ async def test_issue14_partner_cannot_read_deadletters(nats_cluster) -> None:
         except APIError:
             pass  # a server that refuses a filter outside the stream's subjects is fine too
         else:
-            await publish(svc, "deadletter.payroll-clients", b'{"secret": "salary"}', "dl-1")
-            paid = deal_paid("73ff0002")
-            await publish(svc, paid.subject, encode(paid), paid.event_id)
-            admin = await Conn().open(nats_cluster.partners_admin_url)
+            await kit.publish(svc, "deadletter.payroll-clients", b'{"secret": "salary"}', "dl-1")
+            paid = kit.deal_paid("73ff0002")
+            await kit.publish(svc, paid.subject, encode(paid), paid.event_id)
+            admin = await kit.Conn().open(nats_cluster.partners_admin_url)
             async with asyncio.timeout(30):  # the deal, published after the dead letter, has arrived
                 while (await admin.nc.jetstream().stream_info(PARTNER_STREAM)).state.messages < 1:
                     await asyncio.sleep(0.05)
@@ -203,10 +137,10 @@ async def test_issue14_partner_cannot_read_deadletters(nats_cluster) -> None:
         await svc.close()
 
 
-async def test_issue14_partner_cannot_delete_a_stream_nor_another_partners_consumer(nats_cluster) -> None:
-    svc = await services(nats_cluster.services_url)
-    await public_stream(nats_cluster.partners_admin_url)
-    acme = await Conn().open(nats_cluster.acme_url, inbox_prefix=ACME_INBOX)
+async def test_issue14_partner_cannot_delete_a_stream_nor_another_partners_consumer(nats_cluster, kit) -> None:
+    svc = await kit.services(nats_cluster.services_url)
+    await kit.public_stream(nats_cluster.partners_admin_url)
+    acme = await kit.Conn().open(nats_cluster.acme_url, inbox_prefix=ACME_INBOX)
     try:
         with pytest.raises(Exception):  # noqa: B017 - the request is denied, so it never gets an answer
             await acme.nc.jetstream(timeout=2).delete_stream(PARTNER_STREAM)
@@ -215,7 +149,7 @@ async def test_issue14_partner_cannot_delete_a_stream_nor_another_partners_consu
             await acme.nc.jetstream(timeout=2).add_consumer(
                 PARTNER_STREAM, ConsumerConfig(durable_name="globex", name="globex"))
         assert await acme.violation("CONSUMER.CREATE.PUBLIC.globex")
-        admin = await Conn().open(nats_cluster.partners_admin_url)
+        admin = await kit.Conn().open(nats_cluster.partners_admin_url)
         assert (await admin.nc.jetstream().stream_info(PARTNER_STREAM)).config.name == PARTNER_STREAM
         await admin.close()
     finally:
