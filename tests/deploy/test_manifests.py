@@ -286,6 +286,20 @@ def test_issue14_network_policies_services_reach_only_nats_database_and_collecto
     assert not allowed(policies, ingress_controller, nats, 4222)
 
 
+def test_issue14_dev_network_policies_let_services_reach_the_in_cluster_database_and_collector() -> None:
+    docs = render("overlays/dev")
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    clients = ("zabota", pod_labels(by_kind(docs, "Deployment")["clients"]))
+    postgres = ("zabota", pod_labels(by_kind(docs, "StatefulSet")["postgres"]))
+    collector = ("zabota", pod_labels(by_kind(docs, "Deployment")["otel-collector"]))
+    nats = ("zabota", pod_labels(by_kind(docs, "StatefulSet")["nats"]))
+    stranger = ("zabota", {"app.kubernetes.io/name": "debug-shell"})
+    assert allowed(policies, clients, postgres, 5432) and allowed(policies, clients, collector, 4318)
+    assert allowed(policies, clients, nats, 4222)
+    for target, port in ((postgres, 5432), (collector, 4318), (nats, 4222)):
+        assert not allowed(policies, stranger, target, port), target
+
+
 # ---------------------------------------------------------------- monitoring
 
 def test_issue14_a_servicemonitor_per_service_scrapes_metrics() -> None:
