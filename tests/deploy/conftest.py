@@ -223,4 +223,4 @@ async def publish(conn: Conn, subject: str, payload: bytes, msg_id: str) -> None
 def kit() -> SimpleNamespace:
     """The helpers above, for the tests of this folder (pytest's importlib mode: no sibling imports)."""
     return SimpleNamespace(Conn=Conn, services=services, public_stream=public_stream, deal_paid=deal_paid,
-                           publish=publish, STREAM_REPLICAS=STREAM_REPLICAS)
+                           publish=publish, STREAM_REPLICAS=STREAM_REPLICAS, PASSWORDS=PASSWORDS)

@@ -7,6 +7,7 @@ payload that breaks the schema) instead of handling it.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import sys
@@ -27,13 +28,13 @@ def _example():
     return module
 
 
-def _subscriber(example, cluster, state: Path, handled_log: list):
+def _subscriber(example, cluster, state: Path, handled_log: list, password: str):
     async def handle(subject: str, event: dict) -> None:
         handled_log.append((subject, event["deal_id"]))
 
     return example.PartnerSubscriber(
         servers=[f"nats://{n.address}" for n in cluster.nodes], partner="acme",
-        password="acme-test", catalogue=example.Catalogue(CATALOGUE), state=state,
+        password=password, catalogue=example.Catalogue(CATALOGUE), state=state,
         subjects=["clients.>"], handle=handle)
 
 
@@ -68,7 +69,7 @@ async def test_issue14_partner_subscriber_acks_resumes_after_restart_and_rejects
         first = [kit.deal_paid("73ff0010"), kit.deal_paid("73ff0011")]
         for evt in first:
             await kit.publish(svc, evt.subject, encode(evt), evt.event_id)
-        async with _subscriber(example, nats_cluster, state, handled) as sub:
+        async with _subscriber(example, nats_cluster, state, handled, kit.PASSWORDS["NATS_PARTNER_ACME_PASSWORD"]) as sub:
             assert await sub.run(max_messages=2, idle_timeout=10) == 2
         assert handled == [("clients.deal.paid.v1", "73ff0010"), ("clients.deal.paid.v1", "73ff0011")]
 
@@ -77,11 +78,14 @@ async def test_issue14_partner_subscriber_acks_resumes_after_restart_and_rejects
         await kit.publish(svc, later.subject, encode(later), later.event_id)
         await kit.publish(svc, "clients.deal.paid.v9", encode(kit.deal_paid("73ff0013")), "v9-1")
         await kit.publish(svc, "clients.deal.paid.v1", b'{"event_id": "broken-1", "deal_id": "73ff0014"}', "b-1")
-        async with _subscriber(example, nats_cluster, state, handled) as sub:
+        async with _subscriber(example, nats_cluster, state, handled, kit.PASSWORDS["NATS_PARTNER_ACME_PASSWORD"]) as sub:
             assert await sub.run(max_messages=3, idle_timeout=10) == 3
             assert [s for s, _ in sub.rejected] == ["clients.deal.paid.v9", "clients.deal.paid.v1"]
             assert "version unknown" in sub.rejected[0][1]
-            info = await sub.js.consumer_info(PARTNER_STREAM, "acme")
+            # term() is fire-and-forget: wait (bounded) until the server has applied the two rejections.
+            async with asyncio.timeout(30):
+                while (info := await sub.js.consumer_info(PARTNER_STREAM, "acme")).num_ack_pending:
+                    await asyncio.sleep(0.05)
         # Resumed after the last ack: the first two were not handed over again; nothing left pending.
         assert handled[2:] == [("clients.deal.paid.v1", "73ff0012")]
         assert info.num_pending == 0 and info.num_ack_pending == 0
@@ -100,7 +104,7 @@ async def test_issue14_partner_subscriber_applies_a_redelivered_event_once(nats_
     try:
         evt = kit.deal_paid("73ff0020")
         await kit.publish(svc, evt.subject, encode(evt), evt.event_id)
-        async with _subscriber(example, nats_cluster, state, handled) as sub:
+        async with _subscriber(example, nats_cluster, state, handled, kit.PASSWORDS["NATS_PARTNER_ACME_PASSWORD"]) as sub:
             [msg] = await sub.sub.fetch(1, timeout=10)
             await sub.handle(msg.subject, json.loads(msg.data))  # the work was done ...
             sub.seen.add(evt.event_id, msg.subject)
