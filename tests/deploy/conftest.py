@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 import urllib.request
@@ -28,7 +29,7 @@ import pytest
 from nats.js.api import StreamConfig
 from shared.bus import DUPLICATE_WINDOW_SECONDS, STREAMS
 from shared.events.clients import DealPaid
-from shared.testing import free_port, nats_binary
+from shared.testing import nats_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 NATS_DIR = ROOT / "deploy" / "components" / "nats"
@@ -112,23 +113,52 @@ class NatsCluster:
                     node.proc.wait()
 
     def wait_healthy(self, logs: list[Path], timeout: float = 90) -> None:
-        """Until every node answers /healthz (JetStream meta leader elected, streams current)."""
+        """Until every node answers /healthz and the JetStream meta leader sees both other peers current
+        (before that, a stream with 3 replicas is refused: "no suitable peers for placement")."""
         deadline = time.monotonic() + timeout
         pending = list(self.nodes)
-        while pending and time.monotonic() < deadline:
-            for node in list(pending):
+        while time.monotonic() < deadline:
+            for node in self.nodes:
                 assert node.proc and node.proc.poll() is None, (
                     f"{node.name} exited:\n" + "\n".join(p.read_text(errors="replace")[-3000:] for p in logs))
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{node.monitor}/healthz", timeout=1) as r:
-                        if r.status == 200:
-                            pending.remove(node)
-                except OSError:
-                    pass
-            if pending:
-                time.sleep(0.1)
-        assert not pending, "NATS cluster not healthy:\n" + "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in logs)
+            for node in list(pending):
+                if _get(node, "/healthz") is not None:
+                    pending.remove(node)
+            if not pending and any(_meta_complete(n.name, _get(n, "/jsz")) for n in self.nodes):
+                return
+            time.sleep(0.1)
+        raise AssertionError("NATS cluster not healthy:\n" + "\n".join(
+            p.read_text(errors="replace")[-3000:] for p in logs))
+
+
+def _get(node: NatsNode, path: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.monitor}{path}", timeout=1) as response:
+            return json.loads(response.read()) if response.status == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _meta_complete(name: str, jsz: dict | None) -> bool:
+    """`name` is the meta leader and sees both other servers current and online."""
+    meta = (jsz or {}).get("meta_cluster") or {}
+    replicas = meta.get("replicas") or []
+    return (meta.get("leader") == name and len(replicas) == 2
+            and all(r.get("current") and not r.get("offline") for r in replicas))
+
+
+def distinct_ports(n: int) -> list[int]:
+    """n free ports, all different (free_port() called twice may hand out the same one)."""
+    sockets = []
+    try:
+        for _ in range(n):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @pytest.fixture
@@ -136,11 +166,12 @@ def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
     """Three nats-server processes forming the cluster `zabota` with the shipped accounts."""
     shutil.copy(NATS_DIR / "accounts.conf", tmp_path / "accounts.conf")
     text = (NATS_DIR / "nats.conf").read_text("utf-8")
-    routes = [free_port() for _ in range(3)]
+    ports = distinct_ports(9)
+    routes = ports[0:3]
     cluster = NatsCluster()
     logs = []
     for index in range(3):
-        node = NatsNode(name=f"nats-{index}", client=free_port(), monitor=free_port(),
+        node = NatsNode(name=f"nats-{index}", client=ports[3 + index], monitor=ports[6 + index],
                         conf=tmp_path / f"nats-{index}.conf")
         node.conf.write_text(render_server_conf(
             text, client=node.client, monitor=node.monitor, cluster=routes[index], routes=routes,
@@ -198,7 +229,19 @@ async def services(url: list[str]) -> Conn:
     for name, subjects in STREAMS.items():
         await js.add_stream(StreamConfig(name=name, subjects=subjects, num_replicas=STREAM_REPLICAS,
                                          duplicate_window=DUPLICATE_WINDOW_SECONDS))
+    for name in STREAMS:
+        await _stream_led(js, name)
     return conn
+
+
+async def _stream_led(js, name: str, timeout: float = 30) -> None:
+    """Until the replicated stream has elected its leader (a publish before that gets no responder)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            info = await js.stream_info(name)
+            if info.cluster and info.cluster.leader and all(r.current for r in info.cluster.replicas or []):
+                return
+            await asyncio.sleep(0.05)
 
 
 async def public_stream(url: list[str]) -> None:
@@ -206,6 +249,7 @@ async def public_stream(url: list[str]) -> None:
     config = StreamConfig.from_response(json.loads((NATS_DIR / "public-stream.json").read_text("utf-8")))
     conn = await Conn().open(url)
     await conn.nc.jetstream(timeout=30).add_stream(config)
+    await _stream_led(conn.nc.jetstream(timeout=30), config.name)
     await conn.close()
 
 
