@@ -344,3 +344,34 @@ def test_issue14_grafana_dashboard_has_a_panel_per_metric() -> None:
     for metric in METRICS:
         assert metric in exprs, f"no panel for {metric}"
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_issue14_per_release_jobs_are_replaced_before_and_run_before_the_deployments_roll() -> None:
+    docs = render("overlays/prod")
+    jobs = by_kind(docs, "Job")
+    assert set(jobs) == {f"migrate-{s}" for s in SERVICES} | {"nats-partners-stream"}
+    for name, job in jobs.items():
+        meta = job["metadata"]
+        assert meta["labels"]["zabota.io/per-release"] == "true", name  # `kubectl delete job -l ...`
+        assert meta["annotations"]["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation", name
+        assert meta["annotations"]["argocd.argoproj.io/sync-wave"] == "1", name
+    for service in SERVICES:
+        deployment = by_kind(docs, "Deployment")[service]
+        assert deployment["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] == "2", service
+
+
+def test_issue14_every_nats_secret_the_config_needs_is_provided_in_dev_and_documented() -> None:
+    """nats-server refuses to start on an undefined $VARIABLE: each must be a key of the Secret nats-auth."""
+    nats_dir = DEPLOY / "components" / "nats"
+    needed = set(re.findall(r"\$(NATS_[A-Z0-9_]+)", (nats_dir / "accounts.conf").read_text("utf-8")
+                            + (nats_dir / "nats.conf").read_text("utf-8")))
+    assert {"NATS_SYS_PASSWORD", "NATS_SERVICES_PASSWORD", "NATS_PARTNERS_ADMIN_PASSWORD"} <= needed
+    [secret] = [d for d in render("overlays/dev") if d["kind"] == "Secret"
+                and d["metadata"]["name"].startswith("nats-auth")]
+    assert needed == set(secret["data"])
+    readme = (DEPLOY / "README.md").read_text("utf-8")
+    for name in needed:
+        assert name in readme, f"deploy/README.md does not say to create {name}"
+    nats = by_kind(render("overlays/prod"), "StatefulSet")["nats"]
+    [container] = nats["spec"]["template"]["spec"]["containers"]
+    assert container["envFrom"] == [{"secretRef": {"name": "nats-auth"}}]
