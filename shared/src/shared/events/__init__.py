@@ -28,6 +28,8 @@ class Event(msgspec.Struct, kw_only=True, frozen=True):
     """The envelope every event carries. `occurred_at` is when the fact happened (it may be backdated)."""
 
     subject: ClassVar[str]
+    # Partners may subscribe to it (the NATS account PARTNERS imports it; the catalogue says so).
+    public: ClassVar[bool] = True
     event_id: str = msgspec.field(default_factory=new_event_id)
     occurred_at: datetime = msgspec.field(default_factory=_now)
     deal_id: str | None = None
@@ -42,8 +44,12 @@ registry: dict[str, type[Event]] = {}
 E = TypeVar("E", bound=type[Event])
 
 
-def event(subject: str):
-    """Register an Event class under its subject."""
+def event(subject: str, *, public: bool | None = None):
+    """Register an Event class under its subject.
+
+    `public`: whether partners may subscribe to it (issue 14); by default every domain event is public
+    and the platform's own `system.*` events are internal. Dead letters are never public.
+    """
 
     parts = subject.split(".")
     if len(parts) != 4 or not parts[3].startswith("v") or not parts[3][1:].isdigit():
@@ -53,6 +59,7 @@ def event(subject: str):
         if subject in registry:
             raise ValueError(f"subject {subject} registered twice")
         cls.subject = subject
+        cls.public = not subject.startswith("system.") if public is None else public
         registry[subject] = cls
         return cls
 

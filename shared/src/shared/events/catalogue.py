@@ -9,6 +9,11 @@ Writes into the output folder:
   dead-letter subjects;
 - `README.md`: an index.
 
+Which events partners may subscribe to is the `public` flag of the registration (`@event(..., public=...)`,
+public by default, `system.*` internal, dead letters never): the AsyncAPI document names, for each public
+channel, the NATS account (PARTNERS), the stream (PUBLIC) and the subject a partner uses;
+`deploy/components/nats/accounts.conf` exports exactly `partner_subjects()` (tests/deploy checks it).
+
 Files of the folder that the catalogue no longer produces are removed, so a deleted event leaves
 nothing behind. `shared/tests/test_catalogue.py` fails when the committed folder differs from what
 this generates.
@@ -46,12 +51,51 @@ HEADERS = {
     "traceparent": "W3C trace context of the change that produced the event (one trace per client journey).",
     "tracestate": "W3C trace state, when present.",
 }
+# Partners (issue 14): the NATS account they connect to, the stream there that holds the public subjects,
+# and the publishing services whose events are exported one subject at a time (never by a wildcard), so
+# that a new event of theirs is not shared by accident.
+PARTNER_ACCOUNT = "PARTNERS"
+PARTNER_STREAM = "PUBLIC"
+PER_SUBJECT_EXPORT = frozenset({"payroll"})
+INTERNAL_STREAMS = frozenset({"SYSTEM", "DEADLETTER"})
+PARTNERS_TEXT = (
+    f"Partners connect with their own user of the NATS account `{PARTNER_ACCOUNT}` (read-only: no publish right "
+    f"on any event subject). That account imports only the public subjects (`x-zabota-public`) and stores them "
+    f"in its JetStream stream `{PARTNER_STREAM}`; a partner creates a durable pull consumer on `{PARTNER_STREAM}` "
+    "named after itself, filtered on the subjects it wants, with `inbox_prefix=_INBOX_<partner>`, and acks each "
+    "message. Internal subjects (`system.*`, `deadletter.*`) are never exported. See "
+    "`examples/partner_subscriber.py` and deploy/README.md."
+)
 EVOLUTION = (
     "Events evolve only by adding fields with defaults: a consumer must ignore fields it does not know, "
     "and an existing version never loses a field, never gains a required one and never changes a type. "
     "A breaking change is a new event class with subject `...v<N+1>`, published alongside the old version "
     "until its consumers have moved."
 )
+
+
+def is_public(subject: str, registry: dict[str, type[Event]] | None = None) -> bool:
+    """Whether partners may subscribe to `subject` (a registered event marked public)."""
+    registry = load_catalogue() if registry is None else registry
+    cls = registry.get(subject)
+    return cls is not None and cls.public and stream_for(subject) not in INTERNAL_STREAMS
+
+
+def partner_subjects(registry: dict[str, type[Event]] | None = None) -> list[str]:
+    """The subjects the PARTNERS account imports: `<service>.>` where every event of that service is public
+    (or it has none yet), else the public subjects one by one."""
+    registry = load_catalogue() if registry is None else registry
+    out: list[str] = []
+    for stream, patterns in STREAMS.items():
+        if stream in INTERNAL_STREAMS:
+            continue
+        prefix = stream.lower()
+        subjects = sorted(s for s in registry if s.split(".", 1)[0] == prefix)
+        if prefix not in PER_SUBJECT_EXPORT and all(is_public(s, registry) for s in subjects):
+            out.extend(patterns)
+        else:
+            out.extend(s for s in subjects if is_public(s, registry))
+    return out
 
 
 def _dump(data: Any) -> str:
@@ -70,6 +114,7 @@ def subject_schema(subject: str, cls: type[Event]) -> dict[str, Any]:
         "title": subject,
         "description": _doc(cls),
         "x-zabota-stream": stream_for(subject),
+        "x-zabota-public": is_public(subject, {subject: cls}),
         **schema,
     }
 
@@ -98,20 +143,37 @@ def asyncapi(registry: dict[str, type[Event]]) -> dict[str, Any]:
             "headers": {"$ref": "#/components/schemas/NatsHeaders"},
             "payload": {"$ref": f"#/components/schemas/{cls.__name__}"},
         }
+        public = is_public(subject, registry)
+        where = (f" Partners: account `{PARTNER_ACCOUNT}`, stream `{PARTNER_STREAM}`, subject `{subject}`."
+                 if public else " Internal: not exported to partners.")
         channels[subject] = {
             "address": subject,
             "title": subject,
-            "description": f"{_doc(cls)} Stored in JetStream stream `{stream}`.",
+            "description": f"{_doc(cls)} Stored in JetStream stream `{stream}`.{where}",
             "messages": {cls.__name__: {"$ref": f"#/components/messages/{message_id}"}},
             "x-zabota-stream": stream,
             "x-zabota-version": int(match["version"]) if match else None,
+            "x-zabota-public": public,
         }
+        if public:
+            channels[subject]["servers"] = [{"$ref": "#/servers/partners"}, {"$ref": "#/servers/local"}]
+            channels[subject]["x-zabota-partner"] = {
+                "account": PARTNER_ACCOUNT, "stream": PARTNER_STREAM, "subject": subject}
         operations[f"publish_{message_id}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{subject}"},
             "summary": f"The {match['service'] if match else '?'} service publishes {subject} (through its outbox).",
             "messages": [{"$ref": f"#/channels/{subject}/messages/{cls.__name__}"}],
         }
+        if public:
+            operations[f"partner_receive_{message_id}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{subject}"},
+                "summary": f"A partner receives {subject}: account `{PARTNER_ACCOUNT}`, a durable pull consumer "
+                           f"on stream `{PARTNER_STREAM}` filtered on `{subject}`.",
+                "messages": [{"$ref": f"#/channels/{subject}/messages/{cls.__name__}"}],
+                "x-zabota-partner": {"account": PARTNER_ACCOUNT, "stream": PARTNER_STREAM, "subject": subject},
+            }
     channels["deadletter.{consumer}"] = {
         "address": "deadletter.{consumer}",
         "title": "dead letters",
@@ -122,6 +184,7 @@ def asyncapi(registry: dict[str, type[Event]]) -> dict[str, Any]:
         "parameters": {"consumer": {"description": "The durable consumer's name."}},
         "messages": {"DeadLetter": {"$ref": "#/components/messages/deadletter"}},
         "x-zabota-stream": "DEADLETTER",
+        "x-zabota-public": False,
     }
     messages["deadletter"] = {
         "name": "DeadLetter",
@@ -149,6 +212,7 @@ def asyncapi(registry: dict[str, type[Event]]) -> dict[str, Any]:
         f"Headers: `Nats-Msg-Id` (= event_id) and the W3C trace context (`traceparent`, `tracestate`).\n\n"
         f"JetStream streams (file storage, limits retention, duplicate window {DUPLICATE_WINDOW_SECONDS} s):\n"
         f"{streams}\n\n"
+        f"Partners: {PARTNERS_TEXT}\n\n"
         f"Evolution: {EVOLUTION}"
     )
     return {
@@ -158,6 +222,10 @@ def asyncapi(registry: dict[str, type[Event]]) -> dict[str, Any]:
         "servers": {
             "local": {"host": "127.0.0.1:4222", "protocol": "nats",
                       "description": "`make up` (or the NATS_URL it prints when 4222 was taken)."},
+            "partners": {"host": "nats.example.com:4222", "protocol": "nats",
+                         "description": f"The production NATS cluster; partners authenticate as their own user "
+                                        f"of account `{PARTNER_ACCOUNT}` and read stream `{PARTNER_STREAM}`.",
+                         "x-zabota-account": PARTNER_ACCOUNT},
         },
         "channels": channels,
         "operations": operations,
@@ -168,6 +236,8 @@ def asyncapi(registry: dict[str, type[Event]]) -> dict[str, Any]:
         "x-zabota-streams": {name: {"subjects": subj, "duplicate_window_seconds": DUPLICATE_WINDOW_SECONDS}
                              for name, subj in STREAMS.items()},
         "x-zabota-evolution": EVOLUTION,
+        "x-zabota-partners": {"account": PARTNER_ACCOUNT, "stream": PARTNER_STREAM,
+                              "subjects": partner_subjects(registry), "description": PARTNERS_TEXT},
     }
 
 
@@ -184,12 +254,15 @@ def readme(registry: dict[str, type[Event]]) -> str:
         "",
         EVOLUTION,
         "",
-        "| subject | stream | event | description |",
-        "|---|---|---|---|",
+        PARTNERS_TEXT,
+        "",
+        "| subject | stream | public | event | description |",
+        "|---|---|---|---|---|",
     ]
     for subject in sorted(registry):
         cls = registry[subject]
-        lines.append(f"| [`{subject}`](schemas/{subject}.json) | {stream_for(subject)} | {cls.__name__} | "
+        public = "yes" if is_public(subject, registry) else "no"
+        lines.append(f"| [`{subject}`](schemas/{subject}.json) | {stream_for(subject)} | {public} | {cls.__name__} | "
                      f"{_doc(cls).replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 
