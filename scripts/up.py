@@ -322,8 +322,9 @@ class Supervisor:
             return
         token = os.environ.get("ZABOTA_API_TOKEN", "dev-token")
         self.out.say("seeding demo data: scripts/seed_demo.py")
-        child = Child("seed", [sys.executable, str(script), "--gateway", gateway_url, "--token", token],
-                      dict(os.environ, PYTHONUNBUFFERED="1"), self.log_dir, self.out)
+        # The token goes through the environment, not the command line (visible in `ps`; issue 8 item 9).
+        child = Child("seed", [sys.executable, str(script), "--gateway", gateway_url],
+                      dict(os.environ, PYTHONUNBUFFERED="1", ZABOTA_API_TOKEN=token), self.log_dir, self.out)
         self.children.append(child)
         child.start()
         while child.running:

@@ -100,7 +100,8 @@ class Runtime:
             async with self.db.engine.begin() as conn:
                 await conn.run_sync(InfraBase.metadata.create_all)
                 await conn.run_sync(self.spec.metadata.create_all)
-        else:
+        elif self.settings.migrate_on_start:
+            # In a cluster a Job migrates once per release (ZABOTA_MIGRATE_ON_START=0), not every replica at start.
             await migrate.upgrade(self.db, self.spec.name)
         for hook in self.spec.on_startup:
             await hook(self)

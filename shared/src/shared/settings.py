@@ -50,6 +50,7 @@ class Settings:
     calendar: BusinessCalendar
     max_deliver: int = 5
     relay_batch: int = 500
+    migrate_on_start: bool = True
     relay_poll_seconds: float = 0.5
     demo: bool = False
     service_urls: dict[str, str] = field(default_factory=dict)
@@ -92,6 +93,7 @@ class Settings:
             ),
             max_deliver=_int("ZABOTA_MAX_DELIVER", 5, env),
             relay_batch=_int("ZABOTA_RELAY_BATCH", 500, env),
+            migrate_on_start=_env("ZABOTA_MIGRATE_ON_START", "1", env) not in ("0", "false", "no"),
             demo=_env("ZABOTA_DEMO", "0", env) in ("1", "true", "yes"),
             service_urls=urls,
             gateway_secret=_env("ZABOTA_GATEWAY_SECRET", DEFAULT_SECRETS["ZABOTA_GATEWAY_SECRET"], env),
