@@ -51,7 +51,8 @@ async def comments_of(session: AsyncSession, plan_ids: list[str]) -> dict[str, l
 def item_view(item: PlanItem) -> dict[str, Any]:
     return {"id": item.id, "plan_id": item.plan_id, "date": item.date.isoformat(), "kind": item.kind,
             "caption": item.caption, "media": list(item.media or []), "scheduled_at": iso(item.scheduled_at),
-            "status": item.status, "published_at": iso(item.published_at), "permalink": item.permalink}
+            "status": item.status, "published_at": iso(item.published_at), "permalink": item.permalink,
+            "publish_error": item.publish_error, "publish_state": item.publish_state}
 
 
 def comment_view(c: PlanComment) -> dict[str, Any]:
@@ -140,7 +141,14 @@ async def add_item(ctx: Ctx, account: Account, plan: Plan, data: ItemIn) -> Plan
                     created_at=ctx.now, updated_at=ctx.now)
     ctx.session.add(item)
     await ctx.session.flush()
+    await _schedule(ctx, item)
     return item
+
+
+async def _schedule(ctx: Ctx, item: PlanItem) -> None:
+    from content import publishing  # automatic publishing at `scheduled_at` (a durable timer)
+
+    await publishing.schedule_item(ctx, item)
 
 
 async def patch_item(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, data: ItemPatchIn) -> PlanItem:
@@ -158,6 +166,7 @@ async def patch_item(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, dat
         item.caption = data.caption.strip()
     if data.scheduled_at is not None:
         item.status = "scheduled"
+        await _schedule(ctx, item)
     item.updated_at = ctx.now
     return item
 
