@@ -43,7 +43,8 @@ class GraphState:
     in_progress_polls: int = 0      # new containers answer IN_PROGRESS this many times first
     quota_total: int = 100
     quota_extra_usage: int = 0      # posts published in the last 24 h by other means
-    insights: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # ig id → data
+    daily: dict[int, dict[str, int]] = field(default_factory=dict)  # `since` (unix) → metric → total value
+    followers: list[tuple[str, int]] = field(default_factory=list)  # (end_time, follower_count)
     ids: Any = field(default_factory=lambda: itertools.count(17_900_000_000_000_001))
 
     def calls(self, endpoint: str) -> int:
@@ -182,6 +183,17 @@ class GraphStandIn:
             if early is not None:
                 return early
             metrics = str(params.get("metric", "")).split(",")
-            return Response({"data": [m for m in s.insights.get(ig, []) if m["name"] in metrics]})
+            since, until = int(params.get("since", 0)), int(params.get("until", 0))
+            data = []
+            if params.get("metric_type") == "total_value":
+                day = s.daily.get(since, {})
+                data = [{"name": m, "period": "day", "title": m.title(), "total_value": {"value": day[m]},
+                         "id": f"{ig}/insights/{m}/day"} for m in metrics if m in day]
+            elif "follower_count" in metrics and s.followers:
+                values = [{"value": v, "end_time": t} for t, v in s.followers
+                          if since < datetime.fromisoformat(t.replace("+0000", "+00:00")).timestamp() <= until]
+                data = [{"name": "follower_count", "period": "day", "values": values, "title": "Follower Count",
+                         "id": f"{ig}/insights/follower_count/day"}]
+            return Response({"data": data})
 
         return Litestar([read_node, create, publish, limit, insights], debug=False)

@@ -285,3 +285,56 @@ async def test_ig_media_upload_accepts_jpeg_and_video_only(api, graph) -> None:
     assert (await upload(api, deal, JPEG, as_=OTHER)).status_code == 404
     ok = await upload(api, deal, MP4, "clip.mp4")
     assert ok.status_code == 201 and ok.json()["content_type"] == "video/mp4"
+
+
+# ---------------------------------------------------------------- CO-7 from the Insights API
+
+
+async def test_co7_week_fetched_from_the_insights_api_is_stored_like_an_import(api_any, graph) -> None:
+    api = api_any
+    deal, _item = await scheduled(api)
+    week = local(2026, 3, 9, 0, 0)                                  # Monday 9 March (local)
+    for i in range(7):
+        since = int((week + timedelta(days=i)).timestamp())
+        graph.state.daily[since] = {"likes": 100 + i, "comments": 10, "saves": 5, "reach": 1000}
+    graph.state.daily.pop(int((week + timedelta(days=6)).timestamp()))  # Sunday: no data (an empty set)
+    graph.state.followers = [((week + timedelta(days=i + 1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                              2000 + i) for i in range(6)]
+    api.clock.set(local(2026, 3, 16, 8, 0).astimezone(UTC))
+    assert (await api.call("post", f"/deals/{deal}/stats/fetch", {"week_start": "2026-03-10"})).status_code == 422
+    fetched = await api.ok("post", f"/deals/{deal}/stats/fetch", {})  # the last full week
+    assert fetched["week_start"] == "2026-03-09" and fetched["days"] == 7
+    [row] = [w for w in await api.ok("get", f"/deals/{deal}/stats?weeks=1&until=2026-03-09") if
+             w["week_start"] == "2026-03-09"]
+    assert (row["likes"], row["comments"], row["saves"], row["reach"], row["followers"]) == (
+        sum(100 + i for i in range(6)), 60, 30, 6000, 2005)
+    assert row["engagement_rate"] == round((615 + 60 + 30) / 6000, 4)
+    # Every request for insights carried the token in the header only; an unconnected deal → 409.
+    other, _plan = await launched(api)
+    assert (await api.call("post", f"/deals/{other}/stats/fetch", {})).status_code == 409
+
+
+async def test_co7_weekly_insights_timer_fetches_the_week_just_ended(api, graph) -> None:
+    deal, _item = await scheduled(api)                              # connected on Monday 2 March, 12:00
+    week = local(2026, 3, 2, 0, 0)
+    for i in range(7):
+        graph.state.daily[int((week + timedelta(days=i)).timestamp())] = {"likes": 10, "reach": 100}
+    await at_time(api, local(2026, 3, 9, 9, 0).astimezone(UTC))     # next Monday 09:00
+    [row] = [w for w in await api.ok("get", f"/deals/{deal}/stats?weeks=1&until=2026-03-02")
+             if w["week_start"] == "2026-03-02"]
+    assert (row["likes"], row["reach"], row["comments"]) == (70, 700, None)
+    graph.script("insights", (400, RATE_LIMITED))                   # the next week's fetch is refused
+    await at_time(api, local(2026, 3, 16, 9, 0).astimezone(UTC))
+
+    async def after() -> tuple[list, bool]:
+        from shared.infra import Timer
+
+        async with api.app.state.runtime.db.transaction() as session:
+            failed = (await session.execute(select(AuditEntry.action, AuditEntry.detail).where(
+                AuditEntry.action == "stats.fetch_failed"))).all()
+            nxt = (await session.execute(select(Timer).where(Timer.key == f"insights:{deal}:2026-03-23"))).scalar()
+            return [tuple(f) for f in failed], nxt is not None and nxt.fired_at is None
+
+    failed, next_scheduled = api.in_app(after)
+    assert [(a, d["week_start"]) for a, d in failed] == [("stats.fetch_failed", "2026-03-09")]
+    assert "request limit reached" in failed[0][1]["error"] and next_scheduled   # and it goes on next week

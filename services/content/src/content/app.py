@@ -2,7 +2,8 @@
 
 Timers (kind → handler): `content.deadline` (CO-3 breach at the due time), `content.cadence_check` (CO-5,
 daily at the check time; each schedules the next day's), `content.publish` (automatic publishing of a
-scheduled item through the Instagram Content Publishing API, publishing.py). Consumes the clients events
+scheduled item through the Instagram Content Publishing API, publishing.py), `content.insights` (CO-7:
+weekly figures from the Insights API for connected accounts, insights.py). Consumes the clients events
 that build its accounts read model (`handlers.py`); emits plan, deadline and publication events.
 """
 
@@ -13,7 +14,7 @@ from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
-from content import cadence, controllers, handlers, instagram_routes, publishing, services
+from content import cadence, controllers, handlers, insights, instagram_routes, publishing, services
 from content.models import Base
 
 
@@ -22,7 +23,7 @@ def _timers(runtime: Runtime) -> dict:
         return services.Ctx(session, runtime.clock, runtime.settings, services.SYSTEM, runtime.scheduler.handlers)
 
     return {**services.timer_handlers(make_ctx), **cadence.timer_handlers(make_ctx),
-            **publishing.timer_handlers(make_ctx)}
+            **publishing.timer_handlers(make_ctx), **insights.timer_handlers(make_ctx)}
 
 
 async def schedule_daily_check(rt: Runtime) -> None:

@@ -3,6 +3,7 @@ CO-7 Insights fetch. Thin: the work is in publishing.py, media.py and insights.p
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from litestar import delete, get, post, put
@@ -16,7 +17,7 @@ from shared.errors import DomainError
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from content import access, media, plans, publishing, services
+from content import access, insights, media, plans, publishing, services, stats_rules
 from content.controllers import CLIENT, ctx_of
 from content.models import InstagramAccount
 
@@ -83,6 +84,24 @@ async def retry_item(item_id: str, session: NamedDependency[AsyncSession], runti
     return plans.item_view(await publishing.retry(ctx, item))
 
 
+@post("/deals/{deal_id:str}/stats/fetch", status_code=200)
+async def stats_fetch(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                      actor: NamedDependency[Actor], data: JSONBody[dict[str, Any] | None] = None) -> dict[str, Any]:
+    """CO-7 from the Insights API: `{"week_start"?: "YYYY-MM-DD"}` (a Monday; default the last full week)."""
+    ctx = ctx_of(session, runtime, actor)
+    account = await services.load_account(ctx, deal_id)
+    access.require_change(actor, account)
+    raw = (data or {}).get("week_start")
+    if raw is None:
+        week = stats_rules.week_start(ctx.now.astimezone(ctx.cal.tz).date()) - timedelta(days=7)
+    else:
+        try:
+            week = date.fromisoformat(str(raw))
+        except ValueError:
+            raise DomainError("a date YYYY-MM-DD", field="week_start") from None
+    return await insights.fetch_week(ctx, account, week)
+
+
 @get(["/media/{token:str}", "/public/content/media/{token:str}"])
 async def public_media(token: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> File:
     """Public: the signed, expiring link is the credential (the Graph API fetches media by URL)."""
@@ -90,5 +109,6 @@ async def public_media(token: str, session: NamedDependency[AsyncSession], runti
     return File(path=path, media_type=stored.content_type, filename=stored.filename, content_disposition_type="inline")
 
 
-api_routes = [get_instagram, put_instagram, delete_instagram, reveal_instagram, upload_media, retry_item]
+api_routes = [get_instagram, put_instagram, delete_instagram, reveal_instagram, upload_media, retry_item,
+              stats_fetch]
 public_routes = [public_media]

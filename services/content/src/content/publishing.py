@@ -35,7 +35,7 @@ from shared.infra import Timer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from content import access, media, plans, services
+from content import access, insights, media, plans, services
 from content.crypto import decrypt_token, encrypt_token
 from content.graph import Graph, GraphConfig, GraphError, Unavailable
 from content.models import Account, InstagramAccount, Period, Plan, PlanItem
@@ -87,6 +87,7 @@ async def connect(ctx: Ctx, account: Account, ig_user_id: str | None, token: str
     conn.connected_by, conn.connected_at = ctx.actor.login, ctx.now
     ctx.audit("instagram.connected", account.deal_id, ig_user_id=ig_user_id, username=conn.username)
     await ctx.session.flush()
+    await insights.schedule_weekly(ctx, account.deal_id)  # CO-7: the week's figures, every Monday
     return conn
 
 
