@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.auth import Actor
-from shared.errors import Conflict, DomainError, NotFound
+from shared.errors import Conflict, DomainError, Forbidden, NotFound
 from shared.infra import Timer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -104,8 +104,6 @@ async def reveal(ctx: Ctx, account: Account) -> dict[str, str]:
     """The token, to the lead and the deal's responsible manager only; every reveal is audited."""
     if not (ctx.actor.role == access.LEAD
             or (ctx.actor.role == access.CONTENT_MANAGER and account.manager == ctx.actor.login)):
-        from shared.errors import Forbidden
-
         raise Forbidden("the token is revealed only to the lead and the deal's responsible manager")
     conn = await ctx.session.get(InstagramAccount, account.deal_id)
     if conn is None:
