@@ -338,3 +338,16 @@ async def test_co7_weekly_insights_timer_fetches_the_week_just_ended(api, graph)
     failed, next_scheduled = api.in_app(after)
     assert [(a, d["week_start"]) for a, d in failed] == [("stats.fetch_failed", "2026-03-09")]
     assert "request limit reached" in failed[0][1]["error"] and next_scheduled   # and it goes on next week
+
+
+async def test_co4_approval_page_shows_uploaded_media_on_signed_urls(api, graph) -> None:
+    deal, plan = await launched(api)
+    ref = (await upload(api, deal)).json()["ref"]
+    await api.ok("post", f"/plans/{plan['id']}/items", {"date": "2026-03-03", "kind": "feed", "caption": "x",
+                                                        "media": [ref, "https://cdn.example.kz/b.jpg"]})
+    token = (await api.ok("post", f"/plans/{plan['id']}/submit"))["token"]
+    page = await api.ok("get", f"/api/content/approvals/{token}", as_="public")
+    [thumb, external] = page["items"][0]["media"]
+    assert external == "https://cdn.example.kz/b.jpg" and "/media/" in thumb and "publish_error" not in page["items"][0]
+    served = await api.client.get("/media/" + thumb.rsplit("/media/", 1)[1])
+    assert served.status_code == 200 and served.content == JPEG

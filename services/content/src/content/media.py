@@ -66,11 +66,17 @@ def public_base(ctx: Ctx) -> str:
     return os.environ.get("CONTENT_PUBLIC_URL") or ctx.settings.service_urls.get("content", "")
 
 
-def signed_url(ctx: Ctx, media: MediaFile) -> str:
+def signed_url(ctx: Ctx, media: MediaFile | str) -> str:
     hours = int(os.environ.get("CONTENT_MEDIA_URL_HOURS", "24"))
-    token = make_token({"m": media.id}, secret_key=ctx.settings.secret_key, purpose=PURPOSE,
+    media_id = media if isinstance(media, str) else media.id
+    token = make_token({"m": media_id}, secret_key=ctx.settings.secret_key, purpose=PURPOSE,
                        expires_at=ctx.now + timedelta(hours=hours))
     return f"{public_base(ctx).rstrip('/')}/media/{token}"
+
+
+def public_urls(ctx: Ctx, refs: list[str]) -> list[str]:
+    """What a page shows (the client's approval page): `media:<id>` as a signed URL, a URL as it is."""
+    return [signed_url(ctx, ref[len(REF):]) if ref.startswith(REF) else ref for ref in refs]
 
 
 def view(ctx: Ctx, media: MediaFile) -> dict[str, Any]:

@@ -278,10 +278,17 @@ async def public_plan(ctx: Ctx, token: str) -> dict[str, Any]:
                                                                               ctx.now),
             "round": plan.round, "link_round": ref["round"], "revision_rounds": max(plan.round - 1, 0),
             "can_answer": plan.state == "in_approval" and ref["round"] == plan.round,
-            "items": [{k: v for k, v in item_view(i).items() if k not in ("permalink",)} for i in items],
+            "items": [_public_item(ctx, i) for i in items],
             "comments": [comment_view(c) for c in comments], "rounds": rounds,
             "requests": [{"id": r.id, "text": r.text, "date": r.day.isoformat() if r.day else None,
                           "status": r.status, "reason": r.reason} for r in await _requests(ctx, plan.deal_id)]}
+
+
+def _public_item(ctx: Ctx, item: PlanItem) -> dict[str, Any]:
+    from content.media import public_urls  # uploaded media as signed, expiring URLs (thumbnails)
+
+    view = {k: v for k, v in item_view(item).items() if k not in ("permalink", "publish_error", "publish_state")}
+    return view | {"media": public_urls(ctx, list(item.media or []))}
 
 
 async def _requests(ctx: Ctx, deal_id: str) -> list[Any]:
