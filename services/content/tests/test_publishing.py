@@ -351,3 +351,26 @@ async def test_co4_approval_page_shows_uploaded_media_on_signed_urls(api, graph)
     assert external == "https://cdn.example.kz/b.jpg" and "/media/" in thumb and "publish_error" not in page["items"][0]
     served = await api.client.get("/media/" + thumb.rsplit("/media/", 1)[1])
     assert served.status_code == 200 and served.content == JPEG
+
+
+async def test_ig_crash_after_media_publish_is_not_posted_twice(api, graph, monkeypatch) -> None:
+    """The publish went out but our transaction did not commit (a crash between the Graph answer and the
+    commit): the container id was committed before, so the timer's next run finds it PUBLISHED."""
+    from content import plans as plans_module
+
+    deal, item = await scheduled(api)
+    real = plans_module.mark_published
+    crashes = [RuntimeError("the process died before the commit")]
+
+    async def crash_once(*args, **kwargs):
+        if crashes:
+            raise crashes.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(plans_module, "mark_published", crash_once)
+    await at_time(api, WHEN)
+    assert len(graph.state.posts) == 1 and (await item_now(api, deal, item["id"]))["status"] == "scheduled"
+    await at_time(api, WHEN + timedelta(seconds=2))               # the scheduler retries the timer
+    done = await item_now(api, deal, item["id"])
+    assert done["status"] == "published" and graph.state.calls("media_publish") == 1
+    assert len(graph.state.posts) == 1 and len(await published_events(api, item["id"])) == 1

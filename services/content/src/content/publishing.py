@@ -10,7 +10,8 @@ schedule, a retry, the next poll — makes older timers stale). At the item's `s
 has a connected account:
 1. the item's plan must be approved and the period's plan 1 approved by now (CO-2), the deal not lost;
 2. create the container (`POST /{ig}/media`: an image for the feed, `REELS`, `STORIES`, or `CAROUSEL` of
-   children for a feed item with several media), then read its `status_code`: `IN_PROGRESS` → poll again
+   children for a feed item with several media) and commit its id (the next step is due at once); read
+   its `status_code`: `IN_PROGRESS` → poll again
    in `INSTAGRAM_POLL_SECONDS`, at most `INSTAGRAM_POLL_MAX` times; `ERROR` / `EXPIRED` → failed;
 3. `PUBLISHED` already (a publish whose answer was lost, or a crash after it) → the item is published,
    nothing is posted again; `FINISHED` → read `content_publishing_limit` and, when `quota_usage` has
@@ -197,6 +198,9 @@ async def publish_step(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, c
             except DomainError as exc:
                 return fail(ctx, item, local_error(ctx, "media", exc.message, step))
             item.ig_container_id, item.publish_polls = await graph.create_container(ig, fields), 0
+            # The container id is committed before anything is published: a crash after `media_publish`
+            # then finds the container PUBLISHED on the next run instead of posting a second one.
+            return await schedule_step(ctx, item, ctx.now)
         step = "status"
         status_code, status = await graph.container_status(item.ig_container_id)
         if status_code == "PUBLISHED":  # a publish whose answer was lost: it is out, do not post it again
