@@ -16,8 +16,10 @@ body is `Unavailable` — for a write, its outcome is uncertain.
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import httpx
@@ -72,18 +74,40 @@ class Unavailable(Exception):
     """No answer we can trust (timeout, network, 5xx without a Graph error)."""
 
 
+@cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process (building one per client costs more than the call on loopback)."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class Graph:
+    """One connection pool per use (a publishing step, a week's fetch): `async with Graph(...) as graph`."""
+
     def __init__(self, config: GraphConfig, token: str) -> None:
         self.config = config
         self.token = token
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Graph:
+        self._client = httpx.AsyncClient(timeout=self.config.timeout, verify=_tls())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def call(self, method: str, path: str, params: dict[str, Any] | None = None,
                    data: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}"}
         try:
-            async with httpx.AsyncClient(timeout=self.config.timeout) as client:
-                response = await client.request(method, f"{self.config.url}/{path.lstrip('/')}", params=params,
-                                                data=data, headers=headers)
+            if self._client is None:
+                async with self:
+                    return await self.call(method, path, params, data)
+            response = await self._client.request(method, f"{self.config.url}/{path.lstrip('/')}", params=params,
+                                                  data=data, headers=headers)
         except httpx.HTTPError as exc:
             raise Unavailable(f"{type(exc).__name__} calling {path}") from None
         try:

@@ -58,19 +58,11 @@ async def fetch_week(ctx: Ctx, account: Account, week: date) -> dict[str, Any]:
     conn = await ctx.session.get(InstagramAccount, account.deal_id)
     if conn is None:
         raise Conflict("no Instagram account connected for this client", field="instagram")
-    graph = Graph(GraphConfig.from_env(), decrypt_token(ctx.settings.secret_key, conn.token_enc))
     days: dict[date, dict[str, int | None]] = {}
     last = min(week + timedelta(days=6), today)
     try:
-        day = week
-        while day <= last:
-            data = await graph.insights(conn.ig_user_id, list(DAILY), rules.local_midnight(ctx.cal, day),
-                                        rules.local_midnight(ctx.cal, day + timedelta(days=1)), "total_value")
-            figures = {m["name"]: _value(m) for m in data if m.get("name") in DAILY}
-            days[day] = {m: figures.get(m) for m in DAILY}
-            day += timedelta(days=1)
-        followers = await graph.insights(conn.ig_user_id, ["follower_count"], rules.local_midnight(ctx.cal, week),
-                                         rules.local_midnight(ctx.cal, last + timedelta(days=1)))
+        async with Graph(GraphConfig.from_env(), decrypt_token(ctx.settings.secret_key, conn.token_enc)) as graph:
+            followers = await _read(ctx, graph, conn.ig_user_id, week, last, days)
     except GraphError as exc:
         raise BadGateway(f"Instagram: {exc.message}", errors=[
             {"field": "instagram", "message": exc.message, "code": exc.code}]) from None
@@ -92,6 +84,19 @@ async def fetch_week(ctx: Ctx, account: Account, week: date) -> dict[str, Any]:
               ig_user_id=conn.ig_user_id)
     return {"week_start": week.isoformat(), "days": len(days),
             "figures": stats_rules.week_totals(days)}
+
+
+async def _read(ctx: Ctx, graph: Graph, ig: str, week: date, last: date,
+                days: dict[date, dict[str, int | None]]) -> list[dict[str, Any]]:
+    day = week
+    while day <= last:
+        data = await graph.insights(ig, list(DAILY), rules.local_midnight(ctx.cal, day),
+                                    rules.local_midnight(ctx.cal, day + timedelta(days=1)), "total_value")
+        figures = {m["name"]: _value(m) for m in data if m.get("name") in DAILY}
+        days[day] = {m: figures.get(m) for m in DAILY}
+        day += timedelta(days=1)
+    return await graph.insights(ig, ["follower_count"], rules.local_midnight(ctx.cal, week),
+                                rules.local_midnight(ctx.cal, last + timedelta(days=1)))
 
 
 async def store_days(ctx: Ctx, deal_id: str, days: dict[date, dict[str, int | None]]) -> None:

@@ -188,8 +188,12 @@ async def publish_step(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, c
     if plan.state != "approved":
         return fail(ctx, item, local_error(ctx, "not_approved", "the item's plan is not approved by the client",
                                            "check"))
-    graph = Graph(cfg, decrypt_token(ctx.settings.secret_key, conn.token_enc))
-    ig = conn.ig_user_id
+    async with Graph(cfg, decrypt_token(ctx.settings.secret_key, conn.token_enc)) as graph:
+        await _run(ctx, account, plan, item, graph, cfg, conn.ig_user_id)
+
+
+async def _run(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, graph: Graph, cfg: GraphConfig,
+               ig: str) -> None:
     step = "container"
     try:
         if item.ig_container_id is None:
