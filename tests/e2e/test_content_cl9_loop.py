@@ -130,3 +130,67 @@ async def test_cl9_loop_post_published_on_time_but_recorded_after_the_breach_mee
     assert datetime.fromisoformat(deal["first_post_at"]) == post_at
     assert [d for d in deal["deadlines"] if d["rule"] == "CL-9" and d["state"] == "breached"] == []  # none left
     assert "deadline.breach_retracted" in [entry["code"] for entry in deal["timeline"]]
+
+
+async def test_cl9_loop_automatic_instagram_publication_meets_cl9(services, monkeypatch) -> None:
+    """The same loop with the post published automatically at its scheduled time through the Content
+    Publishing API (a stand-in Graph server on loopback): content.post.published.v1 reaches clients over
+    NATS and meets CL-9 before its due time — no breach at all."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "content" / "tests"))
+    from graph_standin import GraphStandIn
+
+    graph = GraphStandIn().start()
+    monkeypatch.setenv("INSTAGRAM_GRAPH_URL", graph.url)
+    graph.account("17841400000000042", "IGAAT-e2e")
+    try:
+        clients, content = services
+        clock = clients.clock
+        paid = await clients.call("POST", "/payments", {
+            "external_id": "e2e-cl9-auto", "paid_at": clock.now().isoformat(), "amount": "60000.00",
+            "currency": "KZT", "service_kind": "account_management", "responsible_manager": "anna",
+            "client": {"full_name": "Дана Омарова", "phone": "+7 701 555 0202", "instagram": "@dana.flowers",
+                       "email": "d@example.kz", "payer_type": "individual"}})
+        deal_id = paid["deal_id"]
+        await clients.call("POST", f"/deals/{deal_id}/stage", {"stage": "contacted"})
+        deal = await clients.call("POST", f"/deals/{deal_id}/questionnaire", {"answers": {"niche": "flowers"}})
+        due = datetime.fromisoformat(cl9_of(deal)["due_at"])
+        await clients.call("POST", f"/deals/{deal_id}/stage", {
+            "stage": "project_launched", "service_start": "2026-03-03", "instagram_login": "acc",
+            "instagram_password": "pw"})
+
+        async def plans_ready() -> bool:
+            response = await content.client.get(f"/api/content/deals/{deal_id}/plans", headers=LEAD)
+            return response.status_code == 200 and len(response.json()) == 3 and \
+                response.json()[0]["first_day"] == "2026-03-03"
+
+        await eventually(plans_ready, timeout=30, message="content built period 1 from the clients events")
+        plan_1 = (await content.call("GET", f"/deals/{deal_id}/plans", headers=ANNA))[0]
+        when = due - timedelta(hours=3)
+        await content.call("PUT", f"/deals/{deal_id}/instagram",
+                           {"ig_user_id": "17841400000000042", "access_token": "IGAAT-e2e"}, headers=ANNA)
+        item = await content.call("POST", f"/plans/{plan_1['id']}/items", {
+            "date": when.astimezone(ALMATY).date().isoformat(), "kind": "reel", "caption": "Букет дня",
+            "scheduled_at": when.isoformat(), "media": ["https://cdn.example.kz/bouquet.mp4"]}, headers=ANNA)
+        token = (await content.call("POST", f"/plans/{plan_1['id']}/submit", headers=ANNA))["token"]
+        await content.call("POST", f"/api/content/approvals/{token}", {"decision": "approve", "comments": []},
+                           headers={})
+
+        clock.set(when)
+        content.run_due()                                   # the publishing timer: container, status, publish
+        [post] = graph.state.posts
+        assert graph.state.containers[post["container"]]["params"]["media_type"] == "REELS"
+
+        async def met() -> bool:
+            return cl9_of(await clients.call("GET", f"/deals/{deal_id}"))["state"] == "met"
+
+        await eventually(met, timeout=30, message="clients met CL-9 from the automatic publication")
+        deal = await clients.call("GET", f"/deals/{deal_id}")
+        assert datetime.fromisoformat(deal["first_post_at"]) == when
+        assert "deadline.breach_retracted" not in [entry["code"] for entry in deal["timeline"]]
+        items = (await content.call("GET", f"/deals/{deal_id}/plans", headers=ANNA))[0]["items"]
+        assert [(i["id"], i["status"], i["permalink"]) for i in items] == [(item["id"], "published", post["permalink"])]
+    finally:
+        graph.stop()
