@@ -374,3 +374,13 @@ async def test_ig_crash_after_media_publish_is_not_posted_twice(api, graph, monk
     done = await item_now(api, deal, item["id"])
     assert done["status"] == "published" and graph.state.calls("media_publish") == 1
     assert len(graph.state.posts) == 1 and len(await published_events(api, item["id"])) == 1
+
+
+async def test_ig_connect_when_instagram_does_not_answer_is_502_and_stores_nothing(api, monkeypatch) -> None:
+    from shared.testing import free_port
+
+    monkeypatch.setenv("INSTAGRAM_GRAPH_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    deal, _plan = await launched(api)
+    down = await api.call("put", f"/deals/{deal}/instagram", {"ig_user_id": IG, "access_token": IG_TOKEN})
+    assert down.status_code == 502 and down.json()["errors"][0]["field"] == "instagram"
+    assert await api.ok("get", f"/deals/{deal}/instagram") == {"connected": False}

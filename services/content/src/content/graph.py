@@ -23,6 +23,7 @@ from functools import cache
 from typing import Any
 
 import httpx
+from shared.errors import DomainError
 
 DEFAULT_GRAPH_URL = "https://graph.instagram.com"
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80002}
@@ -68,6 +69,12 @@ class GraphError(Exception):
         return {"kind": self.kind, "code": self.code, "subcode": self.subcode, "type": self.type,
                 "message": self.message, "user_message": self.user_message, "http_status": self.http_status,
                 "step": step, "at": at.isoformat()}
+
+
+class BadGateway(DomainError):
+    """An answer to our caller when Instagram refused or did not answer a call made for it (502)."""
+
+    status_code = 502
 
 
 class Unavailable(Exception):

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content import rules, stats_rules
 from content.crypto import decrypt_token
-from content.graph import Graph, GraphConfig, GraphError, Unavailable
+from content.graph import BadGateway, Graph, GraphConfig, GraphError, Unavailable
 from content.models import Account, InstagramAccount
 from content.services import Ctx
 from shared import timers
@@ -33,10 +33,6 @@ from shared import timers
 INSIGHTS_TIMER = "content.insights"
 DAILY = ("likes", "comments", "saves", "reach")
 FETCH_AT = time(9, 0)
-
-
-class BadGateway(DomainError):
-    status_code = 502
 
 
 def _value(metric: dict[str, Any]) -> int | None:

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content import access, insights, media, plans, services
 from content.crypto import decrypt_token, encrypt_token
-from content.graph import Graph, GraphConfig, GraphError, Unavailable
+from content.graph import BadGateway, Graph, GraphConfig, GraphError, Unavailable
 from content.models import Account, InstagramAccount, Period, Plan, PlanItem
 from content.plans import iso
 from content.services import Ctx
@@ -78,7 +78,7 @@ async def connect(ctx: Ctx, account: Account, ig_user_id: str | None, token: str
         raise DomainError(f"Instagram refused the token: {exc.message}", errors=[
             {"field": "access_token", "message": exc.message, "code": exc.code}]) from None
     except Unavailable as exc:
-        raise DomainError(f"Instagram did not answer: {exc}", field="access_token") from None
+        raise BadGateway(f"Instagram did not answer: {exc}", field="instagram") from None
     conn = await ctx.session.get(InstagramAccount, account.deal_id)
     if conn is None:
         conn = InstagramAccount(deal_id=account.deal_id)
