@@ -13,10 +13,10 @@ has a connected account:
    children for a feed item with several media) and commit its id (the next step is due at once); read
    its `status_code`: `IN_PROGRESS` → poll again
    in `INSTAGRAM_POLL_SECONDS`, at most `INSTAGRAM_POLL_MAX` times; `ERROR` / `EXPIRED` → failed;
-3. `PUBLISHED` already (a publish whose answer was lost, or a crash after it) → the item is published,
-   nothing is posted again; `FINISHED` → read `content_publishing_limit` and, when `quota_usage` has
-   reached the account's `config.quota_total`, wait `INSTAGRAM_QUOTA_RETRY_MINUTES`; else
-   `POST /{ig}/media_publish`;
+3. `PUBLISHED` already (a publish whose answer was lost, or a crash after it) → the item is published
+   (dated when the uncertain publish call was made), nothing is posted again; `FINISHED` → read
+   `content_publishing_limit` and, when `quota_usage` has reached the account's `config.quota_total`,
+   wait `INSTAGRAM_QUOTA_RETRY_MINUTES`; else `POST /{ig}/media_publish`;
 4. a publish without a trustworthy answer (timeout, network, 5xx) is *uncertain*: the next step re-reads
    the container first (step 3), so nothing is posted twice;
 5. a Graph error (expired token 190, rate limits 4, 17, 32, 613, 80002, any other) is stored on the item
@@ -208,7 +208,9 @@ async def _run(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, graph: Gr
         step = "status"
         status_code, status = await graph.container_status(item.ig_container_id)
         if status_code == "PUBLISHED":  # a publish whose answer was lost: it is out, do not post it again
-            return await published(ctx, account, plan, item, graph, None)
+            attempted = (item.publish_error or {}).get("at") if item.publish_state == "uncertain" else None
+            at = datetime.fromisoformat(attempted) if attempted else ctx.now  # when the publish call was made
+            return await published(ctx, account, plan, item, graph, None, at)
         if status_code == "IN_PROGRESS":
             item.publish_polls += 1
             if item.publish_polls > cfg.poll_max:
@@ -241,7 +243,7 @@ async def _run(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, graph: Gr
 
 
 async def published(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, graph: Graph,
-                    media_id: str | None) -> None:
+                    media_id: str | None, at: datetime | None = None) -> None:
     permalink = None
     if media_id is not None:
         try:
@@ -250,7 +252,7 @@ async def published(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, grap
             permalink = None  # the post is out; its link is a nicety
     item.ig_media_id, item.publish_state, item.publish_error = media_id, None, None
     await plans.mark_published(Ctx(ctx.session, ctx.clock, ctx.settings, PUBLISHER, ctx.handlers), account, plan,
-                               item, ctx.now, permalink)
+                               item, at or ctx.now, permalink)
 
 
 def timer_handlers(make_ctx: Any) -> dict[str, Any]:
