@@ -55,7 +55,7 @@ async def load(db: Database, settings, clock: FixedClock, n: int, standin) -> No
     start = datetime(2026, 3, 1, tzinfo=TZ).astimezone(UTC)
     end = datetime(2026, 4, 1, tzinfo=TZ).astimezone(UTC)
     when = datetime(2026, 3, 3, 10, 0, tzinfo=TZ).astimezone(UTC)
-    token_enc = encrypt_token(settings.secret_key, TOKEN)
+    token_enc = encrypt_token(settings, TOKEN)
     accounts, periods, plans, items, conns = [], [], [], [], []
     for i in range(n):
         deal, period, plan = f"deal-{i:05d}", str(uuid.uuid4()), str(uuid.uuid4())

@@ -57,7 +57,7 @@ async def fetch_week(ctx: Ctx, account: Account, week: date) -> dict[str, Any]:
     days: dict[date, dict[str, int | None]] = {}
     last = min(week + timedelta(days=6), today)
     try:
-        async with Graph(GraphConfig.from_env(), decrypt_token(ctx.settings.secret_key, conn.token_enc)) as graph:
+        async with Graph(GraphConfig.from_env(), decrypt_token(ctx.settings, conn.token_enc)) as graph:
             followers = await _read(ctx, graph, conn.ig_user_id, week, last, days)
     except GraphError as exc:
         raise BadGateway(f"Instagram: {exc.message}", errors=[

@@ -84,7 +84,7 @@ async def connect(ctx: Ctx, account: Account, ig_user_id: str | None, token: str
         conn = InstagramAccount(deal_id=account.deal_id)
         ctx.session.add(conn)
     conn.ig_user_id, conn.username = ig_user_id, str(me.get("username") or "")
-    conn.token_enc = encrypt_token(ctx.settings.secret_key, token)
+    conn.token_enc = encrypt_token(ctx.settings, token)
     conn.connected_by, conn.connected_at = ctx.actor.login, ctx.now
     ctx.audit("instagram.connected", account.deal_id, ig_user_id=ig_user_id, username=conn.username)
     await ctx.session.flush()
@@ -110,7 +110,7 @@ async def reveal(ctx: Ctx, account: Account) -> dict[str, str]:
     if conn is None:
         raise NotFound("no Instagram account connected")
     ctx.audit("instagram.token_revealed", account.deal_id, ig_user_id=conn.ig_user_id)
-    return {"ig_user_id": conn.ig_user_id, "access_token": decrypt_token(ctx.settings.secret_key, conn.token_enc)}
+    return {"ig_user_id": conn.ig_user_id, "access_token": decrypt_token(ctx.settings, conn.token_enc)}
 
 
 # ============================================================================ scheduling
@@ -188,7 +188,7 @@ async def publish_step(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, c
     if plan.state != "approved":
         return fail(ctx, item, local_error(ctx, "not_approved", "the item's plan is not approved by the client",
                                            "check"))
-    async with Graph(cfg, decrypt_token(ctx.settings.secret_key, conn.token_enc)) as graph:
+    async with Graph(cfg, decrypt_token(ctx.settings, conn.token_enc)) as graph:
         await _run(ctx, account, plan, item, graph, cfg, conn.ig_user_id)
 
 
