@@ -81,3 +81,30 @@ async def test_cl1_client_card_edit_shows_on_every_deal_of_the_client(api) -> No
         deal = await api.deal(deal_id)
         assert deal["client"]["instagram"] == "https://instagram.com/aigerim.new"
         assert [h["data"]["fields"] for h in deal["timeline"] if h["code"] == "client.updated"] == [["instagram"]]
+
+
+async def test_issue10_client_profile_changed_on_creation_and_every_card_edit_for_each_deal(api_any) -> None:
+    """Issue 10 / CL-1: the content service learns the client's name and Instagram handle from
+    `clients.client.profile_changed.v1` in the outbox: on creation (CL-3) and every card edit, per deal."""
+    first = await api_any.pay(payment("pay-prof-1", responsible_manager="manager1"))
+    [created] = await api_any.events("clients.client.profile_changed.v1")
+    assert (created.deal_id, created.full_name, created.instagram) == (
+        first["deal_id"], "Айгерим Сапарова", "https://instagram.com/aigerim.cakes")
+    assert created.deal_ids == [first["deal_id"]] and created.client_id
+    # The same person pays again (same phone): a second deal of the same client.
+    body = payment("pay-prof-2", responsible_manager="manager1")
+    body["client"]["phone"] = payment("pay-prof-1")["client"]["phone"]
+    second = await api_any.pay(body)
+    assert second["deal_id"] != first["deal_id"]
+    changed = await api_any.client.patch(f"/api/clients/deals/{first['deal_id']}/client",
+                                         headers=api_any.headers(LEAD), json={"instagram": "@aigerim.sweets"})
+    assert changed.status_code == 200, changed.text
+    edits = [e for e in await api_any.events("clients.client.profile_changed.v1") if e.instagram == "@aigerim.sweets"]
+    assert sorted(e.deal_id for e in edits) == sorted([first["deal_id"], second["deal_id"]])
+    assert all(sorted(e.deal_ids) == sorted([first["deal_id"], second["deal_id"]]) for e in edits)
+    assert {e.client_id for e in edits} == {created.client_id}
+    # Nothing changed: nothing published.
+    before = len(await api_any.events("clients.client.profile_changed.v1"))
+    await api_any.client.patch(f"/api/clients/deals/{first['deal_id']}/client", headers=api_any.headers(LEAD),
+                               json={"instagram": "@aigerim.sweets"})
+    assert len(await api_any.events("clients.client.profile_changed.v1")) == before

@@ -1,7 +1,9 @@
 """The `content` service: `create_app()` assembles its routes, consumers and timers on the shared runtime.
 
 Timers (kind → handler): `content.deadline` (CO-3 breach at the due time), `content.cadence_check` (CO-5,
-daily at the check time; each schedules the next day's). Consumes the clients events
+daily at the check time; each schedules the next day's), `content.publish` (automatic publishing of a
+scheduled item through the Instagram Content Publishing API, publishing.py), `content.insights` (CO-7:
+weekly figures from the Insights API for connected accounts, insights.py). Consumes the clients events
 that build its accounts read model (`handlers.py`); emits plan, deadline and publication events.
 """
 
@@ -12,7 +14,7 @@ from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
-from content import cadence, controllers, handlers, services
+from content import cadence, controllers, handlers, insights, instagram_routes, publishing, services
 from content.models import Base
 
 
@@ -20,7 +22,8 @@ def _timers(runtime: Runtime) -> dict:
     def make_ctx(session) -> services.Ctx:
         return services.Ctx(session, runtime.clock, runtime.settings, services.SYSTEM, runtime.scheduler.handlers)
 
-    return {**services.timer_handlers(make_ctx), **cadence.timer_handlers(make_ctx)}
+    return {**services.timer_handlers(make_ctx), **cadence.timer_handlers(make_ctx),
+            **publishing.timer_handlers(make_ctx), **insights.timer_handlers(make_ctx)}
 
 
 async def schedule_daily_check(rt: Runtime) -> None:
@@ -30,8 +33,9 @@ async def schedule_daily_check(rt: Runtime) -> None:
 
 
 def spec() -> ServiceSpec:
-    return ServiceSpec(name="content", metadata=Base.metadata, api_routes=controllers.api_routes,
-                       public_routes=controllers.public_routes, timers=_timers,
+    return ServiceSpec(name="content", metadata=Base.metadata,
+                       api_routes=[*controllers.api_routes, *instagram_routes.api_routes],
+                       public_routes=[*controllers.public_routes, *instagram_routes.public_routes], timers=_timers,
                        subscriptions=handlers.subscriptions, on_startup=[schedule_daily_check])
 
 

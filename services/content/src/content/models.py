@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -141,6 +142,14 @@ class PlanItem(Base):
     permalink: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Automatic publishing (Instagram Content Publishing API): the container, the published media, the
+    # current timer step (a newer step makes older timers stale), status polls, the last Graph error.
+    ig_container_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ig_media_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    publish_step: Mapped[int] = mapped_column(Integer, default=0)
+    publish_polls: Mapped[int] = mapped_column(Integer, default=0)
+    publish_state: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None | uncertain | quota
+    publish_error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class ApprovalRound(Base):
@@ -294,6 +303,36 @@ class StatWeek(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("deal_id", "week_start", name="uq_stat_weeks_deal_week"),)
+
+
+class InstagramAccount(Base):
+    """The client's Instagram professional account connected for publishing and insights: the IG user id
+    and its access token, encrypted at rest (Fernet; never on NATS, never in an answer but the audited
+    reveal)."""
+
+    __tablename__ = "instagram_accounts"
+
+    deal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ig_user_id: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(100), default="")
+    token_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    connected_by: Mapped[str] = mapped_column(String(100))
+    connected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MediaFile(Base):
+    """A media file uploaded for a plan item; the Graph API fetches it from a signed, expiring URL."""
+
+    __tablename__ = "media_files"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    deal_id: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigId)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuditEntry(Base):

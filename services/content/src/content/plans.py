@@ -51,7 +51,8 @@ async def comments_of(session: AsyncSession, plan_ids: list[str]) -> dict[str, l
 def item_view(item: PlanItem) -> dict[str, Any]:
     return {"id": item.id, "plan_id": item.plan_id, "date": item.date.isoformat(), "kind": item.kind,
             "caption": item.caption, "media": list(item.media or []), "scheduled_at": iso(item.scheduled_at),
-            "status": item.status, "published_at": iso(item.published_at), "permalink": item.permalink}
+            "status": item.status, "published_at": iso(item.published_at), "permalink": item.permalink,
+            "publish_error": item.publish_error, "publish_state": item.publish_state}
 
 
 def comment_view(c: PlanComment) -> dict[str, Any]:
@@ -140,7 +141,14 @@ async def add_item(ctx: Ctx, account: Account, plan: Plan, data: ItemIn) -> Plan
                     created_at=ctx.now, updated_at=ctx.now)
     ctx.session.add(item)
     await ctx.session.flush()
+    await _schedule(ctx, item)
     return item
+
+
+async def _schedule(ctx: Ctx, item: PlanItem) -> None:
+    from content import publishing  # automatic publishing at `scheduled_at` (a durable timer)
+
+    await publishing.schedule_item(ctx, item)
 
 
 async def patch_item(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, data: ItemPatchIn) -> PlanItem:
@@ -158,6 +166,7 @@ async def patch_item(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, dat
         item.caption = data.caption.strip()
     if data.scheduled_at is not None:
         item.status = "scheduled"
+        await _schedule(ctx, item)
     item.updated_at = ctx.now
     return item
 
@@ -269,10 +278,17 @@ async def public_plan(ctx: Ctx, token: str) -> dict[str, Any]:
                                                                               ctx.now),
             "round": plan.round, "link_round": ref["round"], "revision_rounds": max(plan.round - 1, 0),
             "can_answer": plan.state == "in_approval" and ref["round"] == plan.round,
-            "items": [{k: v for k, v in item_view(i).items() if k not in ("permalink",)} for i in items],
+            "items": [_public_item(ctx, i) for i in items],
             "comments": [comment_view(c) for c in comments], "rounds": rounds,
             "requests": [{"id": r.id, "text": r.text, "date": r.day.isoformat() if r.day else None,
                           "status": r.status, "reason": r.reason} for r in await _requests(ctx, plan.deal_id)]}
+
+
+def _public_item(ctx: Ctx, item: PlanItem) -> dict[str, Any]:
+    from content.media import public_urls  # uploaded media as signed, expiring URLs (thumbnails)
+
+    view = {k: v for k, v in item_view(item).items() if k not in ("permalink", "publish_error", "publish_state")}
+    return view | {"media": public_urls(ctx, list(item.media or []))}
 
 
 async def _requests(ctx: Ctx, deal_id: str) -> list[Any]:

@@ -175,51 +175,67 @@ def handlers(rt: Runtime) -> dict[str, Handler]:
 
 
 def subscriptions(rt: Runtime) -> list[Subscription]:
-    return [Subscription(CONSUMER, handlers(rt))]
+    from payroll import content_handlers  # issue 10 §2: content deadlines and cadence, on the CONTENT stream
+
+    return [Subscription(CONSUMER, handlers(rt)), content_handlers.subscription(rt)]
 
 
 async def rebuild(rt: Runtime, batch: int = 500) -> dict[str, int]:
-    """Rebuild the ledger of the open months from the CLIENTS stream, from its first message.
+    """Rebuild the ledger of the open months from the CLIENTS and CONTENT streams, from their first message.
 
-    An ephemeral pull consumer (DeliverPolicy.ALL, no acks) reads up to the stream's last sequence at the
-    start; the lines of open months, the voids and the deadline outcomes are dropped and rebuilt in one
-    transaction, under the exclusive ledger lock (live facts wait, then find their lines present).
-    Closed months are not touched: a replayed fact of a closed month finds its line (or its adjustment).
+    An ephemeral pull consumer per stream (DeliverPolicy.ALL, no acks) reads up to the stream's last
+    sequence at the start; the lines of open months, the voids and the deadline outcomes are dropped and
+    rebuilt in one transaction, under the exclusive ledger lock (live facts wait, then find their lines
+    present). Closed months are not touched: a replayed fact of a closed month finds its line (or its
+    adjustment).
     """
+    from payroll import content_handlers
+
     assert rt.bus is not None and rt.bus.js is not None, "NATS is not connected"
     js = rt.bus.js
-    table = handlers(rt)
-    info = await js.stream_info("CLIENTS")
-    last = info.state.last_seq
-    applied = 0
+    applied, last = 0, 0
     async with rt.db.transaction() as session:
         removed = await svc.clear_open_months(session)
-        if info.state.messages:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
-                                    filter_subjects=sorted(table), inactive_threshold=60.0)
-            psub = await js.pull_subscribe("", stream="CLIENTS", config=config)
-            try:
-                done = False
-                while not done:
-                    try:
-                        msgs = await psub.fetch(batch, timeout=2.0)
-                    except (TimeoutError, NatsTimeoutError):
-                        break  # nothing more in the filter
-                    for msg in msgs:
-                        meta = msg.metadata
-                        if meta.sequence.stream > last:
-                            done = True
-                            break
-                        evt: Event = decode(msg.subject, msg.data)
-                        with continue_trace(msg.headers, f"payroll rebuild {msg.subject}"):
-                            await table[msg.subject](evt, session)
-                        applied += 1
-                        if meta.sequence.stream >= last or meta.num_pending == 0:
-                            done = True
-                            break
-            finally:
-                with suppress(Exception):
-                    name = (await psub.consumer_info()).name
-                    await psub.unsubscribe()
-                    await js.delete_consumer("CLIENTS", name)
+        for stream, table in (("CLIENTS", handlers(rt)), ("CONTENT", content_handlers.handlers(rt))):
+            n, stream_last = await _replay(js, stream, table, session, batch)
+            applied += n
+            if stream == "CLIENTS":
+                last = stream_last
     return {"removed": removed, "applied": applied, "stream_last_seq": last}
+
+
+async def _replay(js: Any, stream: str, table: dict[str, Handler], session: AsyncSession,
+                  batch: int) -> tuple[int, int]:
+    info = await js.stream_info(stream)
+    last = info.state.last_seq
+    applied = 0
+    if not info.state.messages:
+        return 0, last
+    config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE,
+                            filter_subjects=sorted(table), inactive_threshold=60.0)
+    psub = await js.pull_subscribe("", stream=stream, config=config)
+    try:
+        done = False
+        while not done:
+            try:
+                msgs = await psub.fetch(batch, timeout=2.0)
+            except (TimeoutError, NatsTimeoutError):
+                break  # nothing more in the filter
+            for msg in msgs:
+                meta = msg.metadata
+                if meta.sequence.stream > last:
+                    done = True
+                    break
+                evt: Event = decode(msg.subject, msg.data)
+                with continue_trace(msg.headers, f"payroll rebuild {msg.subject}"):
+                    await table[msg.subject](evt, session)
+                applied += 1
+                if meta.sequence.stream >= last or meta.num_pending == 0:
+                    done = True
+                    break
+    finally:
+        with suppress(Exception):
+            name = (await psub.consumer_info()).name
+            await psub.unsubscribe()
+            await js.delete_consumer(stream, name)
+    return applied, last

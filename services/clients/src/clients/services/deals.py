@@ -12,6 +12,7 @@ from typing import Any
 from opentelemetry import trace
 from shared.errors import Conflict, DomainError, NotFound
 from shared.events.clients import (
+    ClientProfileChanged,
     DealManagerAssigned,
     DealPaid,
     DealStageChanged,
@@ -216,7 +217,19 @@ async def open_deal(ctx: Ctx, data: PaymentIn, amount: Decimal, currency: str) -
                               payload={"deal_id": deal.id}, clock=ctx.clock)
         if lead is not None:
             lead.stage, lead.paid_at, lead.deal_id = "paid", paid_at, deal.id
+        await emit_profile(ctx, client, paid_at)
     return deal
+
+
+async def emit_profile(ctx: Ctx, client: Client, at: datetime) -> None:
+    """Issue 10: the client's display name and Instagram handle for the content service, through the
+    outbox, once per deal of the client (the envelope's `deal_id`; `deal_ids` lists them all)."""
+    deal_ids = list((await ctx.session.execute(select(Deal.id).where(Deal.client_id == client.id)
+                                               .order_by(Deal.created_at, Deal.id))).scalars())
+    for deal_id in deal_ids:
+        ctx.emit(ClientProfileChanged(deal_id=deal_id, client_id=client.id, occurred_at=at,
+                                      full_name=client.full_name, instagram=client.instagram or "",
+                                      deal_ids=deal_ids))
 
 
 # ============================================================================ CL-4 … CL-9: stages
@@ -389,4 +402,5 @@ async def update_client(ctx: Ctx, client: Client, patch: ClientPatchIn) -> list[
         with deal_span(deal, "client_updated"):
             history(ctx, deal, ctx.now, "client", f"client card changed: {', '.join(fields)}", code="client.updated",
                     fields=fields)
+    await emit_profile(ctx, client, ctx.now)
     return fields
