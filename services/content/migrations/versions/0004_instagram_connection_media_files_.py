@@ -1,21 +1,16 @@
 """instagram connection, media files, automatic publishing
 
 Revision ID: 0004
-Revises: 0003
+Revises: infra_0002
 Create Date: 2026-12-01 19:04:50.934118
 """
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 import shared.db
 
 revision = '0004'
-# Written on a branch whose head was 0003; main has since added `infra_0002` (revising 0003). Follow it
-# when it is there so the chain keeps one head either way (simplify to 'infra_0002' once merged).
-_INFRA = Path(__file__).with_name("infra_0002_dead_letters_once_timers_partial_index.py")
-down_revision = 'infra_0002' if _INFRA.exists() else '0003'
+down_revision = 'infra_0002'
 branch_labels = None
 depends_on = None
 
