@@ -1,0 +1,62 @@
+"""One adapter per channel: normalise a verified inbound delivery into `Inbound` items, and send a reply through
+the channel's real API, raising `Retry` (rate limits, flood control, transient errors) or `Permanent`
+(the channel's reason, shown to the agent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass
+class Inbound:
+    thread_kind: str
+    thread_key: str
+    external_id: str
+    text: str
+    at: datetime
+    author: str
+    customer_name: str
+    customer_handle: str
+    reply_target: dict[str, Any]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outgoing:
+    message_id: str
+    text: str
+    target: dict[str, Any]  # the conversation's reply target
+    thread_kind: str
+
+
+class Retry(Exception):
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.after = after
+
+
+class Permanent(Exception):
+    def __init__(self, reason: str, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unreachable = unreachable
+
+
+def from_epoch(value: Any, millis: bool = False) -> datetime | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if millis or number > 10_000_000_000:  # Meta's messaging timestamps are epoch milliseconds
+        number /= 1000
+    return datetime.fromtimestamp(number, UTC)
+
+
+def json_or_none(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
