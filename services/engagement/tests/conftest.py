@@ -55,7 +55,13 @@ class StandIn:
         for suffix, answers in self.scripts.items():
             if path.endswith(suffix) and answers:
                 status, answer = answers.pop(0)
-                return Response(answer, status_code=status)
+                if answer != "deliver-then-fail":
+                    return Response(answer, status_code=status)
+                await self.answer(path, body, call)   # it took effect, but the answer is lost
+                return Response({"error": "upstream timeout"}, status_code=status)
+        return await self.answer(path, body, call)
+
+    async def answer(self, path: str, body: dict[str, Any], call: dict[str, Any]) -> Response:
         n = len(self.delivered) + 1
         if path.endswith("/sendMessage"):
             self.delivered.append(call)
@@ -83,7 +89,7 @@ class StandIn:
 def stand_in() -> Iterator[StandIn]:
     stand = StandIn()
 
-    @post("/{path:path}")
+    @post("/{path:path}", status_code=200)
     async def any_post(request: Request) -> Response:
         return await stand.handle(request)
 

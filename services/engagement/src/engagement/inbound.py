@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engagement import rules
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
-from engagement.models import Channel, Conversation, Delivery, Message
+from engagement.models import Channel, Conversation, Delivery, Message, new_id
 from engagement.services import search_text
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
         await session.flush()
     else:
         reopened = conversation.status == rules.RESOLVED
-    message = Message(conversation_id=conversation.id, channel_id=channel.id, direction="in", text=item.text,
+    message = Message(id=new_id(), conversation_id=conversation.id, channel_id=channel.id, direction="in", text=item.text,
                       at=item.at, author=item.author, external_id=item.external_id, raw=item.raw, created_at=now)
     try:
         async with session.begin_nested():

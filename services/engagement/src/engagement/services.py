@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import access, rules
 from engagement.crypto import digest, encrypt_secrets
-from engagement.models import AGENCY_ACCOUNT, Channel, Conversation, ConversationTag, Message, StaffAccount
+from engagement.models import (
+    AGENCY_ACCOUNT,
+    Channel,
+    Conversation,
+    ConversationTag,
+    Message,
+    StaffAccount,
+    new_id,
+)
 from engagement.schemas import ChannelIn
 
 OUTGOING_FLAG = "engagement.outgoing"
@@ -215,7 +223,7 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
     channel = await session.get(Channel, c.channel_id)
     if channel is None or not channel.active:
         raise NotFound("the channel account of this conversation is gone")
-    message = Message(conversation_id=c.id, channel_id=c.channel_id, direction="out", text=text, at=now,
+    message = Message(id=new_id(), conversation_id=c.id, channel_id=c.channel_id, direction="out", text=text, at=now,
                       author=actor.login, delivery="pending", attempts=0, next_attempt_at=now,
                       target=dict(c.reply_target), created_at=now)
     session.add(message)

@@ -31,6 +31,12 @@ class Outgoing:
     thread_kind: str
 
 
+# A secret that an API wants in the URL path (Telegram's bot token) travels to the transport in this header and
+# replaces the placeholder only there, so the URL that httpx logs and traces never holds it.
+PATH_SECRET_HEADER = "x-zabota-path-secret"
+PATH_SECRET_PLACEHOLDER = "__secret__"
+
+
 class Retry(Exception):
     def __init__(self, reason: str, after: float | None = None) -> None:
         super().__init__(reason)

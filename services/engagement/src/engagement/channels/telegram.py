@@ -10,7 +10,16 @@ from typing import Any
 
 import httpx
 
-from engagement.channels import Inbound, Outgoing, Permanent, Retry, from_epoch, json_or_none
+from engagement.channels import (
+    PATH_SECRET_HEADER,
+    PATH_SECRET_PLACEHOLDER,
+    Inbound,
+    Outgoing,
+    Permanent,
+    Retry,
+    from_epoch,
+    json_or_none,
+)
 
 
 def _name(user: dict[str, Any]) -> str:
@@ -56,7 +65,8 @@ async def send(http: httpx.AsyncClient, base_url: str, config: dict, secrets: di
     if out.target.get("reply_to"):
         body["reply_parameters"] = {"message_id": out.target["reply_to"], "allow_sending_without_reply": True}
     try:
-        response = await http.post(f"{base_url}/bot{secrets['bot_token']}/sendMessage", json=body)
+        response = await http.post(f"{base_url}/bot{PATH_SECRET_PLACEHOLDER}/sendMessage", json=body,
+                                   headers={PATH_SECRET_HEADER: secrets["bot_token"]})
     except httpx.HTTPError as exc:
         raise Retry(f"telegram unreachable: {type(exc).__name__}") from exc
     data = json_or_none(response) or {}
