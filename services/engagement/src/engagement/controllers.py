@@ -10,8 +10,8 @@ from shared.auth import Actor
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import services
-from engagement.schemas import AssignIn, ChannelIn, ReplyIn, StaffAccountsIn, StatusIn, TagsIn
+from engagement import assignment, services
+from engagement.schemas import AgentIn, AssignIn, ChannelIn, ReplyIn, StaffAccountsIn, StatusIn, TagsIn
 
 
 @post("/channels", status_code=201)
@@ -33,6 +33,14 @@ async def set_staff_accounts(session: AsyncSession, actor: Actor, runtime: Runti
                              data: StaffAccountsIn) -> dict[str, Any]:
     accounts = await services.set_staff_accounts(session, actor, login, data.accounts, runtime.clock)
     return {"login": login, "accounts": accounts}
+
+
+@put("/agents/{login:str}")
+async def set_agent(session: AsyncSession, actor: Actor, runtime: Runtime, login: FromPath[str],
+                    data: AgentIn) -> dict[str, Any]:
+    agent = await assignment.set_agent(session, actor, login, on_shift=data.on_shift, cap=data.cap,
+                                       clear_cap=data.clear_cap, clock=runtime.clock)
+    return assignment.agent_out(agent)
 
 
 @get("/conversations")
@@ -75,5 +83,5 @@ async def change_tags(session: AsyncSession, actor: Actor, conversation_id: From
             "tags": await services.change_tags(session, actor, conversation_id, data.add, data.remove)}
 
 
-api_routes = [create_channel, list_channels, set_staff_accounts, list_conversations, get_conversation, post_reply,
+api_routes = [create_channel, list_channels, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
               assign, set_status, change_tags]

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import rules
+from engagement.assignment import auto_assign
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
 from engagement.models import Channel, Conversation, Delivery, Message, new_id
@@ -164,6 +165,7 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
             last_direction="in", search_text="")
         session.add(conversation)
         await session.flush()
+        await auto_assign(session, conversation, now)
     else:
         reopened = conversation.status == rules.RESOLVED
     message = Message(id=new_id(), conversation_id=conversation.id, channel_id=channel.id, direction="in", text=item.text,

@@ -152,3 +152,17 @@ class Message(Base):
         Index("ix_messages_outgoing", "delivery", "next_attempt_at"),
         Index("ix_messages_conversation_at", "conversation_id", "at"),
     )
+
+
+class Agent(Base):
+    """A care agent's availability for automatic assignment (issue 11 §assignment): on shift or not, their cap
+    of open conversations (None: the default), and when they were last given one (the round-robin order)."""
+
+    __tablename__ = "agents"
+
+    login: Mapped[str] = mapped_column(String(100), primary_key=True)
+    on_shift: Mapped[bool] = mapped_column(Boolean, default=False)
+    cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(100))

@@ -74,3 +74,15 @@ def meta_signature_valid(app_secret: str, raw_body: bytes, header: str | None) -
 
 def normalise_tag(tag: str) -> str:
     return " ".join(tag.strip().lower().split())[:100]
+
+
+DEFAULT_OPEN_CAP = 20  # open conversations per agent before round-robin skips them (an agency default)
+
+
+def pick_round_robin(candidates: list[tuple[str, int, int, datetime | None]]) -> str | None:
+    """Round-robin among agents on shift under their cap: (login, open_count, cap, last_assigned_at) → the one
+    given a conversation longest ago (never first), ties by login; None when everyone is at their cap."""
+    free = [c for c in candidates if c[1] < c[2]]
+    if not free:
+        return None
+    return min(free, key=lambda c: (c[3] is not None, c[3] or datetime.min, c[0]))[0]

@@ -34,3 +34,9 @@ class TagsIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class StaffAccountsIn(msgspec.Struct, forbid_unknown_fields=True):
     accounts: list[str]
+
+
+class AgentIn(msgspec.Struct, forbid_unknown_fields=True):
+    on_shift: bool | None = None
+    cap: int | None = None
+    clear_cap: bool = False
