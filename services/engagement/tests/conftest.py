@@ -63,6 +63,9 @@ class StandIn:
 
     async def answer(self, path: str, body: dict[str, Any], call: dict[str, Any]) -> Response:
         n = len(self.delivered) + 1
+        if path.endswith("/setWebhook"):
+            self.delivered.append(call)
+            return Response({"ok": True, "result": True, "description": "Webhook was set"})
         if path.endswith("/sendMessage"):
             self.delivered.append(call)
             return Response({"ok": True, "result": {"message_id": 9000 + n, "chat": {"id": body["chat_id"]},

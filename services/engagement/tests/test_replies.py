@@ -222,6 +222,8 @@ async def test_issue11_en3_first_answer_publishes_the_response_time_once(api_any
     assert answered.message_id == first["id"] and answered.conversation_id == conversation["id"]
     assert answered.deal_id == "deal-1"
     await api.send()
+    api.clock.advance(timedelta(seconds=1))   # Telegram: one message a second in a chat
+    await api.send()
     assert [c["body"]["text"] for c in stand_in.delivered] == ["Первый ответ", "Второй ответ"]
 
 
@@ -234,3 +236,46 @@ async def test_issue11_reply_text_is_required_and_bounded(api) -> None:
     missing = await api.post(f"/conversations/{conversation['id']}/replies", {})
     assert missing.status_code == 422
     assert await api.count(Message) == 1
+
+
+async def test_issue11_telegram_per_chat_and_group_limits_pace_the_sender(api, stand_in) -> None:
+    channel, conversation = await _telegram_conversation(api)
+    first = await _reply(api, conversation["id"], "Раз")
+    second = await _reply(api, conversation["id"], "Два")
+    await api.send()
+    assert [c["body"]["text"] for c in stand_in.delivered] == ["Раз"]      # one message per second in a chat
+    assert (await _message(api, conversation["id"], second["id"]))["delivery"] == "pending"
+    api.clock.advance(timedelta(seconds=1))
+    await api.send()
+    assert [c["body"]["text"] for c in stand_in.delivered] == ["Раз", "Два"]
+    assert (await _message(api, conversation["id"], first["id"]))["delivery"] == "sent"
+
+    await api.webhook(f"/webhooks/telegram/{channel['id']}", tg_group(), TG_SECRET)
+    await api.process()
+    group = next(c for c in await api.conversations() if c["customer"]["name"] == "Brand Club")
+    for n in range(21):
+        await _reply(api, group["id"], f"Сообщение {n}")
+        await api.send()
+        api.clock.advance(timedelta(seconds=1))
+    in_group = [c for c in stand_in.delivered if c["body"]["chat_id"] == -1001234567890]
+    assert len(in_group) == 20                                            # 20 a minute in a group
+    api.clock.advance(timedelta(seconds=40))
+    await api.send()
+    assert len([c for c in stand_in.delivered if c["body"]["chat_id"] == -1001234567890]) == 21
+
+
+async def test_issue11_lead_registers_the_telegram_webhook_with_its_secret(api, stand_in) -> None:
+    channel = await api.channel("telegram", TG_CONFIG)
+    path = f"/channels/{channel['id']}/register-webhook"
+    assert (await api.post(path, as_=("senior", "senior_agent"))).status_code == 403
+    answer = await api.ok("post", path)
+    assert answer == {"id": channel["id"], "webhook_url": channel["webhook_url"], "registered": True}
+    [call] = stand_in.delivered
+    assert call["path"] == f"/tg/bot{TG_CONFIG['bot_token']}/setWebhook"
+    assert call["body"]["url"] == channel["webhook_url"]
+    assert call["body"]["secret_token"] == TG_CONFIG["secret_token"]
+    stand_in.script("/setWebhook", (400, {"ok": False, "error_code": 400,
+                                          "description": "Bad Request: bad webhook: HTTPS url must be provided"}))
+    refused = await api.post(path)
+    assert refused.status_code == 502 and "HTTPS url must be provided" in refused.json()["detail"]
+    assert TG_CONFIG["bot_token"] not in refused.text

@@ -28,6 +28,13 @@ async def list_channels(request: Request, session: AsyncSession, actor: Actor) -
     return [services.channel_out(c, public_url) for c in await services.list_channels(session, actor)]
 
 
+@post("/channels/{channel_id:str}/register-webhook", status_code=200)
+async def register_webhook(request: Request, actor: Actor, runtime: Runtime, channel_id: FromPath[str]) -> dict:
+    sender = runtime.state["sender"]
+    return await services.register_webhook(runtime, actor, channel_id, request.app.state.channels.public_url,
+                                           sender.client(), request.app.state.channels.telegram_api_url)
+
+
 @put("/staff/{login:str}/accounts")
 async def set_staff_accounts(session: AsyncSession, actor: Actor, runtime: Runtime, login: FromPath[str],
                              data: StaffAccountsIn) -> dict[str, Any]:
@@ -83,5 +90,5 @@ async def change_tags(session: AsyncSession, actor: Actor, conversation_id: From
             "tags": await services.change_tags(session, actor, conversation_id, data.add, data.remove)}
 
 
-api_routes = [create_channel, list_channels, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
+api_routes = [create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
               assign, set_status, change_tags]

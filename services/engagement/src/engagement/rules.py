@@ -86,3 +86,19 @@ def pick_round_robin(candidates: list[tuple[str, int, int, datetime | None]]) ->
     if not free:
         return None
     return min(free, key=lambda c: (c[3] is not None, c[3] or datetime.min, c[0]))[0]
+
+
+TELEGRAM_PER_CHAT_SECONDS = 1.0   # "avoid sending more than one message per second" in a chat
+TELEGRAM_GROUP_PER_MINUTE = 20    # "bots are not able to send more than 20 messages per minute" in a group
+
+
+def telegram_wait(sent_at: list[datetime], now: datetime, group: bool) -> float:
+    """Seconds to wait before the next message to one chat, given when we sent to it before (Bots FAQ limits)."""
+    if not sent_at:
+        return 0.0
+    wait = TELEGRAM_PER_CHAT_SECONDS - (now - max(sent_at)).total_seconds()
+    if group:
+        recent = sorted(t for t in sent_at if (now - t).total_seconds() < 60)
+        if len(recent) >= TELEGRAM_GROUP_PER_MINUTE:
+            wait = max(wait, 60 - (now - recent[-TELEGRAM_GROUP_PER_MINUTE]).total_seconds())
+    return max(0.0, wait)

@@ -10,7 +10,7 @@ customer cannot be reached). VK retries reuse the message's `random_id`, so VK n
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import httpx
@@ -72,6 +72,7 @@ class Sender(WakeableLoop):
         super().__init__(poll_seconds)
         self.db, self.clock, self.settings, self.secret_key, self.batch = db, clock, settings, secret_key, batch
         self.http: httpx.AsyncClient | None = None
+        self._sent: dict[str, list[datetime]] = {}
         db.on_commit(OUTGOING_FLAG, self.wake)
 
     async def _claim(self) -> list[tuple[Message, Conversation, Channel]]:
@@ -90,9 +91,13 @@ class Sender(WakeableLoop):
                 claimed.append((message, conversation, channel))
             return claimed
 
-    async def _call(self, message: Message, conversation: Conversation, channel: Channel) -> str:
+    def client(self) -> httpx.AsyncClient:
         if self.http is None:
             self.http = channel_http(self.settings)
+        return self.http
+
+    async def _call(self, message: Message, conversation: Conversation, channel: Channel) -> str:
+        self.client()
         secrets = decrypt_secrets(self.secret_key, channel.secrets)
         out = Outgoing(message_id=message.id, text=message.text, target=message.target or conversation.reply_target,
                        thread_kind=conversation.thread_kind)
@@ -130,9 +135,33 @@ class Sender(WakeableLoop):
             message.delivery, message.error, message.next_attempt_at = "sent", None, None
             message.external_id, message.sent_at = external_id or None, now
 
+    def _pace(self, message: Message, conversation: Conversation, channel: Channel) -> float:
+        """Telegram's per-chat and per-group limits, kept per process: seconds to wait, or 0 and note the send."""
+        if channel.kind != "telegram":
+            return 0.0
+        chat_id = (message.target or conversation.reply_target).get("chat_id")
+        key = f"{channel.id}:{chat_id}"
+        now = self.clock.now()
+        history = [t for t in self._sent.get(key, []) if (now - t).total_seconds() < 60]
+        wait = rules.telegram_wait(history, now, group=isinstance(chat_id, int) and chat_id < 0)
+        if wait == 0:
+            history.append(now)
+        self._sent[key] = history
+        return wait
+
+    async def _defer(self, message_id: str, seconds: float) -> None:
+        async with self.db.transaction() as session:
+            message = await session.get(Message, message_id)
+            if message is not None and message.delivery == "pending":
+                message.attempts -= 1   # waiting for our own pacing is not a failed attempt
+                message.next_attempt_at = self.clock.now() + timedelta(seconds=seconds)
+
     async def send_batch(self) -> int:
         claimed = await self._claim()
         for message, conversation, channel in claimed:
+            if (wait := self._pace(message, conversation, channel)) > 0:
+                await self._defer(message.id, wait)
+                continue
             try:
                 external_id = await self._call(message, conversation, channel)
             except Retry as exc:

@@ -81,6 +81,34 @@ async def list_channels(session: AsyncSession, actor: Actor) -> list[Channel]:
     return list((await session.execute(select(Channel).order_by(Channel.created_at, Channel.id))).scalars())
 
 
+class ChannelRefused(DomainError):
+    status_code = 502
+
+
+async def register_webhook(runtime: Any, actor: Actor, channel_id: str, public_url: str, http: Any,
+                           telegram_api_url: str) -> dict[str, Any]:
+    """The lead registers a Telegram channel's webhook (`setWebhook` with its secret token) from the page. The
+    API call is made outside any transaction."""
+    from engagement.channels import Permanent, telegram
+    from engagement.crypto import decrypt_secrets
+
+    access.require_roles(actor, access.LEAD)
+    async with runtime.db.transaction() as session:
+        channel = await session.get(Channel, channel_id)
+    if channel is None:
+        raise NotFound("channel not found")
+    if channel.kind != "telegram":
+        raise DomainError(f"webhook registration by API is for Telegram; {channel.kind} is set up in its console",
+                          field="kind")
+    url = webhook_url(public_url, channel)
+    try:
+        await telegram.set_webhook(http, telegram_api_url, decrypt_secrets(runtime.settings.secret_key,
+                                                                           channel.secrets), url)
+    except Permanent as exc:
+        raise ChannelRefused(f"Telegram refused the webhook: {exc.reason}", field="webhook_url") from exc
+    return {"id": channel.id, "webhook_url": url, "registered": True}
+
+
 # ---------------------------------------------------------------- staff ↔ accounts
 
 async def set_staff_accounts(session: AsyncSession, actor: Actor, login: str, accounts: list[str],

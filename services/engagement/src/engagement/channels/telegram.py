@@ -80,3 +80,17 @@ async def send(http: httpx.AsyncClient, base_url: str, config: dict, secrets: di
     if response.status_code == 403:
         raise Permanent(description, unreachable=True)
     raise Permanent(description)
+
+
+async def set_webhook(http: httpx.AsyncClient, base_url: str, secrets: dict[str, str], url: str) -> None:
+    """Register our webhook address with the bot's secret token (`setWebhook`); raises Permanent with Telegram's
+    description when refused."""
+    body = {"url": url, "secret_token": secrets["secret_token"], "allowed_updates": ["message", "my_chat_member"]}
+    try:
+        response = await http.post(f"{base_url}/bot{PATH_SECRET_PLACEHOLDER}/setWebhook", json=body,
+                                   headers={PATH_SECRET_HEADER: secrets["bot_token"]})
+    except httpx.HTTPError as exc:
+        raise Permanent(f"telegram unreachable: {type(exc).__name__}") from exc
+    data = json_or_none(response) or {}
+    if not (response.status_code == 200 and data.get("ok")):
+        raise Permanent(str(data.get("description") or f"HTTP {response.status_code}"))
