@@ -13,7 +13,7 @@ from shared.settings import Settings
 
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
-from engagement.inbound import DeliveryProcessor, webhook_routes
+from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
 from engagement.models import Base
 from engagement.sender import Sender
 
@@ -50,4 +50,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, bac
     channels = channels or ChannelSettings.from_env()
     app = create_service_app(spec(channels, background), settings=settings, clock=clock, background=background)
     app.state.channels = channels
+    app.state.channel_cache = ChannelCache()
     return app

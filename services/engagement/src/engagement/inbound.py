@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ from shared.events.engagement import MessageReceived
 from shared.loop import WakeableLoop
 from shared.outbox import add_event
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,7 +43,6 @@ from engagement.models import Channel, Conversation, Delivery, Message, new_id
 from engagement.services import search_text
 
 log = logging.getLogger(__name__)
-DELIVERY_FLAG = "engagement.deliveries"
 TEXT = "text/plain"
 
 
@@ -48,18 +50,46 @@ def _text(body: str, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type=TEXT)
 
 
-async def store_delivery(session: AsyncSession, *, kind: str, channel_id: str | None, dedupe_key: str,
-                         body: bytes, clock: Clock) -> bool:
-    """Insert the raw delivery once; a redelivery (same key) is a no-op. Returns whether it was new."""
-    now = clock.now()
-    try:
-        async with session.begin_nested():
-            session.add(Delivery(kind=kind, channel_id=channel_id, dedupe_key=dedupe_key[:200], body=body,
-                                 received_at=now, next_attempt_at=now, attempts=0, outcome=""))
-    except IntegrityError:
-        return False
-    session.info[DELIVERY_FLAG] = True
-    return True
+async def store_delivery(request: Request, *, kind: str, channel_id: str | None, dedupe_key: str,
+                         body: bytes) -> bool:
+    """Insert the raw delivery once, in one short statement of its own (`ON CONFLICT DO NOTHING`: a redelivery
+    is a no-op), commit, and wake the processor. Returns whether it was new."""
+    runtime = request.app.state.runtime
+    db = runtime.db
+    now = runtime.clock.now()
+    insert = (pg_insert if db.dialect == "postgresql" else sqlite_insert)(Delivery.__table__)
+    statement = insert.values(kind=kind, channel_id=channel_id, dedupe_key=dedupe_key[:200], body=body,
+                              received_at=now, next_attempt_at=now, attempts=0, outcome="") \
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    async with db.engine.begin() as conn:
+        inserted = (await conn.execute(statement)).rowcount > 0
+    if inserted and (processor := runtime.state.get("processor")) is not None:
+        processor.wake()
+    return inserted
+
+
+class ChannelCache:
+    """What the webhook check needs of a channel (kind, webhook secret digest, VK group id), kept for a few
+    seconds so the hot path reads nothing but the request."""
+
+    TTL = 10.0
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, tuple[str, str | None, str] | None]] = {}
+
+    async def get(self, request: Request, channel_id: str, kind: str) -> tuple[str, str | None, str] | None:
+        now = time.monotonic()
+        hit = self._items.get(channel_id)
+        if hit is None or now - hit[0] > self.TTL:
+            async with request.app.state.runtime.db.sessionmaker() as session:
+                channel = await session.get(Channel, channel_id)
+                value = (channel.kind, channel.webhook_secret_digest, str(channel.config.get("group_id", ""))) \
+                    if channel is not None and channel.active else None
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[channel_id] = hit = (now, value)
+        value = hit[1]
+        return value if value is not None and value[0] == kind else None
 
 
 def _json(raw: bytes) -> dict[str, Any] | None:
@@ -82,7 +112,7 @@ def instagram_handshake(request: Request) -> Response:
 
 
 @post("/webhooks/instagram", include_in_schema=False)
-async def instagram_webhook(request: Request, session: AsyncSession) -> Response:
+async def instagram_webhook(request: Request) -> Response:
     raw = await request.body()
     header = request.headers.get("x-hub-signature-256")
     if not header:
@@ -90,55 +120,49 @@ async def instagram_webhook(request: Request, session: AsyncSession) -> Response
     if not rules.meta_signature_valid(request.app.state.channels.meta_app_secret, raw, header):
         return _text("bad signature", 403)
     key = "instagram:" + hashlib.sha256(raw).hexdigest()
-    await store_delivery(session, kind="instagram", channel_id=None, dedupe_key=key, body=raw,
-                         clock=request.app.state.runtime.clock)
+    await store_delivery(request, kind="instagram", channel_id=None, dedupe_key=key, body=raw)
     return _text("EVENT_RECEIVED")
 
 
-async def _channel(session: AsyncSession, channel_id: str, kind: str) -> Channel | None:
-    channel = await session.get(Channel, channel_id)
-    return channel if channel is not None and channel.kind == kind and channel.active else None
-
-
 @post("/webhooks/telegram/{channel_id:str}", include_in_schema=False)
-async def telegram_webhook(request: Request, session: AsyncSession, channel_id: FromPath[str]) -> Response:
+async def telegram_webhook(request: Request, channel_id: FromPath[str]) -> Response:
     raw = await request.body()
-    channel = await _channel(session, channel_id, "telegram")
+    channel = await request.app.state.channel_cache.get(request, channel_id, "telegram")
     if channel is None:
         return _text("unknown channel", 404)
     header = request.headers.get("x-telegram-bot-api-secret-token")
     if not header:
         return _text("missing X-Telegram-Bot-Api-Secret-Token", 401)
-    if not matches_digest(header, channel.webhook_secret_digest):
+    if not matches_digest(header, channel[1]):
         return _text("bad secret token", 403)
     update = _json(raw)
     if update is None or not isinstance(update.get("update_id"), int):
         return _text("update_id missing", 400)
-    await store_delivery(session, kind="telegram", channel_id=channel.id,
-                         dedupe_key=f"telegram:{channel.id}:{update['update_id']}", body=raw,
-                         clock=request.app.state.runtime.clock)
+    await store_delivery(request, kind="telegram", channel_id=channel_id,
+                         dedupe_key=f"telegram:{channel_id}:{update['update_id']}", body=raw)
     return _text("ok")
 
 
 @post("/webhooks/vk/{channel_id:str}", include_in_schema=False)
-async def vk_webhook(request: Request, session: AsyncSession, channel_id: FromPath[str]) -> Response:
+async def vk_webhook(request: Request, channel_id: FromPath[str]) -> Response:
     raw = await request.body()
-    channel = await _channel(session, channel_id, "vk")
+    channel = await request.app.state.channel_cache.get(request, channel_id, "vk")
     if channel is None:
         return _text("unknown channel", 404)
     body = _json(raw)
     if body is None:
         return _text("invalid JSON", 400)
-    if not matches_digest(str(body.get("secret") or ""), channel.webhook_secret_digest):
+    if not matches_digest(str(body.get("secret") or ""), channel[1]):
         return _text("bad secret", 403)
     if body.get("type") == "confirmation":
-        if str(body.get("group_id")) != str(channel.config.get("group_id")):
+        if str(body.get("group_id")) != channel[2]:
             return _text("group_id does not match this channel", 403)
-        secrets = decrypt_secrets(request.app.state.settings.secret_key, channel.secrets)
-        return _text(secrets["confirmation"])
+        async with request.app.state.runtime.db.sessionmaker() as session:
+            row = await session.get(Channel, channel_id)
+        return _text(decrypt_secrets(request.app.state.settings.secret_key, row.secrets)["confirmation"])
     event_id = body.get("event_id") or hashlib.sha256(raw).hexdigest()
-    await store_delivery(session, kind="vk", channel_id=channel.id, dedupe_key=f"vk:{channel.id}:{event_id}",
-                         body=raw, clock=request.app.state.runtime.clock)
+    await store_delivery(request, kind="vk", channel_id=channel_id, dedupe_key=f"vk:{channel_id}:{event_id}",
+                         body=raw)
     return _text("ok")
 
 
@@ -235,10 +259,9 @@ class DeliveryProcessor(WakeableLoop):
     """Turns stored deliveries into messages. A delivery that fails to process is retried with backoff; its
     savepoint undoes a half-done delivery."""
 
-    def __init__(self, db: Database, clock: Clock, batch: int = 200, poll_seconds: float = 1.0) -> None:
+    def __init__(self, db: Database, clock: Clock, batch: int = 50, poll_seconds: float = 1.0) -> None:
         super().__init__(poll_seconds)
         self.db, self.clock, self.batch = db, clock, batch
-        db.on_commit(DELIVERY_FLAG, self.wake)
 
     async def process_batch(self) -> int:
         now = self.clock.now()
