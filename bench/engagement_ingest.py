@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ def update(n: int) -> bytes:
 
 
 def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
+    ordered = sorted(values) or [float("nan")]
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
@@ -65,8 +64,8 @@ def start_service(database_url: str, var: Path) -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update({"DATABASE_URL": database_url, "ENGAGEMENT_PORT": str(port), "ZABOTA_VAR_DIR": str(var),
                 "NATS_URL": f"nats://127.0.0.1:{free_port()}"})
-    proc = subprocess.Popen([sys.executable, "-m", "engagement"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    log = (var / "service.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "engagement"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -99,7 +98,8 @@ async def ingest(url: str, path: str, count: int, concurrency: int, start: int) 
 
 async def paced(url: str, path: str, rate: int, seconds: int, start: int) -> None:
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(60, pool=None),
+                                 limits=httpx.Limits(max_connections=256)) as http:
         tasks = []
         t0 = time.perf_counter()
         for i in range(rate * seconds):
@@ -117,16 +117,22 @@ async def inbox_latencies(database_url: str, first: int) -> list[float]:
 
     engine = create_async_engine(database_url)
     async with engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT d.received_at, m.created_at FROM deliveries d JOIN messages m "
-            "ON m.external_id = (CAST(10000000 + d.id - 1 AS VARCHAR) || ':1') "
-            "WHERE d.id > :first"), {"first": first})).all()
+        deliveries = (await conn.execute(text("SELECT dedupe_key, received_at FROM deliveries"))).all()
+        messages = dict((await conn.execute(text("SELECT external_id, created_at FROM messages"))).all())
     await engine.dispose()
 
     def ts(v):
-        from datetime import datetime
-        return v if isinstance(v, datetime) else datetime.fromisoformat(v)
-    return [(ts(m) - ts(d)).total_seconds() for d, m in rows]
+        from datetime import UTC, datetime
+        v = v if isinstance(v, datetime) else datetime.fromisoformat(v)
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v
+
+    out = []
+    for key, received in deliveries:
+        n = int(key.rsplit(":", 1)[1])
+        created = messages.get(f"{10_000_000 + n}:1")
+        if n > first and created is not None:
+            out.append((ts(created) - ts(received)).total_seconds())
+    return out
 
 
 async def main() -> None:
@@ -138,6 +144,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-engagement-"))
+    print(f"scratch directory (service.log): {tmp}")
     drop = None
     if args.db == "postgres":
         database_url, drop = await pg_scratch()
@@ -158,8 +165,12 @@ async def main() -> None:
         await asyncio.sleep(max(5.0, args.count / 500))      # let the processor drain the burst
         first = 200 + args.count
         await paced(url, path, args.rate, args.seconds, first + 1)
-        await asyncio.sleep(3)
-        lat = await inbox_latencies(database_url, first)
+        lat: list[float] = []
+        for _ in range(240):                                  # until every paced webhook is in the inbox
+            lat = await inbox_latencies(database_url, first)
+            if len(lat) >= args.rate * args.seconds:
+                break
+            await asyncio.sleep(0.5)
         print(f"inbox ({args.db}): {len(lat)} webhooks at {args.rate}/s: webhook → message in the inbox "
               f"p50 {pct(lat, .5) * 1000:.0f} ms, p99 {pct(lat, .99) * 1000:.0f} ms")
     finally:
