@@ -7,8 +7,9 @@
 - `POST /webhooks/vk/{channel_id}`: body `secret`; `confirmation` answered with the account's string; `ok`;
   dedupe on `event_id`.
 
-The `Delivery` row is the processing state: `DeliveryProcessor` (a wakeable background loop, woken by the
-commit) turns it into conversations and messages; a message is unique per channel and external id, so a
+The `Delivery` row is the processing state, written by one `INSERT … ON CONFLICT DO NOTHING` on the dedupe key
+in a short transaction of its own before the answer: `DeliveryProcessor` (a background loop, woken right after
+that commit, polling every second otherwise) turns it into conversations and messages; a message is unique per channel and external id, so a
 redelivery Meta sends with another body still has one effect.
 """
 
