@@ -12,6 +12,7 @@ from .payloads import TG_CONFIG, VK_CONFIG, tg_group, tg_private, vk_message
 
 TG_SECRET = {"X-Telegram-Bot-Api-Secret-Token": TG_CONFIG["secret_token"]}
 AGENT1, AGENT2 = ("agent1", "care_agent"), ("agent2", "care_agent")
+LEAD_ACTOR = ("aliya", "lead")
 SENIOR, MONITOR, ANALYST = ("senior", "senior_agent"), ("monitor1", "monitoring"), ("analyst1", "analyst")
 SECRET_VALUES = [TG_CONFIG["bot_token"], TG_CONFIG["secret_token"], VK_CONFIG["access_token"], VK_CONFIG["secret"],
                  VK_CONFIG["confirmation"]]
@@ -174,3 +175,28 @@ async def test_en6_senior_and_monitoring_see_all_monitoring_and_analyst_change_n
         assert (await api.post(f"/conversations/{c['id']}/{path}", body, as_=MONITOR)).status_code == 403, path
     assert await api.conversations(as_=ANALYST) == []
     assert (await api.get(f"/conversations/{c['id']}", as_=ANALYST)).status_code == 404
+
+
+# ---------------------------------------------------------------- tags by rules (EN-7)
+
+
+async def test_en7_tag_rules_by_keyword_channel_account_and_campaign(api_any) -> None:
+    api = api_any
+    for kind, value, tag in (("keyword", "заказ", "Доставка"), ("channel", "telegram", "tg"),
+                             ("account", "deal-1", "клиент-1"), ("campaign", "spring_sale", "весна")):
+        await api.ok("post", "/tag-rules", {"kind": kind, "value": value, "tag": tag}, as_=SENIOR)
+    assert (await api.post("/tag-rules", {"kind": "keyword", "value": "x", "tag": "y"}, as_=AGENT1)
+            ).status_code == 403
+    bad = await api.post("/tag-rules", {"kind": "keyword", "value": " ", "tag": "y"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "value"
+    channel = await api.channel("telegram", TG_CONFIG, deal_id="deal-1")
+    await _tg(api, tg_private(update_id=1, user_id=1, text="Где мой ЗАКАЗ?"), channel)
+    await _tg(api, tg_private(update_id=2, user_id=2, text="/start spring_sale"), channel)
+    await api.process()
+    tags = sorted(sorted(c["tags"]) for c in await api.conversations())
+    assert tags == [["tg", "весна", "клиент-1"], ["tg", "доставка", "клиент-1"]]
+    rules = await api.ok("get", "/tag-rules")
+    assert len(rules) == 4
+    assert (await api.client.delete(f"/api/engagement/tag-rules/{rules[0]['id']}",
+                                    headers=api.headers(LEAD_ACTOR))).status_code == 204
+    assert len(await api.ok("get", "/tag-rules")) == 3

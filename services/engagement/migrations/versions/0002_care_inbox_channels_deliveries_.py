@@ -1,8 +1,8 @@
-"""care inbox: channels, deliveries, conversations, messages, agents
+"""care inbox: channels, deliveries, conversations, messages, agents, tag rules
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-01 18:59:46.645499
+Create Date: 2026-12-01 19:30:01.635015
 """
 from alembic import op
 import sqlalchemy as sa
@@ -68,6 +68,15 @@ def upgrade() -> None:
     sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=100), nullable=False),
     sa.PrimaryKeyConstraint('login', 'account', name=op.f('pk_staff_accounts'))
+    )
+    op.create_table('tag_rules',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('value', sa.String(length=200), nullable=False),
+    sa.Column('tag', sa.String(length=100), nullable=False),
+    sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=100), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tag_rules'))
     )
     op.create_table('conversations',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -158,6 +167,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_conversations_account'))
 
     op.drop_table('conversations')
+    op.drop_table('tag_rules')
     op.drop_table('staff_accounts')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_pending')

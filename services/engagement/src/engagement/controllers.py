@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.params import FromPath
 from shared.auth import Actor
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import assignment, services
-from engagement.schemas import AgentIn, AssignIn, ChannelIn, ReplyIn, StaffAccountsIn, StatusIn, TagsIn
+from engagement.schemas import (
+    AgentIn,
+    AssignIn,
+    ChannelIn,
+    ReplyIn,
+    StaffAccountsIn,
+    StatusIn,
+    TagRuleIn,
+    TagsIn,
+)
 
 
 @post("/channels", status_code=201)
@@ -90,5 +99,21 @@ async def change_tags(session: AsyncSession, actor: Actor, conversation_id: From
             "tags": await services.change_tags(session, actor, conversation_id, data.add, data.remove)}
 
 
-api_routes = [create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
+@get("/tag-rules")
+async def list_tag_rules(session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
+    return [services.tag_rule_out(r) for r in await services.list_tag_rules(session, actor)]
+
+
+@post("/tag-rules", status_code=201)
+async def add_tag_rule(session: AsyncSession, actor: Actor, runtime: Runtime, data: TagRuleIn) -> dict[str, Any]:
+    rule = await services.add_tag_rule(session, actor, data.kind, data.value, data.tag, runtime.clock)
+    return services.tag_rule_out(rule)
+
+
+@delete("/tag-rules/{rule_id:str}", status_code=204)
+async def delete_tag_rule(session: AsyncSession, actor: Actor, rule_id: FromPath[str]) -> None:
+    await services.delete_tag_rule(session, actor, rule_id)
+
+
+api_routes = [list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
               assign, set_status, change_tags]

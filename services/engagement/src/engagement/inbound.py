@@ -40,7 +40,7 @@ from engagement import rules
 from engagement.assignment import auto_assign
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
-from engagement.models import Channel, Conversation, Delivery, Message, new_id
+from engagement.models import Channel, Conversation, ConversationTag, Delivery, Message, TagRule, new_id
 from engagement.services import search_text
 
 log = logging.getLogger(__name__)
@@ -214,11 +214,25 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
         conversation.last_text, conversation.last_direction = item.text, "in"
         conversation.last_activity_at = max(item.at, conversation.last_activity_at)
     conversation.search_text = search_text(conversation)
+    await apply_tag_rules(session, conversation, channel, item)
     add_event(session, MessageReceived(
         message_id=message.id, conversation_id=conversation.id, channel_id=channel.id, channel_kind=channel.kind,
         thread_kind=item.thread_kind, account=channel.account, received_at=item.at, text=item.text,
         customer_handle=item.customer_handle, reopened=reopened, deal_id=channel.deal_id), clock=clock)
     return message
+
+
+async def apply_tag_rules(session: AsyncSession, conversation: Conversation, channel: Channel,
+                          item: Inbound) -> None:
+    rows = (await session.execute(select(TagRule.kind, TagRule.value, TagRule.tag))).all()
+    if not rows:
+        return
+    tags = rules.matching_tags([tuple(r) for r in rows], text=item.text, channel_kind=channel.kind,
+                               account=channel.account, campaign=item.campaign)
+    have = set((await session.execute(select(ConversationTag.tag).where(
+        ConversationTag.conversation_id == conversation.id))).scalars())
+    for tag in sorted(tags - have):
+        session.add(ConversationTag(conversation_id=conversation.id, tag=tag))
 
 
 async def process_delivery(session: AsyncSession, delivery: Delivery, clock: Clock) -> str:

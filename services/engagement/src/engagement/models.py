@@ -166,3 +166,18 @@ class Agent(Base):
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class TagRule(Base):
+    """EN-7: tag a conversation automatically when a customer's message matches — a keyword in the text, the
+    channel kind, the client account, or the source campaign (an ad referral, a Telegram /start parameter, a VK
+    `ref`)."""
+
+    __tablename__ = "tag_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20))  # keyword | channel | account | campaign
+    value: Mapped[str] = mapped_column(String(200))
+    tag: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))

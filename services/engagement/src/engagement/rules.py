@@ -102,3 +102,19 @@ def telegram_wait(sent_at: list[datetime], now: datetime, group: bool) -> float:
         if len(recent) >= TELEGRAM_GROUP_PER_MINUTE:
             wait = max(wait, 60 - (now - recent[-TELEGRAM_GROUP_PER_MINUTE]).total_seconds())
     return max(0.0, wait)
+
+
+TAG_RULE_KINDS = ("keyword", "channel", "account", "campaign")
+
+
+def matching_tags(rules_: list[tuple[str, str, str]], *, text: str, channel_kind: str, account: str,
+                  campaign: str | None) -> set[str]:
+    """EN-7: the tags of the rules (kind, value, tag) a customer's message matches; keywords case-insensitively."""
+    lowered = text.lower()
+    tags = set()
+    for kind, value, tag in rules_:
+        if ((kind == "keyword" and value.lower() in lowered) or (kind == "channel" and value == channel_kind)
+                or (kind == "account" and value == account)
+                or (kind == "campaign" and campaign is not None and value.lower() == campaign.lower())):
+            tags.add(tag)
+    return tags

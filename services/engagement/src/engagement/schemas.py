@@ -40,3 +40,9 @@ class AgentIn(msgspec.Struct, forbid_unknown_fields=True):
     on_shift: bool | None = None
     cap: int | None = None
     clear_cap: bool = False
+
+
+class TagRuleIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["keyword", "channel", "account", "campaign"]
+    value: str
+    tag: str

@@ -21,6 +21,7 @@ from engagement.models import (
     ConversationTag,
     Message,
     StaffAccount,
+    TagRule,
     new_id,
 )
 from engagement.schemas import ChannelIn
@@ -276,3 +277,38 @@ def _search_text(c: Conversation) -> str:
 
 def search_text(c: Conversation) -> str:
     return _search_text(c)
+
+
+# ---------------------------------------------------------------- tag rules (EN-7)
+
+def tag_rule_out(rule: TagRule) -> dict[str, Any]:
+    return {"id": rule.id, "kind": rule.kind, "value": rule.value, "tag": rule.tag}
+
+
+async def list_tag_rules(session: AsyncSession, actor: Actor) -> list[TagRule]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
+    return list((await session.execute(select(TagRule).order_by(TagRule.created_at, TagRule.id))).scalars())
+
+
+async def add_tag_rule(session: AsyncSession, actor: Actor, kind: str, value: str, tag: str,
+                       clock: Clock) -> TagRule:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
+    if kind not in rules.TAG_RULE_KINDS:
+        raise DomainError(f"kind must be one of {', '.join(rules.TAG_RULE_KINDS)}", field="kind")
+    value, tag = value.strip(), rules.normalise_tag(tag)
+    if not value:
+        raise DomainError("value is required", field="value")
+    if not tag:
+        raise DomainError("tag is required", field="tag")
+    rule = TagRule(id=new_id(), kind=kind, value=value, tag=tag, created_at=clock.now(), created_by=actor.login)
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def delete_tag_rule(session: AsyncSession, actor: Actor, rule_id: str) -> None:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
+    rule = await session.get(TagRule, rule_id)
+    if rule is None:
+        raise NotFound("tag rule not found")
+    await session.delete(rule)

@@ -21,6 +21,7 @@ class Inbound:
     customer_handle: str
     reply_target: dict[str, Any]
     raw: dict[str, Any] = field(default_factory=dict)
+    campaign: str | None = None  # the source campaign (EN-7): ad referral, /start parameter, VK ref
 
 
 @dataclass

@@ -46,7 +46,9 @@ def parse_entry(entry: dict[str, Any], now: datetime) -> list[Inbound]:
         text = str(message.get("text", ""))
         if not text and message.get("attachments"):
             text = " ".join(f"[{a.get('type', 'attachment')}]" for a in message["attachments"])
+        referral = message.get("referral") or event.get("referral") or {}
         items.append(Inbound(
+            campaign=str(referral.get("ref") or referral.get("ad_id") or "") or None,
             thread_kind="ig_direct", thread_key=f"dm:{sender_id}", external_id=mid, text=text,
             at=from_epoch(event.get("timestamp"), millis=True) or now, author=sender_id,
             customer_name="", customer_handle=sender_id, reply_target={"igsid": sender_id}, raw=event))

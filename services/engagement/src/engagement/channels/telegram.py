@@ -40,7 +40,10 @@ def parse_update(update: dict[str, Any], now: datetime) -> list[Inbound]:
     chat_id = chat.get("id")
     private = chat.get("type") == "private"
     username = sender.get("username")
+    start = str(text).split(maxsplit=1)
+    campaign = start[1].strip() if len(start) == 2 and start[0].split("@")[0] == "/start" else None
     return [Inbound(
+        campaign=campaign,
         thread_kind="tg_chat", thread_key=f"chat:{chat_id}", external_id=f"{chat_id}:{message.get('message_id')}",
         text=str(text), at=from_epoch(message.get("date")) or now, author=_name(sender),
         customer_name=_name(sender) if private else str(chat.get("title", "")),

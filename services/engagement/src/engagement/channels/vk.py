@@ -26,6 +26,7 @@ def parse_event(body: dict[str, Any], now: datetime) -> list[Inbound]:
             return []
         peer_id, from_id = message.get("peer_id"), message.get("from_id")
         return [Inbound(
+            campaign=str(message.get("ref") or message.get("ref_source") or "") or None,
             thread_kind="vk_dialog", thread_key=f"peer:{peer_id}",
             external_id=f"msg:{peer_id}:{message.get('conversation_message_id') or message.get('id')}",
             text=str(message.get("text", "")), at=from_epoch(message.get("date")) or now, author=f"id{from_id}",
