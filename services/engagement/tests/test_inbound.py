@@ -249,3 +249,20 @@ async def test_issue11_a_delivery_that_fails_to_process_is_kept_and_retried(api)
     await api.process()
     [delivery] = await api.rows(Delivery)
     assert delivery.attempts == 2
+
+
+async def test_issue11_malformed_bodies_are_a_4xx_or_a_harmless_delivery_never_a_500(api) -> None:
+    tg = await api.channel("telegram", TG_CONFIG)
+    vk_channel = await api.channel("vk", VK_CONFIG)
+    await api.channel("instagram", IG_CONFIG)
+    secret = {"X-Telegram-Bot-Api-Secret-Token": TG_CONFIG["secret_token"]}
+    assert (await api.webhook(f"/webhooks/telegram/{tg['id']}", b"not json", secret)).status_code == 400
+    assert (await api.webhook(f"/webhooks/telegram/{tg['id']}", {"no": "update_id"}, secret)).status_code == 400
+    assert (await api.webhook(f"/webhooks/vk/{vk_channel['id']}", b"[1, 2]")).status_code == 400
+    # Signed by Meta but not what we expect: kept raw, processed to nothing.
+    assert (await api.instagram(b"\xff\xfe not json")).status_code == 200
+    assert (await api.instagram({"object": "instagram", "entry": [{"id": IG_USER, "changes": [
+        {"field": "comments", "value": {}}], "messaging": [{"sender": {}}]}]})).status_code == 200
+    await api.process()
+    assert await api.count(Message) == 0
+    assert all(d.processed_at is not None for d in await api.rows(Delivery))
