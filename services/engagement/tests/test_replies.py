@@ -279,3 +279,21 @@ async def test_issue11_lead_registers_the_telegram_webhook_with_its_secret(api, 
     refused = await api.post(path)
     assert refused.status_code == 502 and "HTTPS url must be provided" in refused.json()["detail"]
     assert TG_CONFIG["bot_token"] not in refused.text
+
+
+async def test_issue11_telegram_group_upgraded_to_a_supergroup_is_retargeted_and_delivered(api, stand_in) -> None:
+    update = tg_group()
+    update["message"]["chat"] = {"id": -5020240850, "title": "Мой чат", "type": "group"}
+    _, conversation = await _telegram_conversation(api, update)
+    stand_in.script("/sendMessage", (400, {"ok": False, "error_code": 400,
+                                           "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                                           "parameters": {"migrate_to_chat_id": -1003569294766}}))
+    reply = await _reply(api, conversation["id"], "Ответ")
+    await api.send()
+    [delivered] = stand_in.delivered
+    assert delivered["body"]["chat_id"] == -1003569294766
+    assert (await _message(api, conversation["id"], reply["id"]))["delivery"] == "sent"
+    await _reply(api, conversation["id"], "Следующий")
+    api.clock.advance(timedelta(seconds=1))
+    await api.send()
+    assert stand_in.delivered[-1]["body"]["chat_id"] == -1003569294766

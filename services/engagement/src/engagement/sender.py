@@ -117,6 +117,10 @@ class Sender(WakeableLoop):
             message = await session.get(Message, message_id)
             if message is None or message.delivery != "pending":
                 return
+            if retry is not None and retry.retarget:
+                message.target = {**(message.target or {}), **retry.retarget}
+                conversation = await session.get(Conversation, message.conversation_id)
+                conversation.reply_target = {**conversation.reply_target, **retry.retarget}
             if retry is not None:
                 if message.attempts >= self.settings.send_max_attempts:
                     message.delivery, message.next_attempt_at = "failed", None

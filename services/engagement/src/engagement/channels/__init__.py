@@ -39,10 +39,14 @@ PATH_SECRET_PLACEHOLDER = "__secret__"
 
 
 class Retry(Exception):
-    def __init__(self, reason: str, after: float | None = None) -> None:
+    """Try again later (`after` seconds if the channel said so); `retarget` changes the reply target first
+    (a Telegram group upgraded to a supergroup)."""
+
+    def __init__(self, reason: str, after: float | None = None, retarget: dict[str, Any] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.after = after
+        self.retarget = retarget
 
 
 class Permanent(Exception):

@@ -80,6 +80,9 @@ async def send(http: httpx.AsyncClient, base_url: str, config: dict, secrets: di
         raise Retry(description, after=(data.get("parameters") or {}).get("retry_after"))
     if response.status_code >= 500:
         raise Retry(description)
+    migrated = (data.get("parameters") or {}).get("migrate_to_chat_id")
+    if response.status_code == 400 and migrated:
+        raise Retry(description, after=0, retarget={"chat_id": migrated})
     if response.status_code == 403:
         raise Permanent(description, unreachable=True)
     raise Permanent(description)
