@@ -1,8 +1,8 @@
-"""care inbox: channels, deliveries, conversations, messages, agents, tag rules
+"""care inbox: channels, deliveries, conversations, messages, agents, tag rules, client questions
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-01 19:30:01.635015
+Create Date: 2026-12-01 19:33:19.143233
 """
 from alembic import op
 import sqlalchemy as sa
@@ -98,6 +98,7 @@ def upgrade() -> None:
     sa.Column('last_inbound_at', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('waiting_since', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('first_answered_at', shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('paused_seconds', sa.Integer(), nullable=False),
     sa.Column('search_text', sa.Text(), nullable=False),
     sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['channel_id'], ['channels.id'], name=op.f('fk_conversations_channel_id_channels')),
@@ -109,6 +110,21 @@ def upgrade() -> None:
         batch_op.create_index('ix_conversations_activity', ['last_activity_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_conversations_assignee'), ['assignee'], unique=False)
         batch_op.create_index('ix_conversations_status_activity', ['status', 'last_activity_at'], unique=False)
+
+    op.create_table('client_questions',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('conversation_id', sa.String(length=36), nullable=False),
+    sa.Column('question', sa.Text(), nullable=False),
+    sa.Column('asked_by', sa.String(length=100), nullable=False),
+    sa.Column('asked_at', shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('answer', sa.Text(), nullable=True),
+    sa.Column('answered_at', shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_client_questions_conversation_id_conversations')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_client_questions'))
+    )
+    with op.batch_alter_table('client_questions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_client_questions_conversation_id'), ['conversation_id'], unique=False)
 
     op.create_table('conversation_tags',
     sa.Column('conversation_id', sa.String(length=36), nullable=False),
@@ -160,6 +176,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_conversation_tags_tag'))
 
     op.drop_table('conversation_tags')
+    with op.batch_alter_table('client_questions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_client_questions_conversation_id'))
+
+    op.drop_table('client_questions')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.drop_index('ix_conversations_status_activity')
         batch_op.drop_index(batch_op.f('ix_conversations_assignee'))

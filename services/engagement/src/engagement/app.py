@@ -11,6 +11,7 @@ from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
+from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
 from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
@@ -33,7 +34,7 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
         rt.stop = stop  # type: ignore[method-assign]
 
     return ServiceSpec(name="engagement", metadata=Base.metadata, api_routes=api_routes,
-                       public_routes=webhook_routes, on_startup=[start_loops])
+                       public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops])
 
 
 async def _stop_loops(processor: DeliveryProcessor, sender: Sender, tasks: list[asyncio.Task]) -> None:

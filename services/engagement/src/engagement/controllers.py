@@ -10,9 +10,11 @@ from shared.auth import Actor
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engagement import ask_client as ask_client_ops
 from engagement import assignment, services
 from engagement.schemas import (
     AgentIn,
+    AskClientIn,
     AssignIn,
     ChannelIn,
     ReplyIn,
@@ -71,7 +73,9 @@ async def list_conversations(session: AsyncSession, actor: Actor, status: str | 
 
 @get("/conversations/{conversation_id:str}")
 async def get_conversation(session: AsyncSession, actor: Actor, conversation_id: FromPath[str]) -> dict[str, Any]:
-    return await services.conversation_detail(session, actor, conversation_id)
+    detail = await services.conversation_detail(session, actor, conversation_id)
+    detail["client_questions"] = await ask_client_ops.questions_of(session, conversation_id)
+    return detail
 
 
 @post("/conversations/{conversation_id:str}/replies", status_code=202)
@@ -115,5 +119,12 @@ async def delete_tag_rule(session: AsyncSession, actor: Actor, rule_id: FromPath
     await services.delete_tag_rule(session, actor, rule_id)
 
 
-api_routes = [list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
+@post("/conversations/{conversation_id:str}/ask-client", status_code=201)
+async def ask_client(session: AsyncSession, actor: Actor, runtime: Runtime, conversation_id: FromPath[str],
+                     data: AskClientIn) -> dict[str, Any]:
+    return await ask_client_ops.ask(session, actor, conversation_id, data.question,
+                                    secret_key=runtime.settings.secret_key, clock=runtime.clock)
+
+
+api_routes = [ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
               assign, set_status, change_tags]

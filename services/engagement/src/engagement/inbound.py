@@ -187,7 +187,7 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
             channel_id=channel.id, kind=channel.kind, thread_kind=item.thread_kind, thread_key=item.thread_key,
             account=channel.account, deal_id=channel.deal_id, status=rules.OPEN, created_at=now,
             last_activity_at=item.at, customer_name="", customer_handle="", reply_target={}, last_text="",
-            last_direction="in", search_text="")
+            last_direction="in", search_text="", paused_seconds=0)
         session.add(conversation)
         await session.flush()
         await auto_assign(session, conversation, now)

@@ -109,6 +109,7 @@ class Conversation(Base):
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # first unanswered inbound
     first_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0)  # waited for the client before the 1st answer
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -181,3 +182,19 @@ class TagRule(Base):
     tag: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(100))
+
+
+class ClientQuestion(Base):
+    """EN-5 "ask the client": an agent's question to the client account's contact person, answered on a signed
+    link page. While it is open the conversation waits for the client and its response clock is paused."""
+
+    __tablename__ = "client_questions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    asked_by: Mapped[str] = mapped_column(String(100))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

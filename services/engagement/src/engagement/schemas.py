@@ -46,3 +46,7 @@ class TagRuleIn(msgspec.Struct, forbid_unknown_fields=True):
     kind: Literal["keyword", "channel", "account", "campaign"]
     value: str
     tag: str
+
+
+class AskClientIn(msgspec.Struct, forbid_unknown_fields=True):
+    question: str

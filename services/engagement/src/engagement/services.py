@@ -261,7 +261,8 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
         add_event(session, ConversationAnswered(
             conversation_id=c.id, channel_id=c.channel_id, channel_kind=c.kind, account=c.account, agent=actor.login,
             message_id=message.id, first_message_at=c.waiting_since, answered_at=now,
-            response_seconds=rules.response_seconds(c.waiting_since, now), deal_id=c.deal_id), clock=clock)
+            response_seconds=max(0, rules.response_seconds(c.waiting_since, now) - (c.paused_seconds or 0)),
+            deal_id=c.deal_id), clock=clock)
     if c.assignee is None and actor.role == access.AGENT:
         c.assignee = actor.login
     c.last_text, c.last_direction, c.last_activity_at = text, "out", now
