@@ -23,7 +23,7 @@ from shared.infra import OutboxRow
 from shared.testing import free_port, make_settings
 from sqlalchemy import func, select
 
-from .payloads import APP_SECRET, LEAD, T0, TOKEN, VERIFY_TOKEN, meta_signature
+from .payloads import APP_SECRET, LEAD, T0, TOKEN, VERIFY_TOKEN, meta_signature, staff
 
 
 class StandIn:
@@ -118,7 +118,7 @@ class Api:
         return self.app.state.runtime
 
     def headers(self, as_: tuple[str, str] | None) -> dict[str, str]:
-        return dict(TOKEN) if as_ is None else TOKEN | {"X-Zabota-Actor": as_[0], "X-Zabota-Role": as_[1]}
+        return dict(TOKEN) if as_ is None else staff(as_[0], as_[1], self.app.state.settings)
 
     async def post(self, path: str, json: Any = None, as_: tuple[str, str] | None = LEAD):
         return await self.client.post(f"/api/engagement{path}", json=json, headers=self.headers(as_))

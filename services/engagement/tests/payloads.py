@@ -94,3 +94,14 @@ VK_CONFIG = {"group_id": 171104414, "access_token": "vk1.a.secret-community-toke
 
 def meta_signature(body: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def staff(login: str, role: str, settings) -> dict[str, str]:
+    """Headers that call the service as a staff member the way the gateway does: the signed staff assertion
+    (`shared.testing.staff_headers`, issue 8) where the shared runtime has it, else the older bearer token with
+    `X-Zabota-Actor` / `X-Zabota-Role`."""
+    try:
+        from shared.testing import staff_headers
+    except ImportError:
+        return TOKEN | {"X-Zabota-Actor": login, "X-Zabota-Role": role}
+    return staff_headers(login, role, settings)

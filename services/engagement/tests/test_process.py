@@ -5,15 +5,15 @@ answered, processed in the background, published on JetStream; the reply reaches
 from __future__ import annotations
 
 import json
+import os
 
 import httpx
 import nats
 from shared.events import decode
+from shared.settings import Settings
 from shared.testing import eventually
 
-from .payloads import TG_CONFIG, TOKEN, tg_private
-
-LEAD = {**TOKEN, "X-Zabota-Actor": "aliya", "X-Zabota-Role": "lead"}
+from .payloads import TG_CONFIG, staff, tg_private
 
 
 async def test_issue11_webhook_to_jetstream_and_reply_to_the_channel_in_the_service_process(
@@ -21,6 +21,9 @@ async def test_issue11_webhook_to_jetstream_and_reply_to_the_channel_in_the_serv
     url = service_process("engagement", nats_url=nats_server.url,
                           database_url=f"sqlite+aiosqlite:///{tmp_path / 'engagement.db'}",
                           env={"TELEGRAM_API_URL": f"{stand_in.url}/tg", "ZABOTA_PUBLIC_URL": "https://z.example"})
+    env_settings = Settings.from_env("engagement", {k: v for k, v in os.environ.items()
+                                                    if not k.endswith("DATABASE_URL")})
+    LEAD = staff("aliya", "lead", env_settings)  # noqa: N806
     nc = await nats.connect(nats_server.url)
     try:
         js = nc.jetstream()

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-12-01 19:33:19.143233
+Create Date: 2026-12-01 19:35:58.248944
 """
 from alembic import op
 import sqlalchemy as sa
@@ -140,6 +140,7 @@ def upgrade() -> None:
     sa.Column('conversation_id', sa.String(length=36), nullable=False),
     sa.Column('channel_id', sa.String(length=36), nullable=False),
     sa.Column('direction', sa.String(length=3), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('author', sa.String(length=300), nullable=False),

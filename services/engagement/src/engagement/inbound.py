@@ -41,7 +41,7 @@ from engagement.assignment import auto_assign
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
 from engagement.models import Channel, Conversation, ConversationTag, Delivery, Message, TagRule, new_id
-from engagement.services import search_text
+from engagement.services import next_seq, search_text
 
 log = logging.getLogger(__name__)
 TEXT = "text/plain"
@@ -193,7 +193,8 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
         await auto_assign(session, conversation, now)
     else:
         reopened = conversation.status == rules.RESOLVED
-    message = Message(id=new_id(), conversation_id=conversation.id, channel_id=channel.id, direction="in", text=item.text,
+    message = Message(id=new_id(), conversation_id=conversation.id, channel_id=channel.id, direction="in",
+                      seq=await next_seq(session, conversation.id), text=item.text,
                       at=item.at, author=item.author, external_id=item.external_id, raw=item.raw, created_at=now)
     try:
         async with session.begin_nested():

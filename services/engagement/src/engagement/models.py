@@ -134,6 +134,7 @@ class Message(Base):
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
     channel_id: Mapped[str] = mapped_column(String(36))
     direction: Mapped[str] = mapped_column(String(3))  # in | out
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # order within the conversation (ties of `at`)
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     author: Mapped[str] = mapped_column(String(300), default="")

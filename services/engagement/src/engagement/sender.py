@@ -80,7 +80,7 @@ class Sender(WakeableLoop):
         async with self.db.transaction() as session:
             query = (select(Message).where(Message.direction == "out", Message.delivery == "pending",
                                            Message.next_attempt_at <= now)
-                     .order_by(Message.next_attempt_at, Message.id).limit(self.batch))
+                     .order_by(Message.next_attempt_at, Message.seq, Message.id).limit(self.batch))
             messages = list((await session.execute(skip_locked(query, self.db))).scalars())
             claimed = []
             for message in messages:

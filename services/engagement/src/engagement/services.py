@@ -194,7 +194,7 @@ async def get_conversation(session: AsyncSession, actor: Actor, conversation_id:
 async def conversation_detail(session: AsyncSession, actor: Actor, conversation_id: str) -> dict[str, Any]:
     c = await get_conversation(session, actor, conversation_id)
     messages = (await session.execute(select(Message).where(Message.conversation_id == c.id)
-                                      .order_by(Message.at, Message.created_at, Message.id))).scalars()
+                                      .order_by(Message.at, Message.seq, Message.id))).scalars()
     out = conversation_out(c, (await tags_of(session, [c.id]))[c.id])
     out["messages"] = [message_out(m) for m in messages]
     return out
@@ -253,6 +253,7 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
     if channel is None or not channel.active:
         raise NotFound("the channel account of this conversation is gone")
     message = Message(id=new_id(), conversation_id=c.id, channel_id=c.channel_id, direction="out", text=text, at=now,
+                      seq=await next_seq(session, c.id),
                       author=actor.login, delivery="pending", attempts=0, next_attempt_at=now,
                       target=dict(c.reply_target), created_at=now)
     session.add(message)
@@ -270,6 +271,11 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
     await session.flush()
     session.info[OUTGOING_FLAG] = True
     return message
+
+
+async def next_seq(session: AsyncSession, conversation_id: str) -> int:
+    last = (await session.execute(select(func.max(Message.seq)).where(Message.conversation_id == conversation_id)))
+    return (last.scalar_one() or 0) + 1
 
 
 def _search_text(c: Conversation) -> str:
