@@ -1,9 +1,15 @@
 """The `engagement` service: `create_app()` assembles its routes, the inbound processor and the reply sender
-on the shared runtime (issue 11: the care inbox)."""
+on the shared runtime (issue 11: the care inbox).
+
+The processor and the sender are background loops. Where the shared runtime supervises a service's own loops
+(`ServiceSpec.loops`, issue 7 §3) they run under it; otherwise they are started here. Either way they stop
+before the runtime closes the database, and the channels' HTTP client is closed last.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from contextlib import suppress
 
 from litestar import Litestar
@@ -18,32 +24,35 @@ from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
 from engagement.models import Base
 from engagement.sender import Sender
 
+SUPERVISED = "loops" in {f.name for f in dataclasses.fields(ServiceSpec)}
+
 
 def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
     async def start_loops(rt: Runtime) -> None:
         processor = DeliveryProcessor(rt.db, rt.clock)
         sender = Sender(rt.db, rt.clock, channels, rt.settings.secret_key)
-        tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run())] if background else []
         rt.state.update(processor=processor, sender=sender)
+        tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run())] \
+            if background and not SUPERVISED else []
         stop_runtime = rt.stop
 
         async def stop() -> None:  # the loops stop before the runtime closes the database
-            await _stop_loops(processor, sender, tasks)
+            if SUPERVISED:
+                rt.supervisor.stopping = True  # our loops end now: not a crash to restart
+            processor.stop()
+            sender.stop()
+            for task in tasks:
+                with suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 5)
             await stop_runtime()
+            await sender.close()
 
         rt.stop = stop  # type: ignore[method-assign]
 
+    extra = {"loops": lambda rt: {"engagement inbound": rt.state["processor"].run,
+                                  "engagement sender": rt.state["sender"].run}} if SUPERVISED else {}
     return ServiceSpec(name="engagement", metadata=Base.metadata, api_routes=api_routes,
-                       public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops])
-
-
-async def _stop_loops(processor: DeliveryProcessor, sender: Sender, tasks: list[asyncio.Task]) -> None:
-    processor.stop()
-    sender.stop()
-    for task in tasks:
-        with suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(task, 5)
-    await sender.close()
+                       public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops], **extra)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None, background: bool = True,
