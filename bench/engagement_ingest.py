@@ -135,6 +135,24 @@ async def inbox_latencies(database_url: str, first: int) -> list[float]:
     return out
 
 
+async def wait_drained(database_url: str) -> float:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url)
+    t0 = time.perf_counter()
+    try:
+        while True:
+            async with engine.connect() as conn:
+                left = (await conn.execute(text("SELECT count(*) FROM deliveries WHERE processed_at IS NULL"))
+                        ).scalar_one()
+            if left == 0:
+                return time.perf_counter() - t0
+            await asyncio.sleep(0.5)
+    finally:
+        await engine.dispose()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -162,7 +180,8 @@ async def main() -> None:
         print(f"ingest ({args.db}): {args.count} webhooks in {elapsed:.2f} s = {args.count / elapsed:.0f} req/s; "
               f"p50 {pct(latencies, .5) * 1000:.1f} ms, p99 {pct(latencies, .99) * 1000:.1f} ms "
               f"(concurrency {args.concurrency})")
-        await asyncio.sleep(max(5.0, args.count / 500))      # let the processor drain the burst
+        drained = await wait_drained(database_url)            # the processor works off the burst first
+        print(f"processing: the burst was in the inbox {drained:.1f} s after the last answer")
         first = 200 + args.count
         await paced(url, path, args.rate, args.seconds, first + 1)
         lat: list[float] = []
