@@ -88,7 +88,13 @@ async def ingest(url: str, path: str, count: int, concurrency: int, start: int) 
             for n in queue:
                 body = update(n)
                 t0 = time.perf_counter()
-                response = await http.post(path, content=body, headers=headers)
+                for attempt in range(3):   # a keep-alive connection closed under us: re-sent, as a channel would
+                    try:
+                        response = await http.post(path, content=body, headers=headers)
+                        break
+                    except httpx.TransportError:
+                        if attempt == 2:
+                            raise
                 latencies.append(time.perf_counter() - t0)
                 assert response.status_code == 200, response.text
         t0 = time.perf_counter()
