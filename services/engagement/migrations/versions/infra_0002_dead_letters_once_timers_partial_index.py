@@ -7,7 +7,7 @@ Create Date: 2026-12-01 19:00:00
 from shared.infra_migrations import downgrade_0002, upgrade_0002
 
 revision = 'infra_0002'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

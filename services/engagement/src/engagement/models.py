@@ -1,7 +1,201 @@
-"""SQLAlchemy models of the `engagement` service only."""
+"""SQLAlchemy models of the `engagement` service only: the care inbox (issue 11, EN-1, EN-2, EN-6, EN-7).
+
+- `Channel`: a channel account (Instagram, Telegram bot, VK community…) of a client account; its secrets are
+  encrypted (`secrets`), its webhook secret also kept as a digest for the inbound check.
+- `Delivery`: one raw inbound webhook delivery, stored before we answer; it is the state of its processing
+  (`processed_at`), and its `dedupe_key` makes a redelivery a no-op.
+- `Conversation` / `Message` / `ConversationTag`: the inbox. A message is unique per channel and external id,
+  so one customer message is stored once whatever the channel re-sends.
+- `Message` rows with direction `out` are also the send queue: `delivery` pending → sent | failed.
+- `StaffAccount`: which client accounts a care agent serves (EN-6).
+
+Ids of conversations and messages are UUID strings; timestamps are UTC (`UTCDateTime`).
+"""
 
 from __future__ import annotations
 
-from shared.db import make_base
+import uuid
+from datetime import datetime
+
+from shared.db import UTCDateTime, make_base
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
 
 Base = make_base()
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+AGENCY_ACCOUNT = "agency"  # the agency's own brand accounts (a channel created without a deal)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20))  # instagram | telegram | vk | email | webform
+    name: Mapped[str] = mapped_column(String(200))
+    deal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    account: Mapped[str] = mapped_column(String(36), index=True)  # deal_id, or "agency"
+    external_id: Mapped[str] = mapped_column(String(100), default="", index=True)  # ig_user_id / group_id / address
+    config: Mapped[dict] = mapped_column(JSON, default=dict)  # the non-secret keys only
+    secrets: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet(JSON of the secret keys)
+    webhook_secret_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class StaffAccount(Base):
+    """EN-6: a care agent serves these client accounts (sees their conversations)."""
+
+    __tablename__ = "staff_accounts"
+
+    login: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    channel_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # None: Meta's app-level endpoint
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(500), default="")
+
+    __table_args__ = (Index("ix_deliveries_pending", "processed_at", "next_attempt_at"),)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # the channel kind
+    thread_kind: Mapped[str] = mapped_column(String(20))  # ig_comments | ig_direct | tg_chat | vk_dialog | vk_wall
+    thread_key: Mapped[str] = mapped_column(String(200))
+    account: Mapped[str] = mapped_column(String(36), index=True)
+    deal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | waiting_client | resolved
+    assignee: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    customer_name: Mapped[str] = mapped_column(String(300), default="")
+    customer_handle: Mapped[str] = mapped_column(String(300), default="")
+    reply_target: Mapped[dict] = mapped_column(JSON, default=dict)  # what a reply needs (chat id, comment id…)
+    unreachable: Mapped[str | None] = mapped_column(String(500), nullable=True)  # the channel's words
+    last_text: Mapped[str] = mapped_column(Text, default="")
+    last_direction: Mapped[str] = mapped_column(String(3), default="in")
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # first unanswered inbound
+    first_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0)  # waited for the client before the 1st answer
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("channel_id", "thread_key", name="uq_conversations_thread"),
+        Index("ix_conversations_activity", "last_activity_at", "id"),
+        Index("ix_conversations_status_activity", "status", "last_activity_at"),
+    )
+
+
+class ConversationTag(Base):
+    __tablename__ = "conversation_tags"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    channel_id: Mapped[str] = mapped_column(String(36))
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    seq: Mapped[int] = mapped_column(Integer, default=0)  # order within the conversation (ties of `at`)
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    author: Mapped[str] = mapped_column(String(300), default="")
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    raw: Mapped[dict] = mapped_column(JSON, default=dict)  # the inbound item as the channel sent it
+    # Outgoing only: the send queue.
+    delivery: Mapped[str | None] = mapped_column(String(10), nullable=True)  # pending | sent | failed
+    error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    target: Mapped[dict] = mapped_column(JSON, default=dict)  # the conversation's reply target when written
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("channel_id", "direction", "external_id", name="uq_messages_external"),
+        Index("ix_messages_outgoing", "delivery", "next_attempt_at"),
+        Index("ix_messages_conversation_at", "conversation_id", "at"),
+    )
+
+
+class Agent(Base):
+    """A care agent's availability for automatic assignment (issue 11 §assignment): on shift or not, their cap
+    of open conversations (None: the default), and when they were last given one (the round-robin order)."""
+
+    __tablename__ = "agents"
+
+    login: Mapped[str] = mapped_column(String(100), primary_key=True)
+    on_shift: Mapped[bool] = mapped_column(Boolean, default=False)
+    cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class TagRule(Base):
+    """EN-7: tag a conversation automatically when a customer's message matches — a keyword in the text, the
+    channel kind, the client account, or the source campaign (an ad referral, a Telegram /start parameter, a VK
+    `ref`)."""
+
+    __tablename__ = "tag_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20))  # keyword | channel | account | campaign
+    value: Mapped[str] = mapped_column(String(200))
+    tag: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class ClientQuestion(Base):
+    """EN-5 "ask the client": an agent's question to the client account's contact person, answered on a signed
+    link page. While it is open the conversation waits for the client and its response clock is paused."""
+
+    __tablename__ = "client_questions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    asked_by: Mapped[str] = mapped_column(String(100))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

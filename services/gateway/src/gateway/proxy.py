@@ -18,7 +18,12 @@ from litestar.response import Stream
 from gateway.service_client import provide_http, service_url
 
 FORWARDED_REQUEST_HEADERS = ("authorization", "x-zabota-signature", "content-type", "accept",
-                             "idempotency-key", "traceparent")
+                             "idempotency-key", "traceparent",
+                             # the channels' own webhook authentication (issue 11), checked by engagement
+                             "x-hub-signature-256", "x-telegram-bot-api-secret-token")
+# The channels' webhook addresses (issue 11: `/webhooks/instagram`, `/webhooks/telegram/{id}`, `/webhooks/vk/{id}`)
+# belong to the engagement service and reach it with the path unchanged.
+CHANNEL_WEBHOOKS = {"instagram": "engagement", "telegram": "engagement", "vk": "engagement"}
 # Besides the content type, the few headers a client needs to use the answer (downloads, redirects, 429/503,
 # the total of a paged list).
 FORWARDED_RESPONSE_HEADERS = ("content-type", "content-encoding", "content-disposition", "location", "retry-after",
@@ -79,8 +84,19 @@ async def api_proxy(request: Request, service: FromPath[str], path: FromPath[str
        request_max_body_size=MAX_BODY)
 async def webhook_proxy(request: Request, service: FromPath[str], path: FromPath[str]) -> Response:
     raw = _raw_path(request)
+    if service in CHANNEL_WEBHOOKS:
+        return await forward(request, CHANNEL_WEBHOOKS[service], raw)
     prefix = b"/webhooks/" + service.encode()
     return await forward(request, service, b"/webhooks" + raw[len(prefix):])
 
 
-proxy_routes = [api_proxy, webhook_proxy]
+@route("/webhooks/{service:str}", http_method=METHODS, name="channel_webhook_proxy", include_in_schema=False,
+       request_max_body_size=MAX_BODY)
+async def channel_webhook_proxy(request: Request, service: FromPath[str]) -> Response:
+    """Meta's app-level `GET|POST /webhooks/instagram` (the hub.challenge handshake and the deliveries)."""
+    if service not in CHANNEL_WEBHOOKS:
+        return Response({"detail": f"unknown webhook {service!r}"}, status_code=404)
+    return await forward(request, CHANNEL_WEBHOOKS[service], _raw_path(request))
+
+
+proxy_routes = [api_proxy, webhook_proxy, channel_webhook_proxy]

@@ -1,5 +1,41 @@
-"""Events published by the `engagement` service."""
+"""Events published by the `engagement` service (issue 11: the care inbox)."""
 
 from __future__ import annotations
 
-from shared.events import Event, event  # noqa: F401
+from datetime import datetime
+from typing import Literal
+
+from shared.events import Event, event
+
+
+@event("engagement.message.received.v1")
+class MessageReceived(Event, frozen=True, kw_only=True):
+    """A customer's message arrived in the care inbox (EN-1), once per message whatever the channel re-sends.
+    `deal_id` is the client account's deal (None for the agency's own brand accounts)."""
+
+    message_id: str
+    conversation_id: str
+    channel_id: str
+    channel_kind: Literal["instagram", "telegram", "vk", "email", "webform", "mention"]
+    thread_kind: str
+    account: str
+    received_at: datetime
+    text: str = ""
+    customer_handle: str = ""
+    reopened: bool = False
+
+
+@event("engagement.conversation.answered.v1")
+class ConversationAnswered(Event, frozen=True, kw_only=True):
+    """The first answer of a conversation (EN-3): `response_seconds` from the first unanswered customer message
+    to the agent's answer."""
+
+    conversation_id: str
+    channel_id: str
+    channel_kind: str
+    account: str
+    agent: str
+    message_id: str
+    first_message_at: datetime
+    answered_at: datetime
+    response_seconds: int

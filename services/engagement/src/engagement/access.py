@@ -1,0 +1,67 @@
+"""Who may see and change what in the care inbox (DOMAIN "Roles", EN-6), enforced here because the API is
+reachable without the gateway.
+
+| actor | sees | changes |
+|---|---|---|
+| `lead`, integration | everything | everything; only the lead creates channel accounts |
+| `senior_agent` | all of the inbox | assignment, which accounts agents serve, replies, tags, status |
+| `care_agent` | conversations of the client accounts they serve (`staff_accounts`) | replies, tags, status; takes an unassigned conversation |
+| `monitoring` | all of the inbox, read-only (triage of mentions comes later) | nothing here |
+| other staff roles | nothing (404) | nothing |
+
+A conversation an actor may not see answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.auth import Actor
+from shared.errors import Forbidden, NotFound
+from sqlalchemy import false, select, true
+
+from engagement.models import Conversation, StaffAccount
+
+LEAD, SENIOR, AGENT, MONITORING, INTEGRATION = "lead", "senior_agent", "care_agent", "monitoring", "integration"
+SEES_ALL = (LEAD, INTEGRATION, SENIOR, MONITORING)
+WRITERS = (LEAD, INTEGRATION, SENIOR, AGENT)
+
+
+def visible_conversations(actor: Actor) -> Any:
+    if actor.role in SEES_ALL:
+        return true()
+    if actor.role == AGENT:
+        served = select(StaffAccount.account).where(StaffAccount.login == actor.login)
+        return Conversation.account.in_(served)
+    return false()
+
+
+async def require_visible(session: Any, actor: Actor, conversation: Conversation | None) -> Conversation:
+    if conversation is None:
+        raise NotFound("conversation not found")
+    if actor.role in SEES_ALL:
+        return conversation
+    if actor.role == AGENT:
+        served = await session.get(StaffAccount, (actor.login, conversation.account))
+        if served is not None:
+            return conversation
+    raise NotFound("conversation not found")
+
+
+def require_writer(actor: Actor) -> None:
+    if actor.role not in WRITERS:
+        raise Forbidden(f"role {actor.role} may not change conversations")
+
+
+def require_assigner(actor: Actor, conversation: Conversation, agent: str | None) -> None:
+    """Senior agents and the lead (re)assign; a care agent may only take an unassigned conversation."""
+    if actor.role in (LEAD, INTEGRATION, SENIOR):
+        return
+    if actor.role == AGENT and conversation.assignee is None and agent == actor.login:
+        return
+    raise Forbidden("only a senior agent or the lead reassigns a conversation")
+
+
+def require_roles(actor: Actor, *roles: str) -> None:
+    if actor.role not in roles:
+        raise Forbidden(f"role {actor.role} may not do this")

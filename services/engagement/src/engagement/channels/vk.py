@@ -1,0 +1,81 @@
+"""VK Callback API (CHANNELS.md §4): `message_new` (dialogs; outgoing `out=1` dropped) and `wall_reply_new`
+(comments on the community's posts, one conversation per post). Replies: `messages.send` with a `random_id`
+derived from our message id (VK drops a repeat), `wall.createComment` with `guid`. VK answers errors inside
+HTTP 200: 6/9/10 are retried with backoff, 900/901/902 (and the rest) are permanent with VK's reason."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from engagement.channels import Inbound, Outgoing, Permanent, Retry, from_epoch, json_or_none
+from engagement.rules import vk_random_id
+
+RETRY_CODES = {6, 9, 10}
+CHAT_PEER_BASE = 2_000_000_000
+
+
+def parse_event(body: dict[str, Any], now: datetime) -> list[Inbound]:
+    kind = body.get("type")
+    obj = body.get("object") or {}
+    if kind == "message_new":
+        message = obj.get("message") if isinstance(obj.get("message"), dict) else obj
+        if message.get("out"):
+            return []
+        peer_id, from_id = message.get("peer_id"), message.get("from_id")
+        return [Inbound(
+            campaign=str(message.get("ref") or message.get("ref_source") or "") or None,
+            thread_kind="vk_dialog", thread_key=f"peer:{peer_id}",
+            external_id=f"msg:{peer_id}:{message.get('conversation_message_id') or message.get('id')}",
+            text=str(message.get("text", "")), at=from_epoch(message.get("date")) or now, author=f"id{from_id}",
+            customer_name="" if peer_id != from_id else f"id{from_id}",
+            customer_handle=f"id{from_id}" if peer_id == from_id else f"chat {int(peer_id) - CHAT_PEER_BASE}",
+            reply_target={"peer_id": peer_id}, raw=body)]
+    if kind == "wall_reply_new":
+        owner_id = obj.get("post_owner_id") or obj.get("owner_id")
+        post_id, from_id = obj.get("post_id"), obj.get("from_id")
+        if from_id is not None and owner_id is not None and int(from_id) == int(owner_id):
+            return []  # the community's own comment
+        top = (obj.get("parents_stack") or [obj.get("id")])[0]
+        return [Inbound(
+            thread_kind="vk_wall", thread_key=f"wall:{owner_id}_{post_id}", external_id=f"wall:{owner_id}_{obj.get('id')}",
+            text=str(obj.get("text", "")), at=from_epoch(obj.get("date")) or now, author=f"id{from_id}",
+            customer_name=f"id{from_id}", customer_handle=f"id{from_id}",
+            reply_target={"owner_id": owner_id, "post_id": post_id, "comment_id": top}, raw=body)]
+    return []
+
+
+async def send(http: httpx.AsyncClient, base_url: str, version: str, config: dict, secrets: dict[str, str],
+               out: Outgoing) -> str:
+    if out.thread_kind == "vk_wall":
+        method = "wall.createComment"
+        params: dict[str, Any] = {"owner_id": out.target["owner_id"], "post_id": out.target["post_id"],
+                                  "from_group": config["group_id"], "message": out.text, "guid": out.message_id}
+        if out.target.get("comment_id"):
+            params["reply_to_comment"] = out.target["comment_id"]
+    else:
+        method = "messages.send"
+        params = {"peer_id": out.target["peer_id"], "message": out.text, "random_id": vk_random_id(out.message_id)}
+    params["v"] = version
+    try:
+        response = await http.post(f"{base_url}/{method}", data=params,
+                                   headers={"Authorization": f"Bearer {secrets['access_token']}"})
+    except httpx.HTTPError as exc:
+        raise Retry(f"vk unreachable: {type(exc).__name__}") from exc
+    data = json_or_none(response)
+    if response.status_code >= 500 or not isinstance(data, dict):
+        raise Retry(f"HTTP {response.status_code}")
+    if "error" in data:
+        error = data["error"] or {}
+        code = error.get("error_code")
+        reason = f"({code}) {error.get('error_msg', '')}".strip()
+        if code in RETRY_CODES:
+            raise Retry(reason)
+        raise Permanent(reason, unreachable=code in (900, 901, 902))
+    result = data.get("response")
+    if isinstance(result, dict):
+        result = result.get("comment_id") or result.get("message_id") or ""
+    where = f"wall:{out.target['owner_id']}_" if out.thread_kind == "vk_wall" else f"msg:{out.target['peer_id']}:"
+    return f"{where}{result}"

@@ -1,0 +1,48 @@
+"""Settings of the channel adapters (issue 11), read from the environment beside `shared.settings.Settings`.
+
+| variable | default | what |
+|---|---|---|
+| `META_APP_SECRET` | "" | the Meta app secret: `X-Hub-Signature-256` is its HMAC-SHA256 of the raw body |
+| `META_VERIFY_TOKEN` | "" | the token Meta echoes in the `hub.challenge` handshake |
+| `INSTAGRAM_GRAPH_URL` | `https://graph.instagram.com` | base URL of the Graph API (replies, Direct) |
+| `TELEGRAM_API_URL` | `https://api.telegram.org` | base URL of the Bot API |
+| `VK_API_URL` | `https://api.vk.com/method` | base URL of the VK API |
+| `VK_API_VERSION` | `5.199` | the `v` parameter of VK calls |
+| `ZABOTA_PUBLIC_URL` | `http://127.0.0.1:8000` | the gateway's public address, for the `webhook_url` of a channel |
+| `ENGAGEMENT_SEND_MAX_ATTEMPTS` | `8` | a reply that still fails after this many attempts is `failed` |
+
+An empty Meta secret refuses every Instagram delivery (nothing is accepted unsigned).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    meta_app_secret: str = ""
+    meta_verify_token: str = ""
+    instagram_graph_url: str = "https://graph.instagram.com"
+    telegram_api_url: str = "https://api.telegram.org"
+    vk_api_url: str = "https://api.vk.com/method"
+    vk_api_version: str = "5.199"
+    public_url: str = "http://127.0.0.1:8000"
+    send_max_attempts: int = 8
+    http_timeout_seconds: float = 15.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ChannelSettings:
+        env = os.environ if environ is None else environ
+        d = cls()
+        return cls(
+            meta_app_secret=env.get("META_APP_SECRET", d.meta_app_secret),
+            meta_verify_token=env.get("META_VERIFY_TOKEN", d.meta_verify_token),
+            instagram_graph_url=env.get("INSTAGRAM_GRAPH_URL", d.instagram_graph_url).rstrip("/"),
+            telegram_api_url=env.get("TELEGRAM_API_URL", d.telegram_api_url).rstrip("/"),
+            vk_api_url=env.get("VK_API_URL", d.vk_api_url).rstrip("/"),
+            vk_api_version=env.get("VK_API_VERSION", d.vk_api_version),
+            public_url=env.get("ZABOTA_PUBLIC_URL", d.public_url).rstrip("/"),
+            send_max_attempts=int(env.get("ENGAGEMENT_SEND_MAX_ATTEMPTS", d.send_max_attempts)),
+        )

@@ -1,0 +1,312 @@
+"""Inbound webhooks (issue 11): verify → store the raw delivery durably → answer at once → process after.
+
+- `GET /webhooks/instagram`: Meta's `hub.challenge` handshake with `META_VERIFY_TOKEN`.
+- `POST /webhooks/instagram`: `X-Hub-Signature-256` over the raw body with `META_APP_SECRET` (missing → 401,
+  wrong → 403, nothing stored); entries are routed to a channel by `entry.id` (the ig_user_id) when processed.
+- `POST /webhooks/telegram/{channel_id}`: `X-Telegram-Bot-Api-Secret-Token`; dedupe on `update_id`.
+- `POST /webhooks/vk/{channel_id}`: body `secret`; `confirmation` answered with the account's string; `ok`;
+  dedupe on `event_id`.
+
+The `Delivery` row is the processing state, written by one `INSERT … ON CONFLICT DO NOTHING` on the dedupe key
+in a short transaction of its own before the answer: `DeliveryProcessor` (a background loop, woken right after
+that commit, polling every second otherwise) turns it into conversations and messages; a message is unique per channel and external id, so a
+redelivery Meta sends with another body still has one effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from shared.clock import Clock
+from shared.db import Database, skip_locked
+from shared.events.engagement import MessageReceived
+from shared.loop import WakeableLoop
+from shared.outbox import add_event
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engagement import rules
+from engagement.assignment import auto_assign
+from engagement.channels import Inbound, instagram, telegram, vk
+from engagement.crypto import decrypt_secrets, matches_digest
+from engagement.models import Channel, Conversation, ConversationTag, Delivery, Message, TagRule, new_id
+from engagement.services import next_seq, search_text
+
+log = logging.getLogger(__name__)
+TEXT = "text/plain"
+
+
+def _text(body: str, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type=TEXT)
+
+
+async def store_delivery(request: Request, *, kind: str, channel_id: str | None, dedupe_key: str,
+                         body: bytes) -> bool:
+    """Insert the raw delivery once, in one short statement of its own (`ON CONFLICT DO NOTHING`: a redelivery
+    is a no-op), commit, and wake the processor. Returns whether it was new."""
+    runtime = request.app.state.runtime
+    db = runtime.db
+    now = runtime.clock.now()
+    insert = (pg_insert if db.dialect == "postgresql" else sqlite_insert)(Delivery.__table__)
+    statement = insert.values(kind=kind, channel_id=channel_id, dedupe_key=dedupe_key[:200], body=body,
+                              received_at=now, next_attempt_at=now, attempts=0, outcome="") \
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    async with db.engine.begin() as conn:
+        inserted = (await conn.execute(statement)).rowcount > 0
+    if inserted and (processor := runtime.state.get("processor")) is not None:
+        processor.wake()
+    return inserted
+
+
+class ChannelCache:
+    """What the webhook check needs of a channel (kind, webhook secret digest, VK group id), kept for a few
+    seconds so the hot path reads nothing but the request."""
+
+    TTL = 10.0
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[float, tuple[str, str | None, str] | None]] = {}
+
+    async def get(self, request: Request, channel_id: str, kind: str) -> tuple[str, str | None, str] | None:
+        now = time.monotonic()
+        hit = self._items.get(channel_id)
+        if hit is None or now - hit[0] > self.TTL:
+            async with request.app.state.runtime.db.sessionmaker() as session:
+                channel = await session.get(Channel, channel_id)
+                value = (channel.kind, channel.webhook_secret_digest, str(channel.config.get("group_id", ""))) \
+                    if channel is not None and channel.active else None
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[channel_id] = hit = (now, value)
+        value = hit[1]
+        return value if value is not None and value[0] == kind else None
+
+
+def _json(raw: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@get("/webhooks/instagram", sync_to_thread=False, include_in_schema=False)
+def instagram_handshake(request: Request) -> Response:
+    settings = request.app.state.channels
+    params = request.query_params
+    token = params.get("hub.verify_token") or ""
+    if (params.get("hub.mode") == "subscribe" and settings.meta_verify_token
+            and hmac.compare_digest(token.encode(), settings.meta_verify_token.encode())):
+        return _text(params.get("hub.challenge") or "")
+    return _text("verify token mismatch", 403)
+
+
+@post("/webhooks/instagram", include_in_schema=False)
+async def instagram_webhook(request: Request) -> Response:
+    raw = await request.body()
+    header = request.headers.get("x-hub-signature-256")
+    if not header:
+        return _text("missing X-Hub-Signature-256", 401)
+    if not rules.meta_signature_valid(request.app.state.channels.meta_app_secret, raw, header):
+        return _text("bad signature", 403)
+    key = "instagram:" + hashlib.sha256(raw).hexdigest()
+    await store_delivery(request, kind="instagram", channel_id=None, dedupe_key=key, body=raw)
+    return _text("EVENT_RECEIVED")
+
+
+@post("/webhooks/telegram/{channel_id:str}", include_in_schema=False)
+async def telegram_webhook(request: Request, channel_id: FromPath[str]) -> Response:
+    raw = await request.body()
+    channel = await request.app.state.channel_cache.get(request, channel_id, "telegram")
+    if channel is None:
+        return _text("unknown channel", 404)
+    header = request.headers.get("x-telegram-bot-api-secret-token")
+    if not header:
+        return _text("missing X-Telegram-Bot-Api-Secret-Token", 401)
+    if not matches_digest(header, channel[1]):
+        return _text("bad secret token", 403)
+    update = _json(raw)
+    if update is None or not isinstance(update.get("update_id"), int):
+        return _text("update_id missing", 400)
+    await store_delivery(request, kind="telegram", channel_id=channel_id,
+                         dedupe_key=f"telegram:{channel_id}:{update['update_id']}", body=raw)
+    return _text("ok")
+
+
+@post("/webhooks/vk/{channel_id:str}", include_in_schema=False)
+async def vk_webhook(request: Request, channel_id: FromPath[str]) -> Response:
+    raw = await request.body()
+    channel = await request.app.state.channel_cache.get(request, channel_id, "vk")
+    if channel is None:
+        return _text("unknown channel", 404)
+    body = _json(raw)
+    if body is None:
+        return _text("invalid JSON", 400)
+    if not matches_digest(str(body.get("secret") or ""), channel[1]):
+        return _text("bad secret", 403)
+    if body.get("type") == "confirmation":
+        if str(body.get("group_id")) != channel[2]:
+            return _text("group_id does not match this channel", 403)
+        async with request.app.state.runtime.db.sessionmaker() as session:
+            row = await session.get(Channel, channel_id)
+        return _text(decrypt_secrets(request.app.state.settings.secret_key, row.secrets)["confirmation"])
+    event_id = body.get("event_id") or hashlib.sha256(raw).hexdigest()
+    await store_delivery(request, kind="vk", channel_id=channel_id, dedupe_key=f"vk:{channel_id}:{event_id}",
+                         body=raw)
+    return _text("ok")
+
+
+webhook_routes = [instagram_handshake, instagram_webhook, telegram_webhook, vk_webhook]
+
+
+# ---------------------------------------------------------------- processing
+
+async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound, clock: Clock) -> Message | None:
+    """One customer message into its conversation (created on the first one); None if already stored."""
+    now = clock.now()
+    existing = (await session.execute(select(Message.id).where(
+        Message.channel_id == channel.id, Message.direction == "in", Message.external_id == item.external_id))).first()
+    if existing:
+        return None
+    conversation = (await session.execute(select(Conversation).where(
+        Conversation.channel_id == channel.id, Conversation.thread_key == item.thread_key))).scalar_one_or_none()
+    reopened = False
+    if conversation is None:
+        conversation = Conversation(
+            channel_id=channel.id, kind=channel.kind, thread_kind=item.thread_kind, thread_key=item.thread_key,
+            account=channel.account, deal_id=channel.deal_id, status=rules.OPEN, created_at=now,
+            last_activity_at=item.at, customer_name="", customer_handle="", reply_target={}, last_text="",
+            last_direction="in", search_text="", paused_seconds=0)
+        session.add(conversation)
+        await session.flush()
+        await auto_assign(session, conversation, now)
+    else:
+        reopened = conversation.status == rules.RESOLVED
+    message = Message(id=new_id(), conversation_id=conversation.id, channel_id=channel.id, direction="in",
+                      seq=await next_seq(session, conversation.id), text=item.text,
+                      at=item.at, author=item.author, external_id=item.external_id, raw=item.raw, created_at=now)
+    try:
+        async with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        return None
+    conversation.status = rules.status_after_inbound(conversation.status)
+    if item.customer_name:
+        conversation.customer_name = item.customer_name
+    if item.customer_handle:
+        conversation.customer_handle = item.customer_handle
+    conversation.reply_target = item.reply_target
+    if conversation.last_inbound_at is None or item.at >= conversation.last_inbound_at:
+        conversation.last_inbound_at = item.at
+    if conversation.waiting_since is None:
+        conversation.waiting_since = item.at
+    if item.at >= conversation.last_activity_at or conversation.last_direction == "out":
+        conversation.last_text, conversation.last_direction = item.text, "in"
+        conversation.last_activity_at = max(item.at, conversation.last_activity_at)
+    conversation.search_text = search_text(conversation)
+    await apply_tag_rules(session, conversation, channel, item)
+    add_event(session, MessageReceived(
+        message_id=message.id, conversation_id=conversation.id, channel_id=channel.id, channel_kind=channel.kind,
+        thread_kind=item.thread_kind, account=channel.account, received_at=item.at, text=item.text,
+        customer_handle=item.customer_handle, reopened=reopened, deal_id=channel.deal_id), clock=clock)
+    return message
+
+
+async def apply_tag_rules(session: AsyncSession, conversation: Conversation, channel: Channel,
+                          item: Inbound) -> None:
+    rows = (await session.execute(select(TagRule.kind, TagRule.value, TagRule.tag))).all()
+    if not rows:
+        return
+    tags = rules.matching_tags([tuple(r) for r in rows], text=item.text, channel_kind=channel.kind,
+                               account=channel.account, campaign=item.campaign)
+    have = set((await session.execute(select(ConversationTag.tag).where(
+        ConversationTag.conversation_id == conversation.id))).scalars())
+    for tag in sorted(tags - have):
+        session.add(ConversationTag(conversation_id=conversation.id, tag=tag))
+
+
+async def process_delivery(session: AsyncSession, delivery: Delivery, clock: Clock) -> str:
+    body = _json(delivery.body) or {}
+    now = clock.now()
+    stored = 0
+    if delivery.kind == "instagram":
+        unknown = []
+        for entry in body.get("entry") or []:
+            channel = (await session.execute(select(Channel).where(
+                Channel.kind == "instagram", Channel.external_id == str(entry.get("id")),
+                Channel.active.is_(True)))).scalar_one_or_none()
+            if channel is None:
+                unknown.append(str(entry.get("id")))
+                continue
+            for item in instagram.parse_entry(entry, now):
+                stored += await record_inbound(session, channel, item, clock) is not None
+        return f"{stored} stored" + (f"; no channel for entry {', '.join(unknown)}" if unknown else "")
+    channel = await session.get(Channel, delivery.channel_id)
+    if channel is None:
+        return "channel gone"
+    if delivery.kind == "telegram":
+        kicked = telegram.kicked_from(body)
+        if kicked is not None:
+            conversation = (await session.execute(select(Conversation).where(
+                Conversation.channel_id == channel.id, Conversation.thread_key == f"chat:{kicked[0]}"))).scalar_one_or_none()
+            if conversation is not None:
+                conversation.unreachable = kicked[1]
+            return kicked[1]
+        items = telegram.parse_update(body, now)
+    else:
+        items = vk.parse_event(body, now)
+    for item in items:
+        stored += await record_inbound(session, channel, item, clock) is not None
+    return f"{stored} stored"
+
+
+class DeliveryProcessor(WakeableLoop):
+    """Turns stored deliveries into messages. A delivery that fails to process is retried with backoff; its
+    savepoint undoes a half-done delivery."""
+
+    def __init__(self, db: Database, clock: Clock, batch: int = 50, poll_seconds: float = 1.0) -> None:
+        super().__init__(poll_seconds)
+        self.db, self.clock, self.batch = db, clock, batch
+
+    async def process_batch(self) -> int:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            query = (select(Delivery).where(Delivery.processed_at.is_(None), Delivery.next_attempt_at <= now)
+                     .order_by(Delivery.id).limit(self.batch))
+            deliveries = list((await session.execute(skip_locked(query, self.db))).scalars())
+            for delivery in deliveries:
+                try:
+                    async with session.begin_nested():
+                        delivery.outcome = (await process_delivery(session, delivery, self.clock))[:500]
+                    delivery.processed_at = now
+                except Exception as exc:  # keep the raw delivery; try again later
+                    delivery.attempts += 1
+                    delivery.outcome = f"{type(exc).__name__}: {exc}"[:500]
+                    delivery.next_attempt_at = now + timedelta(seconds=rules.backoff_seconds(delivery.attempts))
+                    log.warning("delivery %s (%s) failed: %s", delivery.id, delivery.kind, exc)
+        return len(deliveries)
+
+    async def run_due(self) -> int:
+        total = 0
+        while (n := await self.process_batch()) > 0:
+            total += n
+        return total
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_due()
+            except Exception as exc:
+                log.warning("delivery processor: %s", exc)
+            await self.nap()

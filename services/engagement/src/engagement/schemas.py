@@ -1,0 +1,52 @@
+"""Request bodies of the engagement API (msgspec Structs: a body that does not fit is a 422 naming the field)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+
+class ChannelIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["instagram", "telegram", "vk", "email", "webform"]
+    name: str
+    config: dict[str, Any] = msgspec.field(default_factory=dict)
+    deal_id: str | None = None
+
+
+class ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    template_id: str | None = None
+
+
+class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
+    agent: str | None
+
+
+class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
+    status: Literal["open", "waiting_client", "resolved"]
+
+
+class TagsIn(msgspec.Struct, forbid_unknown_fields=True):
+    add: list[str] = msgspec.field(default_factory=list)
+    remove: list[str] = msgspec.field(default_factory=list)
+
+
+class StaffAccountsIn(msgspec.Struct, forbid_unknown_fields=True):
+    accounts: list[str]
+
+
+class AgentIn(msgspec.Struct, forbid_unknown_fields=True):
+    on_shift: bool | None = None
+    cap: int | None = None
+    clear_cap: bool = False
+
+
+class TagRuleIn(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["keyword", "channel", "account", "campaign"]
+    value: str
+    tag: str
+
+
+class AskClientIn(msgspec.Struct, forbid_unknown_fields=True):
+    question: str

@@ -1,0 +1,321 @@
+"""Domain operations of the care inbox: channel accounts, conversations (EN-2), replies, staff↔accounts (EN-6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.auth import Actor
+from shared.clock import Clock
+from shared.errors import Conflict, DomainError, NotFound
+from shared.events.engagement import ConversationAnswered
+from shared.outbox import add_event
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from engagement import access, rules
+from engagement.crypto import digest, encrypt_secrets
+from engagement.models import (
+    AGENCY_ACCOUNT,
+    Channel,
+    Conversation,
+    ConversationTag,
+    Message,
+    StaffAccount,
+    TagRule,
+    new_id,
+)
+from engagement.schemas import ChannelIn
+
+OUTGOING_FLAG = "engagement.outgoing"
+MAX_TEXT = {"instagram": 1000, "telegram": 4096, "vk": 9000}
+
+
+# ---------------------------------------------------------------- channel accounts
+
+def webhook_url(public_url: str, channel: Channel) -> str | None:
+    if channel.kind == "instagram":
+        return f"{public_url}/webhooks/instagram"
+    if channel.kind in ("telegram", "vk"):
+        return f"{public_url}/webhooks/{channel.kind}/{channel.id}"
+    return None
+
+
+def channel_out(channel: Channel, public_url: str) -> dict[str, Any]:
+    """A channel as answered: never a secret."""
+    out: dict[str, Any] = {"id": channel.id, "kind": channel.kind, "name": channel.name, "deal_id": channel.deal_id,
+                           "account": channel.account, "config": channel.config, "active": channel.active}
+    if (url := webhook_url(public_url, channel)) is not None:
+        out["webhook_url"] = url
+    return out
+
+
+async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *, secret_key: str,
+                         clock: Clock) -> Channel:
+    access.require_roles(actor, access.LEAD)
+    name = body.name.strip()
+    if not name:
+        raise DomainError("name is required", field="name")
+    missing = rules.missing_config_keys(body.kind, body.config)
+    if missing:
+        raise DomainError(f"config keys missing: {', '.join(missing)}",
+                          errors=[{"field": f"config.{key}", "message": "required"} for key in missing])
+    public, secret = rules.split_config(body.kind, body.config)
+    external = str(public.get(rules.EXTERNAL_ID_KEY.get(body.kind, ""), "")) if body.kind in rules.EXTERNAL_ID_KEY \
+        else ""
+    if body.kind == "instagram" and external:
+        clash = (await session.execute(select(Channel.id).where(Channel.kind == "instagram",
+                                                                Channel.external_id == external))).first()
+        if clash:
+            raise Conflict(f"an Instagram channel for ig_user_id {external} exists", field="config.ig_user_id")
+    webhook_key = rules.WEBHOOK_SECRET_KEY.get(body.kind)
+    channel = Channel(kind=body.kind, name=name, deal_id=body.deal_id, account=body.deal_id or AGENCY_ACCOUNT,
+                      external_id=external, config=public, secrets=encrypt_secrets(secret_key, secret),
+                      webhook_secret_digest=digest(secret[webhook_key]) if webhook_key else None,
+                      created_at=clock.now(), created_by=actor.login)
+    session.add(channel)
+    await session.flush()
+    return channel
+
+
+async def list_channels(session: AsyncSession, actor: Actor) -> list[Channel]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
+    return list((await session.execute(select(Channel).order_by(Channel.created_at, Channel.id))).scalars())
+
+
+class ChannelRefused(DomainError):
+    status_code = 502
+
+
+async def register_webhook(runtime: Any, actor: Actor, channel_id: str, public_url: str, http: Any,
+                           telegram_api_url: str) -> dict[str, Any]:
+    """The lead registers a Telegram channel's webhook (`setWebhook` with its secret token) from the page. The
+    API call is made outside any transaction."""
+    from engagement.channels import Permanent, telegram
+    from engagement.crypto import decrypt_secrets
+
+    access.require_roles(actor, access.LEAD)
+    async with runtime.db.transaction() as session:
+        channel = await session.get(Channel, channel_id)
+    if channel is None:
+        raise NotFound("channel not found")
+    if channel.kind != "telegram":
+        raise DomainError(f"webhook registration by API is for Telegram; {channel.kind} is set up in its console",
+                          field="kind")
+    url = webhook_url(public_url, channel)
+    try:
+        await telegram.set_webhook(http, telegram_api_url, decrypt_secrets(runtime.settings.secret_key,
+                                                                           channel.secrets), url)
+    except Permanent as exc:
+        raise ChannelRefused(f"Telegram refused the webhook: {exc.reason}", field="webhook_url") from exc
+    return {"id": channel.id, "webhook_url": url, "registered": True}
+
+
+# ---------------------------------------------------------------- staff ↔ accounts
+
+async def set_staff_accounts(session: AsyncSession, actor: Actor, login: str, accounts: list[str],
+                             clock: Clock) -> list[str]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
+    wanted = sorted({a.strip() for a in accounts if a.strip()})
+    await session.execute(delete(StaffAccount).where(StaffAccount.login == login))
+    for account in wanted:
+        session.add(StaffAccount(login=login, account=account, created_at=clock.now(), created_by=actor.login))
+    await session.flush()
+    return wanted
+
+
+async def staff_accounts(session: AsyncSession, login: str) -> list[str]:
+    rows = await session.execute(select(StaffAccount.account).where(StaffAccount.login == login)
+                                 .order_by(StaffAccount.account))
+    return list(rows.scalars())
+
+
+# ---------------------------------------------------------------- conversations
+
+async def tags_of(session: AsyncSession, ids: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {i: [] for i in ids}
+    if ids:
+        rows = await session.execute(select(ConversationTag.conversation_id, ConversationTag.tag)
+                                     .where(ConversationTag.conversation_id.in_(ids))
+                                     .order_by(ConversationTag.tag))
+        for cid, tag in rows:
+            out[cid].append(tag)
+    return out
+
+
+def conversation_out(c: Conversation, tags: list[str]) -> dict[str, Any]:
+    return {"id": c.id, "channel_id": c.channel_id, "kind": c.kind, "thread_kind": c.thread_kind,
+            "account": c.account, "deal_id": c.deal_id, "status": c.status, "assignee": c.assignee,
+            "customer": {"name": c.customer_name, "handle": c.customer_handle},
+            "last_message": {"text": c.last_text, "at": c.last_activity_at, "direction": c.last_direction},
+            "tags": tags, "unreachable": c.unreachable}
+
+
+def message_out(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": m.id, "direction": m.direction, "text": m.text, "at": m.at, "author": m.author,
+                           "external_id": m.external_id, "delivery": m.delivery}
+    if m.error:
+        out["error"] = m.error
+    return out
+
+
+async def list_conversations(session: AsyncSession, actor: Actor, *, status: str | None, channel: str | None,
+                             assignee: str | None, tag: str | None, q: str | None, limit: int,
+                             offset: int) -> tuple[list[dict[str, Any]], int]:
+    conditions: list[Any] = [access.visible_conversations(actor)]
+    if status:
+        if status not in rules.STATUSES:
+            raise DomainError(f"unknown status {status!r}", field="status")
+        conditions.append(Conversation.status == status)
+    if channel:
+        conditions.append(Conversation.kind == channel if channel in rules.KINDS else Conversation.channel_id == channel)
+    if assignee:
+        if assignee == "none":
+            conditions.append(Conversation.assignee.is_(None))
+        else:
+            conditions.append(Conversation.assignee == (actor.login if assignee == "me" else assignee))
+    if tag:
+        conditions.append(Conversation.id.in_(select(ConversationTag.conversation_id)
+                                              .where(ConversationTag.tag == rules.normalise_tag(tag))))
+    if q and q.strip():
+        conditions.append(Conversation.search_text.contains(q.strip().lower(), autoescape=True))
+    total = (await session.execute(select(func.count()).select_from(Conversation).where(*conditions))).scalar_one()
+    rows = list((await session.execute(
+        select(Conversation).where(*conditions)
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit).offset(offset)
+    )).scalars())
+    tags = await tags_of(session, [c.id for c in rows])
+    return [conversation_out(c, tags[c.id]) for c in rows], total
+
+
+async def get_conversation(session: AsyncSession, actor: Actor, conversation_id: str) -> Conversation:
+    return await access.require_visible(session, actor, await session.get(Conversation, conversation_id))
+
+
+async def conversation_detail(session: AsyncSession, actor: Actor, conversation_id: str) -> dict[str, Any]:
+    c = await get_conversation(session, actor, conversation_id)
+    messages = (await session.execute(select(Message).where(Message.conversation_id == c.id)
+                                      .order_by(Message.at, Message.seq, Message.id))).scalars()
+    out = conversation_out(c, (await tags_of(session, [c.id]))[c.id])
+    out["messages"] = [message_out(m) for m in messages]
+    return out
+
+
+async def assign(session: AsyncSession, actor: Actor, conversation_id: str, agent: str | None) -> Conversation:
+    access.require_writer(actor)
+    c = await get_conversation(session, actor, conversation_id)
+    agent = agent.strip() if agent else None
+    access.require_assigner(actor, c, agent)
+    c.assignee = agent or None
+    return c
+
+
+async def set_status(session: AsyncSession, actor: Actor, conversation_id: str, status: str) -> Conversation:
+    access.require_writer(actor)
+    c = await get_conversation(session, actor, conversation_id)
+    c.status = status
+    return c
+
+
+async def change_tags(session: AsyncSession, actor: Actor, conversation_id: str, add: list[str],
+                      remove: list[str]) -> list[str]:
+    access.require_writer(actor)
+    c = await get_conversation(session, actor, conversation_id)
+    to_add = {rules.normalise_tag(t) for t in add} - {""}
+    to_remove = {rules.normalise_tag(t) for t in remove} - {""}
+    current = set((await tags_of(session, [c.id]))[c.id])
+    if to_remove:
+        await session.execute(delete(ConversationTag).where(ConversationTag.conversation_id == c.id,
+                                                            ConversationTag.tag.in_(to_remove)))
+    for tag in sorted(to_add - current - to_remove):
+        session.add(ConversationTag(conversation_id=c.id, tag=tag))
+    await session.flush()
+    return sorted((current | to_add) - to_remove)
+
+
+async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text: str, clock: Clock) -> Message:
+    """Queue an answer (delivery pending); the sender delivers it. The first answer publishes
+    `engagement.conversation.answered.v1` with the response time (EN-3)."""
+    access.require_writer(actor)
+    c = await get_conversation(session, actor, conversation_id)
+    text = text.strip()
+    if not text:
+        raise DomainError("text is required", field="text")
+    limit = MAX_TEXT.get(c.kind)
+    if limit and len(text) > limit:
+        raise DomainError(f"text is longer than {c.kind} allows ({limit} characters)", field="text")
+    now = clock.now()
+    if c.unreachable:
+        raise Conflict(f"the customer cannot be reached on this channel: {c.unreachable}", field="conversation")
+    if c.thread_kind == "ig_direct" and not rules.direct_window_open(c.last_inbound_at, now):
+        raise Conflict("outside Instagram's 24-hour messaging window: the customer must write first",
+                       field="conversation")
+    channel = await session.get(Channel, c.channel_id)
+    if channel is None or not channel.active:
+        raise NotFound("the channel account of this conversation is gone")
+    message = Message(id=new_id(), conversation_id=c.id, channel_id=c.channel_id, direction="out", text=text, at=now,
+                      seq=await next_seq(session, c.id),
+                      author=actor.login, delivery="pending", attempts=0, next_attempt_at=now,
+                      target=dict(c.reply_target), created_at=now)
+    session.add(message)
+    if c.first_answered_at is None and c.waiting_since is not None:
+        c.first_answered_at = now
+        add_event(session, ConversationAnswered(
+            conversation_id=c.id, channel_id=c.channel_id, channel_kind=c.kind, account=c.account, agent=actor.login,
+            message_id=message.id, first_message_at=c.waiting_since, answered_at=now,
+            response_seconds=max(0, rules.response_seconds(c.waiting_since, now) - (c.paused_seconds or 0)),
+            deal_id=c.deal_id), clock=clock)
+    if c.assignee is None and actor.role == access.AGENT:
+        c.assignee = actor.login
+    c.last_text, c.last_direction, c.last_activity_at = text, "out", now
+    c.search_text = _search_text(c)
+    await session.flush()
+    session.info[OUTGOING_FLAG] = True
+    return message
+
+
+async def next_seq(session: AsyncSession, conversation_id: str) -> int:
+    last = (await session.execute(select(func.max(Message.seq)).where(Message.conversation_id == conversation_id)))
+    return (last.scalar_one() or 0) + 1
+
+
+def _search_text(c: Conversation) -> str:
+    return " ".join((c.customer_name, c.customer_handle, c.last_text)).lower()[:4000]
+
+
+def search_text(c: Conversation) -> str:
+    return _search_text(c)
+
+
+# ---------------------------------------------------------------- tag rules (EN-7)
+
+def tag_rule_out(rule: TagRule) -> dict[str, Any]:
+    return {"id": rule.id, "kind": rule.kind, "value": rule.value, "tag": rule.tag}
+
+
+async def list_tag_rules(session: AsyncSession, actor: Actor) -> list[TagRule]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
+    return list((await session.execute(select(TagRule).order_by(TagRule.created_at, TagRule.id))).scalars())
+
+
+async def add_tag_rule(session: AsyncSession, actor: Actor, kind: str, value: str, tag: str,
+                       clock: Clock) -> TagRule:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
+    if kind not in rules.TAG_RULE_KINDS:
+        raise DomainError(f"kind must be one of {', '.join(rules.TAG_RULE_KINDS)}", field="kind")
+    value, tag = value.strip(), rules.normalise_tag(tag)
+    if not value:
+        raise DomainError("value is required", field="value")
+    if not tag:
+        raise DomainError("tag is required", field="tag")
+    rule = TagRule(id=new_id(), kind=kind, value=value, tag=tag, created_at=clock.now(), created_by=actor.login)
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def delete_tag_rule(session: AsyncSession, actor: Actor, rule_id: str) -> None:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
+    rule = await session.get(TagRule, rule_id)
+    if rule is None:
+        raise NotFound("tag rule not found")
+    await session.delete(rule)
