@@ -16,6 +16,8 @@ from clients.models import Deal, Import
 from clients.rekey import rekey
 from sqlalchemy import select, text
 
+from shared import crypto as shared_crypto
+
 from .conftest import local, payment
 
 PASSWORD = "Imp0rted-Pa55word-zq81"
@@ -90,7 +92,7 @@ async def test_issue8_6_encryption_keys_rotate_and_rekey_reencrypts_credentials_
     await upload(api, HEADER + ROW)   # stays queued: its secrets wait encrypted under the old key
 
     async def write_legacy() -> None:   # data written before the keys had their own setting
-        legacy = crypto._fernet(b"zabota-clients-credentials:", base.secret_key)
+        legacy = shared_crypto._fernet(crypto.LEGACY, base.secret_key)
         async with runtime.db.transaction() as session:
             row = await session.get(Deal, legacy_deal["deal_id"])
             row.credentials = legacy.encrypt(b'{"login": "legacy", "password": "legacy-pass"}')

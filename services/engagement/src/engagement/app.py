@@ -30,7 +30,7 @@ SUPERVISED = "loops" in {f.name for f in dataclasses.fields(ServiceSpec)}
 def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
     async def start_loops(rt: Runtime) -> None:
         processor = DeliveryProcessor(rt.db, rt.clock)
-        sender = Sender(rt.db, rt.clock, channels, rt.settings.secret_key)
+        sender = Sender(rt.db, rt.clock, channels, rt.settings)
         rt.state.update(processor=processor, sender=sender)
         tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run())] \
             if background and not SUPERVISED else []

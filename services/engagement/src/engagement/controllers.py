@@ -28,7 +28,7 @@ from engagement.schemas import (
 @post("/channels", status_code=201)
 async def create_channel(request: Request, session: AsyncSession, actor: Actor, runtime: Runtime,
                          data: ChannelIn) -> dict[str, Any]:
-    channel = await services.create_channel(session, actor, data, secret_key=runtime.settings.secret_key,
+    channel = await services.create_channel(session, actor, data, settings=runtime.settings,
                                             clock=runtime.clock)
     return services.channel_out(channel, request.app.state.channels.public_url)
 

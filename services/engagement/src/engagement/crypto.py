@@ -1,5 +1,5 @@
 """Channel secrets (tokens, webhook secrets, passwords) encrypted at rest with Fernet, as CL-8 credentials are
-in the clients service: the key is a labelled SHA-256 of `settings.secret_key`. Secrets are decrypted only to
+in the clients service (`shared.crypto`: ZABOTA_ENCRYPTION_KEYS, newest first). Secrets are decrypted only to
 call the channel's API; they never appear in an answer, a log line or an event.
 
 Webhook secrets are also kept as a SHA-256 digest, so an inbound delivery is checked (constant-time) without
@@ -8,28 +8,22 @@ decrypting anything on the hot path.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 
-from cryptography.fernet import Fernet, InvalidToken
+from shared.settings import Settings
 
+from shared import crypto
 
-def _fernet(secret_key: str) -> Fernet:
-    digest = hashlib.sha256(b"zabota-engagement-channel-secrets:" + secret_key.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+LEGACY = b"zabota-engagement-channel-secrets:"  # secrets written before the shared scheme
 
 
-def encrypt_secrets(secret_key: str, secrets: dict[str, str]) -> bytes:
-    return _fernet(secret_key).encrypt(json.dumps(secrets).encode())
+def encrypt_secrets(settings: Settings, secrets: dict[str, str]) -> bytes:
+    return crypto.encrypt_json(settings, secrets, LEGACY)
 
 
-def decrypt_secrets(secret_key: str, blob: bytes) -> dict[str, str]:
-    try:
-        return json.loads(_fernet(secret_key).decrypt(blob))
-    except InvalidToken as exc:
-        raise ValueError("channel secrets cannot be decrypted with the current secret key") from exc
+def decrypt_secrets(settings: Settings, blob: bytes) -> dict[str, str]:
+    return crypto.decrypt_json(settings, blob, LEGACY)
 
 
 def digest(value: str) -> str:

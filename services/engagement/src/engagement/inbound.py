@@ -160,7 +160,7 @@ async def vk_webhook(request: Request, channel_id: FromPath[str]) -> Response:
             return _text("group_id does not match this channel", 403)
         async with request.app.state.runtime.db.sessionmaker() as session:
             row = await session.get(Channel, channel_id)
-        return _text(decrypt_secrets(request.app.state.settings.secret_key, row.secrets)["confirmation"])
+        return _text(decrypt_secrets(request.app.state.settings, row.secrets)["confirmation"])
     event_id = body.get("event_id") or hashlib.sha256(raw).hexdigest()
     await store_delivery(request, kind="vk", channel_id=channel_id, dedupe_key=f"vk:{channel_id}:{event_id}",
                          body=raw)

@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from shared.clock import Clock
 from shared.db import Database, skip_locked
 from shared.loop import WakeableLoop
+from shared.settings import Settings
 from sqlalchemy import select
 
 from engagement import rules
@@ -67,10 +68,11 @@ def channel_http(settings: ChannelSettings) -> httpx.AsyncClient:
 
 
 class Sender(WakeableLoop):
-    def __init__(self, db: Database, clock: Clock, settings: ChannelSettings, secret_key: str,
+    def __init__(self, db: Database, clock: Clock, settings: ChannelSettings, service_settings: Settings,
                  batch: int = 50, poll_seconds: float = 1.0) -> None:
         super().__init__(poll_seconds)
-        self.db, self.clock, self.settings, self.secret_key, self.batch = db, clock, settings, secret_key, batch
+        self.db, self.clock, self.settings, self.batch = db, clock, settings, batch
+        self.service_settings = service_settings  # the encryption keys of the channel secrets
         self.http: httpx.AsyncClient | None = None
         self._sent: dict[str, list[datetime]] = {}
         db.on_commit(OUTGOING_FLAG, self.wake)
@@ -98,7 +100,7 @@ class Sender(WakeableLoop):
 
     async def _call(self, message: Message, conversation: Conversation, channel: Channel) -> str:
         self.client()
-        secrets = decrypt_secrets(self.secret_key, channel.secrets)
+        secrets = decrypt_secrets(self.service_settings, channel.secrets)
         out = Outgoing(message_id=message.id, text=message.text, target=message.target or conversation.reply_target,
                        thread_kind=conversation.thread_kind)
         if channel.kind == "instagram":

@@ -9,6 +9,7 @@ from shared.clock import Clock
 from shared.errors import Conflict, DomainError, NotFound
 from shared.events.engagement import ConversationAnswered
 from shared.outbox import add_event
+from shared.settings import Settings
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,7 +50,7 @@ def channel_out(channel: Channel, public_url: str) -> dict[str, Any]:
     return out
 
 
-async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *, secret_key: str,
+async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *, settings: Settings,
                          clock: Clock) -> Channel:
     access.require_roles(actor, access.LEAD)
     name = body.name.strip()
@@ -69,7 +70,7 @@ async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *
             raise Conflict(f"an Instagram channel for ig_user_id {external} exists", field="config.ig_user_id")
     webhook_key = rules.WEBHOOK_SECRET_KEY.get(body.kind)
     channel = Channel(kind=body.kind, name=name, deal_id=body.deal_id, account=body.deal_id or AGENCY_ACCOUNT,
-                      external_id=external, config=public, secrets=encrypt_secrets(secret_key, secret),
+                      external_id=external, config=public, secrets=encrypt_secrets(settings, secret),
                       webhook_secret_digest=digest(secret[webhook_key]) if webhook_key else None,
                       created_at=clock.now(), created_by=actor.login)
     session.add(channel)
@@ -103,7 +104,7 @@ async def register_webhook(runtime: Any, actor: Actor, channel_id: str, public_u
                           field="kind")
     url = webhook_url(public_url, channel)
     try:
-        await telegram.set_webhook(http, telegram_api_url, decrypt_secrets(runtime.settings.secret_key,
+        await telegram.set_webhook(http, telegram_api_url, decrypt_secrets(runtime.settings,
                                                                            channel.secrets), url)
     except Permanent as exc:
         raise ChannelRefused(f"Telegram refused the webhook: {exc.reason}", field="webhook_url") from exc
