@@ -173,5 +173,5 @@ IMPORT_HEADER = ("ID;Название сделки;Бюджет;Ответств
                  "Дата начала обслуживания;Логин Instagram;Пароль Instagram\n")
 
 
-def staff(role: str) -> dict[str, str]:
-    return staff_headers(ROLE_LOGINS[role], role)
+def staff(role: str, service: str) -> dict[str, str]:
+    return staff_headers(ROLE_LOGINS[role], role, service)

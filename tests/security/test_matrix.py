@@ -25,7 +25,13 @@ from typing import Any
 import httpx
 
 from .figures import record
-from .identity import forged_lead_headers, integration_headers, sign, staff_headers
+from .identity import (
+    foreign_assertion_headers,
+    forged_lead_headers,
+    integration_headers,
+    sign,
+    staff_headers,
+)
 from .stack import (
     FOREIGN_LEAD_NAME,
     FOREIGN_MANAGER,
@@ -192,7 +198,7 @@ def foreign_markers(stack: Stack, route: Route) -> list[str]:
     return [f.deal_id, f.lead_id, FOREIGN_NAME, FOREIGN_LEAD_NAME]
 
 
-def actor_headers(actor: str, body: bytes) -> dict[str, str]:
+def actor_headers(actor: str, body: bytes, service: str) -> dict[str, str]:
     if actor == "none":
         return {}
     if actor == "webhook":
@@ -201,9 +207,9 @@ def actor_headers(actor: str, body: bytes) -> dict[str, str]:
         return integration_headers()
     if actor == "forged_lead":
         return forged_lead_headers()
-    if actor == "staff_headers_of_lead":
-        return staff_headers("lead", "lead")
-    return staff_headers(ROLE_LOGINS[actor], actor)
+    if actor == "staff_headers_of_lead":   # a leaked assertion of the lead on an integration token
+        return {**integration_headers(), **staff_headers("lead", "lead", service)}
+    return staff_headers(ROLE_LOGINS[actor], actor, service)
 
 
 def call(http: httpx.Client, base: str, route: Route, actor: str, ids: dict[str, str]) -> httpx.Response:
@@ -211,7 +217,7 @@ def call(http: httpx.Client, base: str, route: Route, actor: str, ids: dict[str,
     request = http.build_request(route.method, base + concrete(route.path, ids), params=params_of(route, ids),
                                  **parts)
     body = request.read()
-    request.headers.update(actor_headers(actor, body))
+    request.headers.update(actor_headers(actor, body, route.service))
     return http.send(request)
 
 
@@ -308,9 +314,54 @@ def test_issue8_1_an_integration_token_claiming_the_lead_acts_as_an_integration(
                        headers={**integration_headers(), "X-Zabota-Actor": "manager1",
                                 "X-Zabota-Role": "content_manager"}, timeout=30)
     assert edit.status_code in (200, 403), edit.text[:300]
-    audit = stack.api("clients", "GET", f"/audit?target={deal_id}", headers=staff_headers("lead", "lead"))
+    audit = stack.api("clients", "GET", f"/audit?target={deal_id}", headers=staff_headers("lead", "lead", "clients"))
     forged = [a for a in audit if note in json.dumps(a.get("detail"), ensure_ascii=False)]
     assert all(a["actor"] != "manager1" and a["role"] != "content_manager" for a in forged), forged
+
+
+def test_issue8_1_identity_headers_and_foreign_assertions_are_refused_on_every_service(stack: Stack) -> None:
+    """Issue 8 §1 (shared/auth.py): an integration token with `X-Zabota-Role: lead` (or `X-Zabota-Actor`) is
+    refused with 403 naming the header; a staff assertion made for another service, signed with another
+    secret, expired, or tampered with is refused with 401 — on every service's own port."""
+    from shared.auth import ASSERTION_HEADER, make_assertion
+
+    from .identity import GATEWAY_SECRET
+
+    tried = refused = 0
+    problems: list[str] = []
+    paths = {"clients": f"{C}/deals/{stack.foreign.deal_id}", "content": "/api/content/ops/dead-letters",
+             "engagement": "/api/engagement/ops/dead-letters", "payroll": f"{P}/employees/{FOREIGN_MANAGER}"}
+    for service, path in paths.items():
+        other = next(s for s in SERVICES if s != service)
+        genuine = staff_headers("lead", "lead", service)[ASSERTION_HEADER]
+        expired = make_assertion("lead", "lead", audience=service, secret=GATEWAY_SECRET, now=0)
+        attempts: list[tuple[str, dict[str, str], int]] = [
+            ("integration + X-Zabota-Role: lead", {**integration_headers(), "X-Zabota-Role": "lead"}, 403),
+            ("integration + X-Zabota-Actor: lead", {**integration_headers(), "X-Zabota-Actor": "lead"}, 403),
+            ("integration + both identity headers", forged_lead_headers(), 403),
+            ("assertion for another service", staff_headers("lead", "lead", other), 401),
+            ("assertion for another service + integration token",
+             {**integration_headers(), **staff_headers("lead", "lead", other)}, 401),
+            ("assertion signed with another secret", foreign_assertion_headers("lead", "lead", service), 401),
+            ("expired assertion", {ASSERTION_HEADER: expired}, 401),
+            ("tampered assertion", {ASSERTION_HEADER: genuine[:-2] + ("AA" if genuine[-2:] != "AA" else "BB")}, 401),
+            ("genuine assertion, X-Zabota-Role of someone else",
+             {**staff_headers("manager1", "content_manager", service), "X-Zabota-Role": "lead"}, 403),
+        ]
+        for what, headers, status in attempts:
+            response = httpx.get(f"{stack.urls[service]}{path}", headers=headers, timeout=30)
+            tried += 1
+            refused += response.status_code == status
+            if response.status_code != status:
+                problems.append(f"{service}: {what} -> {response.status_code} (expected {status}) "
+                                f"{response.text[:200]}")
+            if FOREIGN_PASSWORD in response.text or FOREIGN_NAME in response.text:
+                problems.append(f"{service}: {what} revealed the foreign deal")
+        ok = httpx.get(f"{stack.urls[service]}{path}", headers={ASSERTION_HEADER: genuine}, timeout=30)
+        assert ok.status_code == 200, (service, ok.status_code, ok.text[:300])   # the control: the real thing works
+    record("forged identity: identity headers on a token, foreign assertions", tried, refused,
+           f"problems: {len(problems)}")
+    assert not problems, "\n".join(problems)
 
 
 # ---------------------------------------------------------------------------------------------- pages

@@ -315,7 +315,7 @@ def test_issue8_xss_corpus_through_every_way_in_is_inert_on_every_page(stack: St
         assert wait_for(lambda month=month, wanted=wanted: wanted <= {
             ln.get("deadline_id") for ln in stack.api("payroll", "GET", "/statements/manager1",
                                                       params={"month": month, "page_size": 5000})["lines"]}, 60)
-        stack.api("payroll", "POST", f"/months/{month}/close", headers=staff_headers("lead", "lead"),
+        stack.api("payroll", "POST", f"/months/{month}/close", headers=staff_headers("lead", "lead", "payroll"),
                   expect=(200, 409))
     waived: list[str] = []
     for n, (deal_id, deadline) in enumerate(breaches):

@@ -12,16 +12,22 @@ from shared.events.clients import (
 )
 from sqlalchemy import func, select
 
-from clients import rules
+from clients import access, rules
 from clients.models import (
     Deal,
     Payment,
     Refund,
 )
-from clients.services.core import Ctx, deal_span, history, manager_of, rule_values
+from clients.services.core import Ctx, deal_span, get_deal, history, manager_of, rule_values
 from clients.services.periods import lose
 
 # ============================================================================ CL-15: refunds
+
+async def load_deal_for_refund(ctx: Ctx, deal_id: str) -> Deal:
+    """The deal a refund is posted against, under its row lock, not yet settled: a signed webhook may
+    address any deal by id (it cannot read it); anyone else must see it (access.require_refund_target)."""
+    return access.require_refund_target(ctx.actor, await get_deal(ctx.session, deal_id))
+
 
 async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal, currency: str,
                         refunded_at: datetime) -> tuple[Refund, bool]:
