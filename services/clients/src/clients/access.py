@@ -12,6 +12,10 @@ gateway, because the API is reachable without it.
 | integration (bearer token without a staff actor) | everything | everything except revealing credentials |
 | webhook (body signature only) | nothing | payments, and refunds against a deal named by id (`require_refund_target`) |
 
+The client card (CL-1, issue 8 §4) has no rule of its own: it is one card per person (phone digits), shared
+by that person's deals, and is read and edited only through a deal — whoever may see / change one of the
+client's deals may see / edit the card; nobody else, by any route or list.
+
 A deal an actor may not see answers 404, as if it did not exist (a manager cannot probe another
 manager's deals); an action on a visible deal the role may not take answers 403. Credentials (CL-8)
 are revealed only to the lead, the deal's responsible manager and its growth specialist — not to
