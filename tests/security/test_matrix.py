@@ -116,6 +116,12 @@ def ops_routes(service: str) -> list[Route]:
 
 C = "/api/clients"
 P = "/api/payroll"
+CO = "/api/content"
+
+
+def _item(ids: dict[str, str]) -> dict[str, Any]:
+    return {"json": {"date": ids.get("plan_day") or datetime.now(UTC).date().isoformat(), "kind": "post",
+                     "caption": "matrix"}}
 # DOMAIN.md "Roles", per route, for objects of manager2 (the matrix's content manager is manager1; the foreign
 # deal is account_management, so the ad manager does not see it; its growth specialist is nobody).
 SERVICE_ROUTES: list[Route] = [
@@ -160,12 +166,43 @@ SERVICE_ROUTES: list[Route] = [
     Route("clients", "POST", f"{C}/imports", WRITE_ALL, body=_csv),
     Route("clients", "GET", f"{C}/imports/{{import_id}}", WRITE_ALL),
     *ops_routes("clients"), *ops_routes("content"), *ops_routes("engagement"), *ops_routes("payroll"),
+    # Content (content/access.py from DOMAIN "Roles"): a content manager sees and changes only their own deals'
+    # plans; the lead and integrations change any; the analyst reads; the client's signed link is its credential.
+    Route("content", "GET", f"{CO}/deals/{{deal_id}}/plans", READ_ALL),
+    Route("content", "GET", f"{CO}/deals/{{deal_id}}/deadlines", READ_ALL),
+    Route("content", "POST", f"{CO}/deals/{{deal_id}}/materials-received", WRITE_ALL, body=_json({})),
+    Route("content", "GET", f"{CO}/plans/{{plan_id}}", READ_ALL),
+    Route("content", "POST", f"{CO}/plans/{{plan_id}}/items", WRITE_ALL, body=_item),
+    Route("content", "PATCH", f"{CO}/items/{{item_id}}", WRITE_ALL, body=_json({"caption": "matrix"})),
+    Route("content", "POST", f"{CO}/plans/{{plan_id}}/submit", WRITE_ALL),
+    Route("content", "POST", f"{CO}/plans/{{plan_id}}/link", WRITE_ALL),
+    Route("content", "POST", f"{CO}/plans/{{plan_id}}/comments/{{comment_id}}/resolve", WRITE_ALL),
+    Route("content", "POST", f"{CO}/items/{{item_id}}/published", WRITE_ALL,
+          body=lambda _ids: {"json": {"published_at": _now(), "permalink": "https://instagram.com/p/matrix"}}),
+    Route("content", "GET", f"{CO}/deals/{{deal_id}}/requests", READ_ALL),
+    Route("content", "POST", f"{CO}/requests/{{request_id}}/answer", WRITE_ALL, body=_json({"decision": "accepted"})),
+    Route("content", "POST", f"{CO}/deals/{{deal_id}}/stats/import", WRITE_ALL,
+          body=lambda _ids: {"files": {"file": ("stats.csv", b"date;reach\n", "text/csv")}}),
+    Route("content", "PUT", f"{CO}/deals/{{deal_id}}/stats/weeks/{{week_start}}", WRITE_ALL, body=_json({})),
+    Route("content", "GET", f"{CO}/deals/{{deal_id}}/stats", READ_ALL),
+    Route("content", "POST", f"{CO}/deals/{{deal_id}}/stats/report-link", WRITE_ALL),
+    Route("content", "GET", f"{CO}/cadence", ALL_STAFF | {"integration"}, sees=READ_ALL),
+    Route("content", "GET", f"{CO}/settings", READ_ALL),
+    Route("content", "PUT", f"{CO}/settings", WRITE_ALL, body=_json({"values": {}})),
+    *[Route("content", method, f"{prefix}/{what}/{{token}}{tail}", EVERYONE,   # the signed link is the credential
+            body=_json({"decision": "approved"}) if method == "POST" and not tail else
+            _json({"text": "matrix"}) if tail else None)
+      for prefix in (CO, "/public/content")
+      for method, what, tail in (("GET", "approvals", ""), ("POST", "approvals", ""),
+                                 ("POST", "approvals", "/requests"), ("GET", "reports", ""))],
     # Payroll: a content manager sees only their own statement and figures; the lead closes months and
     # changes rules (not an integration: a close is a person's decision).
     Route("payroll", "GET", f"{P}/statements", READ_ALL | {"content_manager"}, sees=READ_ALL),
     Route("payroll", "GET", f"{P}/statements/{{manager}}", READ_ALL),
     Route("payroll", "GET", f"{P}/months/{{month}}", READ_ALL | {"content_manager"}, sees=READ_ALL),
     Route("payroll", "POST", f"{P}/months/{{past_month}}/close", LEAD_ONLY),
+    # PAY-7: in a full tie the lead picks the best manager (a person's decision, as a close).
+    Route("payroll", "POST", f"{P}/months/{{month}}/best-manager", LEAD_ONLY, body=_json({"manager": FOREIGN_MANAGER})),
     Route("payroll", "GET", f"{P}/rules", READ_ALL | {"content_manager"}),
     Route("payroll", "PUT", f"{P}/rules", LEAD_ONLY, body=_json({"effective_from": "2099-01"})),
     Route("payroll", "GET", f"{P}/employees", READ_ALL | {"content_manager"}, sees=READ_ALL),
@@ -181,7 +218,7 @@ def concrete(path: str, ids: dict[str, str]) -> str:
 
 
 def ids_of(stack: Stack) -> dict[str, str]:
-    return {**stack.foreign.ids, "past_month": "2020-01", "service": "clients"}
+    return {**stack.foreign.ids, "past_month": "2020-01", "service": "clients", **stack.foreign.content_ids}
 
 
 def params_of(route: Route, ids: dict[str, str]) -> dict[str, str]:
@@ -412,6 +449,7 @@ PAGES: list[Page] = [
     Page("GET", "/q/{token}", ANYONE), Page("POST", "/q/{token}", ANYONE, form={"business": "x"}),
     Page("GET", "/payroll", frozenset({"lead", "analyst", "content_manager"})),
     Page("POST", "/payroll/months/{month}/close", LEAD_ONLY),
+    Page("POST", "/payroll/months/{month}/best-manager", LEAD_ONLY, form={"manager": FOREIGN_MANAGER}),
     Page("GET", "/payroll/statements/{month}/{manager}", PAGE_READ_ALL),
     Page("GET", "/payroll/statements/{month}/{manager}/csv", PAGE_READ_ALL),
     Page("GET", "/payroll/rules", frozenset({"lead", "analyst", "content_manager"})),
