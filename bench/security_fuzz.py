@@ -30,7 +30,6 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=200, help="generated requests per operation and actor")
     parser.add_argument("--services", default=",".join(SERVICES))
     args = parser.parse_args()
-    actors = {"lead": staff_headers("lead", "lead"), "integration": integration_headers()}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="zabota-fuzz-") as tmp:
         stack = Stack(Path(tmp)).start()
@@ -38,6 +37,7 @@ def main() -> int:
             print(f"stack up in {time.monotonic() - started:.1f}s; {args.examples} examples per operation and actor")
             total = errors = 0
             for service in args.services.split(","):
+                actors = {"lead": staff_headers("lead", "lead", service), "integration": integration_headers()}
                 for actor, headers in actors.items():
                     result = fuzz_service(stack.urls[service], service, actor, headers, args.examples)
                     total += result.tried

@@ -10,6 +10,7 @@ import, manager2's payroll employment.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,6 +68,9 @@ class Foreign:
     import_id: str = ""
     month: str = ""
     ids: dict[str, str] = field(default_factory=dict)
+    # content objects of the foreign deal (plan, item, …): the real ones where the content service made them,
+    # else ids that do not exist (the route then refuses everyone, which the matrix also counts)
+    content_ids: dict[str, str] = field(default_factory=dict)
 
 
 class Stack:
@@ -165,7 +169,34 @@ class Stack:
                  "attachment_id": f.attachment_id, "lead_id": f.lead_id, "import_id": f.import_id,
                  "month": f.month, "manager": FOREIGN_MANAGER, "login": FOREIGN_MANAGER, "letter_id": "1",
                  "token": "not-a-signed-link"}
+        f.content_ids = self._seed_content(f.deal_id)
         return self
+
+    def _seed_content(self, deal_id: str) -> dict[str, str]:
+        """The foreign deal's first content plan and an item on it, made as an integration (CO-1, CO-2)."""
+        monday = datetime.now(TZ).date() - timedelta(days=datetime.now(TZ).weekday())
+        ids = {"plan_id": "no-such-plan", "item_id": "no-such-item", "comment_id": "no-such-comment",
+               "request_id": "no-such-request", "week_start": monday.isoformat(), "plan_day": ""}
+        plans: list[dict[str, Any]] = []
+        for _ in range(100):   # the content service learns of the deal from the clients stream
+            response = httpx.post(f"{self.urls['content']}/api/content/deals/{deal_id}/materials-received",
+                                  json={}, headers=integration_headers(), timeout=30)
+            if response.status_code == 200:
+                plans = response.json()
+                break
+            time.sleep(0.2)
+        if plans:
+            plan = plans[0]
+            ids["plan_id"] = plan["id"]
+            day = plan.get("first_day") or ""
+            ids["plan_day"] = str(day)[:10]
+            item = httpx.post(f"{self.urls['content']}/api/content/plans/{plan['id']}/items", timeout=30,
+                              headers=integration_headers(),
+                              json={"date": ids["plan_day"] or datetime.now(TZ).date().isoformat(), "kind": "post",
+                                    "caption": "foreign item"})
+            if item.status_code == 201:
+                ids["item_id"] = item.json()["id"]
+        return ids
 
 
 IMPORT_HEADER = ("ID;Название сделки;Бюджет;Ответственный;Этап сделки;Дата создания;Дата оплаты;Контакт: ФИО;"
@@ -173,5 +204,5 @@ IMPORT_HEADER = ("ID;Название сделки;Бюджет;Ответств
                  "Дата начала обслуживания;Логин Instagram;Пароль Instagram\n")
 
 
-def staff(role: str) -> dict[str, str]:
-    return staff_headers(ROLE_LOGINS[role], role)
+def staff(role: str, service: str) -> dict[str, str]:
+    return staff_headers(ROLE_LOGINS[role], role, service)

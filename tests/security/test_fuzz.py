@@ -17,14 +17,15 @@ from .identity import integration_headers, staff_headers
 from .stack import Stack
 
 EXAMPLES = int(os.environ.get("ZABOTA_FUZZ_EXAMPLES", "6"))
-ACTORS = {"lead": lambda: staff_headers("lead", "lead"), "integration": integration_headers}
+ACTORS = {"lead": lambda service: staff_headers("lead", "lead", service),
+          "integration": lambda _service: integration_headers()}
 
 
 @pytest.mark.parametrize("service", ["clients", "content", "engagement", "payroll"])
 def test_issue8_10_schema_fuzzing_finds_no_server_error(fresh_stack: Stack, service: str) -> None:
     errors: list[str] = []
     for actor, headers in ACTORS.items():
-        result = fuzz_service(fresh_stack.urls[service], service, actor, headers(), EXAMPLES)
+        result = fuzz_service(fresh_stack.urls[service], service, actor, headers(service), EXAMPLES)
         record(f"schemathesis {service} as {actor} ({EXAMPLES}/operation)", result.tried,
                result.tried - len(result.server_errors), f"5xx: {len(result.server_errors)}")
         assert result.tried > 0, result.skipped
@@ -65,7 +66,7 @@ def test_issue8_10_the_known_fuzzing_server_errors_are_client_errors(fresh_stack
     problems = []
     for service, method, path, kwargs in EDGES:
         response = httpx.request(method, f"{fresh_stack.urls[service]}/api/{service}{path}",
-                                 headers=staff_headers("lead", "lead"), timeout=30, **kwargs)
+                                 headers=staff_headers("lead", "lead", service), timeout=30, **kwargs)
         if response.status_code >= 500:
             problems.append(f"{method} {service}{path} {kwargs.get('params', '')} -> {response.status_code}")
     record("fuzzing edges of issue 8 §10 (amounts, offsets, ids)", len(EDGES), len(EDGES) - len(problems),

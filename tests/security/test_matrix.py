@@ -25,7 +25,13 @@ from typing import Any
 import httpx
 
 from .figures import record
-from .identity import forged_lead_headers, integration_headers, sign, staff_headers
+from .identity import (
+    foreign_assertion_headers,
+    forged_lead_headers,
+    integration_headers,
+    sign,
+    staff_headers,
+)
 from .stack import (
     FOREIGN_LEAD_NAME,
     FOREIGN_MANAGER,
@@ -110,6 +116,12 @@ def ops_routes(service: str) -> list[Route]:
 
 C = "/api/clients"
 P = "/api/payroll"
+CO = "/api/content"
+
+
+def _item(ids: dict[str, str]) -> dict[str, Any]:
+    return {"json": {"date": ids.get("plan_day") or datetime.now(UTC).date().isoformat(), "kind": "post",
+                     "caption": "matrix"}}
 # DOMAIN.md "Roles", per route, for objects of manager2 (the matrix's content manager is manager1; the foreign
 # deal is account_management, so the ad manager does not see it; its growth specialist is nobody).
 SERVICE_ROUTES: list[Route] = [
@@ -154,12 +166,43 @@ SERVICE_ROUTES: list[Route] = [
     Route("clients", "POST", f"{C}/imports", WRITE_ALL, body=_csv),
     Route("clients", "GET", f"{C}/imports/{{import_id}}", WRITE_ALL),
     *ops_routes("clients"), *ops_routes("content"), *ops_routes("engagement"), *ops_routes("payroll"),
+    # Content (content/access.py from DOMAIN "Roles"): a content manager sees and changes only their own deals'
+    # plans; the lead and integrations change any; the analyst reads; the client's signed link is its credential.
+    Route("content", "GET", f"{CO}/deals/{{deal_id}}/plans", READ_ALL),
+    Route("content", "GET", f"{CO}/deals/{{deal_id}}/deadlines", READ_ALL),
+    Route("content", "POST", f"{CO}/deals/{{deal_id}}/materials-received", WRITE_ALL, body=_json({})),
+    Route("content", "GET", f"{CO}/plans/{{plan_id}}", READ_ALL),
+    Route("content", "POST", f"{CO}/plans/{{plan_id}}/items", WRITE_ALL, body=_item),
+    Route("content", "PATCH", f"{CO}/items/{{item_id}}", WRITE_ALL, body=_json({"caption": "matrix"})),
+    Route("content", "POST", f"{CO}/plans/{{plan_id}}/submit", WRITE_ALL),
+    Route("content", "POST", f"{CO}/plans/{{plan_id}}/link", WRITE_ALL),
+    Route("content", "POST", f"{CO}/plans/{{plan_id}}/comments/{{comment_id}}/resolve", WRITE_ALL),
+    Route("content", "POST", f"{CO}/items/{{item_id}}/published", WRITE_ALL,
+          body=lambda _ids: {"json": {"published_at": _now(), "permalink": "https://instagram.com/p/matrix"}}),
+    Route("content", "GET", f"{CO}/deals/{{deal_id}}/requests", READ_ALL),
+    Route("content", "POST", f"{CO}/requests/{{request_id}}/answer", WRITE_ALL, body=_json({"decision": "accepted"})),
+    Route("content", "POST", f"{CO}/deals/{{deal_id}}/stats/import", WRITE_ALL,
+          body=lambda _ids: {"files": {"file": ("stats.csv", b"date;reach\n", "text/csv")}}),
+    Route("content", "PUT", f"{CO}/deals/{{deal_id}}/stats/weeks/{{week_start}}", WRITE_ALL, body=_json({})),
+    Route("content", "GET", f"{CO}/deals/{{deal_id}}/stats", READ_ALL),
+    Route("content", "POST", f"{CO}/deals/{{deal_id}}/stats/report-link", WRITE_ALL),
+    Route("content", "GET", f"{CO}/cadence", ALL_STAFF | {"integration"}, sees=READ_ALL),
+    Route("content", "GET", f"{CO}/settings", READ_ALL),
+    Route("content", "PUT", f"{CO}/settings", WRITE_ALL, body=_json({"values": {}})),
+    *[Route("content", method, f"{prefix}/{what}/{{token}}{tail}", EVERYONE,   # the signed link is the credential
+            body=_json({"decision": "approved"}) if method == "POST" and not tail else
+            _json({"text": "matrix"}) if tail else None)
+      for prefix in (CO, "/public/content")
+      for method, what, tail in (("GET", "approvals", ""), ("POST", "approvals", ""),
+                                 ("POST", "approvals", "/requests"), ("GET", "reports", ""))],
     # Payroll: a content manager sees only their own statement and figures; the lead closes months and
     # changes rules (not an integration: a close is a person's decision).
     Route("payroll", "GET", f"{P}/statements", READ_ALL | {"content_manager"}, sees=READ_ALL),
     Route("payroll", "GET", f"{P}/statements/{{manager}}", READ_ALL),
     Route("payroll", "GET", f"{P}/months/{{month}}", READ_ALL | {"content_manager"}, sees=READ_ALL),
     Route("payroll", "POST", f"{P}/months/{{past_month}}/close", LEAD_ONLY),
+    # PAY-7: in a full tie the lead picks the best manager (a person's decision, as a close).
+    Route("payroll", "POST", f"{P}/months/{{month}}/best-manager", LEAD_ONLY, body=_json({"manager": FOREIGN_MANAGER})),
     Route("payroll", "GET", f"{P}/rules", READ_ALL | {"content_manager"}),
     Route("payroll", "PUT", f"{P}/rules", LEAD_ONLY, body=_json({"effective_from": "2099-01"})),
     Route("payroll", "GET", f"{P}/employees", READ_ALL | {"content_manager"}, sees=READ_ALL),
@@ -175,7 +218,7 @@ def concrete(path: str, ids: dict[str, str]) -> str:
 
 
 def ids_of(stack: Stack) -> dict[str, str]:
-    return {**stack.foreign.ids, "past_month": "2020-01", "service": "clients"}
+    return {**stack.foreign.ids, "past_month": "2020-01", "service": "clients", **stack.foreign.content_ids}
 
 
 def params_of(route: Route, ids: dict[str, str]) -> dict[str, str]:
@@ -192,7 +235,7 @@ def foreign_markers(stack: Stack, route: Route) -> list[str]:
     return [f.deal_id, f.lead_id, FOREIGN_NAME, FOREIGN_LEAD_NAME]
 
 
-def actor_headers(actor: str, body: bytes) -> dict[str, str]:
+def actor_headers(actor: str, body: bytes, service: str) -> dict[str, str]:
     if actor == "none":
         return {}
     if actor == "webhook":
@@ -201,9 +244,9 @@ def actor_headers(actor: str, body: bytes) -> dict[str, str]:
         return integration_headers()
     if actor == "forged_lead":
         return forged_lead_headers()
-    if actor == "staff_headers_of_lead":
-        return staff_headers("lead", "lead")
-    return staff_headers(ROLE_LOGINS[actor], actor)
+    if actor == "staff_headers_of_lead":   # a leaked assertion of the lead on an integration token
+        return {**integration_headers(), **staff_headers("lead", "lead", service)}
+    return staff_headers(ROLE_LOGINS[actor], actor, service)
 
 
 def call(http: httpx.Client, base: str, route: Route, actor: str, ids: dict[str, str]) -> httpx.Response:
@@ -211,7 +254,7 @@ def call(http: httpx.Client, base: str, route: Route, actor: str, ids: dict[str,
     request = http.build_request(route.method, base + concrete(route.path, ids), params=params_of(route, ids),
                                  **parts)
     body = request.read()
-    request.headers.update(actor_headers(actor, body))
+    request.headers.update(actor_headers(actor, body, route.service))
     return http.send(request)
 
 
@@ -308,9 +351,54 @@ def test_issue8_1_an_integration_token_claiming_the_lead_acts_as_an_integration(
                        headers={**integration_headers(), "X-Zabota-Actor": "manager1",
                                 "X-Zabota-Role": "content_manager"}, timeout=30)
     assert edit.status_code in (200, 403), edit.text[:300]
-    audit = stack.api("clients", "GET", f"/audit?target={deal_id}", headers=staff_headers("lead", "lead"))
+    audit = stack.api("clients", "GET", f"/audit?target={deal_id}", headers=staff_headers("lead", "lead", "clients"))
     forged = [a for a in audit if note in json.dumps(a.get("detail"), ensure_ascii=False)]
     assert all(a["actor"] != "manager1" and a["role"] != "content_manager" for a in forged), forged
+
+
+def test_issue8_1_identity_headers_and_foreign_assertions_are_refused_on_every_service(stack: Stack) -> None:
+    """Issue 8 §1 (shared/auth.py): an integration token with `X-Zabota-Role: lead` (or `X-Zabota-Actor`) is
+    refused with 403 naming the header; a staff assertion made for another service, signed with another
+    secret, expired, or tampered with is refused with 401 — on every service's own port."""
+    from shared.auth import ASSERTION_HEADER, make_assertion
+
+    from .identity import GATEWAY_SECRET
+
+    tried = refused = 0
+    problems: list[str] = []
+    paths = {"clients": f"{C}/deals/{stack.foreign.deal_id}", "content": "/api/content/ops/dead-letters",
+             "engagement": "/api/engagement/ops/dead-letters", "payroll": f"{P}/employees/{FOREIGN_MANAGER}"}
+    for service, path in paths.items():
+        other = next(s for s in SERVICES if s != service)
+        genuine = staff_headers("lead", "lead", service)[ASSERTION_HEADER]
+        expired = make_assertion("lead", "lead", audience=service, secret=GATEWAY_SECRET, now=0)
+        attempts: list[tuple[str, dict[str, str], int]] = [
+            ("integration + X-Zabota-Role: lead", {**integration_headers(), "X-Zabota-Role": "lead"}, 403),
+            ("integration + X-Zabota-Actor: lead", {**integration_headers(), "X-Zabota-Actor": "lead"}, 403),
+            ("integration + both identity headers", forged_lead_headers(), 403),
+            ("assertion for another service", staff_headers("lead", "lead", other), 401),
+            ("assertion for another service + integration token",
+             {**integration_headers(), **staff_headers("lead", "lead", other)}, 401),
+            ("assertion signed with another secret", foreign_assertion_headers("lead", "lead", service), 401),
+            ("expired assertion", {ASSERTION_HEADER: expired}, 401),
+            ("tampered assertion", {ASSERTION_HEADER: genuine[:-2] + ("AA" if genuine[-2:] != "AA" else "BB")}, 401),
+            ("genuine assertion, X-Zabota-Role of someone else",
+             {**staff_headers("manager1", "content_manager", service), "X-Zabota-Role": "lead"}, 403),
+        ]
+        for what, headers, status in attempts:
+            response = httpx.get(f"{stack.urls[service]}{path}", headers=headers, timeout=30)
+            tried += 1
+            refused += response.status_code == status
+            if response.status_code != status:
+                problems.append(f"{service}: {what} -> {response.status_code} (expected {status}) "
+                                f"{response.text[:200]}")
+            if FOREIGN_PASSWORD in response.text or FOREIGN_NAME in response.text:
+                problems.append(f"{service}: {what} revealed the foreign deal")
+        ok = httpx.get(f"{stack.urls[service]}{path}", headers={ASSERTION_HEADER: genuine}, timeout=30)
+        assert ok.status_code == 200, (service, ok.status_code, ok.text[:300])   # the control: the real thing works
+    record("forged identity: identity headers on a token, foreign assertions", tried, refused,
+           f"problems: {len(problems)}")
+    assert not problems, "\n".join(problems)
 
 
 # ---------------------------------------------------------------------------------------------- pages
@@ -361,6 +449,7 @@ PAGES: list[Page] = [
     Page("GET", "/q/{token}", ANYONE), Page("POST", "/q/{token}", ANYONE, form={"business": "x"}),
     Page("GET", "/payroll", frozenset({"lead", "analyst", "content_manager"})),
     Page("POST", "/payroll/months/{month}/close", LEAD_ONLY),
+    Page("POST", "/payroll/months/{month}/best-manager", LEAD_ONLY, form={"manager": FOREIGN_MANAGER}),
     Page("GET", "/payroll/statements/{month}/{manager}", PAGE_READ_ALL),
     Page("GET", "/payroll/statements/{month}/{manager}/csv", PAGE_READ_ALL),
     Page("GET", "/payroll/rules", frozenset({"lead", "analyst", "content_manager"})),

@@ -10,7 +10,11 @@ gateway, because the API is reachable without it.
 | `analyst` | every deal and report, read-only | nothing |
 | other staff roles | nothing here | nothing |
 | integration (bearer token without a staff actor) | everything | everything except revealing credentials |
-| webhook (body signature only) | nothing | payments and refunds |
+| webhook (body signature only) | nothing | payments, and refunds against a deal named by id (`require_refund_target`) |
+
+The client card (CL-1, issue 8 §4) has no rule of its own: it is one card per person (phone digits), shared
+by that person's deals, and is read and edited only through a deal — whoever may see / change one of the
+client's deals may see / edit the card; nobody else, by any route or list.
 
 A deal an actor may not see answers 404, as if it did not exist (a manager cannot probe another
 manager's deals); an action on a visible deal the role may not take answers 403. Credentials (CL-8)
@@ -122,6 +126,19 @@ def require_roles(actor: Actor, *roles: str) -> None:
 def require_payments(actor: Actor) -> None:
     """Payments and refunds come from integrations and signed webhooks (and the lead, by hand)."""
     require_roles(actor, LEAD, INTEGRATION, WEBHOOK)
+
+
+def require_refund_target(actor: Actor, deal: Deal | None) -> Deal:
+    """CL-15: a refund is posted against a deal by the lead, an integration or a signed webhook. The
+    payment provider names the deal it was told at payment time: a webhook may address that deal for a
+    refund (and only for that) without seeing it — it cannot read the deal, and a refund's answer holds
+    only the refund. Any other actor: as `require_visible` (404) and `require_payments` (403)."""
+    if actor.role == WEBHOOK:
+        if deal is None:
+            raise NotFound("deal not found")
+        return deal
+    require_payments(actor)
+    return require_visible(actor, deal)
 
 
 def require_reader(actor: Actor) -> None:

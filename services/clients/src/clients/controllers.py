@@ -239,7 +239,7 @@ async def post_refund(deal_id: str, data: JSONBody[RefundIn], session: NamedDepe
     amount = parse_money(errors, "amount", data.amount)
     currency = check_currency(errors, "currency", data.currency)
     errors.raise_if_any()
-    deal = await services.load_deal(ctx, deal_id, settle=False)
+    deal = await services.load_deal_for_refund(ctx, deal_id)
     if data.refunded_at > ctx.now:
         raise DomainError("a refund cannot be dated in the future", field="refunded_at")
     await services.settle_deal(ctx, deal, before=data.refunded_at)

@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.auth import Actor
 from shared.db import UTCDateTime
+from shared.errors import Forbidden
 from shared.events.content import CadenceMissed
 from shared.infra import Timer
 from sqlalchemy import and_, case, func, or_, select, type_coerce
@@ -99,6 +100,8 @@ async def day_rows(ctx: services.Ctx, day: date, actor: Actor | None = None) -> 
 
 
 async def board(ctx: services.Ctx, day: date) -> list[dict[str, Any]]:
+    if ctx.actor.role == "webhook":   # issue 8 matrix: a payment provider's signature reads nothing (access.py)
+        raise Forbidden("a signed webhook may not read the cadence board")
     if ctx.actor.role not in (access.LEAD, access.INTEGRATION, access.ANALYST, access.CONTENT_MANAGER):
         return []
     return [row.view() for row in await day_rows(ctx, day, ctx.actor)]

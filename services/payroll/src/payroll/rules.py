@@ -30,6 +30,8 @@ MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 def check_month(month: str, field_name: str = "month") -> str:
     if not isinstance(month, str) or not MONTH_RE.match(month):
         raise DomainError(f"{field_name} must be YYYY-MM, got {month!r}", field=field_name)
+    if not 1970 <= int(month[:4]) <= 9998:   # issue 8 item 10: 9999-12 has no next month to end at (500)
+        raise DomainError(f"{field_name} must be a month of the years 1970..9998, got {month!r}", field=field_name)
     return month
 
 

@@ -132,6 +132,22 @@ def base_line(month: str, manager: str, book: RuleBook, tz: ZoneInfo) -> dict[st
             "adjusts_month": None, "corrects_line_id": None}
 
 
+def why_seen_by(why: dict[str, Any], manager: str) -> dict[str, Any]:
+    """PAY-7's "why" as one content manager may see it (DOMAIN "Roles": a content manager sees only their
+    own figures; issue 8 matrix): the best manager's name, the criteria, the code and the tie's names, and
+    the figures of `manager` alone — the ranking holds only their own row, the winner's figures only if they
+    won, the reason only the criteria (its "decided over X by c: a vs b" quotes two other managers' figures).
+    The lead, the analyst and integrations get the whole `why` (month_view without `only`)."""
+    own = [row for row in why.get("ranking") or [] if row.get("manager") == manager]
+    winner = why.get("winner")
+    reason = str(why.get("reason") or "")
+    if why.get("code") == "decided":
+        reason = reason.split(";", 1)[0]
+    return {**why, "ranking": own, "reason": reason,
+            "winner": winner if not winner or winner.get("manager") == manager
+            else {"manager": winner.get("manager")}}
+
+
 async def month_view(session: AsyncSession, month: str, tz: ZoneInfo, only: str | None = None) -> MonthView:
     """The month overview: one GROUP BY (manager, rule) over the ledger, never the lines themselves.
 
@@ -155,11 +171,15 @@ async def month_view(session: AsyncSession, month: str, tz: ZoneInfo, only: str 
     if run is not None:
         view.best_manager, view.why = run.best_manager, dict(run.best_manager_why or {})
         view.closed_at, view.closed_by = run.closed_at, run.closed_by
+        if only is not None:
+            view.why = why_seen_by(view.why, only)
         return view
     row = await session.get(BestManagerPick, month)
     pick = None if row is None else Pick(row.manager, tuple(row.tied), row.picked_by, row.picked_at)
     view.best_manager, view.why = rank_best_manager(await manager_stats(session, month, employed, tz),
                                                     book.best_manager_rule, pick)
+    if only is not None:
+        view.why = why_seen_by(view.why, only)
     for m in employed:
         if only is not None and m != only:
             continue

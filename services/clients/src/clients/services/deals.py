@@ -72,7 +72,18 @@ def _digits(phone: str) -> str:
 
 
 async def find_or_create_client(ctx: Ctx, data: ClientIn, at: datetime) -> Client:
-    """CL-1. Choice: a returning person (same phone digits) keeps one client card and gets a new deal."""
+    """CL-1 / issue 8 §4. Decision: a client card is the PERSON, shared by the deals of that person.
+
+    - A returning client (same phone digits) keeps one card and gets a new deal, whoever the new deal's
+      responsible manager is; the card fields of the new payment do not overwrite the card (an edit does).
+    - The card is seen only through a deal: an actor sees and edits it exactly when they may see / change
+      one of the client's deals (clients.access); so the managers of any of its deals (and the lead, the
+      analyst read-only) see it, and a manager with no deal for that client never does — no route reads
+      or writes a client by its own id, and lists show only visible deals.
+    - Every edit is audited (old and new values, who) and written on the timeline of EVERY deal of the
+      client (`update_client`), so each manager concerned sees who changed their client's card.
+    - One card per phone: an edit may not give a card another card's phone digits (409, `update_client`),
+      so matching stays unambiguous and nobody can steer a stranger's next payment onto their card."""
     digits = _digits(data.phone or "")
     if digits:
         existing = (await ctx.session.execute(select(Client).where(Client.phone_digits == digits)
@@ -392,6 +403,14 @@ async def update_client(ctx: Ctx, client: Client, patch: ClientPatchIn) -> list[
                if card[name] != getattr(client, name)}
     if not changes:
         return []
+    if "phone" in changes:
+        digits = _digits(card["phone"])
+        if digits and digits != client.phone_digits and (await ctx.session.execute(
+                select(Client.id).where(Client.phone_digits == digits, Client.id != client.id).limit(1))
+        ).scalar_one_or_none() is not None:
+            # Issue 8 §4: one card per phone. Not named: the other card may be a client the actor has no deal for.
+            raise Conflict("another client card has this phone number; a returning client keeps one card",
+                           field="phone")
     for name, (_old, new) in changes.items():
         setattr(client, name, new)
     if "phone" in changes:

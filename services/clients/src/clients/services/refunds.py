@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from shared.errors import Conflict, DomainError
@@ -12,16 +12,22 @@ from shared.events.clients import (
 )
 from sqlalchemy import func, select
 
-from clients import rules
+from clients import access, rules
 from clients.models import (
     Deal,
     Payment,
     Refund,
 )
-from clients.services.core import Ctx, deal_span, history, manager_of, rule_values
+from clients.services.core import Ctx, deal_span, get_deal, history, manager_of, rule_values
 from clients.services.periods import lose
 
 # ============================================================================ CL-15: refunds
+
+async def load_deal_for_refund(ctx: Ctx, deal_id: str) -> Deal:
+    """The deal a refund is posted against, under its row lock, not yet settled: a signed webhook may
+    address any deal by id (it cannot read it); anyone else must see it (access.require_refund_target)."""
+    return access.require_refund_target(ctx.actor, await get_deal(ctx.session, deal_id))
+
 
 async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal, currency: str,
                         refunded_at: datetime) -> tuple[Refund, bool]:
@@ -33,8 +39,20 @@ async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal,
     existing = (await ctx.session.execute(select(Refund).where(Refund.external_id == external_id))
                 ).scalar_one_or_none()
     if existing is not None:
+        # Issue 8 §11: a redelivery is the same refund (one effect); the same external_id with another body
+        # is a conflict naming each differing field.
+        errors = []
         if existing.deal_id != deal.id:
-            raise Conflict("this external_id was used for another deal's refund", field="external_id")
+            errors.append({"field": "deal_id", "message": "this refund was recorded on another deal"})
+        if Decimal(existing.amount) != amount:
+            errors.append({"field": "amount", "message": f"this refund was recorded with {existing.amount}"})
+        if existing.currency != currency:
+            errors.append({"field": "currency", "message": f"this refund was recorded in {existing.currency}"})
+        if not _same_instant(existing.refunded_at, refunded_at):
+            errors.append({"field": "refunded_at", "message": "this refund was recorded at another time"})
+        if errors:
+            raise Conflict("this external_id was already used for a different refund: "
+                           + ", ".join(e["field"] for e in errors), errors=errors)
         return existing, False
     payment = (await ctx.session.execute(select(Payment).where(
         Payment.deal_id == deal.id, Payment.paid_at <= refunded_at).order_by(Payment.paid_at.desc()))
@@ -66,6 +84,15 @@ async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal,
         if within and Decimal(refunded) + amount >= payment.amount and deal.stage != "lost":
             await lose(ctx, deal, "refunded", refunded_at, after_full_month=False)
     return refund, True
+
+
+def _same_instant(a: datetime, b: datetime) -> bool:
+    """Two instants equal (a stored naive value is UTC, as UTCDateTime writes it)."""
+    if a.tzinfo is None:
+        a = a.replace(tzinfo=UTC)
+    if b.tzinfo is None:
+        b = b.replace(tzinfo=UTC)
+    return a == b
 
 
 async def money_back_window_ended(ctx: Ctx, deal: Deal) -> None:

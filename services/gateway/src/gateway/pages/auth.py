@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from litestar import Request, Response, get, post
@@ -46,7 +48,7 @@ async def login_submit(request: Request, session: NamedDependency[AsyncSession],
         now, config, address = runtime.clock.now(), gateway_config(request), client_address(request)
         # The try counts as a failure before the password is checked, in a transaction of its own, so that
         # a burst of parallel tries is throttled too; a success clears it again.
-        async with runtime.db.transaction() as own:
+        async with _own_transaction(runtime, session) as own:
             wait = await throttle.retry_after(own, config, login, address, now)
             if wait is None:
                 await throttle.record_failure(own, config, login, address, now)
@@ -69,6 +71,21 @@ async def login_submit(request: Request, session: NamedDependency[AsyncSession],
                     block="login_form", status_code=422)
     await start_session(session, request.state.web, staff, runtime.clock.now())
     return redirect(request, next_url)
+
+
+@asynccontextmanager
+async def _own_transaction(runtime: Runtime, session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """PostgreSQL: a transaction of its own, committed before the password is checked. SQLite: the request's
+    transaction — it already holds the process's one write turn (`Database.transaction` queues them), so a
+    second transaction here would wait for the request forever (the request's session is opened by
+    Litestar's dependency resolution in another task, so it is not recognised as nested), and the
+    requests of one process are serial anyway, so a burst of tries is counted as well."""
+    if runtime.db.dialect == "sqlite":
+        yield session
+        await session.flush()
+        return
+    async with runtime.db.transaction() as own:
+        yield own
 
 
 def client_address(request: Request) -> str:
