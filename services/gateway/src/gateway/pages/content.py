@@ -494,7 +494,7 @@ async def cadence_board(request: Request, services: Services) -> Response:
     day = parse_day(request.query_params.get("date")) or today_of(request)
     rows = await fill_names(services, await services.get("content", "/cadence", params={"date": day.isoformat()}))
     missed = sum(1 for r in rows if r.get("missed"))
-    ctx = {"rows": rows, "day": day, "missed": missed, "prev_day": day - timedelta(days=1),
+    ctx = {"rows": rows, "missed": missed, "prev_day": day - timedelta(days=1),
            "next_day": day + timedelta(days=1), "today": today_of(request), "day_shown": day}
     return page(request, "pages/content_cadence.html", ctx, block="cadence")
 
