@@ -8,7 +8,7 @@ and the gateway (demo team); the browser is Debian's chromium. Asserted on what 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -23,6 +23,16 @@ pytestmark = pytest.mark.browser
 API = {"Authorization": "Bearer dev-token"}
 LEAD = {**API, "X-Zabota-Actor": "lead", "X-Zabota-Role": "lead"}
 PHONE = {"width": 390, "height": 844}
+LISTEN = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " @ " + location.pathname);
+});
+"""
+
+
+async def no_csp_violations(page) -> None:
+    assert await page.evaluate("window.__csp") == []
 
 
 async def sign_in(page, gateway_url: str, next_path: str) -> None:
@@ -76,6 +86,7 @@ async def test_co4_cl9_manager_plan_client_approves_on_a_phone_post_published_de
 
     # The manager: the deal card's content block → plan 1 → one feed post today → send for approval.
     page = browser_page
+    await page.add_init_script(LISTEN)
     await sign_in(page, gateway_url, f"/deals/{deal_id}")
     block = page.locator("#content-plans")
     await block.wait_for()
@@ -86,6 +97,26 @@ async def test_co4_cl9_manager_plan_client_approves_on_a_phone_post_published_de
     await page.fill("#f-caption", "Торт недели: медовик")
     await page.click("#add-item")
     await page.locator(".plan-item", has_text="Торт недели: медовик").wait_for()
+    await no_csp_violations(page)
+    plan_url = page.url
+
+    # The calendar: drag the post to the next day (content.js posts the move form through htmx) …
+    tomorrow = (date.fromisoformat(start) + timedelta(days=1)).isoformat()
+    await page.goto(gateway_url + f"/content?deal={deal_id}&at={start}")
+    item = page.locator(f'td[data-day="{start}"] .cal-item')
+    await item.wait_for()
+    await item.drag_to(page.locator(f'td[data-day="{tomorrow}"]'))
+    await page.locator(".alert.success", has_text="Публикация перенесена.").wait_for()
+    await page.locator(f'td[data-day="{tomorrow}"] .cal-item').wait_for()
+    await no_csp_violations(page)
+    # … and back with the date field (the form that works without JS).
+    moved = page.locator(f'td[data-day="{tomorrow}"] .cal-item')
+    await moved.locator("details.move summary").click()
+    await moved.locator("input[name=date]").fill(start)
+    await moved.locator("details.move button[type=submit]").click()
+    await page.locator(f'td[data-day="{start}"] .cal-item').wait_for()
+
+    await page.goto(plan_url)
     await page.click("#submit-plan")
     link = page.locator("#approval-url")
     await link.wait_for()
@@ -104,6 +135,7 @@ async def test_co4_cl9_manager_plan_client_approves_on_a_phone_post_published_de
     assert box and box["width"] >= PHONE["width"] * 0.8   # a full-width button under the thumb
     await approve.click()
     await page.locator("#approval-notice", has_text="План утверждён").wait_for()
+    await no_csp_violations(page)
 
     # The manager marks the post published (CO-2 satisfied) …
     await page.set_viewport_size({"width": 1280, "height": 900})
