@@ -228,6 +228,15 @@ async def test_co4_two_rounds_on_the_public_page_and_co2_publish_after_approval(
     block = await client.get(f"/content/deals/{deal['id']}/plans?lang=en", headers=HX)
     assert block.status_code == 200 and "approved" in block.text and f'/content/plans/{plan["id"]}' in block.text
 
+    # The deal card: the plans block (loaded by htmx) and CL-9, met once clients consumed the publication.
+    async def first_post_met():
+        card = await client.get(f"/deals/{deal['id']}?lang=en")
+        assert card.status_code == 200 and f'hx-get="/content/deals/{deal["id"]}/plans"' in card.text
+        line = re.search(r'id="first-post-deadline">(.*?)</p>', card.text, re.S)
+        return line is not None and "First post (CL-9)" in line.group(1) and "state-met" in line.group(1)
+
+    await eventually(first_post_met, timeout=30, message="CL-9 met on the deal card")
+
 
 async def test_co4_public_page_expired_is_410_and_invalid_is_404_translated(
         client: AsyncTestClient, clients: Backend, content: Backend) -> None:
