@@ -263,6 +263,10 @@ async def test_roles_analyst_reads_without_buttons_other_manager_gets_404_ad_man
     refused = await client.post(f"/content/plans/{plan['id']}/items", data={"_csrf": token, "date": plan["first_day"],
                                                                             "kind": "feed"})
     assert refused.status_code == 403
+    card = await client.get(f"/deals/{_deal['id']}?lang=en")   # the analyst's deal card loads the plans block
+    assert card.status_code == 200 and f'hx-get="/content/deals/{_deal["id"]}/plans"' in card.text
+    block = await client.get(f"/content/deals/{_deal['id']}/plans?lang=en", headers=HX)
+    assert block.status_code == 200 and "Plan 1" in block.text and "Materials received" not in block.text
     client.cookies.clear()
     await sign_in(client, "manager2", "demo")   # the demo team's second content manager
     assert (await client.get(f"/content/plans/{plan['id']}?lang=en")).status_code == 404
@@ -272,6 +276,18 @@ async def test_roles_analyst_reads_without_buttons_other_manager_gets_404_ad_man
     await sign_in(client, "admanager")
     assert (await client.get("/content")).status_code == 403
     assert (await client.get("/cadence")).status_code == 403
+
+
+async def test_deal_card_block_says_content_is_down_without_replacing_the_card(tmp_path) -> None:
+    from gateway.app import create_app
+
+    app = create_app(gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'down.db'}"), background=False)
+    async with AsyncTestClient(app, base_url="http://127.0.0.1") as down:
+        await sign_in(down, "manager1")
+        block = await down.get("/content/deals/some-deal/plans?lang=en", headers=HX)
+        assert block.status_code == 200 and "hx-retarget" not in block.headers
+        assert "The content service is unavailable" in block.text and 'id="content-plans"' in block.text
+        assert (await down.get("/content?lang=en")).status_code == 503   # a page of its own says so
 
 
 # ------------------------------------------------------------------ cadence board

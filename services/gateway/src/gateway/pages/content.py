@@ -34,6 +34,7 @@ KINDS = ("feed", "story", "reel")
 EDITABLE = ("not_due", "due", "draft", "changes_requested")
 CAPTION_MAX = 2200
 ITEM_FIELDS = ("date", "kind", "caption", "scheduled_at", "media")
+CALENDAR_DEALS = 60   # "all my clients" reads each client's plans: beyond this, choose a client
 NAME_LOOKUPS = 200   # at most this many names read from the clients service per page
 
 
@@ -145,7 +146,8 @@ async def calendar_context(request: Request, services: ServiceClient, deal: str,
     day = parse_day(at) or today
     deals = await my_deals(services, today)
     names = {d["deal_id"]: d["client_name"] for d in deals}
-    chosen = [deal] if deal else [d["deal_id"] for d in deals]
+    chosen = [deal] if deal else [d["deal_id"] for d in deals][:CALENDAR_DEALS]
+    truncated = not deal and len(deals) > CALENDAR_DEALS
     if deal and deal not in names:
         names[deal] = await client_name_of(services, deal)
     plans_per_deal = await asyncio.gather(*(services.get("content", f"/deals/{d}/plans") for d in chosen))
@@ -168,7 +170,7 @@ async def calendar_context(request: Request, services: ServiceClient, deal: str,
         next_at = (first + timedelta(days=32)).replace(day=1)
     return {"view": view, "at": day, "deal": deal, "deals": deals, "names": names, "weeks": weeks,
             "by_day": by_day, "today": today, "month": day.month, "prev_at": prev_at, "next_at": next_at,
-            "notice": notice, "error": error, "rights": rights}
+            "notice": notice, "error": error, "rights": rights, "truncated": truncated}
 
 
 @get("/content", name="content_calendar", opt=READERS)
