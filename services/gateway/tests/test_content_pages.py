@@ -27,8 +27,15 @@ def clients_url(service_process, nats_server) -> str:
 
 
 @pytest.fixture
-def content_url(service_process, nats_server) -> str:
-    return service_process("content", nats_url=nats_server.url)
+def content_db(request) -> str:
+    """The content service's database: SQLite unless a test asks for PostgreSQL (indirect parametrize)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def content_url(request, service_process, nats_server, content_db: str) -> str:
+    database_url = request.getfixturevalue("postgres_url") if content_db == "postgres" else None
+    return service_process("content", nats_url=nats_server.url, database_url=database_url)
 
 
 @pytest.fixture
@@ -150,8 +157,10 @@ async def test_co1_plan_editor_shows_the_services_422_beside_the_date_and_live_c
     assert empty.status_code == 422 and "Required." in empty.text
 
 
+@pytest.mark.parametrize("content_db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)
 async def test_co4_two_rounds_on_the_public_page_and_co2_publish_after_approval(
-        client: AsyncTestClient, clients: Backend, content: Backend) -> None:
+        client: AsyncTestClient, clients: Backend, content: Backend, content_db: str) -> None:
     deal, plans = await launched(clients, content, "p-co4")
     plan = plans[0]
     token = await sign_in(client, "manager1")
