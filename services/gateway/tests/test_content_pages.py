@@ -215,6 +215,7 @@ async def test_co4_two_rounds_on_the_public_page_and_co2_publish_after_approval(
     assert approved_request.status_code == 200
     second = await client.post(f"/content/plans/{plan['id']}/submit?lang=en", headers=HX, data={"_csrf": token})
     assert second.status_code == 200 and 'id="plan-round">2' in second.text
+    assert "revision rounds: 1" in second.text and "changed: caption" in second.text   # the rounds table
     link2 = re.search(r'id="approval-url" value="([^"]+)"', second.text).group(1).removeprefix("http://127.0.0.1")
 
     # Round 2 on the client's page: what changed, the revision count; the old link may not answer any more.

@@ -1,11 +1,12 @@
-"""Content (issue 10): the content calendar, the plan editor, the "Today" cadence board and the deal
-card's plans block.
+"""Content (issue 10): the content calendar (month / week, one client or all of mine, drag an item to
+another day) and the plan editor (live validation, submission and the client's link, comments per round,
+publishing by hand, the client's own publication requests).
 
 Everything comes from the content service's JSON API as the signed-in staff member; the service
 decides who sees and changes what (another manager's deal is a 404 there, an analyst's change a 403),
 and these pages show only the buttons the role may use. Its 409/422 answers are shown beside the
-field they name. The client's public approval page is in `content_public`, statistics in
-`content_stats`.
+field they name. The deal card's block and the cadence board are in `content_board`, the client's
+public approval page and report in `content_public`, statistics in `content_stats`.
 """
 
 from __future__ import annotations
