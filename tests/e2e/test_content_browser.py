@@ -92,7 +92,11 @@ async def test_co4_cl9_manager_plan_client_approves_on_a_phone_post_published_de
     await block.wait_for()
     await block.get_by_role("link", name="План 1").click()
     await page.locator("#item-form").wait_for()
+    # Live validation: a day outside plan 1 is said at once beside the date, and cleared when fixed.
+    await page.fill("#f-date", (date.fromisoformat(start) + timedelta(days=20)).isoformat())
+    await page.locator("#e-date", has_text="Дата должна быть в днях плана").wait_for()
     await page.fill("#f-date", start)
+    await page.wait_for_function("document.getElementById('e-date').textContent.trim() === ''")
     await page.select_option("#f-kind", "feed")
     await page.fill("#f-caption", "Торт недели: медовик")
     await page.click("#add-item")

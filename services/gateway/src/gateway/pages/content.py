@@ -279,10 +279,8 @@ async def content_item_check(request: Request, services: Services, plan_id: From
     body, errors = item_body(request, form, partial=True)
     plan = await services.get("content", f"/plans/{plan_id}")
     errors = check_item(plan, body, errors)
-    values = {k: str(form.get(k) or "") for k in ITEM_FIELDS}
-    return page(request, "partials/content_item_form.html",
-                {"plan": decorate_plan(plan), "item_errors": errors, "item_values": values, "kinds": KINDS},
-                block="item_form", status_code=422 if errors else 200)
+    return page(request, "partials/content_item_check.html", {"item_errors": errors}, block="item_check",
+                status_code=422 if errors else 200)
 
 
 @post("/content/plans/{plan_id:str}/items", name="content_item_add", opt=EDITORS)
