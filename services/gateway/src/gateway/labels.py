@@ -212,5 +212,8 @@ def timeline_text(entry: dict[str, Any]) -> str:
 
 
 def template_globals() -> dict[str, Any]:
-    return {"label": label, "task_title": task_title, "deadline_what": deadline_what, "timeline_text": timeline_text,
+    from gateway.pages import content_labels  # the content pages' names (issue 10)
+
+    return {**content_labels.template_globals(),
+            "label": label, "task_title": task_title, "deadline_what": deadline_what, "timeline_text": timeline_text,
             "options": options, "STAGES": list(STAGES), "MANUAL_STAGES": MANUAL_STAGES}

@@ -25,6 +25,8 @@ NAV: list[NavItem] = [
     NavItem("pipeline", N_("Pipeline")),
     NavItem("leads", N_("Leads")),
     NavItem("funnel", N_("Funnel")),
+    NavItem("content_calendar", N_("Content")),
+    NavItem("cadence", N_("Cadence")),
     NavItem("imports", N_("Import")),
     NavItem("payroll", N_("Payroll")),
     NavItem("payroll_rules", N_("Pay rules")),

@@ -4,6 +4,19 @@ Every handler here sits behind `page_guard` (gateway.guards) and must declare wh
 `opt=allow(...)` (gateway.roles) or `opt=PUBLIC`; an undeclared page admits nobody.
 """
 
-from gateway.pages import auth, dashboard, deals, leads, payroll, staff, status
+from gateway.pages import (
+    auth,
+    content,
+    content_board,
+    content_public,
+    content_stats,
+    dashboard,
+    deals,
+    leads,
+    payroll,
+    staff,
+    status,
+)
 
-page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes]
+page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
+               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes]
