@@ -41,6 +41,7 @@ from shared.testing import NatsServer, ServiceProcesses
 TOKEN = {"Authorization": "Bearer bench-token"}
 DEAL_PAID = "clients.deal.paid.v1"
 CONSUMER = "payroll-clients"
+OVERLAP = 5_000
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -98,12 +99,15 @@ class Prober:
         backlog = await clients.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         self.backlog_samples.append(backlog)
         self.backlog_peak = max(self.backlog_peak, backlog)
-        rows = await clients.fetch("SELECT id, event_id, payload FROM outbox WHERE subject = $1 AND id > $2 "
-                                   "ORDER BY id", DEAL_PAID, self._last_outbox_id)
+        # Ids are taken at insert, rows become visible at commit: a lower id can appear after a higher one,
+        # so each round looks back OVERLAP ids behind the highest seen (more than the rows in flight).
+        rows = await clients.fetch("SELECT id, event_id, payload FROM outbox WHERE subject = $1 AND id > $2",
+                                   DEAL_PAID, self._last_outbox_id - OVERLAP)
         for row in rows:
-            self._last_outbox_id = row["id"]
-            self.deal_of[row["event_id"]] = msgspec.json.decode(row["payload"])["deal_id"]
-            self.pending.add(row["event_id"])
+            self._last_outbox_id = max(self._last_outbox_id, row["id"])
+            if row["event_id"] not in self.deal_of:
+                self.deal_of[row["event_id"]] = msgspec.json.decode(row["payload"])["deal_id"]
+                self.pending.add(row["event_id"])
         if self.pending:
             seen = await payroll.fetch("SELECT event_id FROM processed_events WHERE consumer = $1 "
                                        "AND event_id = ANY($2::text[])", CONSUMER, list(self.pending))
@@ -114,6 +118,21 @@ class Prober:
 
     def stop(self) -> None:
         self._stop = True
+
+    async def stages(self) -> dict[str, tuple[float, float]]:
+        """deal_id → (when the relay marked its DealPaid sent, when payroll claimed it), from the databases."""
+        clients = await asyncpg.connect(self.clients_dsn)
+        payroll = await asyncpg.connect(self.payroll_dsn)
+        try:
+            sent = {r["event_id"]: r["published_at"].timestamp() for r in await clients.fetch(
+                "SELECT event_id, published_at FROM outbox WHERE subject = $1 AND published_at IS NOT NULL",
+                DEAL_PAID)}
+            claimed = {r["event_id"]: r["processed_at"].timestamp() for r in await payroll.fetch(
+                "SELECT event_id, processed_at FROM processed_events WHERE consumer = $1", CONSUMER)}
+        finally:
+            await clients.close()
+            await payroll.close()
+        return {deal: (sent[e], claimed[e]) for e, deal in self.deal_of.items() if e in sent and e in claimed}
 
 
 async def load(base: str, clients: int, seconds: float, run: str) -> tuple[dict[str, float], int, float]:
@@ -176,6 +195,7 @@ async def main() -> None:
                 await asyncio.sleep(0.2)
             prober.stop()
             await probe_task
+            stages = await prober.stages()
         finally:
             services.stop_all()
             server.stop()
@@ -189,6 +209,17 @@ async def main() -> None:
         print(f"commit -> payroll committed clients.deal.paid.v1: p50 {percentile(latencies, 0.5):.0f} ms, "
               f"p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms, "
               f"mean {statistics.fmean(latencies):.0f} ms (poll {args.poll_ms:.0f} ms)")
+    parts = {"answer -> relay marked it sent": [], "sent -> payroll claimed it": [],
+             "claimed -> payroll commit seen": []}
+    for deal, at in answered.items():
+        if deal in stages and deal in prober.effect_at:
+            sent, claimed = stages[deal]
+            parts["answer -> relay marked it sent"].append((sent - at) * 1000)
+            parts["sent -> payroll claimed it"].append((claimed - sent) * 1000)
+            parts["claimed -> payroll commit seen"].append((prober.effect_at[deal] - claimed) * 1000)
+    for label, values in parts.items():
+        if values:
+            print(f"  {label:32s}: p50 {percentile(values, 0.5):5.0f} ms, p99 {percentile(values, 0.99):5.0f} ms")
     print(f"outbox backlog (unsent rows): peak {prober.backlog_peak:,}, "
           f"median {percentile(prober.backlog_samples, 0.5) if prober.backlog_samples else 0:,}")
     if missing:
