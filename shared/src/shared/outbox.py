@@ -6,14 +6,18 @@ SKIP LOCKED on PostgreSQL, so replicas can run side by side), publishes them wit
 rows sent cannot duplicate an event — and marks them sent in the same transaction, once every message
 of the batch has its PubAck.
 
-Keeping up under request load (issue 7 §5). The relay shares the service's event loop and database with
-its API requests, so a round must neither wait in line behind them nor cost the loop much:
+Keeping up under request load (issue 7 §5). The relay lives in the same process as the service's API
+requests, so a round must neither wait in line behind them nor cost them much:
 - the batch is written to NATS without a suspension per message and waits once for its PubAcks
-  (`Bus.publish_many`), so the claim transaction lasts about one round trip to NATS (bounded by the
+  (`Bus.publish_many`): the claim transaction lasts about one round trip to NATS (bounded by the
   publish timeout);
-- on PostgreSQL the running relay has its own connection (a one-connection engine made by `run()` and
-  closed when it ends): with 50 requests in flight the service's pool is all checked out, and a relay
-  queuing for it waited seconds per round. `flush()` outside `run()` (shutdown, tests) uses the pool.
+- on PostgreSQL `run()` relays from a thread of its own, with its own event loop, its own database
+  connection and its own NATS connection. With 50 requests in flight the service's pool was all checked
+  out (a relay queuing for it waited seconds per round), and each of a round's half-dozen awaits waited
+  for a full turn of a loop crowded with request callbacks; in its thread a round waits only for its
+  own I/O (and the GIL's switch interval). A commit that wrote events wakes it across threads.
+  `flush()` (shutdown, tests) and SQLite's relay (one writer per file, an asyncio lock) run on the
+  caller's loop, bus and pool;
 - a round takes what is pending up to `batch` rows: a small backlog is a small batch published at once
   (a commit wakes the relay), a large one is drained `batch` rows per round trip.
 Why row locks and not a lease: nothing but another relay ever touches an unsent outbox row (writers only
@@ -26,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 
 from sqlalchemy import event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -102,29 +108,51 @@ class OutboxRelay(WakeableLoop):
         self.batch = batch
         self.clock = clock or SystemClock()
         self.publish_timeout = publish_timeout
-        self._own_sessions: async_sessionmaker[AsyncSession] | None = None  # PostgreSQL, while run() runs
+        self.published_total = 0  # rows this relay published (each PubAck'd), for tests and metrics
+        # The bus and sessions of the relay's own thread, seen only by the code running in that thread.
+        self._own: ContextVar[tuple[Bus, async_sessionmaker[AsyncSession]] | None] = ContextVar(
+            f"outbox-relay-{id(self)}", default=None)
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._thread_wake: asyncio.Event | None = None
+        self._thread_task: asyncio.Task | None = None
         db.on_commit(OUTBOX_FLAG, self.wake)
+
+    def wake(self) -> None:
+        """Called after a commit that wrote events (from the service's loop): wake the relay's thread too."""
+        super().wake()
+        loop, wake = self._thread_loop, self._thread_wake
+        if loop is not None and wake is not None:
+            with suppress(RuntimeError):  # the thread's loop has just closed
+                loop.call_soon_threadsafe(wake.set)
+
+    def stop(self) -> None:
+        super().stop()
+        self.wake()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        if self._own_sessions is None:
+        own = self._own.get()
+        if own is None:
             async with self.db.transaction() as session:
                 yield session
         else:
-            async with self._own_sessions() as session, session.begin():
+            async with own[1]() as session, session.begin():
                 yield session
 
     async def publish_batch(self) -> int:
         """Publish one batch of pending events; returns how many were published."""
-        if not self.bus.is_connected:
+        own = self._own.get()
+        bus = own[0] if own is not None else self.bus
+        if not bus.is_connected:
             # Don't claim rows (on SQLite: take the write lock) while NATS is away.
             raise ConnectionError("NATS not connected")
         if self.db.dialect == "postgresql":
             # The claim (row locks, SKIP LOCKED) lasts through the publish: replicas never send the same rows.
             async with self._transaction() as session:
                 rows = await self._pending(session)
-                await self._publish(rows)
+                await self._publish(bus, rows)
                 await self._mark_published(session, rows)
+            self.published_total += len(rows)
             return len(rows)
         # SQLite has one writer for the whole file: holding it across network I/O would stall every other
         # transaction of the service. Read, publish, then mark, with relays of this process taking turns
@@ -132,9 +160,10 @@ class OutboxRelay(WakeableLoop):
         async with self.db.relay_lock:
             async with self.db.transaction() as session:
                 rows = await self._pending(session)
-            await self._publish(rows)
+            await self._publish(bus, rows)
             async with self.db.transaction() as session:
                 await self._mark_published(session, rows)
+        self.published_total += len(rows)
         return len(rows)
 
     async def _pending(self, session: AsyncSession) -> list:
@@ -143,9 +172,9 @@ class OutboxRelay(WakeableLoop):
                  .where(OutboxRow.published_at.is_(None)).order_by(OutboxRow.id).limit(self.batch))
         return list((await session.execute(skip_locked(query, self.db))).all())
 
-    async def _publish(self, rows: list) -> None:
+    async def _publish(self, bus: Bus, rows: list) -> None:
         if rows:
-            await self.bus.publish_many([
+            await bus.publish_many([
                 Outgoing(row.subject, row.payload, {**(row.headers or {}), "Nats-Msg-Id": row.event_id})
                 for row in rows
             ], timeout=self.publish_timeout)
@@ -156,25 +185,70 @@ class OutboxRelay(WakeableLoop):
                                   .values(published_at=self.clock.now()))
 
     async def flush(self) -> int:
-        """Publish everything pending (used at shutdown and in tests)."""
+        """Publish everything pending (used at shutdown and in tests), on the caller's loop, bus and pool."""
         total = 0
         while (n := await self.publish_batch()) > 0:
             total += n
         return total
 
     async def run(self) -> None:
-        engine = None
-        if self.db.dialect == "postgresql":
-            engine = create_engine(self.db.url, pool_size=1, max_overflow=0)
-            self._own_sessions = async_sessionmaker(engine, expire_on_commit=False)
-        try:
+        """Relay until stopped. On PostgreSQL in a thread of its own (see the module's docstring)."""
+        if self.db.dialect != "postgresql":
             await self._loop()
+            return
+        main = asyncio.get_running_loop()
+        done: asyncio.Future[None] = main.create_future()
+        thread = threading.Thread(target=self._thread_main, args=(main, done), name="outbox-relay", daemon=True)
+        thread.start()
+        try:
+            await asyncio.shield(done)
         finally:
-            self._own_sessions = None
-            if engine is not None:
-                await engine.dispose()
+            if not done.done():  # cancelled: end the thread's work, and wait for it to let go of its connections
+                loop, task = self._thread_loop, self._thread_task
+                if loop is not None and task is not None:
+                    with suppress(RuntimeError):
+                        loop.call_soon_threadsafe(task.cancel)
+                with suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(done), 10)
 
-    async def _loop(self) -> None:
+    def _thread_main(self, main: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
+        error: BaseException | None = None
+        try:
+            asyncio.run(self._thread_run())
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # handed to run(), which raises it in the service's loop
+            error = exc
+
+        def finish() -> None:
+            if not done.done():
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+        with suppress(RuntimeError):  # the service's loop is gone: nobody waits for the answer
+            main.call_soon_threadsafe(finish)
+
+    async def _thread_run(self) -> None:
+        self._thread_task = asyncio.current_task()
+        self._thread_wake = asyncio.Event()
+        self._thread_loop = asyncio.get_running_loop()
+        # One connection, kept: no pre-ping round trip per round (a broken one fails a round, is invalidated
+        # by the pool, and the next round reconnects).
+        engine = create_engine(self.db.url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+        bus = Bus(self.bus.url, f"{self.bus.name}-relay")
+        try:
+            await bus.connect()
+            self._own.set((bus, async_sessionmaker(engine, expire_on_commit=False)))
+            await self._loop(self._thread_wake)
+        finally:
+            self._thread_loop = self._thread_wake = self._thread_task = None
+            with suppress(Exception):
+                await bus.drain()
+            await engine.dispose()
+
+    async def _loop(self, wake: asyncio.Event | None = None) -> None:
         backoff = 0.1
         while not self._stopping:
             try:
@@ -188,4 +262,12 @@ class OutboxRelay(WakeableLoop):
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published < self.batch:
-                await self.nap()
+                await (self.nap() if wake is None else self._nap_in_thread(wake))
+
+    async def _nap_in_thread(self, wake: asyncio.Event) -> None:
+        """`nap()` on the thread's own event (cleared after waking, so no commit's wake-up is lost)."""
+        try:
+            await asyncio.wait_for(wake.wait(), self.poll_seconds)
+        except TimeoutError:
+            pass
+        wake.clear()
