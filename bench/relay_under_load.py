@@ -18,6 +18,11 @@ payment's 201 arrived at the client (after the clients transaction committed). A
 the payroll processed-event rows of the events not yet seen (primary-key lookups); so each figure carries
 up to one poll interval of quantisation. The same prober samples the outbox backlog (rows with
 `published_at IS NULL`) and reports its peak. The machine's load average is printed before and after.
+
+The total is split into stages from the databases' own stamps: the relay's `published_at` (taken as soon
+as the batch's PubAcks are in) and payroll's `processed_at` (taken when its consumer transaction claims
+the event, before its handlers run and it commits). The answer reaches the client after the clients
+transaction committed, so the first stage can be negative: the relay may publish before the answer lands.
 """
 
 from __future__ import annotations
@@ -120,7 +125,7 @@ class Prober:
         self._stop = True
 
     async def stages(self) -> dict[str, tuple[float, float]]:
-        """deal_id → (when the relay marked its DealPaid sent, when payroll claimed it), from the databases."""
+        """deal_id → (when the relay had the PubAck of its DealPaid, when payroll claimed it), from the databases."""
         clients = await asyncpg.connect(self.clients_dsn)
         payroll = await asyncpg.connect(self.payroll_dsn)
         try:
@@ -209,13 +214,13 @@ async def main() -> None:
         print(f"commit -> payroll committed clients.deal.paid.v1: p50 {percentile(latencies, 0.5):.0f} ms, "
               f"p99 {percentile(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms, "
               f"mean {statistics.fmean(latencies):.0f} ms (poll {args.poll_ms:.0f} ms)")
-    parts = {"answer -> relay marked it sent": [], "sent -> payroll claimed it": [],
+    parts = {"answer -> relay had its PubAck": [], "PubAck -> payroll claimed it": [],
              "claimed -> payroll commit seen": []}
     for deal, at in answered.items():
         if deal in stages and deal in prober.effect_at:
             sent, claimed = stages[deal]
-            parts["answer -> relay marked it sent"].append((sent - at) * 1000)
-            parts["sent -> payroll claimed it"].append((claimed - sent) * 1000)
+            parts["answer -> relay had its PubAck"].append((sent - at) * 1000)
+            parts["PubAck -> payroll claimed it"].append((claimed - sent) * 1000)
             parts["claimed -> payroll commit seen"].append((prober.effect_at[deal] - claimed) * 1000)
     for label, values in parts.items():
         if values:
