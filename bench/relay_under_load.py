@@ -35,12 +35,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 import msgspec
+from shared.bus import Bus
 from shared.testing import NatsServer, ServiceProcesses
 
 TOKEN = {"Authorization": "Bearer bench-token"}
@@ -140,8 +142,20 @@ class Prober:
         return {deal: (sent[e], claimed[e]) for e, deal in self.deal_of.items() if e in sent and e in claimed}
 
 
-async def load(base: str, clients: int, seconds: float, run: str) -> tuple[dict[str, float], int, float]:
-    """`clients` workers post payments back to back; returns deal_id → response time, errors, elapsed."""
+async def deal_paid_on_stream(nats_url: str) -> int:
+    bus = Bus(nats_url, "bench-count")
+    await bus.connect(retry_forever=False)
+    info = await bus.js.stream_info("CLIENTS", subjects_filter=DEAL_PAID)
+    await bus.drain()
+    return (info.state.subjects or {}).get(DEAL_PAID, 0)
+
+
+async def load(base: str, clients: int, seconds: float, run: str,
+               kill: Callable[[], None] | None = None) -> tuple[dict[str, float], int, float]:
+    """`clients` workers post payments back to back; returns deal_id → response time, errors, elapsed.
+
+    With `kill`, it is called after `seconds` while the workers still post (they stop at their first
+    connection error)."""
     answered: dict[str, float] = {}
     errors = 0
     counter = iter(range(10**9))
@@ -151,8 +165,13 @@ async def load(base: str, clients: int, seconds: float, run: str) -> tuple[dict[
 
         async def worker() -> None:
             nonlocal errors
-            while time.time() - start < seconds:
-                response = await http.post("/api/clients/payments", json=payment(next(counter), run))
+            while kill is not None or time.time() - start < seconds:
+                try:
+                    response = await http.post("/api/clients/payments", json=payment(next(counter), run))
+                except httpx.TransportError:
+                    if kill is None:
+                        raise
+                    return  # the service was killed under us
                 if response.status_code == 201:
                     answered[response.json()["id"]] = time.time()
                 else:
@@ -160,7 +179,11 @@ async def load(base: str, clients: int, seconds: float, run: str) -> tuple[dict[
                     if errors <= 3:
                         print(f"  payment answered {response.status_code}: {response.text[:200]}", file=sys.stderr)
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        async def killer() -> None:
+            await asyncio.sleep(seconds)
+            kill()
+
+        await asyncio.gather(*(worker() for _ in range(clients)), *([killer()] if kill else []))
         return answered, errors, time.time() - start
 
 
@@ -170,6 +193,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the clients post payments")
     parser.add_argument("--poll-ms", type=float, default=50.0, help="prober interval")
     parser.add_argument("--drain-seconds", type=float, default=120.0, help="bound on waiting for the tail")
+    parser.add_argument("--kill", action="store_true",
+                        help="kill -9 the clients service at the end of the load, count the outbox rows left to "
+                             "resend, restart it and check every answered payment reaches payroll, once")
     args = parser.parse_args()
     admin = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     admin = admin.replace("postgresql+asyncpg://", "postgresql://")
@@ -193,20 +219,41 @@ async def main() -> None:
                     answer.raise_for_status()
             prober = Prober(c_dsn, p_dsn, args.poll_ms / 1000)
             probe_task = asyncio.create_task(prober.run())
-            answered, errors, elapsed = await load(clients_url, args.clients, args.seconds, uuid.uuid4().hex[:6])
+            clients_proc = services.procs[0][0]
+            answered, errors, elapsed = await load(clients_url, args.clients, args.seconds, uuid.uuid4().hex[:6],
+                                                   kill=clients_proc.kill if args.kill else None)
             load_during = os.getloadavg()
+            killed = None
+            if args.kill:
+                clients_proc.wait()
+                conn = await asyncpg.connect(c_dsn)
+                left = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                await conn.close()
+                await loop.run_in_executor(None, lambda: services.start(
+                    "clients", nats_url=server.url, database_url=c_dsn, env=env))
+                killed = {"left": left}
             deadline = time.time() + args.drain_seconds
             while time.time() < deadline and not set(answered) <= set(prober.effect_at):
                 await asyncio.sleep(0.2)
             prober.stop()
             await probe_task
             stages = await prober.stages()
+            if killed is not None:
+                killed["on_stream"] = await deal_paid_on_stream(server.url)
+                killed["written"] = len(prober.deal_of)
         finally:
             services.stop_all()
             server.stop()
             await drop_database(admin, c_name)
             await drop_database(admin, p_name)
     missing = [d for d in answered if d not in prober.effect_at]
+    if killed is not None:
+        print(f"{args.clients} concurrent clients for {elapsed:.0f} s, then kill -9 of clients: "
+              f"{len(answered):,} payments answered; {killed['left']:,} outbox rows left unsent at the kill")
+        print(f"after the restart: {len(answered) - len(missing):,} of {len(answered):,} answered payments reached "
+              f"payroll; clients.deal.paid.v1 on the stream: {killed['on_stream']:,} for {killed['written']:,} written (each once)")
+        print(f"load average before {load_before[0]:.2f}, at the kill {load_during[0]:.2f} ({os.cpu_count()} cores)")
+        return
     latencies = [(prober.effect_at[d] - at) * 1000 for d, at in answered.items() if d in prober.effect_at]
     print(f"{args.clients} concurrent clients for {elapsed:.0f} s: {len(answered):,} payments "
           f"({len(answered) / elapsed:,.0f}/s), {errors} non-201 answers")
