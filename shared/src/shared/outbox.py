@@ -35,7 +35,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import BigInteger, any_, bindparam, event, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -181,8 +182,14 @@ class OutboxRelay(WakeableLoop):
 
     async def _mark_published(self, session: AsyncSession, rows: list) -> None:
         if rows:
-            await session.execute(update(OutboxRow).where(OutboxRow.id.in_([row.id for row in rows]))
-                                  .values(published_at=self.clock.now()))
+            ids = [row.id for row in rows]
+            if self.db.dialect == "postgresql":
+                # One statement text whatever the batch size (`IN` renders one parameter per row, and each new
+                # size is a new statement for asyncpg to prepare).
+                where = OutboxRow.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger())))
+            else:
+                where = OutboxRow.id.in_(ids)
+            await session.execute(update(OutboxRow).where(where).values(published_at=self.clock.now()))
 
     async def flush(self) -> int:
         """Publish everything pending (used at shutdown and in tests), on the caller's loop, bus and pool."""
