@@ -217,6 +217,7 @@ async def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--latency-rate", type=int, default=200,
                         help="offered load (events/s, one event per transaction) of the latency run")
+    parser.add_argument("--throughput-only", action="store_true", help="skip the latency run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp) / "js")
@@ -225,9 +226,9 @@ async def main() -> None:
             raw = await raw_jetstream_rate(server.url, args.events)
             print(f"raw JetStream publish (batches of 500, acked): {raw:,.0f} msg/s")
             for kind in args.databases.split(","):
-                for label, events, per_tx, rate in (
-                        ("throughput", args.events, args.per_tx, None),
-                        (f"latency at {args.latency_rate}/s", args.latency_rate * 10, 1, args.latency_rate)):
+                runs = (("throughput", args.events, args.per_tx, None),
+                        (f"latency at {args.latency_rate}/s", args.latency_rate * 10, 1, args.latency_rate))
+                for label, events, per_tx, rate in runs[:1] if args.throughput_only else runs:
                     result = await run_on(kind, tmp, server.url, events, args.producers, per_tx, rate)
                     print(f"{kind:8s} {label:18s}: {result['rate']:,.0f} events/s "
                           f"({result['rate'] / raw:.0%} of raw JetStream), latency p50 {result['p50']:.0f} ms, "

@@ -87,20 +87,29 @@ class Bus:
         log.debug("NATS: %s", exc)
 
     async def publish_many(self, messages: Sequence[Outgoing], timeout: float = 5.0) -> None:
-        """Publish and wait for every PubAck; pipelined (async publish), so a batch costs about one round trip.
+        """Publish and wait for every PubAck; pipelined, so a batch costs about one round trip.
 
-        Raises if any message was not stored (an APIError from JetStream, or no ack within `timeout`):
-        the caller keeps its outbox rows and publishes again; JetStream drops the ids it already has.
+        Raises if any message was not stored (an APIError from JetStream, or not every ack within
+        `timeout`, one deadline for the whole batch): the caller keeps its outbox rows and publishes
+        again; JetStream drops the ids it already has.
+
+        Cost matters here (issue 7 §5): the relay shares its event loop with the service's requests.
+        `publish_async` is called without `wait_stall`, which on Python 3.11 would wrap every message
+        in `asyncio.wait_for` (a task and two loop turns each, so a batch of 500 waited behind 1,000
+        turns of a busy loop). Without it a message is appended to the connection's write buffer with no
+        suspension at all, and the batch waits once, for the last PubAck.
         """
         assert self.js is not None, "bus not connected"
-        futures = [await self.js.publish_async(m.subject, m.payload, headers=m.headers, wait_stall=timeout)
-                   for m in messages]
+        futures: list[asyncio.Future] = []
         try:
-            await asyncio.wait_for(asyncio.gather(*futures), timeout)
+            async with asyncio.timeout(timeout):
+                for m in messages:
+                    futures.append(await self.js.publish_async(m.subject, m.payload, headers=m.headers))
+                await asyncio.gather(*futures)
         finally:
             for future in futures:
                 if not future.done():
-                    future.cancel()
+                    future.cancel()  # frees its slot of the client's pending-acks semaphore
 
     async def drain(self) -> None:
         if self.nc is not None and not self.nc.is_closed:
