@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import nats
 import pytest
 from nats.js.api import StreamConfig
-from shared.bus import DUPLICATE_WINDOW_SECONDS, STREAMS
+from shared.bus import STREAMS, ensure_streams
 from shared.events.clients import DealPaid
 from shared.testing import nats_binary
 
@@ -226,9 +226,7 @@ async def services(url: list[str]) -> Conn:
     """The services' connection, with the streams they create at start (replicas from ZABOTA_STREAM_REPLICAS)."""
     conn = await Conn().open(url)
     js = conn.nc.jetstream(timeout=30)
-    for name, subjects in STREAMS.items():
-        await js.add_stream(StreamConfig(name=name, subjects=subjects, num_replicas=STREAM_REPLICAS,
-                                         duplicate_window=DUPLICATE_WINDOW_SECONDS))
+    await ensure_streams(js, STREAM_REPLICAS)   # what Bus.connect does, waiting out "no suitable peers"
     for name in STREAMS:
         await _stream_led(js, name)
     return conn

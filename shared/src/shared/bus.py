@@ -11,7 +11,7 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import APIError, BadRequestError
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,10 @@ class Outgoing:
 class Bus:
     """One NATS connection per service process; reconnects forever, so a NATS restart is survived."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, replicas: int = 1) -> None:
         self.url = url
         self.name = name
+        self.replicas = replicas  # JetStream replicas of the streams it creates (ZABOTA_STREAM_REPLICAS)
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self.ready = asyncio.Event()
@@ -80,7 +81,7 @@ class Bus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.js = self.nc.jetstream(timeout=10)
-        await ensure_streams(self.js)
+        await ensure_streams(self.js, self.replicas)
         self.ready.set()
 
     async def _on_error(self, exc: Exception) -> None:
@@ -120,7 +121,14 @@ class Bus:
         self.ready.clear()
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
+NO_SUITABLE_PEERS = 10005  # JetStream: a replicated stream's peers are not all up yet (a cluster starting)
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1, wait_seconds: float = 120.0) -> None:
+    """Create (or update) the streams, with `replicas` copies each. On a cluster that has just started, a
+    replicated stream cannot be placed until enough servers are up: that is waited out (bounded), not fatal."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
     for name, subjects in STREAMS.items():
         config = StreamConfig(
             name=name,
@@ -128,9 +136,26 @@ async def ensure_streams(js: JetStreamContext) -> None:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=replicas,
         )
-        try:
-            await js.add_stream(config)
-        except BadRequestError:
-            # Already there with other settings (an older deployment): keep it, update what we own.
-            await js.update_stream(config)
+        delay = 0.2
+        while True:
+            try:
+                await _add_or_update(js, config)
+                break
+            except APIError as exc:
+                if exc.err_code != NO_SUITABLE_PEERS or loop.time() >= deadline:
+                    raise
+                log.info("stream %s: waiting for %d JetStream peers (%s)", name, replicas, exc.description)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+async def _add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.add_stream(config)
+    except BadRequestError as exc:
+        if exc.err_code == NO_SUITABLE_PEERS:
+            raise
+        # Already there with other settings (an older deployment): keep it, update what we own.
+        await js.update_stream(config)

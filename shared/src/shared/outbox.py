@@ -244,7 +244,7 @@ class OutboxRelay(WakeableLoop):
         # One connection, kept: no pre-ping round trip per round (a broken one fails a round, is invalidated
         # by the pool, and the next round reconnects).
         engine = create_engine(self.db.url, pool_size=1, max_overflow=0, pool_pre_ping=False)
-        bus = Bus(self.bus.url, f"{self.bus.name}-relay")
+        bus = Bus(self.bus.url, f"{self.bus.name}-relay", self.bus.replicas)
         try:
             await bus.connect()
             self._own.set((bus, async_sessionmaker(engine, expire_on_commit=False)))

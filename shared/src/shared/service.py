@@ -79,7 +79,7 @@ class Runtime:
         self.settings = settings
         self.clock = clock
         self.db = Database(settings.database_url)
-        self.bus = Bus(settings.nats_url, f"zabota-{spec.name}") if spec.uses_bus else None
+        self.bus = Bus(settings.nats_url, f"zabota-{spec.name}", settings.stream_replicas) if spec.uses_bus else None
         self.relay = (OutboxRelay(self.db, self.bus, batch=settings.relay_batch,
                                   poll_seconds=settings.relay_poll_seconds, clock=clock) if self.bus else None)
         self.scheduler = Scheduler(self.db, spec.timers(self), clock=clock)

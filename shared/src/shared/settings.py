@@ -51,6 +51,7 @@ class Settings:
     max_deliver: int = 5
     relay_batch: int = 500
     migrate_on_start: bool = True
+    stream_replicas: int = 1
     relay_poll_seconds: float = 0.5
     demo: bool = False
     service_urls: dict[str, str] = field(default_factory=dict)
@@ -94,6 +95,7 @@ class Settings:
             max_deliver=_int("ZABOTA_MAX_DELIVER", 5, env),
             relay_batch=_int("ZABOTA_RELAY_BATCH", 500, env),
             migrate_on_start=_env("ZABOTA_MIGRATE_ON_START", "1", env) not in ("0", "false", "no"),
+            stream_replicas=max(1, _int("ZABOTA_STREAM_REPLICAS", 1, env)),
             demo=_env("ZABOTA_DEMO", "0", env) in ("1", "true", "yes"),
             service_urls=urls,
             gateway_secret=_env("ZABOTA_GATEWAY_SECRET", DEFAULT_SECRETS["ZABOTA_GATEWAY_SECRET"], env),
