@@ -23,6 +23,8 @@ WEBHOOK_SECRET = "sec-suite-webhook-secret-1b7d3e9c5a2f8064d3b1"
 SECRET_KEY = "sec-suite-secret-key-6a9c2e4f8b1d7035a6c9e2f4b8d1a703"
 GATEWAY_SECRET = "sec-suite-gateway-secret-3e8a1c7d9b2f4065e1c8a3d7"
 ENCRYPTION_KEYS = "sec-suite-encryption-key-new-7c2e9a4d1b8f6035c7e2,sec-suite-encryption-key-old-5b1d8e3a9c2f7046b5d1"
+META_APP_SECRET = "sec-suite-meta-app-secret-8e3b1d7c9a2f5064e8b3"
+CLOSED_URL = "http://127.0.0.1:9"   # the discard port: nothing listens, a connection is refused at once
 OTHER_SECRET = "a-secret-that-is-not-ours-0123456789abcdef"
 
 
@@ -53,6 +55,11 @@ def webhook_headers(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]
     return {"X-Zabota-Signature": sign(body, secret)}
 
 
+def meta_signature(body: bytes, secret: str = META_APP_SECRET) -> str:
+    """Instagram's `X-Hub-Signature-256` (the Meta app secret's HMAC-SHA256 of the raw body)."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 def stack_env() -> dict[str, Any]:
     """Environment of every process of the stack (services and gateway)."""
     return {
@@ -64,4 +71,11 @@ def stack_env() -> dict[str, Any]:
         # Demo staff accounts in the gateway (lead, manager1, manager2, …); every secret above is set.
         "ZABOTA_DEMO": "1",
         "ZABOTA_DEMO_PASSWORD": "demo",
+        # The care inbox's channels (issue 11): Meta signs Instagram deliveries with the app secret; the
+        # platforms' APIs are a closed local port, so nothing leaves the machine and a send fails at once.
+        "META_APP_SECRET": META_APP_SECRET,
+        "META_VERIFY_TOKEN": "sec-suite-meta-verify-token",
+        "INSTAGRAM_GRAPH_URL": CLOSED_URL,
+        "TELEGRAM_API_URL": CLOSED_URL,
+        "VK_API_URL": CLOSED_URL,
     }

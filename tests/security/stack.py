@@ -4,7 +4,9 @@ and the gateway, each its own process on a free port with its own SQLite file, e
 
 `Stack.seed()` then creates the objects the attacks aim at, all owned by someone else: a launched deal
 of manager2 with Instagram credentials, its tasks and deadline, an attachment, a lead of manager2, an
-import, manager2's payroll employment.
+import, manager2's payroll employment, its first content plan with an item, and in the care inbox the
+deal's Telegram, VK and Instagram channel accounts (the care agent serves another account), a conversation
+on the Telegram one and a tag rule.
 """
 
 from __future__ import annotations
@@ -21,6 +23,21 @@ import httpx
 from shared.testing import NatsServer, ServiceProcesses
 
 from .identity import integration_headers, stack_env, staff_headers
+
+# The foreign deal's channel accounts in the care inbox (issue 11's config keys); the webhook secrets are what
+# the platforms send back on every delivery.
+TG_SECRET = "sec-suite-telegram-secret-token-51c7"
+VK_SECRET = "sec-suite-vk-callback-secret-93d2"
+VK_GROUP = 171104499
+IG_USER = "17841400000099001"
+CHANNEL_CONFIGS: dict[str, dict[str, Any]] = {
+    "telegram": {"bot_token": "7000000099:AAH-sec-suite-bot-token", "secret_token": TG_SECRET},
+    "vk": {"group_id": VK_GROUP, "access_token": "vk1.a.sec-suite-token", "secret": VK_SECRET,
+           "confirmation": "5ec5u17e"},
+    "instagram": {"ig_user_id": IG_USER, "access_token": "IGAA-sec-suite-token"},
+}
+FOREIGN_MESSAGE = "Foreign Inbox Message Zqm"
+FOREIGN_CAPTION = "Foreign Item Caption Zqc"
 
 SERVICES = ("clients", "content", "engagement", "payroll")
 DEMO_PASSWORD = "demo"
@@ -71,6 +88,8 @@ class Foreign:
     # content objects of the foreign deal (plan, item, …): the real ones where the content service made them,
     # else ids that do not exist (the route then refuses everyone, which the matrix also counts)
     content_ids: dict[str, str] = field(default_factory=dict)
+    # care inbox objects of the foreign deal (channel accounts, a conversation, a tag rule)
+    engagement_ids: dict[str, str] = field(default_factory=dict)
 
 
 class Stack:
@@ -170,7 +189,65 @@ class Stack:
                  "month": f.month, "manager": FOREIGN_MANAGER, "login": FOREIGN_MANAGER, "letter_id": "1",
                  "token": "not-a-signed-link"}
         f.content_ids = self._seed_content(f.deal_id)
+        f.engagement_ids = self._seed_engagement(f.deal_id)
         return self
+
+    def _seed_engagement(self, deal_id: str) -> dict[str, str]:
+        """The foreign deal's channel accounts (made by the lead: only the lead creates them), the care agent
+        serving another account (EN-6), a Telegram conversation on the foreign account, a tag rule (EN-7)."""
+        lead = staff("lead", "engagement")
+        ids: dict[str, str] = {}
+        for kind, config in CHANNEL_CONFIGS.items():
+            channel = self.api("engagement", "POST", "/channels", headers=lead,
+                               json={"kind": kind, "name": f"Foreign {kind}", "config": config, "deal_id": deal_id})
+            ids[f"{kind}_channel_id"] = channel["id"]
+        ids["channel_id"] = ids["telegram_channel_id"]
+        self.api("engagement", "PUT", f"/staff/{ROLE_LOGINS['care_agent']}/accounts",
+                 json={"accounts": ["another-clients-account"]})
+        sent = self.telegram(ids["channel_id"], telegram_update(990001, 7770001, FOREIGN_MESSAGE))
+        assert sent.status_code == 200, sent.text
+        found = self.wait_messages(ids["channel_id"], lambda texts: FOREIGN_MESSAGE in texts)
+        assert found, "the foreign Telegram message never became a conversation"
+        ids["conversation_id"] = self.api("engagement", "GET", "/conversations",
+                                          params={"channel": ids["channel_id"]})[0]["id"]
+        rule = self.api("engagement", "POST", "/tag-rules", json={"kind": "keyword", "value": "zqxkeyword",
+                                                                  "tag": "foreign"})
+        ids["rule_id"] = rule["id"]
+        return ids
+
+    # ------------------------------------------------------------------ channel deliveries
+
+    def telegram(self, channel_id: str, update: dict[str, Any], secret: str | None = TG_SECRET,
+                 via: str = "service") -> httpx.Response:
+        import json
+
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        base = self.gateway if via == "gateway" else self.urls["engagement"]
+        return httpx.post(f"{base}/webhooks/telegram/{channel_id}", content=json.dumps(update).encode(),
+                          headers=headers, timeout=30)
+
+    def channel_texts(self, channel_id: str) -> list[str]:
+        """Every inbound message text of a channel's conversations (as an integration sees them)."""
+        texts: list[str] = []
+        for conversation in self.api("engagement", "GET", "/conversations",
+                                     params={"channel": channel_id, "limit": "200"}):
+            detail = self.api("engagement", "GET", f"/conversations/{conversation['id']}")
+            texts += [m["text"] for m in detail["messages"] if m["direction"] == "in"]
+        return texts
+
+    def wait_messages(self, channel_id: str, done: Any, timeout: float = 30) -> list[str] | None:
+        """Poll a channel's messages until `done(texts)` (a bound on the delivery processor, not a sleep the
+        result depends on)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            texts = self.channel_texts(channel_id)
+            if done(texts):
+                return texts
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
 
     def _seed_content(self, deal_id: str) -> dict[str, str]:
         """The foreign deal's first content plan and an item on it, made as an integration (CO-1, CO-2)."""
@@ -193,10 +270,32 @@ class Stack:
             item = httpx.post(f"{self.urls['content']}/api/content/plans/{plan['id']}/items", timeout=30,
                               headers=integration_headers(),
                               json={"date": ids["plan_day"] or datetime.now(TZ).date().isoformat(), "kind": "post",
-                                    "caption": "foreign item"})
+                                    "caption": FOREIGN_CAPTION})
             if item.status_code == 201:
                 ids["item_id"] = item.json()["id"]
         return ids
+
+
+def telegram_update(update_id: int, chat_id: int, text: str, message_id: int = 1) -> dict[str, Any]:
+    """A private Telegram message (Bot API `Update`)."""
+    user = {"id": chat_id, "is_bot": False, "first_name": "Zqx", "username": f"zqx{chat_id}"}
+    return {"update_id": update_id, "message": {"message_id": message_id, "date": int(time.time()), "from": user,
+                                                "chat": {**user, "type": "private"}, "text": text}}
+
+
+def vk_message(event_id: str, from_id: int, text: str, secret: str = VK_SECRET, cmid: int = 1) -> dict[str, Any]:
+    """A VK Callback API `message_new`."""
+    return {"type": "message_new", "group_id": VK_GROUP, "event_id": event_id, "v": "5.199", "secret": secret,
+            "object": {"message": {"date": int(time.time()), "from_id": from_id, "id": cmid, "out": 0,
+                                   "conversation_message_id": cmid, "peer_id": from_id, "text": text}}}
+
+
+def instagram_direct(mid: str, sender: str, text: str) -> dict[str, Any]:
+    """A Meta webhook delivery with one Instagram Direct message to the foreign account."""
+    now = int(time.time())
+    return {"object": "instagram", "entry": [{"id": IG_USER, "time": now * 1000, "messaging": [
+        {"sender": {"id": sender}, "recipient": {"id": IG_USER}, "timestamp": now * 1000,
+         "message": {"mid": mid, "text": text}}]}]}
 
 
 IMPORT_HEADER = ("ID;Название сделки;Бюджет;Ответственный;Этап сделки;Дата создания;Дата оплаты;Контакт: ФИО;"

@@ -8,6 +8,7 @@ reachable without the gateway.
 | `care_agent` | conversations of the client accounts they serve (`staff_accounts`) | replies, tags, status; takes an unassigned conversation |
 | `monitoring` | all of the inbox, read-only (triage of mentions comes later) | nothing here |
 | other staff roles | nothing (404) | nothing |
+| a signed payment webhook | nothing (403) | nothing |
 
 A conversation an actor may not see answers 404, as if it did not exist.
 """
@@ -23,11 +24,14 @@ from sqlalchemy import false, select, true
 from engagement.models import Conversation, StaffAccount
 
 LEAD, SENIOR, AGENT, MONITORING, INTEGRATION = "lead", "senior_agent", "care_agent", "monitoring", "integration"
+WEBHOOK = "webhook"   # a payment provider's body signature (shared/auth.py): nothing here
 SEES_ALL = (LEAD, INTEGRATION, SENIOR, MONITORING)
 WRITERS = (LEAD, INTEGRATION, SENIOR, AGENT)
 
 
 def visible_conversations(actor: Actor) -> Any:
+    if actor.role == WEBHOOK:   # a payment provider's signature is nobody in the inbox (issue 8 matrix)
+        raise Forbidden("a signed webhook may not read the inbox")
     if actor.role in SEES_ALL:
         return true()
     if actor.role == AGENT:

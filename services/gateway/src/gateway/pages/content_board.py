@@ -41,14 +41,18 @@ async def deal_plans_context(request: Request, services: ServiceClient, deal_id:
 @get("/content/deals/{deal_id:str}/plans", name="content_deal_plans", opt=READERS)
 async def content_deal_plans(request: Request, services: Services, deal_id: FromPath[str]) -> Response:
     """The deal card loads this block (htmx on load): the deal's plans with status, round and deadlines."""
-    # The block sits inside the deal card: a refusal or an outage is said here, not over the whole card.
+    # The block sits inside the deal card: a refusal or an outage is said here, not over the whole card. A deal
+    # the content service does not show this member (another manager's, or not known yet) is an empty block
+    # answered 404 (htmx swaps it in; a 2xx would say the deal is theirs to read: issue 8 page matrix).
+    status = 200
     try:
         ctx = await deal_plans_context(request, services, deal_id)
     except (ServiceError, ServiceUnavailable) as exc:
-        error = "" if isinstance(exc, ServiceError) and exc.status_code == 404 else \
-            _("The content service is unavailable; the plans are not shown.")
+        not_found = isinstance(exc, ServiceError) and exc.status_code == 404
+        status = 404 if not_found else 200
+        error = "" if not_found else _("The content service is unavailable; the plans are not shown.")
         ctx = {"plans": [], "deal_id": deal_id, "rights": False, "notice": "", "error": error}
-    return page(request, "partials/content_plans.html", ctx, block="content_plans")
+    return page(request, "partials/content_plans.html", ctx, block="content_plans", status_code=status)
 
 
 @post("/content/deals/{deal_id:str}/materials", name="content_materials", opt=EDITORS)
