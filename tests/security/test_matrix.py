@@ -3,7 +3,8 @@
 Every route of every service's OpenAPI (fetched live from `/schema/openapi.json`) is tried by every actor —
 no credential, a signed webhook, each staff role of DOMAIN.md, an integration token, an integration token
 claiming to be the lead — against objects owned by someone else (manager2's launched deal with its
-Instagram password, its task, deadline, attachment, manager2's lead and payroll statement): on the
+Instagram password, its task, deadline, attachment, manager2's lead and payroll statement, its content plan
+and item, its channel accounts and a conversation on an account the care agent does not serve): on the
 services' own ports, and through the gateway (its `/api/…` routing, and its pages signed in as each role).
 
 The permission of each route is written below from DOMAIN.md's role table, not read from the code: a
@@ -626,3 +627,26 @@ def test_issue8_role_route_object_matrix_through_the_gateway_pages(stack: Stack)
     tally.record("role x page x object, gateway pages")
     assert not tally.holes, "\n".join(tally.holes)
 
+
+
+def test_en6_a_care_agent_reads_and_answers_only_the_accounts_they_serve(stack: Stack) -> None:
+    """The control of the matrix's care-agent rows (EN-6): the foreign conversation is refused to agent1 because
+    agent1 does not serve its account, not because care agents see nothing — another care agent given the
+    account reads it and may tag it; taking the account away refuses them again."""
+    conversation = stack.foreign.engagement_ids["conversation_id"]
+    account = stack.foreign.deal_id   # a channel of a deal is that deal's client account
+    url = f"{stack.urls['engagement']}{E}/conversations/{conversation}"
+    serving = staff_headers("agent9", "care_agent", "engagement")
+    stack.api("engagement", "PUT", "/staff/agent9/accounts", json={"accounts": [account]})
+    seen = httpx.get(url, headers=serving, timeout=30)
+    assert seen.status_code == 200 and FOREIGN_MESSAGE in seen.text, (seen.status_code, seen.text[:200])
+    tagged = httpx.post(f"{url}/tags", json={"add": ["served"]}, headers=serving, timeout=30)
+    assert tagged.status_code == 200, tagged.text[:200]
+    listed = httpx.get(f"{stack.urls['engagement']}{E}/conversations", headers=serving, timeout=30)
+    assert conversation in listed.text
+    other = httpx.get(url, headers=staff_headers(ROLE_LOGINS["care_agent"], "care_agent", "engagement"), timeout=30)
+    assert other.status_code == 404 and FOREIGN_MESSAGE not in other.text, other.status_code
+    stack.api("engagement", "PUT", "/staff/agent9/accounts", json={"accounts": []})
+    gone = httpx.get(url, headers=serving, timeout=30)
+    assert gone.status_code == 404 and FOREIGN_MESSAGE not in gone.text, gone.status_code
+    record("care agent: served account read, unserved refused (EN-6 control)", 2, 2)
