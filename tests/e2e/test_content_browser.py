@@ -16,12 +16,12 @@ import pytest
 from clients.app import create_app as create_clients
 from content.app import create_app as create_content
 from gateway.app import create_app as create_gateway
-from shared.testing import eventually, free_port, make_settings
+from shared.testing import default_settings, eventually, free_port, make_settings, staff_headers
 
 pytestmark = pytest.mark.browser
 
 API = {"Authorization": "Bearer dev-token"}
-LEAD = {**API, "X-Zabota-Actor": "lead", "X-Zabota-Role": "lead"}
+LEAD = staff_headers("lead", "lead", default_settings("content"))  # the gateway's signed assertion
 PHONE = {"width": 390, "height": 844}
 LISTEN = """
 window.__csp = [];

@@ -99,7 +99,7 @@ async def test_issue10_client_profile_changed_on_creation_and_every_card_edit_fo
     changed = await api_any.client.patch(f"/api/clients/deals/{first['deal_id']}/client",
                                          headers=api_any.headers(LEAD), json={"instagram": "@aigerim.sweets"})
     assert changed.status_code == 200, changed.text
-    edits = [e for e in await api_any.events("clients.client.profile_changed.v1") if e.instagram == "@aigerim.sweets"]
+    edits = [e for e in await api_any.events("clients.client.profile_changed.v1") if e.instagram == "https://instagram.com/aigerim.sweets"]
     assert sorted(e.deal_id for e in edits) == sorted([first["deal_id"], second["deal_id"]])
     assert all(sorted(e.deal_ids) == sorted([first["deal_id"], second["deal_id"]]) for e in edits)
     assert {e.client_id for e in edits} == {created.client_id}
