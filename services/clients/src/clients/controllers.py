@@ -368,10 +368,12 @@ async def tick_checklist(task_id: str, data: JSONBody[ChecklistTickIn], session:
 @get("/deadlines", response_headers=TOTAL_COUNT)
 async def list_deadlines(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], owner: str | None = None,
                          rule: str | None = None, state_: Annotated[str | None, Parameter(query="state")] = None,
-                         limit: int = DEFAULT_LIMIT, offset: int = 0) -> Response[list[dict[str, Any]]]:
-    """CAL-3 deadlines of the deals the actor may see, by due time. Paged as GET /tasks."""
+                         limit: int = DEFAULT_LIMIT, offset: int = 0,
+                         sort: str | None = None) -> Response[list[dict[str, Any]]]:
+    """CAL-3 deadlines of the deals the actor may see, by due time (`sort=-due_at`: latest first).
+    Paged as GET /tasks."""
     access.require_reader(actor)
-    page = parse_page(limit, offset, None, services.DEADLINE_SORTS, "due_at")
+    page = parse_page(limit, offset, sort, services.DEADLINE_SORTS, "due_at")
     rows, total = await services.list_deadlines(session, actor, page, owner=owner, rule=rule, state=state_)
     return Response([deadline_view(d) for d in rows], headers={"X-Total-Count": str(total)})
 

@@ -21,6 +21,7 @@ from gateway.guards import page_exception_handlers, page_guard
 from gateway.models import Base
 from gateway.pages import page_routes
 from gateway.pages.errors import not_found_handler
+from gateway.people import PeopleMiddleware
 from gateway.proxy import proxy_routes
 from gateway.rendering import STATIC_DIR, create_template_engine
 from gateway.security_headers import add_security_headers
@@ -31,7 +32,7 @@ from gateway.staff import seed_demo_staff
 
 def spec(settings: Settings) -> ServiceSpec:
     i18n.load_all()
-    pages = Router(path="/", route_handlers=page_routes, guards=[page_guard], middleware=[WebSessionMiddleware],
+    pages = Router(path="/", route_handlers=page_routes, guards=[page_guard], middleware=[WebSessionMiddleware, PeopleMiddleware],
                    include_in_schema=False)
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], name="static",
                                         cache_control=None)

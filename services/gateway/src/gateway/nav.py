@@ -45,7 +45,7 @@ def visible_nav(app: Litestar, staff: SignedIn | None, current_path: str) -> lis
             continue
         href = index["paths"][0]
         current = current_path == href or (href != "/" and current_path.startswith(href + "/"))
-        items.append({"href": href, "label": item.label, "current": current})
+        items.append({"href": href, "label": item.label, "current": current, "route": item.route})
     # Only the most specific match is current (/payroll/rules is "Pay rules", not also "Payroll").
     matches = [i for i in items if i["current"]]
     if len(matches) > 1:

@@ -8,10 +8,11 @@ request and only `block` of the same template for an htmx request, always with `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request, Response
 from litestar.enums import MediaType
@@ -21,6 +22,7 @@ from shared.calendar import BusinessCalendar
 
 from gateway import i18n
 from gateway.nav import visible_nav
+from gateway.people import person
 from gateway.roles import ROLES
 from gateway.urls import link, safe_next  # noqa: F401  (safe_next: pages import it from here)
 
@@ -62,6 +64,30 @@ def local_filter(calendar: BusinessCalendar):
     return local
 
 
+def month_name(month: str | date | None) -> str:
+    """"2026-11" -> "Ноябрь 2026" / "November 2026" / "2026年11月" in the request language (babel)."""
+    if not month:
+        return ""
+    if isinstance(month, str):
+        try:
+            month = date.fromisoformat(month[:7] + "-01")
+        except ValueError:
+            return month
+    language = i18n.current_language()
+    text = format_date(month, "y年M月" if language == "zh" else "LLLL y", locale=language)
+    return text[:1].upper() + text[1:]
+
+
+def day(value: date | datetime | str | None) -> str:
+    """A date alone (the service start, a period's end) as DD.MM.YYYY, like every other date."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    return value.strftime("%d.%m.%Y") if value else ""
+
+
 def role_label(role: str) -> str:
     return i18n.gettext(ROLES.get(role, role))
 
@@ -86,10 +112,14 @@ def create_template_engine(calendar: BusinessCalendar) -> JinjaTemplateEngine:
 
     env.filters["money"] = ui.money
     env.filters["link"] = link
+    env.filters["month_name"] = month_name
+    env.filters["day"] = day
+    env.filters["person"] = person
     env.filters["percent"] = lambda v: "—" if v is None else f"{float(v) * 100:.1f}%".replace(".0%", "%")
     env.globals.update(labels.template_globals())
     env.globals.update(htmx_js=HTMX_JS, htmx_config=HTMX_CONFIG, role_label=role_label,
-                       languages=i18n.LANGUAGES, role_choices=role_choices)
+                       languages=i18n.LANGUAGES, role_choices=role_choices,
+                       person=person)
     return JinjaTemplateEngine.from_environment(env)
 
 

@@ -39,8 +39,9 @@ async def leads_context(request: Request, services: ServiceClient, query: dict[s
     leads, total = await services.get_page("clients", "/leads", params={
         **params, "limit": PAGE_SIZE, "offset": (page_no - 1) * PAGE_SIZE})
     last = max(1, -(-total // PAGE_SIZE))
-    if page_no > last:   # past the end (an old link, a narrower filter): show the last page
-        page_no = last
+    past_end = 0
+    if page_no > last:   # past the end (an old link, a narrower filter): say so and show the last page
+        past_end, page_no = page_no, last
         leads, total = await services.get_page("clients", "/leads", params={
             **params, "limit": PAGE_SIZE, "offset": (page_no - 1) * PAGE_SIZE})
     staff = staff_of(request)
@@ -50,7 +51,7 @@ async def leads_context(request: Request, services: ServiceClient, query: dict[s
                   | ({query["owner"]} if query.get("owner") else set()))
     return {"leads": page_of(leads, page_no, PAGE_SIZE, total), "query": {**query, "sort": sort, "dir": direction},
             "owners": sorted(owners), "form": form or {}, "errors": errors or {}, "notice": notice,
-            "can_write": staff.role in (LEAD, CONTENT_MANAGER)}
+            "can_write": staff.role in (LEAD, CONTENT_MANAGER), "past_end": past_end}
 
 
 async def roster_logins(services: ServiceClient) -> set[str]:
