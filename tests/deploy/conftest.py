@@ -27,6 +27,7 @@ from types import SimpleNamespace
 import nats
 import pytest
 from nats.js.api import StreamConfig
+from nats.js.errors import NoStreamResponseError
 from shared.bus import STREAMS, ensure_streams
 from shared.events.clients import DealPaid
 from shared.testing import nats_binary
@@ -258,7 +259,16 @@ def deal_paid(deal_id: str) -> DealPaid:
 
 
 async def publish(conn: Conn, subject: str, payload: bytes, msg_id: str) -> None:
-    await conn.nc.jetstream(timeout=30).publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+    """Publish as the relay does: a stream whose leader is moving (a young cluster under load) answers
+    nobody for a moment — try again, bounded (the same Nats-Msg-Id, so never twice)."""
+    js = conn.nc.jetstream(timeout=30)
+    async with asyncio.timeout(30):
+        while True:
+            try:
+                await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+                return
+            except NoStreamResponseError:
+                await asyncio.sleep(0.2)
 
 
 @pytest.fixture

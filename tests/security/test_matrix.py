@@ -500,6 +500,7 @@ PAGES: list[Page] = [
     # the walk must not use up the sign-in throttle of 127.0.0.1 (issue 8 §8)
     Page("POST", "/logout", ALL_STAFF, send=False),
     Page("GET", "/", ALL_STAFF),
+    Page("GET", "/nav/counts", ALL_STAFF),   # my open and overdue task counts (issue 9)
     Page("GET", "/tasks", frozenset({"lead", "content_manager", "ad_manager", "growth"}), sees=PAGE_READ_ALL),
     Page("POST", "/tasks/{task_id}/complete", LEAD_ONLY, form={"back": "tasks"}),
     Page("POST", "/tasks/{task_id}/checklist", LEAD_ONLY, form={"item": "avatar", "done": "true"}),

@@ -31,10 +31,10 @@ from .upstream import create_upstream
 async def test_dashboard_is_a_full_page_or_only_its_block_for_htmx(client: AsyncTestClient) -> None:
     await sign_in(client, "manager1")
     full = await client.get("/")
-    assert full.text.lstrip().startswith("<!doctype html>") and "Пока ничего не требует" in full.text
+    assert full.text.lstrip().startswith("<!doctype html>") and "На этой неделе больше ничего" in full.text
     fragment = await client.get("/", headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and "<nav" not in fragment.text
-    assert "Пока ничего не требует" in fragment.text
+    assert "На этой неделе больше ничего" in fragment.text
     assert full.headers["vary"] == fragment.headers["vary"] == "HX-Request"
     # A boosted link wants the whole page.
     boosted = await client.get("/", headers={"HX-Request": "true", "HX-Boosted": "true"})
@@ -60,18 +60,18 @@ async def test_language_defaults_to_russian_and_switches_per_session(client: Asy
     assert "Sign in to Zabota" in (await client.get("/login?lang=en")).text
     assert "Sign in to Zabota" in (await client.get("/login")).text   # remembered for the visitor
     await sign_in(client, "analyst")   # chose English before signing in: stays English
-    assert "Nothing needs your attention yet." in (await client.get("/")).text
-    assert "Пока ничего" in (await client.get("/?lang=ru")).text
-    assert "Пока ничего" in (await client.get("/")).text   # stored in the session
-    assert "Nothing needs" in (await client.get("/?lang=en")).text
-    assert "Nothing needs" in (await client.get("/?lang=xx")).text   # an unknown code changes nothing
+    assert "Sign out" in (await client.get("/")).text
+    assert "Выйти" in (await client.get("/?lang=ru")).text
+    assert "Выйти" in (await client.get("/")).text   # stored in the session
+    assert "Sign out" in (await client.get("/?lang=en")).text
+    assert "Sign out" in (await client.get("/?lang=xx")).text   # an unknown code changes nothing
 
 
 async def test_sign_in_uses_the_account_language_when_none_was_chosen(db: Database, client: AsyncTestClient) -> None:
     async with db.transaction() as session:
         (await session.scalar(select(Staff).where(Staff.login == "growth"))).language = "en"
     await sign_in(client, "growth")
-    assert "Nothing needs your attention yet." in (await client.get("/")).text
+    assert "Sign out" in (await client.get("/")).text
 
 
 async def test_local_filter_shows_utc_in_the_agency_time_zone(app) -> None:
