@@ -67,7 +67,8 @@ async def test_trace_started_by_http_continues_in_another_services_consumer(tmp_
         await eventually(consumed, message="beta consumed the probe")
     assert seen_trace_ids == [http_trace_id]
     spans = exporter.get_finished_spans()
-    consumer_spans = [s for s in spans if s.name.startswith("beta-probes process")]
+    consumer_spans = [s for s in spans if s.name.startswith("process ")
+                      and s.attributes.get("messaging.consumer.group.name") == "beta-probes"]
     assert format(consumer_spans[0].context.trace_id, "032x") == http_trace_id
     # The database work of both sides is in the same trace (SQLAlchemy spans), beside the HTTP span.
     in_trace = [s for s in spans if format(s.context.trace_id, "032x") == http_trace_id]

@@ -187,7 +187,7 @@ class Stack:
         f.ids = {"deal_id": f.deal_id, "task_id": f.task_id, "deadline_id": f.deadline_id,
                  "attachment_id": f.attachment_id, "lead_id": f.lead_id, "import_id": f.import_id,
                  "month": f.month, "manager": FOREIGN_MANAGER, "login": FOREIGN_MANAGER, "letter_id": "1",
-                 "token": "not-a-signed-link"}
+                 "token": "not-a-signed-link", "name": "clients.deal.paid.v1.json"}
         f.content_ids = self._seed_content(f.deal_id)
         f.engagement_ids = self._seed_engagement(f.deal_id)
         return self

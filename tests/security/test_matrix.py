@@ -501,6 +501,9 @@ PAGES: list[Page] = [
     Page("POST", "/logout", ALL_STAFF, send=False),
     Page("GET", "/", ALL_STAFF),
     Page("GET", "/nav/counts", ALL_STAFF),   # my open and overdue task counts (issue 9)
+    # The event catalogue is public: partners read it (issue 14).
+    Page("GET", "/docs/events", ANYONE), Page("GET", "/docs/events/asyncapi.json", ANYONE),
+    Page("GET", "/docs/events/schemas/{name}", ANYONE),
     Page("GET", "/tasks", frozenset({"lead", "content_manager", "ad_manager", "growth"}), sees=PAGE_READ_ALL),
     Page("POST", "/tasks/{task_id}/complete", LEAD_ONLY, form={"back": "tasks"}),
     Page("POST", "/tasks/{task_id}/checklist", LEAD_ONLY, form={"item": "avatar", "done": "true"}),

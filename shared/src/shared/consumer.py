@@ -63,7 +63,7 @@ from shared.errors import describe, is_transient
 from shared.events import Event, decode
 from shared.infra import DeadLetter, ProcessedEvent
 from shared.loop import LoopHealth
-from shared.telemetry import continue_trace
+from shared.telemetry import continue_trace, messaging_attributes
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Event, AsyncSession], Awaitable[None]]
@@ -425,12 +425,12 @@ class Consumer:
 
     async def _apply(self, session: AsyncSession, msg: Msg, evt: Event, record: bool = True) -> None:
         handler = self.sub_spec.handlers[msg.subject]
-        attributes = {"messaging.destination": msg.subject, "messaging.message.id": evt.event_id}
-        if evt.deal_id:
-            attributes["zabota.deal_id"] = evt.deal_id
+        # OpenTelemetry messaging conventions (issue 14): `process <subject>`, the durable as consumer group.
+        attributes = messaging_attributes(msg.subject, evt.event_id, "process", consumer=self.name,
+                                          deal_id=evt.deal_id)
         if evt.client_id:
             attributes["zabota.client_id"] = evt.client_id
-        with continue_trace(msg.headers, f"{self.name} process {msg.subject}", attributes=attributes):
+        with continue_trace(msg.headers, f"process {msg.subject}", attributes=attributes):
             await handler(evt, session)
         if record:
             session.add(ProcessedEvent(consumer=self.name, event_id=evt.event_id, processed_at=self.clock.now()))

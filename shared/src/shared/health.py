@@ -17,6 +17,8 @@ it); `outbox` the events written but not yet relayed to NATS. Loop states: see s
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, get
 
 
@@ -29,8 +31,13 @@ def live() -> dict[str, str]:
 async def ready(request: Request) -> Response[dict]:
     runtime = request.app.state.runtime
     body = await runtime.readiness()
-    ok = all(body["checks"].values()) and not body["failing"] and not runtime.stopping
+    ok = is_ready(runtime, body)
     return Response({"status": "ready" if ok else "unavailable", **body}, status_code=200 if ok else 503)
+
+
+def is_ready(runtime: Any, body: dict[str, Any]) -> bool:
+    """Whether /health/ready answers 200 for this readiness body (also `zabota_ready` of /metrics)."""
+    return all(body["checks"].values()) and not body["failing"] and not runtime.stopping
 
 
 health_routes = [live, ready]

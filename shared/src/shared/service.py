@@ -43,6 +43,14 @@ from shared.errors import Outage, describe, exception_handlers, is_transient, un
 from shared.health import health_routes
 from shared.infra import InfraBase, OutboxRow
 from shared.loop import LoopHealth, Supervisor
+from shared.metrics import (
+    ServiceMetrics,
+    count_relay_publishes,
+    http_metrics_middleware,
+    list_journeys,
+    metrics_endpoint,
+    trace_publishes,
+)
 from shared.ops import ops_routes
 from shared.outbox import OutboxRelay
 from shared.retention import RetentionJob
@@ -82,6 +90,11 @@ class Runtime:
         self.bus = Bus(settings.nats_url, f"zabota-{spec.name}", settings.stream_replicas) if spec.uses_bus else None
         self.relay = (OutboxRelay(self.db, self.bus, batch=settings.relay_batch,
                                   poll_seconds=settings.relay_poll_seconds, clock=clock) if self.bus else None)
+        # /metrics (issue 14): this app's registry; publish spans and the relay counter hook in from outside.
+        self.metrics = ServiceMetrics()
+        if self.bus is not None:
+            trace_publishes(self.bus)
+            count_relay_publishes(self.relay, self.metrics)
         self.scheduler = Scheduler(self.db, spec.timers(self), clock=clock)
         self.consumers = [Consumer(self.db, self.bus, sub, max_deliver=settings.max_deliver, clock=clock,
                                    dead_letter_after=settings.dead_letter_after_seconds,
@@ -256,8 +269,8 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
         finally:
             await runtime.stop()
 
-    routes: list[Any] = [*health_routes, *spec.public_routes]
-    api_routes = [*spec.api_routes, *(ops_routes if spec.uses_bus else [])]
+    routes: list[Any] = [*health_routes, metrics_endpoint, *spec.public_routes]
+    api_routes = [*spec.api_routes, *([*ops_routes, list_journeys] if spec.uses_bus else [])]
     if api_routes:
         routes.append(Router(path=f"/api/{spec.name}", route_handlers=api_routes, guards=[api_guard],
                              dependencies={"actor": Provide(provide_actor, sync_to_thread=False)}))
@@ -274,7 +287,9 @@ def create_service_app(spec: ServiceSpec, settings: Settings | None = None, cloc
         logging_config=options.pop("logging_config", None) or log_config(),
         openapi_config=OpenAPIConfig(title=f"Zabota {spec.name}", version="1.0.0", path="/schema"),
         plugins=[OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=provider,
-                                                         exclude=["/health"])), *options.pop("plugins", [])],
+                                                         exclude=["/health", "/metrics"])),
+                 *options.pop("plugins", [])],
+        middleware=[http_metrics_middleware, *options.pop("middleware", [])],
         **options,
     )
     app.state.runtime = runtime

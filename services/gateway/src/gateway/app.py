@@ -14,12 +14,13 @@ from litestar.template import TemplateConfig
 from shared.clock import Clock
 from shared.service import ServiceSpec, create_service_app
 from shared.settings import Settings
+from shared.telemetry import trace_url
 
 from gateway import i18n
 from gateway.config import GatewayConfig
 from gateway.guards import page_exception_handlers, page_guard
 from gateway.models import Base
-from gateway.pages import page_routes
+from gateway.pages import events_docs, page_routes
 from gateway.pages.errors import not_found_handler
 from gateway.people import PeopleMiddleware
 from gateway.proxy import proxy_routes
@@ -32,10 +33,12 @@ from gateway.staff import seed_demo_staff
 
 def spec(settings: Settings) -> ServiceSpec:
     i18n.load_all()
-    pages = Router(path="/", route_handlers=page_routes, guards=[page_guard], middleware=[WebSessionMiddleware, PeopleMiddleware],
-                   include_in_schema=False)
+    pages = Router(path="/", route_handlers=[*page_routes, *events_docs.routes], guards=[page_guard],
+                   middleware=[WebSessionMiddleware, PeopleMiddleware], include_in_schema=False)
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], name="static",
                                         cache_control=None)
+    engine = create_template_engine(settings.calendar)
+    engine.engine.globals["deal_trace_url"] = trace_url   # "this deal's trace" (ZABOTA_TRACE_URL, issue 14)
     return ServiceSpec(
         name="gateway",
         metadata=Base.metadata,
@@ -43,7 +46,7 @@ def spec(settings: Settings) -> ServiceSpec:
         public_routes=[pages, static, *proxy_routes],
         on_startup=[open_http_client, seed_demo_staff],
         app_options={
-            "template_config": TemplateConfig(instance=create_template_engine(settings.calendar)),
+            "template_config": TemplateConfig(instance=engine),
             "dependencies": {"services": Provide(provide_services, sync_to_thread=False)},
             "exception_handlers": {**page_exception_handlers, NotFoundException: not_found_handler},
             "before_send": [add_security_headers],

@@ -32,6 +32,7 @@ NAV: list[NavItem] = [
     NavItem("payroll_rules", N_("Pay rules")),
     NavItem("staff_list", N_("Staff")),
     NavItem("status", N_("System status")),
+    NavItem("events_docs", N_("Event catalogue")),
 ]
 
 

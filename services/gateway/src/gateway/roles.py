@@ -37,6 +37,8 @@ ALL_STAFF: frozenset[str] = frozenset(ROLES)
 
 # Opt of a page anyone may open, signed in or not (the login page).
 PUBLIC: dict[str, Any] = {"public": True}
+# A page anyone may open that is also in every staff member's menu (the event catalogue, issue 14).
+PUBLIC_LISTED: dict[str, Any] = {"public": True, "roles": ALL_STAFF}
 
 
 def allow(*roles: str | frozenset[str]) -> dict[str, Any]:
