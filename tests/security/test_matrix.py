@@ -117,7 +117,8 @@ class Route:
 
 def ops_routes(service: str) -> list[Route]:
     return [Route(service, "GET", f"/api/{service}/ops/dead-letters", WRITE_ALL),
-            Route(service, "POST", f"/api/{service}/ops/dead-letters/{{letter_id}}/replay", WRITE_ALL)]
+            Route(service, "POST", f"/api/{service}/ops/dead-letters/{{letter_id}}/replay", WRITE_ALL),
+            Route(service, "GET", f"/api/{service}/ops/journeys", WRITE_ALL)]   # slow deal journeys (issue 14)
 
 
 C = "/api/clients"
@@ -502,6 +503,7 @@ PAGES: list[Page] = [
     Page("GET", "/", ALL_STAFF),
     Page("GET", "/nav/counts", ALL_STAFF),   # my open and overdue task counts (issue 9)
     # The event catalogue is public: partners read it (issue 14).
+    Page("GET", "/metrics", ANYONE),   # Prometheus: counts and route templates only (issue 14)
     Page("GET", "/docs/events", ANYONE), Page("GET", "/docs/events/asyncapi.json", ANYONE),
     Page("GET", "/docs/events/schemas/{name}", ANYONE),
     Page("GET", "/tasks", frozenset({"lead", "content_manager", "ad_manager", "growth"}), sees=PAGE_READ_ALL),
