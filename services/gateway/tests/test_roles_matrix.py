@@ -39,10 +39,10 @@ def test_every_page_route_declares_who_may_open_it(app: Litestar) -> None:
 
 
 def test_pages_are_not_reachable_around_the_guard(app: Litestar) -> None:
-    """Everything that is not a page, static file, health check or API routing is guarded."""
+    """Everything that is not a page, static file, health check, metrics or API routing is guarded."""
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or route.path.startswith(("/static", "/health", "/api/", "/webhooks/",
-                                                                      "/schema")):
+                                                                      "/schema", "/metrics")):
             continue
         for handler in route.route_handlers:
             assert page_guard in handler.resolve_guards(), route.path
