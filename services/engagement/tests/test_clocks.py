@@ -172,3 +172,13 @@ def test_utc_input_is_fine():
     cal = CareCalendar.from_strings("Asia/Almaty", hours="09:00-18:00")
     start = datetime(2026, 12, 3, 3, 0, tzinfo=timezone.utc)   # 08:00 Almaty (UTC+5)
     assert cal.business_seconds(start, start + timedelta(hours=2)) == 3600
+
+
+def test_add_business_seconds_finds_the_due_time_across_lunch_and_night():
+    from engagement.clocks import add_business_seconds
+    assert add_business_seconds(BRAND, at(3, 12, 58), 420) == at(3, 14, 5)
+    assert add_business_seconds(BRAND, at(3, 20, 57), 420) == at(4, 9, 4)
+    assert add_business_seconds(BRAND, at(15, 20, 59), 120) == at(17, 9, 1)      # over the holiday
+    assert add_business_seconds(CareCalendar(), at(3, 10), 420) == at(3, 10, 7)
+    with pytest.raises(ValueError):
+        add_business_seconds(CareCalendar.from_strings(days="1", holidays=""), at(3, 10), 10**9)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 Interval = tuple[time, time]  # [start, end) local wall time; end 00:00 means midnight at the end of the day
@@ -28,7 +28,7 @@ def _utc(ts: datetime) -> datetime:
     across a DST change), so every difference here is taken in UTC."""
     if ts.tzinfo is None:
         raise ValueError("care clocks need timezone-aware datetimes")
-    return ts.astimezone(timezone.utc)
+    return ts.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class CareCalendar:
         for start, end in self.week.get(day.isoweekday(), ()):
             lo = datetime.combine(day, start, self.tz)
             hi = datetime.combine(day + timedelta(days=1) if end == time(0, 0) else day, end, self.tz)
-            result.append((lo.astimezone(timezone.utc), hi.astimezone(timezone.utc)))
+            result.append((lo.astimezone(UTC), hi.astimezone(UTC)))
         return result
 
     def business_seconds(self, start: datetime, end: datetime) -> int:
@@ -86,7 +86,7 @@ def _parse_intervals(text: str) -> tuple[Interval, ...]:
             raise ValueError(f"care hours: {part.strip()!r} ends before it starts")
         intervals.append((start, end))
     intervals.sort()
-    for (_, end1), (start2, _) in zip(intervals, intervals[1:]):
+    for (_, end1), (start2, _) in zip(intervals, intervals[1:], strict=False):
         if end1 == time(0, 0) or end1 > start2:
             raise ValueError("care hours: intervals overlap")
     return tuple(intervals)
@@ -114,6 +114,7 @@ INBOUND, ANSWER, WAIT, UNWAIT, RESOLVE = "inbound", "answer", "wait", "unwait", 
 class ClockEvent:
     at: datetime
     kind: str  # inbound (a customer message) | answer (a human's outbound answer) | wait | unwait | resolve
+    agent: str = ""  # who answered or resolved
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class Response:
     answered_at: datetime
     wall_s: int
     business_s: int
+    agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class Resolution:
     resolved_at: datetime
     wall_s: int
     business_s: int
+    agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ def run_clock(calendar: CareCalendar, events: list[ClockEvent]) -> ClockResult:
                 clock_pauses.append((max(paused_since, clock[0]), at))
             paused_since = None
 
-    for event in sorted((ClockEvent(_utc(e.at), e.kind) for e in events), key=lambda e: e.at):
+    for event in sorted((ClockEvent(_utc(e.at), e.kind, e.agent) for e in events), key=lambda e: e.at):
         if event.kind == INBOUND:
             end_pause(event.at)  # the customer wrote again: nobody waits for the client any more
             if cycle_start is None:
@@ -213,7 +216,7 @@ def run_clock(calendar: CareCalendar, events: list[ClockEvent]) -> ClockResult:
             if clock is not None:
                 end_pause(event.at)
                 wall, business = _net(calendar, clock[0], event.at, clock_pauses)
-                responses.append(Response(clock[1], clock[0], event.at, wall, business))
+                responses.append(Response(clock[1], clock[0], event.at, wall, business, event.agent))
                 clock, answered_in_cycle = None, True
         elif event.kind == WAIT:
             if paused_since is None and cycle_start is not None:
@@ -224,7 +227,7 @@ def run_clock(calendar: CareCalendar, events: list[ClockEvent]) -> ClockResult:
             if cycle_start is not None:
                 end_pause(event.at)
                 wall, business = _net(calendar, cycle_start, event.at, cycle_pauses)
-                resolutions.append(Resolution(cycle_start, event.at, wall, business))
+                resolutions.append(Resolution(cycle_start, event.at, wall, business, event.agent))
             cycle_start, clock, answered_in_cycle = None, None, False
         else:
             raise ValueError(f"unknown clock event {event.kind!r}")
@@ -251,6 +254,24 @@ def sla_state(result: ClockResult, target_s: int, calendar: CareCalendar, now: d
     if first is None:
         return "met"  # nothing asked yet (an outbound-only conversation): nothing to breach
     return "met" if first.business_s <= target_s else "breached"
+
+
+def add_business_seconds(calendar: CareCalendar, start: datetime, seconds: int) -> datetime:
+    """The instant at which `seconds` of working time have passed since `start` (a first response's due time)."""
+    start = _utc(start)
+    remaining = float(seconds)
+    day = start.astimezone(calendar.tz).date() - timedelta(days=1)
+    for _ in range(800):  # two years of days without a single working minute: a calendar error, not a loop
+        for lo, hi in calendar.windows(day):
+            lo = max(lo, start)
+            if hi <= lo:
+                continue
+            span = (hi - lo).total_seconds()
+            if span >= remaining:
+                return lo + timedelta(seconds=remaining)
+            remaining -= span
+        day += timedelta(days=1)
+    raise ValueError("the care calendar has no working time")
 
 
 def clock_colour(elapsed_s: int, target_s: int) -> str:
