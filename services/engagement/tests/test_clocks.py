@@ -3,7 +3,7 @@ waiting-for-client, resolve, reopen. Pure functions: no service, no database."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -170,7 +170,7 @@ def test_percentile_is_nearest_rank():
 
 def test_utc_input_is_fine():
     cal = CareCalendar.from_strings("Asia/Almaty", hours="09:00-18:00")
-    start = datetime(2026, 12, 3, 3, 0, tzinfo=timezone.utc)   # 08:00 Almaty (UTC+5)
+    start = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)   # 08:00 Almaty (UTC+5)
     assert cal.business_seconds(start, start + timedelta(hours=2)) == 3600
 
 
