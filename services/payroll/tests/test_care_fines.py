@@ -12,7 +12,11 @@ from nats.js.errors import NotFoundError
 from payroll.care_handlers import CONSUMER
 from shared.bus import Outgoing
 from shared.events import Event, encode
-from shared.events.engagement import EngagementDeadlineBreached, EngagementDeadlineMet, EngagementDeadlineWaived
+from shared.events.engagement import (
+    EngagementDeadlineBreached,
+    EngagementDeadlineMet,
+    EngagementDeadlineWaived,
+)
 from shared.testing import eventually
 
 from .conftest import at

@@ -119,6 +119,7 @@ class Conversation(Base):
     sla: Mapped[str | None] = mapped_column(String(10), nullable=True)  # running | met | breached | paused | waived
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a running clock
+    seen_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # EN-4 "mark seen"
 
     __table_args__ = (
         UniqueConstraint("channel_id", "thread_key", name="uq_conversations_thread"),

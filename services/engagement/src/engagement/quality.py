@@ -35,7 +35,7 @@ from shared.timers import schedule
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import clocks
+from engagement import clocks, rounds
 from engagement.models import ClientQuestion, Conversation, Message
 from engagement.quality_models import AgentDay, CareDeadline, CareSettings, ResponseFact, StatusChange
 
@@ -152,6 +152,9 @@ async def refresh(session: AsyncSession, conversation: Conversation, clock: Cloc
     conversation.sla_due_at = _due_at(calendar, running, care.target_s) if _running_first(result) else None
     await _store_facts(session, conversation, result, care, calendar)
     conversation.sla = await _settle_deadlines(session, conversation, result, care, calendar, now, clock)
+    if care.mode == "rounds":
+        await session.flush()
+        await rounds.account_changed(session, conversation.account, clock)
 
 
 def _running_first(result: clocks.ClockResult) -> bool:

@@ -12,18 +12,19 @@ from datetime import date
 from typing import Annotated, Any
 
 import msgspec
-from litestar import get, put
+from litestar import get, post, put
 from litestar.params import FromPath, Parameter
 from shared.auth import Actor
 from shared.errors import DomainError
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import access, clocks, quality
+from engagement import access, clocks, quality, rounds, services
 
 ANALYST = "analyst"
 REPORT_READERS = (access.LEAD, access.INTEGRATION, access.SENIOR, ANALYST, access.AGENT)
 MAX_REPORT_DAYS = 366
+ROUND_OWNERS = ("content_manager", "ad_manager", "growth")  # who may own a client's check rounds
 
 
 class CareSettingsIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -96,4 +97,26 @@ async def agents_report(session: AsyncSession, actor: Actor, runtime: Runtime,
     return await quality.agents_report(session, start=start, end=end, account=account or None, agents=agents)
 
 
-quality_routes = [get_care_settings, put_care_settings, agents_report]
+@get("/check-rounds")
+async def check_rounds(session: AsyncSession, actor: Actor, runtime: Runtime, date_: Annotated[
+        str | None, Parameter(query="date")] = None, manager: str | None = None) -> list[dict[str, Any]]:
+    """EN-4: a day's rounds. A content manager sees their own; the lead, analysts and senior agents every one."""
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR, ANALYST, *ROUND_OWNERS)
+    today = runtime.clock.now().astimezone(runtime.settings.calendar.tz).date()
+    day = _day(date_, "date", today)
+    if actor.role in ROUND_OWNERS:
+        manager = actor.login
+    return await rounds.list_rounds(session, day, manager or None)
+
+
+@post("/conversations/{conversation_id:str}/seen", status_code=200)
+async def mark_seen(session: AsyncSession, actor: Actor, runtime: Runtime,
+                    conversation_id: FromPath[str]) -> dict[str, Any]:
+    """EN-4: "seen" — nothing to answer (a thank-you, an emoji): the round no longer waits for it."""
+    access.require_writer(actor)
+    conversation = await services.get_conversation(session, actor, conversation_id)
+    await rounds.mark_seen(session, conversation, runtime.clock)
+    return {"id": conversation.id, "seen_until": conversation.seen_until}
+
+
+quality_routes = [get_care_settings, put_care_settings, agents_report, check_rounds, mark_seen]

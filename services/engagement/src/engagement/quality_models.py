@@ -102,3 +102,41 @@ class CareDeadline(Base):
     state: Mapped[str] = mapped_column(String(10), default="open")
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     breach_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class ClientAccount(Base):
+    """EN-4's read model of the agency's clients, from clients events only: who is current (a period open, not
+    lost) and which content manager answers for the account's check rounds."""
+
+    __tablename__ = "client_accounts"
+
+    deal_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    manager: Mapped[str] = mapped_column(String(100), default="")
+    client_name: Mapped[str] = mapped_column(String(300), default="")
+    current: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CheckRound(Base):
+    """EN-4: one check round of one client account (11:00 or 19:00 local, settings): a task for its content
+    manager, `done` when nothing of the account older than `round_at` is left unanswered or unmarked, `missed`
+    when still open at `due_at` (a stored deadline fact with an EN-4 event)."""
+
+    __tablename__ = "check_rounds"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    deal_id: Mapped[str] = mapped_column(String(36))
+    day: Mapped[date] = mapped_column(Date)
+    slot: Mapped[str] = mapped_column(String(5))  # "11:00"
+    round_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    manager: Mapped[str] = mapped_column(String(100), default="")
+    state: Mapped[str] = mapped_column(String(10), default="open")  # open | done | missed
+    left: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("deal_id", "day", "slot", name="uq_check_rounds"),
+        Index("ix_check_rounds_deal_state", "deal_id", "state"),
+        Index("ix_check_rounds_day", "day"),
+    )
