@@ -131,6 +131,15 @@ async def test_en3_agents_report_sums_per_agent_and_a_replay_changes_nothing(api
     # T0 is the same instant for both customers' messages: the second waited 13 minutes.
     assert by_agent["agent2"]["first_response_avg_s"] == 13 * 60
     assert by_agent["agent2"]["first_response_p90_s"] == 13 * 60
+    refused = await api.post(f"/conversations/{first['id']}/quality-mark", {"score": 5}, as_=AGENT2)
+    assert refused.status_code == 403
+    bad = await api.post(f"/conversations/{first['id']}/quality-mark", {"score": 9}, as_=("senior1", "senior_agent"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "score"
+    await api.ok("post", f"/conversations/{first['id']}/quality-mark", {"score": 4, "note": "вежливо"},
+                 as_=("senior1", "senior_agent"))
+    await api.ok("post", f"/conversations/{first['id']}/quality-mark", {"score": 5}, as_=("lead", "lead"))
+    marked = {r["agent"]: r for r in await api.ok("get", "/reports/agents", as_=("analyst1", "analyst"))}
+    assert marked["agent1"]["quality_avg"] == 4.5 and marked["agent2"]["quality_avg"] is None
     own = await api.ok("get", "/reports/agents", as_=AGENT1)
     assert [r["agent"] for r in own] == ["agent1"]
     assert len(await api.rows(ResponseFact)) == 3

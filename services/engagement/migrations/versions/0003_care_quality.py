@@ -1,8 +1,8 @@
-"""care quality: clocks, facts, agent days, deadlines, care settings, check rounds
+"""care quality: clocks, facts, agent days, deadlines, care settings, check rounds, marks
 
 Revision ID: 0003
 Revises: infra_0002
-Create Date: 2026-12-01 21:59:50.757220
+Create Date: 2026-12-01 22:04:52.505220
 """
 from alembic import op
 import sqlalchemy as sa
@@ -89,6 +89,21 @@ def upgrade() -> None:
     sa.Column('updated_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('deal_id', name=op.f('pk_client_accounts'))
     )
+    op.create_table('quality_marks',
+    sa.Column('conversation_id', sa.String(length=36), nullable=False),
+    sa.Column('marked_by', sa.String(length=100), nullable=False),
+    sa.Column('agent', sa.String(length=100), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('marked_at', shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_quality_marks_conversation_id_conversations')),
+    sa.PrimaryKeyConstraint('conversation_id', 'marked_by', name=op.f('pk_quality_marks'))
+    )
+    with op.batch_alter_table('quality_marks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_quality_marks_agent'), ['agent'], unique=False)
+        batch_op.create_index(batch_op.f('ix_quality_marks_day'), ['day'], unique=False)
+
     op.create_table('response_facts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('conversation_id', sa.String(length=36), nullable=False),
@@ -152,6 +167,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_response_facts_day_agent')
 
     op.drop_table('response_facts')
+    with op.batch_alter_table('quality_marks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_quality_marks_day'))
+        batch_op.drop_index(batch_op.f('ix_quality_marks_agent'))
+
+    op.drop_table('quality_marks')
     op.drop_table('client_accounts')
     with op.batch_alter_table('check_rounds', schema=None) as batch_op:
         batch_op.drop_index('ix_check_rounds_deal_state')

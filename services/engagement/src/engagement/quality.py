@@ -37,7 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import clocks, rounds
 from engagement.models import ClientQuestion, Conversation, Message
-from engagement.quality_models import AgentDay, CareDeadline, CareSettings, ResponseFact, StatusChange
+from engagement.quality_models import (
+    AgentDay,
+    CareDeadline,
+    CareSettings,
+    QualityMark,
+    ResponseFact,
+    StatusChange,
+)
 
 TIMER_KIND = "engagement.en3"
 _agency_tz = "Asia/Almaty"
@@ -336,6 +343,7 @@ async def agents_report(session: AsyncSession, *, start: date, end: date, accoun
                func.sum(AgentDay.first_business_sum), func.sum(AgentDay.within_target))
         .where(*conditions, AgentDay.agent != "").group_by(AgentDay.agent).order_by(AgentDay.agent))).all()
     p90 = await _p90(session, start, end, account, agents)
+    marks = await _marks(session, start, end, agents)
     out = []
     for agent, answered, resolved, sent, n, wall, business, within in rows:
         n = int(n or 0)
@@ -347,8 +355,37 @@ async def agents_report(session: AsyncSession, *, start: date, end: date, accoun
                     "first_response_business_p90_s": p90.get(agent, (None, None))[1],
                     "within_target_share": round(int(within) / n, 4) if n else None,
                     "days": (end - start).days + 1,
-                    "quality_avg": None})
+                    "quality_avg": marks.get(agent)})
     return out
+
+
+async def _marks(session: AsyncSession, start: date, end: date, agents: list[str] | None) -> dict[str, float]:
+    conditions: list[Any] = [QualityMark.day >= start, QualityMark.day <= end]
+    if agents is not None:
+        conditions.append(QualityMark.agent.in_(agents))
+    rows = (await session.execute(select(QualityMark.agent, func.avg(QualityMark.score))
+                                  .where(*conditions).group_by(QualityMark.agent))).all()
+    return {agent: round(float(avg), 2) for agent, avg in rows}
+
+
+async def mark(session: AsyncSession, conversation: Conversation, *, by: str, score: int, note: str,
+               clock: Clock) -> QualityMark:
+    """A senior agent's mark on the conversation's first answer (who gave it, on which local day)."""
+    from shared.errors import DomainError
+    if not 1 <= score <= 5:
+        raise DomainError("score must be 1 to 5", field="score")
+    fact = (await session.execute(select(ResponseFact).where(
+        ResponseFact.conversation_id == conversation.id, ResponseFact.kind == "first")
+        .order_by(ResponseFact.started_at.desc()).limit(1))).scalar_one_or_none()
+    if fact is None:
+        raise DomainError("the conversation has no answer to mark yet", field="conversation")
+    row = await session.get(QualityMark, (conversation.id, by))
+    if row is None:
+        row = QualityMark(conversation_id=conversation.id, marked_by=by)
+        session.add(row)
+    row.agent, row.day, row.score, row.note, row.marked_at = fact.agent, fact.day, score, note.strip(), clock.now()
+    await session.flush()
+    return row
 
 
 async def _p90(session: AsyncSession, start: date, end: date, account: str | None,

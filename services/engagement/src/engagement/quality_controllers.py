@@ -119,4 +119,21 @@ async def mark_seen(session: AsyncSession, actor: Actor, runtime: Runtime,
     return {"id": conversation.id, "seen_until": conversation.seen_until}
 
 
-quality_routes = [get_care_settings, put_care_settings, agents_report, check_rounds, mark_seen]
+class MarkIn(msgspec.Struct, forbid_unknown_fields=True):
+    score: int
+    note: str = ""
+
+
+@post("/conversations/{conversation_id:str}/quality-mark", status_code=200)
+async def quality_mark(session: AsyncSession, actor: Actor, runtime: Runtime, conversation_id: FromPath[str],
+                       data: MarkIn) -> dict[str, Any]:
+    """EN-6: senior agents (and the lead) mark single conversations; the report averages the marks."""
+    access.require_roles(actor, access.LEAD, access.SENIOR)
+    conversation = await services.get_conversation(session, actor, conversation_id)
+    row = await quality.mark(session, conversation, by=actor.login, score=data.score, note=data.note,
+                             clock=runtime.clock)
+    return {"conversation_id": row.conversation_id, "agent": row.agent, "score": row.score, "note": row.note,
+            "marked_by": row.marked_by}
+
+
+quality_routes = [quality_mark, get_care_settings, put_care_settings, agents_report, check_rounds, mark_seen]

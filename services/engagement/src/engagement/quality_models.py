@@ -140,3 +140,18 @@ class CheckRound(Base):
         Index("ix_check_rounds_deal_state", "deal_id", "state"),
         Index("ix_check_rounds_day", "day"),
     )
+
+
+class QualityMark(Base):
+    """EN-6: a senior agent's mark on one conversation (score 1–5 + note), averaged per agent in the report.
+    One mark per conversation and senior agent: marking again replaces it."""
+
+    __tablename__ = "quality_marks"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    marked_by: Mapped[str] = mapped_column(String(100), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(100), index=True)  # who answered the conversation first
+    day: Mapped[date] = mapped_column(Date, index=True)          # the local day of that first answer
+    score: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime)
