@@ -158,10 +158,12 @@ async def refresh(session: AsyncSession, conversation: Conversation, clock: Cloc
     conversation.clock_started_at = running.started_at if running else None
     conversation.sla_due_at = _due_at(calendar, running, care.target_s) if _running_first(result) else None
     await _store_facts(session, conversation, result, care, calendar)
-    conversation.sla = await _settle_deadlines(session, conversation, result, care, calendar, now, clock)
-    if care.mode == "rounds":
+    if care.mode == "rounds":  # EN-4: agency check rounds instead of live clocks — no EN-3 deadline
+        conversation.sla, conversation.sla_due_at = None, None
         await session.flush()
         await rounds.account_changed(session, conversation.account, clock)
+    else:
+        conversation.sla = await _settle_deadlines(session, conversation, result, care, calendar, now, clock)
 
 
 def _running_first(result: clocks.ClockResult) -> bool:
