@@ -56,7 +56,7 @@ def _validate(data: CareSettingsIn) -> None:
 
 @get("/care-settings/{account:str}")
 async def get_care_settings(session: AsyncSession, actor: Actor, account: FromPath[str]) -> dict[str, Any]:
-    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR, ANALYST, access.AGENT)
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR, ANALYST)
     return quality.settings_out(await quality.settings_of(session, account))
 
 

@@ -27,6 +27,8 @@ NAV: list[NavItem] = [
     NavItem("funnel", N_("Funnel")),
     NavItem("content_calendar", N_("Content")),
     NavItem("cadence", N_("Cadence")),
+    NavItem("check_rounds", N_("Check rounds")),
+    NavItem("care_report", N_("Care report")),
     NavItem("imports", N_("Import")),
     NavItem("payroll", N_("Payroll")),
     NavItem("payroll_rules", N_("Pay rules")),
