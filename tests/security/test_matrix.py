@@ -259,6 +259,7 @@ SERVICE_ROUTES: list[Route] = [
     # Care quality (issue 12, engagement/quality_controllers.py): settings and reports for the lead, analysts and
     # senior agents; a care agent reads only their own report line; content managers their own check rounds and
     # the conversations of the clients they manage (the foreign deal is manager2's: not theirs).
+    Route("engagement", "GET", f"{E}/care-settings", CARE_READERS),
     Route("engagement", "GET", f"{E}/care-settings/{{account}}", CARE_READERS),
     Route("engagement", "PUT", f"{E}/care-settings/{{account}}", WRITE_ALL, body=_json({"target_s": 420})),
     Route("engagement", "GET", f"{E}/reports/agents", CARE_READERS | {"care_agent"}),
@@ -539,6 +540,8 @@ PAGES: list[Page] = [
     Page("GET", "/reports/funnel", frozenset({"lead", "content_manager", "analyst"})),
     Page("GET", "/care/reports", frozenset({"lead", "analyst", "senior_agent", "care_agent"})),
     Page("GET", "/care/reports.csv", frozenset({"lead", "analyst", "senior_agent", "care_agent"})),
+    Page("GET", "/care/settings", frozenset({"lead", "analyst", "senior_agent"})),
+    Page("POST", "/care/settings/{account}", LEAD_ONLY, form={"mode": "brand", "target_minutes": "7", "days": "1"}),
     Page("GET", "/care/rounds", frozenset({"lead", "analyst", "senior_agent", "content_manager", "ad_manager",
                                            "growth"})),
     Page("GET", "/imports", LEAD_ONLY), Page("POST", "/imports", LEAD_ONLY, upload=True),

@@ -87,3 +87,28 @@ async def test_check_rounds_page_says_when_there_are_none_and_validates_the_day(
     assert page.status_code == 200 and "empty-state" in page.text
     bad = await client.get("/care/rounds", params={"day": "someday"})
     assert bad.status_code == 422
+
+
+async def test_care_settings_form_validates_in_the_users_language_and_saves(client, engagement_url) -> None:
+    answered_conversation(engagement_url)          # the agency's brand account exists now
+    csrf = await sign_in(client, "lead")
+    page = await client.get("/care/settings")
+    assert page.status_code == 200 and "Бренд" in page.text and "Поддержка бренда" in page.text
+    bad = await client.post("/care/settings/agency", data={"_csrf": csrf, "mode": "brand", "target_minutes": "0",
+                                                            "hours": "9-18", "holidays": "tomorrow"},
+                            headers={"HX-Request": "true"})
+    assert bad.status_code == 422
+    text = text_of(bad.text)
+    assert "Введите минуты" in text and "Выберите хотя бы один день" in text and "ГГГГ-ММ-ДД" in text
+    assert Backend(engagement_url, "engagement").call("GET", "/care-settings/agency", as_=LEAD)["target_s"] == 420
+    ok = await client.post("/care/settings/agency", data={
+        "_csrf": csrf, "mode": "brand", "target_minutes": "5", "hours": "09:00-13:00, 14:00-21:00",
+        "days": ["1", "2", "3", "4", "5", "6", "7"], "holidays": "2026-12-16"}, headers={"HX-Request": "true"})
+    assert ok.status_code == 200 and "Сохранено." in ok.text
+    saved = Backend(engagement_url, "engagement").call("GET", "/care-settings/agency", as_=LEAD)
+    assert (saved["target_s"], saved["holidays"], saved["days"]) == (300, ["2026-12-16"], "1,2,3,4,5,6,7")
+
+
+async def test_care_settings_are_not_for_care_agents(client, engagement_url) -> None:
+    await sign_in(client, "agent1")
+    assert (await client.get("/care/settings")).status_code in (403, 404)

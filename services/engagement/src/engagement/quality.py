@@ -69,6 +69,27 @@ def calendar_of(row: CareSettings) -> clocks.CareCalendar:
                                             holidays=row.holidays or "")
 
 
+async def all_settings(session: AsyncSession) -> list[dict[str, Any]]:
+    """Every account the inbox knows — with a channel, or a current client — with its care settings and a name
+    (the client's, else the channels')."""
+    from engagement.models import Channel
+    from engagement.quality_models import ClientAccount
+
+    names: dict[str, str] = {}
+    for account, name in (await session.execute(select(Channel.account, Channel.name).order_by(Channel.name))).all():
+        names.setdefault(account, name)
+    for deal_id, client_name, current in (await session.execute(
+            select(ClientAccount.deal_id, ClientAccount.client_name, ClientAccount.current))).all():
+        if current or deal_id in names:
+            names[deal_id] = client_name or names.get(deal_id, "")
+    rows = {r.account: r for r in (await session.execute(select(CareSettings))).scalars()}
+    out = []
+    for account in sorted(names, key=lambda a: (a != "agency", names[a].lower(), a)):
+        row = rows.get(account) or await settings_of(session, account)
+        out.append({**settings_out(row), "name": names[account]})
+    return out
+
+
 def settings_out(row: CareSettings) -> dict[str, Any]:
     return {"account": row.account, "target_s": row.target_s, "tz": row.tz or _agency_tz, "hours": row.hours,
             "days": row.days, "holidays": [h for h in (row.holidays or "").split(",") if h], "mode": row.mode}

@@ -54,6 +54,12 @@ def _validate(data: CareSettingsIn) -> None:
         raise DomainError(errors[0]["message"], errors=errors)
 
 
+@get("/care-settings")
+async def list_care_settings(session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR, ANALYST)
+    return await quality.all_settings(session)
+
+
 @get("/care-settings/{account:str}")
 async def get_care_settings(session: AsyncSession, actor: Actor, account: FromPath[str]) -> dict[str, Any]:
     access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR, ANALYST)
@@ -136,4 +142,4 @@ async def quality_mark(session: AsyncSession, actor: Actor, runtime: Runtime, co
             "marked_by": row.marked_by}
 
 
-quality_routes = [quality_mark, get_care_settings, put_care_settings, agents_report, check_rounds, mark_seen]
+quality_routes = [quality_mark, list_care_settings, get_care_settings, put_care_settings, agents_report, check_rounds, mark_seen]

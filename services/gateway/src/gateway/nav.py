@@ -29,6 +29,7 @@ NAV: list[NavItem] = [
     NavItem("cadence", N_("Cadence")),
     NavItem("check_rounds", N_("Check rounds")),
     NavItem("care_report", N_("Care report")),
+    NavItem("care_settings", N_("Care settings")),
     NavItem("imports", N_("Import")),
     NavItem("payroll", N_("Payroll")),
     NavItem("payroll_rules", N_("Pay rules")),

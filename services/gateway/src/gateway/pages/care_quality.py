@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, timedelta
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
-from gateway.i18n import _
+from gateway.i18n import N_, _
 from gateway.pages.deals import Services, staff_of
 from gateway.people import person
 from gateway.rendering import page
 from gateway.roles import AD_MANAGER, ANALYST, CARE_AGENT, CONTENT_MANAGER, GROWTH, LEAD, SENIOR_AGENT, allow
 from gateway.service_client import ServiceError
-from gateway.ui import bar_chart
+from gateway.ui import bar_chart, form_errors
 
 REPORT_READERS = allow(LEAD, ANALYST, SENIOR_AGENT, CARE_AGENT)
 ROUND_READERS = allow(LEAD, ANALYST, SENIOR_AGENT, CONTENT_MANAGER, AD_MANAGER, GROWTH)
@@ -126,4 +128,92 @@ async def check_rounds(request: Request, services: Services, day: str = "") -> R
     return page(request, "pages/check_rounds.html", ctx, block="rounds", status_code=422 if error else 200)
 
 
-routes = [care_report, care_report_csv, check_rounds]
+# ------------------------------------------------------------------ care settings per account (EN-3 / EN-4)
+
+HOURS = re.compile(r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*(,\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*)*$")
+WEEKDAYS = ((1, N_("Mon")), (2, N_("Tue")), (3, N_("Wed")), (4, N_("Thu")), (5, N_("Fri")), (6, N_("Sat")),
+            (7, N_("Sun")))
+
+
+def parse_settings_form(form: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form as the service's body, and the reasons a field is refused (in the user's language)."""
+    errors: dict[str, str] = {}
+    raw_target = str(form.get("target_minutes", "")).strip().replace(",", ".")
+    try:
+        target_s = round(float(raw_target) * 60)
+        if not 1 <= target_s / 60 <= 7 * 24 * 60:
+            raise ValueError
+    except ValueError:
+        errors["target_minutes"] = _("Enter the minutes: a number from 1 to 10080.")
+        target_s = 420
+    hours = str(form.get("hours", "")).strip()
+    if hours and not HOURS.match(hours):
+        errors["hours"] = _("Write the working intervals like 09:00-13:00, 14:00-21:00 (empty: all day).")
+    days = sorted({int(d) for d in form.getall("days", []) if str(d).isdigit() and 1 <= int(d) <= 7})
+    if not days:
+        errors["days"] = _("Choose at least one day.")
+    holidays = []
+    for line in str(form.get("holidays", "")).replace(",", "\n").splitlines():
+        if line.strip():
+            day = _date(line.strip())
+            if day is None:
+                errors["holidays"] = _("Write each holiday as a date, YYYY-MM-DD, one per line.")
+            else:
+                holidays.append(day.isoformat())
+    mode = str(form.get("mode", "brand"))
+    if mode not in ("brand", "rounds"):
+        errors["mode"] = _("Choose how the account is checked.")
+    body = {"target_s": target_s, "hours": hours, "days": ",".join(str(d) for d in days) or "1-7",
+            "holidays": holidays, "mode": mode, "tz": str(form.get("tz", "")).strip()}
+    return body, errors
+
+
+async def _settings_ctx(services: Services, request: Request) -> dict[str, Any]:
+    try:
+        accounts = await services.get("engagement", "/care-settings")
+        unavailable = False
+    except ServiceError:
+        accounts, unavailable = [], True
+    for a in accounts:
+        a["target_minutes"] = f"{a['target_s'] / 60:g}"
+        a["day_set"] = _day_set(a["days"])
+    return {"accounts": accounts, "unavailable": unavailable, "weekdays": WEEKDAYS, "errors": {}, "saved": "",
+            "can_edit": staff_of(request).role == LEAD}
+
+
+def _day_set(days: str) -> set[int]:
+    out: set[int] = set()
+    for part in (days or "").split(","):
+        lo, _sep, hi = part.partition("-")
+        if lo.strip().isdigit():
+            out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+@get("/care/settings", name="care_settings", opt=allow(LEAD, SENIOR_AGENT, ANALYST))
+async def care_settings(request: Request, services: Services) -> Response:
+    return page(request, "pages/care_settings.html", await _settings_ctx(services, request))
+
+
+@post("/care/settings/{account:str}", name="care_settings_save", opt=allow(LEAD))
+async def care_settings_save(request: Request, services: Services, account: FromPath[str]) -> Response:
+    form = await request.form()
+    body, errors = parse_settings_form(form)
+    if not errors:
+        try:
+            await services.put("engagement", f"/care-settings/{account}", json=body)
+        except ServiceError as exc:
+            if exc.status_code >= 500:
+                raise
+            errors = {k: _("Check this value.") for k in form_errors(exc)}
+    ctx = await _settings_ctx(services, request)
+    ctx.update(errors={account: errors} if errors else {}, saved="" if errors else account)
+    if errors:   # show what was typed, with the reasons
+        for a in ctx["accounts"]:
+            if a["account"] == account:
+                a.update(target_minutes=form.get("target_minutes", ""), hours=body["hours"], mode=body["mode"],
+                         holidays=body["holidays"], day_set=_day_set(body["days"]))
+    return page(request, "pages/care_settings.html", ctx, block="accounts", status_code=422 if errors else 200)
+
+
+routes = [care_report, care_report_csv, check_rounds, care_settings, care_settings_save]
