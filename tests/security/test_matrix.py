@@ -131,6 +131,7 @@ E = "/api/engagement"
 # monitoring reads all of the inbox; other roles nothing (a list answers empty, an object 404).
 INBOX_ALL = frozenset({"lead", "integration", "senior_agent"})
 INBOX_READERS = INBOX_ALL | {"monitoring"}
+CARE_READERS = frozenset({"lead", "integration", "senior_agent", "analyst"})
 
 
 def _jpeg(_ids: dict[str, str]) -> dict[str, Any]:
@@ -255,6 +256,17 @@ SERVICE_ROUTES: list[Route] = [
     Route("engagement", "POST", f"{E}/tag-rules", INBOX_ALL,
           body=_json({"kind": "keyword", "value": "matrixkw", "tag": "matrix"})),
     Route("engagement", "DELETE", f"{E}/tag-rules/{{rule_id}}", INBOX_ALL),
+    # Care quality (issue 12, engagement/quality_controllers.py): settings and reports for the lead, analysts and
+    # senior agents; a care agent reads only their own report line; content managers their own check rounds and
+    # the conversations of the clients they manage (the foreign deal is manager2's: not theirs).
+    Route("engagement", "GET", f"{E}/care-settings", CARE_READERS),
+    Route("engagement", "GET", f"{E}/care-settings/{{account}}", CARE_READERS),
+    Route("engagement", "PUT", f"{E}/care-settings/{{account}}", WRITE_ALL, body=_json({"target_s": 420})),
+    Route("engagement", "GET", f"{E}/reports/agents", CARE_READERS | {"care_agent"}),
+    Route("engagement", "GET", f"{E}/check-rounds", CARE_READERS | {"content_manager", "ad_manager", "growth"}),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/seen", INBOX_ALL),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/quality-mark",
+          frozenset({"lead", "senior_agent"}), body=_json({"score": 4})),
     # Payroll: a content manager sees only their own statement and figures; the lead closes months and
     # changes rules (not an integration: a close is a person's decision).
     Route("payroll", "GET", f"{P}/statements", READ_ALL | {"content_manager"}, sees=READ_ALL),
@@ -279,6 +291,7 @@ def concrete(path: str, ids: dict[str, str]) -> str:
 
 def ids_of(stack: Stack) -> dict[str, str]:
     return {**stack.foreign.ids, "past_month": "2020-01", "service": "clients", **stack.foreign.content_ids,
+            "account": stack.foreign.deal_id,
             **stack.foreign.engagement_ids}
 
 
@@ -525,6 +538,12 @@ PAGES: list[Page] = [
     Page("GET", "/leads/{lead_id}", PAGE_READ_ALL),
     Page("POST", "/leads/{lead_id}/stage", LEAD_ONLY, form={"stage": "warm_lead"}),
     Page("GET", "/reports/funnel", frozenset({"lead", "content_manager", "analyst"})),
+    Page("GET", "/care/reports", frozenset({"lead", "analyst", "senior_agent", "care_agent"})),
+    Page("GET", "/care/reports.csv", frozenset({"lead", "analyst", "senior_agent", "care_agent"})),
+    Page("GET", "/care/settings", frozenset({"lead", "analyst", "senior_agent"})),
+    Page("POST", "/care/settings/{account}", LEAD_ONLY, form={"mode": "brand", "target_minutes": "7", "days": "1"}),
+    Page("GET", "/care/rounds", frozenset({"lead", "analyst", "senior_agent", "content_manager", "ad_manager",
+                                           "growth"})),
     Page("GET", "/imports", LEAD_ONLY), Page("POST", "/imports", LEAD_ONLY, upload=True),
     Page("GET", "/imports/{import_id}", LEAD_ONLY),
     Page("GET", "/q/{token}", ANYONE), Page("POST", "/q/{token}", ANYONE, form={"business": "x"}),

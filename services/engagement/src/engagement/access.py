@@ -7,6 +7,7 @@ reachable without the gateway.
 | `senior_agent` | all of the inbox | assignment, which accounts agents serve, replies, tags, status |
 | `care_agent` | conversations of the client accounts they serve (`staff_accounts`) | replies, tags, status; takes an unassigned conversation |
 | `monitoring` | all of the inbox, read-only (triage of mentions comes later) | nothing here |
+| `content_manager`, `ad_manager`, `growth` | conversations of the clients they manage (EN-4 check rounds) | replies, status, "seen" |
 | other staff roles | nothing (404) | nothing |
 | a signed payment webhook | nothing (403) | nothing |
 
@@ -26,7 +27,8 @@ from engagement.models import Conversation, StaffAccount
 LEAD, SENIOR, AGENT, MONITORING, INTEGRATION = "lead", "senior_agent", "care_agent", "monitoring", "integration"
 WEBHOOK = "webhook"   # a payment provider's body signature (shared/auth.py): nothing here
 SEES_ALL = (LEAD, INTEGRATION, SENIOR, MONITORING)
-WRITERS = (LEAD, INTEGRATION, SENIOR, AGENT)
+MANAGERS = ("content_manager", "ad_manager", "growth")  # EN-4: they check their own clients' accounts
+WRITERS = (LEAD, INTEGRATION, SENIOR, AGENT, *MANAGERS)
 
 
 def visible_conversations(actor: Actor) -> Any:
@@ -37,6 +39,10 @@ def visible_conversations(actor: Actor) -> Any:
     if actor.role == AGENT:
         served = select(StaffAccount.account).where(StaffAccount.login == actor.login)
         return Conversation.account.in_(served)
+    if actor.role in MANAGERS:
+        from engagement.quality_models import ClientAccount
+        managed = select(ClientAccount.deal_id).where(ClientAccount.manager == actor.login)
+        return Conversation.account.in_(managed)
     return false()
 
 
@@ -48,6 +54,11 @@ async def require_visible(session: Any, actor: Actor, conversation: Conversation
     if actor.role == AGENT:
         served = await session.get(StaffAccount, (actor.login, conversation.account))
         if served is not None:
+            return conversation
+    if actor.role in MANAGERS:
+        from engagement.quality_models import ClientAccount
+        account = await session.get(ClientAccount, conversation.account)
+        if account is not None and account.manager == actor.login:
             return conversation
     raise NotFound("conversation not found")
 

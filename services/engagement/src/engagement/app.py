@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from contextlib import suppress
+from datetime import date
 
 from litestar import Litestar
 from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
+from engagement import quality, rounds, rounds_handlers
 from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
 from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
 from engagement.models import Base
+from engagement.quality_controllers import quality_routes
 from engagement.sender import Sender
 
 SUPERVISED = "loops" in {f.name for f in dataclasses.fields(ServiceSpec)}
@@ -49,10 +52,31 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
 
         rt.stop = stop  # type: ignore[method-assign]
 
+    def timers(rt: Runtime) -> dict:
+        quality.configure(rt.settings.calendar.tz.key)
+
+        async def en3(session, timer) -> None:  # noqa: ANN001 - the TimerHandler signature
+            await quality.on_timer(session, timer, rt.clock)
+
+        async def en4_round(session, timer) -> None:  # noqa: ANN001
+            await rounds.make_rounds(session, rt.settings.calendar, rt.clock,
+                                     date.fromisoformat(timer.payload["day"]), timer.payload["slot"])
+
+        async def en4_due(session, timer) -> None:  # noqa: ANN001
+            await rounds.on_due(session, timer.payload["round"], rt.clock)
+
+        return {quality.TIMER_KIND: en3, rounds.ROUND_TIMER: en4_round, rounds.DUE_TIMER: en4_due}
+
+    async def schedule_rounds(rt: Runtime) -> None:
+        async with rt.db.transaction() as session:
+            await rounds.ensure_scheduled(session, rt.settings.calendar, rt.clock)
+
     extra = {"loops": lambda rt: {"engagement inbound": rt.state["processor"].run,
                                   "engagement sender": rt.state["sender"].run}} if SUPERVISED else {}
-    return ServiceSpec(name="engagement", metadata=Base.metadata, api_routes=api_routes,
-                       public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops], **extra)
+    return ServiceSpec(name="engagement", metadata=Base.metadata, api_routes=[*api_routes, *quality_routes],
+                       public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops, schedule_rounds], timers=timers,
+                       subscriptions=rounds_handlers.subscriptions,
+                       **extra)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None, background: bool = True,

@@ -22,7 +22,7 @@ from shared.signing import BadToken, ExpiredToken, make_token, read_token
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import access, rules
+from engagement import access, quality, rules
 from engagement.models import ClientQuestion, Conversation, new_id
 from engagement.services import get_conversation
 
@@ -52,6 +52,7 @@ async def ask(session: AsyncSession, actor: Actor, conversation_id: str, questio
     session.add(row)
     conversation.status = rules.WAITING_CLIENT
     await session.flush()
+    await quality.refresh(session, conversation, clock)  # EN-5: the response clock pauses
     token = make_token({"q": row.id}, secret_key=secret_key, purpose=PURPOSE, expires_at=row.expires_at)
     return {**question_out(row), "token": token, "account": conversation.account, "deal_id": conversation.deal_id}
 
@@ -92,6 +93,7 @@ async def answer(session: AsyncSession, token: str, text: str, *, secret_key: st
         ClientQuestion.id != row.id))).first()
     if conversation.status == rules.WAITING_CLIENT and open_questions is None:
         conversation.status = rules.OPEN
+    await quality.refresh(session, conversation, clock)
     return row
 
 

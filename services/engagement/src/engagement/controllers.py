@@ -92,8 +92,9 @@ async def assign(session: AsyncSession, actor: Actor, conversation_id: FromPath[
 
 
 @post("/conversations/{conversation_id:str}/status", status_code=200)
-async def set_status(session: AsyncSession, actor: Actor, conversation_id: FromPath[str], data: StatusIn) -> dict:
-    c = await services.set_status(session, actor, conversation_id, data.status)
+async def set_status(session: AsyncSession, actor: Actor, runtime: Runtime, conversation_id: FromPath[str],
+                     data: StatusIn) -> dict:
+    c = await services.set_status(session, actor, conversation_id, data.status, runtime.clock)
     return {"id": c.id, "status": c.status}
 
 

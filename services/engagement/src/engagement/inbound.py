@@ -36,7 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import rules
+from engagement import quality, rules
 from engagement.assignment import auto_assign
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
@@ -216,6 +216,7 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
         conversation.last_activity_at = max(item.at, conversation.last_activity_at)
     conversation.search_text = search_text(conversation)
     await apply_tag_rules(session, conversation, channel, item)
+    await quality.refresh(session, conversation, clock)  # EN-3: this message may start (or revise) a clock
     add_event(session, MessageReceived(
         message_id=message.id, conversation_id=conversation.id, channel_id=channel.id, channel_kind=channel.kind,
         thread_kind=item.thread_kind, account=channel.account, received_at=item.at, text=item.text,

@@ -112,6 +112,14 @@ class Conversation(Base):
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)  # waited for the client before the 1st answer
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # EN-3 (issue 12), recomputed from the timeline by `quality.refresh`: the latest cycle's first response.
+    first_response_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    first_response_business_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sla: Mapped[str | None] = mapped_column(String(10), nullable=True)  # running | met | breached | paused | waived
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a running clock
+    seen_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # EN-4 "mark seen"
 
     __table_args__ = (
         UniqueConstraint("channel_id", "thread_key", name="uq_conversations_thread"),

@@ -13,7 +13,7 @@ from shared.settings import Settings
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import access, rules
+from engagement import access, quality, rules
 from engagement.crypto import digest, encrypt_secrets
 from engagement.models import (
     AGENCY_ACCOUNT,
@@ -148,7 +148,10 @@ def conversation_out(c: Conversation, tags: list[str]) -> dict[str, Any]:
             "account": c.account, "deal_id": c.deal_id, "status": c.status, "assignee": c.assignee,
             "customer": {"name": c.customer_name, "handle": c.customer_handle},
             "last_message": {"text": c.last_text, "at": c.last_activity_at, "direction": c.last_direction},
-            "tags": tags, "unreachable": c.unreachable}
+            "tags": tags, "unreachable": c.unreachable,
+            # EN-3 (issue 12): the latest cycle's first response and its clock
+            "first_response_s": c.first_response_s, "first_response_business_s": c.first_response_business_s,
+            "target_s": c.target_s, "sla": c.sla, "sla_due_at": c.sla_due_at, "clock_started_at": c.clock_started_at}
 
 
 def message_out(m: Message) -> dict[str, Any]:
@@ -210,10 +213,13 @@ async def assign(session: AsyncSession, actor: Actor, conversation_id: str, agen
     return c
 
 
-async def set_status(session: AsyncSession, actor: Actor, conversation_id: str, status: str) -> Conversation:
+async def set_status(session: AsyncSession, actor: Actor, conversation_id: str, status: str,
+                     clock: Clock) -> Conversation:
     access.require_writer(actor)
     c = await get_conversation(session, actor, conversation_id)
+    quality.log_status(session, c, c.status, status, actor.login, clock.now())
     c.status = status
+    await quality.refresh(session, c, clock)
     return c
 
 
@@ -270,6 +276,8 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
     c.last_text, c.last_direction, c.last_activity_at = text, "out", now
     c.search_text = _search_text(c)
     await session.flush()
+    await quality.count_message_sent(session, c, actor.login, now)
+    await quality.refresh(session, c, clock)
     session.info[OUTGOING_FLAG] = True
     return message
 

@@ -37,7 +37,9 @@ CONSUMER = "payroll-content"
 CADENCE_RULE = "CO-5"
 
 
-def handlers(rt: Runtime) -> dict[str, Any]:
+def deadline_handlers(rt: Runtime, met: type, breached: type, waived: type, source: str) -> dict[str, Any]:
+    """PAY-6 / PAY-7 for a service's deadline events (content CO-3, engagement EN-3/EN-4): the same three
+    outcomes, priced and voided exactly like the clients' deadlines. `source` names the deadline in the line."""
     from payroll.handlers import producer_trace_id
 
     tz = rt.settings.calendar.tz
@@ -46,7 +48,7 @@ def handlers(rt: Runtime) -> dict[str, Any]:
     async def void(session: AsyncSession, **kw: Any) -> int:
         return await ledger.void_fact(session, trace_id=producer_trace_id(), clock=clock, **kw)
 
-    async def on_met(evt: ContentDeadlineMet, session: AsyncSession) -> None:
+    async def on_met(evt: Any, session: AsyncSession) -> None:
         await ledger.record_deadline_outcome(session, deadline_id=evt.deadline_id, owner=evt.owner, rule=evt.rule,
                                              due_at=evt.due_at, outcome="met", event_id=evt.event_id, tz=tz)
         # A met after the timer's breach is authoritative, with or without `revises_breach`.
@@ -55,23 +57,31 @@ def handlers(rt: Runtime) -> dict[str, Any]:
                        occurred_at=evt.occurred_at, remember=False,
                        note=f"deadline {evt.rule} met at {as_utc(evt.met_at).isoformat()}: the breach is retracted")
 
-    async def on_breached(evt: ContentDeadlineBreached, session: AsyncSession) -> None:
+    async def on_breached(evt: Any, session: AsyncSession) -> None:
         outcome = await ledger.record_deadline_outcome(
             session, deadline_id=evt.deadline_id, owner=evt.owner, rule=evt.rule, due_at=evt.due_at,
             outcome="breached", event_id=evt.event_id, tz=tz)
-        if outcome != "breached" or not evt.owner:  # already met or waived (out of order): no fine
+        if outcome != "breached" or not evt.owner:  # already met or waived (out of order), or nobody to fine
             return
         await ledger.record_fact(session, Fact(
             manager=evt.owner, rule="PAY-6", occurred_at=evt.due_at, event_id=evt.event_id, deal_id=evt.deal_id,
             deadline_id=evt.deadline_id, deadline_rule=evt.rule, key=f"PAY-6:{evt.deadline_id}",
-            trace_id=producer_trace_id(), note=f"deadline {evt.rule} breached (content plan)"), tz, clock)
+            trace_id=producer_trace_id(), note=f"deadline {evt.rule} breached ({source})"), tz, clock)
 
-    async def on_waived(evt: ContentDeadlineWaived, session: AsyncSession) -> None:
+    async def on_waived(evt: Any, session: AsyncSession) -> None:
         await ledger.record_deadline_outcome(session, deadline_id=evt.deadline_id, owner=evt.owner, rule=evt.rule,
                                              due_at=evt.due_at or evt.occurred_at, outcome="waived",
                                              event_id=evt.event_id, tz=tz)
         await void(session, target=f"deadline:{evt.deadline_id}", rule="PAY-6", void_event_id=evt.event_id,
                    occurred_at=evt.occurred_at, note=f"deadline {evt.rule} waived by {evt.waived_by}: {evt.reason}")
+
+    return {met.subject: on_met, breached.subject: on_breached, waived.subject: on_waived}
+
+
+def handlers(rt: Runtime) -> dict[str, Any]:
+    tz = rt.settings.calendar.tz
+    clock = rt.clock
+    from payroll.handlers import producer_trace_id
 
     async def on_cadence_missed(evt: CadenceMissed, session: AsyncSession) -> None:
         if not evt.manager:
@@ -82,12 +92,8 @@ def handlers(rt: Runtime) -> dict[str, Any]:
             key=f"PAY-6:{CADENCE_RULE}:{evt.deal_id}:{evt.day.isoformat()}:{evt.what}",
             note=f"cadence missed on {evt.day.isoformat()}: {evt.what} ({CADENCE_RULE})"), tz, clock)
 
-    return {
-        ContentDeadlineMet.subject: on_met,
-        ContentDeadlineBreached.subject: on_breached,
-        ContentDeadlineWaived.subject: on_waived,
-        CadenceMissed.subject: on_cadence_missed,
-    }
+    return {**deadline_handlers(rt, ContentDeadlineMet, ContentDeadlineBreached, ContentDeadlineWaived, "content plan"),
+            CadenceMissed.subject: on_cadence_missed}
 
 
 def subscription(rt: Runtime) -> Subscription:

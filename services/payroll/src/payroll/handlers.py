@@ -175,9 +175,9 @@ def handlers(rt: Runtime) -> dict[str, Handler]:
 
 
 def subscriptions(rt: Runtime) -> list[Subscription]:
-    from payroll import content_handlers  # issue 10 §2: content deadlines and cadence, on the CONTENT stream
+    from payroll import care_handlers, content_handlers  # content (issue 10 §2), care deadlines (issue 12)
 
-    return [Subscription(CONSUMER, handlers(rt)), content_handlers.subscription(rt)]
+    return [Subscription(CONSUMER, handlers(rt)), content_handlers.subscription(rt), care_handlers.subscription(rt)]
 
 
 async def rebuild(rt: Runtime, batch: int = 500) -> dict[str, int]:
@@ -189,14 +189,15 @@ async def rebuild(rt: Runtime, batch: int = 500) -> dict[str, int]:
     present). Closed months are not touched: a replayed fact of a closed month finds its line (or its
     adjustment).
     """
-    from payroll import content_handlers
+    from payroll import care_handlers, content_handlers
 
     assert rt.bus is not None and rt.bus.js is not None, "NATS is not connected"
     js = rt.bus.js
     applied, last = 0, 0
     async with rt.db.transaction() as session:
         removed = await svc.clear_open_months(session)
-        for stream, table in (("CLIENTS", handlers(rt)), ("CONTENT", content_handlers.handlers(rt))):
+        for stream, table in (("CLIENTS", handlers(rt)), ("CONTENT", content_handlers.handlers(rt)),
+                              ("ENGAGEMENT", care_handlers.handlers(rt))):
             n, stream_last = await _replay(js, stream, table, session, batch)
             applied += n
             if stream == "CLIENTS":

@@ -89,7 +89,8 @@ def fmt(minor: int | None) -> str:
 # DOMAIN.md defaults; an agency overrides them with new rule-set versions (never in code).
 DEFAULT_AMOUNTS = {"PAY-1": "150000", "PAY-2": "10000", "PAY-3": "-5000", "PAY-4": "-4000",
                    "PAY-5": "2000", "PAY-7": "30000"}
-DEFAULT_DEADLINE_FINES = {"CL-9": "-5000", "CO-3": "0", "CO-5": "0"}  # CO-*: issue 10, 0 until set
+# CO-*: issue 10, EN-*: issue 12 — 0 until the agency sets an amount.
+DEFAULT_DEADLINE_FINES = {"CL-9": "-5000", "CO-3": "0", "CO-5": "0", "EN-3": "0", "EN-4": "0"}
 DEFAULT_BEST_MANAGER_RULE = ["renewals", "lost", "compliance"]
 DEFAULT_EFFECTIVE_FROM = "2000-01"
 # criterion → (direction, label): "desc" = more is better.

@@ -39,3 +39,45 @@ class ConversationAnswered(Event, frozen=True, kw_only=True):
     first_message_at: datetime
     answered_at: datetime
     response_seconds: int
+
+
+@event("engagement.deadline.met.v1")
+class EngagementDeadlineMet(Event, frozen=True, kw_only=True):
+    """CAL-3 / EN-3: a conversation's first response came within its account's target (business time), or
+    EN-4: a check round was done in time. `revises_breach` is true when a fact dated earlier turns a breach of
+    this deadline into met (payroll undoes the fine, as for a waiver)."""
+
+    deadline_id: str
+    rule: str
+    owner: str
+    due_at: datetime
+    met_at: datetime
+    conversation_id: str | None = None
+    revises_breach: bool = False
+
+
+@event("engagement.deadline.breached.v1")
+class EngagementDeadlineBreached(Event, frozen=True, kw_only=True):
+    """CAL-3 / EN-3: a first response passed its target; EN-4: a check round was missed. `owner` is the agent
+    the conversation was assigned to when it breached ("" when nobody was). Payroll fines it per rule (PAY-6,
+    0 until the agency sets an amount)."""
+
+    deadline_id: str
+    rule: str
+    owner: str
+    due_at: datetime
+    conversation_id: str | None = None
+
+
+@event("engagement.deadline.waived.v1")
+class EngagementDeadlineWaived(Event, frozen=True, kw_only=True):
+    """CAL-3: a care deadline was waived (a conversation resolved before its target without needing an answer,
+    or by a senior agent with a reason); a fine for its breach, if any, is undone."""
+
+    deadline_id: str
+    rule: str
+    owner: str
+    waived_by: str
+    reason: str
+    due_at: datetime | None = None
+    conversation_id: str | None = None

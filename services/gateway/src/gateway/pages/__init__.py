@@ -6,6 +6,7 @@ Every handler here sits behind `page_guard` (gateway.guards) and must declare wh
 
 from gateway.pages import (
     auth,
+    care_quality,
     content,
     content_board,
     content_public,
@@ -19,4 +20,4 @@ from gateway.pages import (
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
-               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes]
+               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes, *care_quality.routes]
