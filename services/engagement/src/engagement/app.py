@@ -22,6 +22,8 @@ from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
 from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
 from engagement.models import Base
+from engagement.monitoring import FeedPoller
+from engagement.monitoring_api import monitoring_routes
 from engagement.sender import Sender
 
 SUPERVISED = "loops" in {f.name for f in dataclasses.fields(ServiceSpec)}
@@ -31,9 +33,10 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
     async def start_loops(rt: Runtime) -> None:
         processor = DeliveryProcessor(rt.db, rt.clock)
         sender = Sender(rt.db, rt.clock, channels, rt.settings)
-        rt.state.update(processor=processor, sender=sender)
-        tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run())] \
-            if background and not SUPERVISED else []
+        poller = FeedPoller(rt.db, rt.clock)
+        rt.state.update(processor=processor, sender=sender, poller=poller)
+        tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run()),
+                 asyncio.create_task(poller.run())] if background and not SUPERVISED else []
         stop_runtime = rt.stop
 
         async def stop() -> None:  # the loops stop before the runtime closes the database
@@ -41,17 +44,20 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
                 rt.supervisor.stopping = True  # our loops end now: not a crash to restart
             processor.stop()
             sender.stop()
+            poller.stop()
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5)
             await stop_runtime()
             await sender.close()
+            await poller.close()
 
         rt.stop = stop  # type: ignore[method-assign]
 
     extra = {"loops": lambda rt: {"engagement inbound": rt.state["processor"].run,
-                                  "engagement sender": rt.state["sender"].run}} if SUPERVISED else {}
-    return ServiceSpec(name="engagement", metadata=Base.metadata, api_routes=api_routes,
+                                  "engagement sender": rt.state["sender"].run,
+                                  "engagement monitoring": rt.state["poller"].run}} if SUPERVISED else {}
+    return ServiceSpec(name="engagement", metadata=Base.metadata, api_routes=[*api_routes, *monitoring_routes],
                        public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops], **extra)
 
 
