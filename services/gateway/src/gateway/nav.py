@@ -28,6 +28,8 @@ NAV: list[NavItem] = [
     NavItem("content_calendar", N_("Content")),
     NavItem("cadence", N_("Cadence")),
     NavItem("imports", N_("Import")),
+    NavItem("monitoring", N_("Mentions")),
+    NavItem("monitoring_sources", N_("Monitoring sources")),
     NavItem("payroll", N_("Payroll")),
     NavItem("payroll_rules", N_("Pay rules")),
     NavItem("staff_list", N_("Staff")),
