@@ -33,7 +33,7 @@ def clean_terms(terms: list[str]) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     for term in terms:
-        term = " ".join(str(term).split())[:200]
+        term = " ".join(str(term).replace("\x00", "").split())[:200]
         if term and term.casefold() not in seen:
             seen.add(term.casefold())
             out.append(term)
@@ -89,7 +89,7 @@ TAG = re.compile(r"<[^>]+>")
 
 
 def plain(value: str) -> str:
-    return " ".join(html.unescape(TAG.sub(" ", value or "")).split())
+    return " ".join(html.unescape(TAG.sub(" ", value or "")).replace("\x00", "").split())
 
 
 def _jsonable(value: Any) -> Any:
@@ -128,11 +128,11 @@ def parse(body: bytes, url: str = "", content_type: str | None = None) -> list[E
         raise FeedError(f"not a valid RSS/Atom feed: {reason}" if reason else "not an RSS/Atom feed")
     entries = []
     for e in usable:
-        link = str(e.get("link") or "")
+        link = str(e.get("link") or "").replace("\x00", "")
         title = plain(str(e.get("title") or ""))
         content = e.get("content") or []
         text = plain(str(e.get("summary") or (content[0].get("value") if content else "") or ""))
-        key = str(e.get("id") or link or "") or hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
+        key = str(e.get("id") or link or "").replace("\x00", "") or hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
         entries.append(Entry(key=key[:500], url=link[:2000], title=title[:1000], text=text[:20000],
                              author=plain(str(e.get("author") or ""))[:300], published_at=_when(e),
                              raw=_jsonable(dict(e))))

@@ -48,6 +48,7 @@ THREAD = "mention"
 STATUSES = ("new", "converted", "dismissed")
 DISMISS_REASONS = ("spam", "irrelevant", "duplicate", "other")   # "other" needs a note saying why
 TRIAGE = (access.LEAD, access.INTEGRATION, access.MONITORING)
+MAX_OFFSET = 2**31 - 1
 MANUAL_CHANNEL = "manual"   # external_id of an account's channel for mentions entered by hand
 
 
@@ -55,8 +56,13 @@ def require_triage(actor: Actor) -> None:
     access.require_roles(actor, *TRIAGE)
 
 
+def _clean(value: str) -> str:
+    """Trimmed, without NUL characters (PostgreSQL text cannot hold them)."""
+    return value.replace("\x00", "").strip()
+
+
 def _account(deal_id: str | None) -> tuple[str | None, str]:
-    deal_id = (deal_id or "").strip() or None
+    deal_id = _clean(deal_id or "")[:36] or None
     return deal_id, deal_id or AGENCY_ACCOUNT
 
 
@@ -82,7 +88,7 @@ async def _new_channel(session: AsyncSession, settings: Any, *, name: str, deal_
 async def create_source(session: AsyncSession, actor: Actor, body: SourceIn, *, settings: Any,
                         clock: Clock) -> MonitoringSource:
     require_triage(actor)
-    name, url = body.name.strip(), body.url.strip()
+    name, url = _clean(body.name), _clean(body.url)
     errors = []
     if not name:
         errors.append({"field": "name", "message": "required"})
@@ -199,7 +205,7 @@ async def add_manual(session: AsyncSession, actor: Actor, body: MentionIn, clock
     """A mention staff found themselves. Not deduplicated: the same URL may be entered for two accounts, or
     twice on purpose (a thread that flared up again); the triage's "duplicate" reason is for the rest."""
     require_triage(actor)
-    url, text, source_name = body.url.strip(), body.text.strip(), " ".join(body.source_name.split())
+    url, text, source_name = _clean(body.url), _clean(body.text), " ".join(_clean(body.source_name).split())
     errors = []
     if not feeds.valid_url(url):
         errors.append({"field": "url", "message": "must be an http(s) URL"})
@@ -212,7 +218,7 @@ async def add_manual(session: AsyncSession, actor: Actor, body: MentionIn, clock
     deal_id, account = _account(body.deal_id)
     now = clock.now()
     mention_id = new_id()
-    title, author = " ".join(body.title.split())[:1000], " ".join(body.author.split())[:300]
+    title, author = " ".join(_clean(body.title).split())[:1000], " ".join(_clean(body.author).split())[:300]
     m = Mention(id=mention_id, source_id=None, source_key=f"manual:{mention_id}", entry_key=url[:500],
                 source_name=source_name[:200], deal_id=deal_id, account=account, url=url[:2000], title=title,
                 text=text[:20000], author=author, published_at=None, matched=[],
@@ -229,6 +235,8 @@ async def list_mentions(session: AsyncSession, actor: Actor, *, status: str | No
                         q: str | None, limit: int, offset: int) -> tuple[list[Mention], int]:
     """Newest first (by when we found it)."""
     require_triage(actor)
+    if not 0 <= offset <= MAX_OFFSET:
+        raise DomainError(f"offset must be between 0 and {MAX_OFFSET}", field="offset")
     conditions: list[Any] = []
     if status:
         if status not in STATUSES:
@@ -236,8 +244,8 @@ async def list_mentions(session: AsyncSession, actor: Actor, *, status: str | No
         conditions.append(Mention.status == status)
     if deal_id:
         conditions.append(Mention.account == deal_id)
-    if q and q.strip():
-        conditions.append(Mention.search_text.contains(q.strip().casefold(), autoescape=True))
+    if q and _clean(q):
+        conditions.append(Mention.search_text.contains(_clean(q).casefold(), autoescape=True))
     total = (await session.execute(select(func.count()).select_from(Mention).where(*conditions))).scalar_one()
     rows = list((await session.execute(select(Mention).where(*conditions)
                                        .order_by(Mention.created_at.desc(), Mention.id.desc())
@@ -310,7 +318,7 @@ async def convert(session: AsyncSession, actor: Actor, mention_id: str, *, setti
 
 async def dismiss(session: AsyncSession, actor: Actor, mention_id: str, body: DismissIn, clock: Clock) -> Mention:
     m = await get_mention(session, actor, mention_id)
-    note = body.note.strip()
+    note = _clean(body.note)
     if body.reason not in DISMISS_REASONS:
         raise DomainError(f"reason is required: one of {', '.join(DISMISS_REASONS)}", field="reason")
     if body.reason == "other" and not note:

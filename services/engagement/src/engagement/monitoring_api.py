@@ -23,7 +23,7 @@ def _wake(runtime: Runtime) -> None:
 @get("/mentions")
 async def list_mentions(session: AsyncSession, actor: Actor, status: str | None = None, deal_id: str | None = None,
                         q: str | None = None, limit: int = 50, offset: int = 0) -> Response:
-    limit, offset = max(1, min(limit, 200)), max(0, offset)
+    limit = max(1, min(limit, 200))
     rows, total = await monitoring.list_mentions(session, actor, status=status, deal_id=deal_id, q=q, limit=limit,
                                                  offset=offset)
     return Response([monitoring.mention_out(m) for m in rows], headers={"X-Total-Count": str(total)})
@@ -85,9 +85,9 @@ async def add_rule(session: AsyncSession, actor: Actor, runtime: Runtime, data: 
     return monitoring.rule_out(await monitoring.create_rule(session, actor, data, runtime.clock))
 
 
-@delete("/monitoring/rules/{rule_id:str}", status_code=204)
-async def delete_rule(session: AsyncSession, actor: Actor, rule_id: FromPath[str]) -> None:
-    await monitoring.delete_rule(session, actor, rule_id)
+@delete("/monitoring/rules/{keyword_rule_id:str}", status_code=204)
+async def delete_rule(session: AsyncSession, actor: Actor, keyword_rule_id: FromPath[str]) -> None:
+    await monitoring.delete_rule(session, actor, keyword_rule_id)
 
 
 monitoring_routes = [list_mentions, mentions_summary, add_mention, get_mention, convert_mention, dismiss_mention,

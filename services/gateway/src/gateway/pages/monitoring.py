@@ -295,9 +295,9 @@ async def rule_add(request: Request, services: Services) -> Response:
                 await sources_context(services, notice=_("Keyword rule added.")), block="sources")
 
 
-@post("/monitoring/rules/{rule_id:str}/delete", name="monitoring_rule_delete", opt=TRIAGE)
-async def rule_delete(request: Request, services: Services, rule_id: FromPath[str]) -> Response:
-    await services.delete("engagement", f"/monitoring/rules/{rule_id}")
+@post("/monitoring/rules/{keyword_rule_id:str}/delete", name="monitoring_rule_delete", opt=TRIAGE)
+async def rule_delete(request: Request, services: Services, keyword_rule_id: FromPath[str]) -> Response:
+    await services.delete("engagement", f"/monitoring/rules/{keyword_rule_id}")
     if not is_htmx(request):
         return redirect(request, "/monitoring/sources")
     return page(request, "pages/monitoring_sources.html",
