@@ -45,14 +45,18 @@ ATOM_V1 = [("a", "Zabota coffee review", "Great place, but the wifi is slow"),
            ("b", "Кофейни города", "Заботы кофе не хватает")]              # «Заботы» is not the word «Забота»
 
 
+LAST_MODIFIED = "Mon, 02 Mar 2026 04:00:00 GMT"
+
+
 class Feeds:
-    """RSS at /rss, Atom at /atom (both with an ETag, answering 304 to a matching If-None-Match), a 500 at /down
-    and a malformed document at /broken. `requests` records (path, If-None-Match) of every call."""
+    """RSS at /rss with an ETag (304 to a matching If-None-Match), Atom at /atom with a Last-Modified (304 to a
+    matching If-Modified-Since), a 500 at /down and a malformed document at /broken. `requests` records
+    (path, If-None-Match or If-Modified-Since) of every call."""
 
     def __init__(self) -> None:
         self.docs: dict[str, tuple[str, bytes, str]] = {
             "/rss": ('"rss-1"', rss(RSS_V1), "application/rss+xml; charset=utf-8"),
-            "/atom": ('"atom-1"', atom(ATOM_V1), "application/atom+xml"),
+            "/atom": ("", atom(ATOM_V1), "application/atom+xml"),
             "/broken": ('"b"', b"<rss><channel><item><title>unterminated", "application/rss+xml"),
         }
         self.failing = {"/down"}
@@ -61,7 +65,8 @@ class Feeds:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
-                feeds_.requests.append((self.path, self.headers.get("If-None-Match")))
+                feeds_.requests.append((self.path, self.headers.get("If-None-Match")
+                                        or self.headers.get("If-Modified-Since")))
                 if self.path in feeds_.failing:
                     self.send_response(500)
                     self.end_headers()
@@ -73,13 +78,17 @@ class Feeds:
                     self.end_headers()
                     return
                 etag, body, content_type = doc
-                if self.headers.get("If-None-Match") == etag:
+                if (etag and self.headers.get("If-None-Match") == etag) or (
+                        not etag and self.headers.get("If-Modified-Since") == LAST_MODIFIED):
                     self.send_response(304)
                     self.end_headers()
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", content_type)
-                self.send_header("ETag", etag)
+                if etag:
+                    self.send_header("ETag", etag)
+                else:
+                    self.send_header("Last-Modified", LAST_MODIFIED)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -172,7 +181,7 @@ async def test_issue11_poll_stores_matching_entries_once_honouring_etags(api_any
     assert await poll(api) == 0 and len(feed_server.requests) == calls
     api.clock.advance(timedelta(minutes=10))
     assert await poll(api) == 0
-    assert sorted(feed_server.requests[calls:]) == [("/atom", '"atom-1"'), ("/rss", '"rss-1"')]
+    assert sorted(feed_server.requests[calls:]) == [("/atom", LAST_MODIFIED), ("/rss", '"rss-1"')]
 
     # The forum changes (new ETag): the old entries are served again with one new one; one new mention.
     feed_server.docs["/rss"] = ('"rss-2"', rss([*RSS_V1, ("5", "Снова Забота Кофе", "открылись на Сатпаева")]),

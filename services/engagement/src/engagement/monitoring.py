@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engagement import access, feeds
 from engagement.channels import Inbound
 from engagement.crypto import encrypt_secrets
+from engagement.inbound import record_inbound  # the inbox's own path for a customer's message
 from engagement.models import AGENCY_ACCOUNT, Channel, KeywordRule, Mention, MonitoringSource, new_id
 from engagement.schemas import DismissIn, KeywordRuleIn, MentionIn, SourceIn
 
@@ -298,8 +299,6 @@ def conversation_text(m: Mention) -> str:
 
 
 async def convert(session: AsyncSession, actor: Actor, mention_id: str, *, settings: Any, clock: Clock) -> Mention:
-    from engagement.inbound import record_inbound   # the inbox's own path for a customer's message
-
     m = await get_mention(session, actor, mention_id)
     _must_be_new(m)
     now = clock.now()
