@@ -213,6 +213,15 @@ class Stack:
         rule = self.api("engagement", "POST", "/tag-rules", json={"kind": "keyword", "value": "zqxkeyword",
                                                                   "tag": "foreign"})
         ids["rule_id"] = rule["id"]
+        # Monitoring (issue 11): a mention entered by hand, a watched feed (nothing listens there) and a keyword
+        # rule, all on the foreign account.
+        ids["mention_id"] = self.api("engagement", "POST", "/mentions", headers=lead, json={
+            "url": "https://forum.example/t/foreign", "text": "Foreign mention", "source_name": "Forum",
+            "deal_id": deal_id})["id"]
+        ids["source_id"] = self.api("engagement", "POST", "/monitoring/sources", headers=lead, json={
+            "name": "Foreign feed", "url": "http://127.0.0.1:9/foreign.rss", "deal_id": deal_id})["id"]
+        ids["keyword_rule_id"] = self.api("engagement", "POST", "/monitoring/rules", headers=lead, json={
+            "keywords": ["zqxmention"], "deal_id": deal_id})["id"]
         return ids
 
     # ------------------------------------------------------------------ channel deliveries

@@ -132,6 +132,9 @@ E = "/api/engagement"
 INBOX_ALL = frozenset({"lead", "integration", "senior_agent"})
 INBOX_READERS = INBOX_ALL | {"monitoring"}
 CARE_READERS = frozenset({"lead", "integration", "senior_agent", "analyst"})
+# Monitoring mentions (engagement/monitoring.py, EN-6): monitoring staff, the lead and integrations triage
+# mentions and keep the feeds and keyword rules; nobody else sees them (care agents read converted ones in the inbox).
+MONITORS = frozenset({"lead", "integration", "monitoring"})
 
 
 def _jpeg(_ids: dict[str, str]) -> dict[str, Any]:
@@ -267,6 +270,20 @@ SERVICE_ROUTES: list[Route] = [
     Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/seen", INBOX_ALL),
     Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/quality-mark",
           frozenset({"lead", "senior_agent"}), body=_json({"score": 4})),
+    Route("engagement", "GET", f"{E}/mentions", MONITORS, params={"status": "new"}),
+    Route("engagement", "GET", f"{E}/mentions/summary", MONITORS),
+    Route("engagement", "POST", f"{E}/mentions", MONITORS,
+          body=_json({"url": "https://forum.example/t/matrix", "text": "matrix", "source_name": "Matrix"})),
+    Route("engagement", "GET", f"{E}/mentions/{{mention_id}}", MONITORS),
+    Route("engagement", "POST", f"{E}/mentions/{{mention_id}}/dismiss", MONITORS, body=_json({"reason": "spam"})),
+    Route("engagement", "POST", f"{E}/mentions/{{mention_id}}/convert", MONITORS),
+    Route("engagement", "GET", f"{E}/monitoring/sources", MONITORS),
+    Route("engagement", "POST", f"{E}/monitoring/sources", MONITORS,
+          body=_json({"name": "Matrix feed", "url": "http://127.0.0.1:9/matrix.rss"})),
+    Route("engagement", "DELETE", f"{E}/monitoring/sources/{{source_id}}", MONITORS),
+    Route("engagement", "GET", f"{E}/monitoring/rules", MONITORS),
+    Route("engagement", "POST", f"{E}/monitoring/rules", MONITORS, body=_json({"keywords": ["matrixmention"]})),
+    Route("engagement", "DELETE", f"{E}/monitoring/rules/{{keyword_rule_id}}", MONITORS),
     # Payroll: a content manager sees only their own statement and figures; the lead closes months and
     # changes rules (not an integration: a close is a person's decision).
     Route("payroll", "GET", f"{P}/statements", READ_ALL | {"content_manager"}, sees=READ_ALL),
@@ -509,6 +526,7 @@ ANYONE = frozenset({"anonymous", *STAFF})
 READERS = frozenset({"lead", "content_manager", "ad_manager", "growth", "analyst"})
 PAGE_READ_ALL = frozenset({"lead", "analyst"})
 CONTENT_READERS = frozenset({"lead", "content_manager", "analyst"})
+TRIAGE_PAGES = frozenset({"lead", "monitoring"})
 PAGES: list[Page] = [
     Page("GET", "/login", ANYONE), Page("POST", "/login", ANYONE, form={"login": "nobody", "password": ""}),   # no failed password:
     # the walk must not use up the sign-in throttle of 127.0.0.1 (issue 8 §8)
@@ -586,6 +604,20 @@ PAGES: list[Page] = [
     Page("GET", "/approve/{token}", ANYONE), Page("POST", "/approve/{token}", ANYONE, form={"decision": "approve"}),
     Page("POST", "/approve/{token}/requests", ANYONE, form={"request_text": "page matrix"}),
     Page("GET", "/report/{token}", ANYONE),
+    # Monitoring (gateway/pages/monitoring.py): monitoring staff and the lead; the foreign account's mention,
+    # feed and keyword rule (the pages name client accounts by the client's name: they may see it).
+    Page("GET", "/monitoring", TRIAGE_PAGES), Page("GET", "/nav/mentions", TRIAGE_PAGES),
+    Page("POST", "/monitoring/mentions/{mention_id}/dismiss", TRIAGE_PAGES, form={"reason": "spam"}),
+    Page("POST", "/monitoring/mentions/{mention_id}/convert", TRIAGE_PAGES),
+    Page("GET", "/monitoring/new", TRIAGE_PAGES),
+    Page("POST", "/monitoring/new", TRIAGE_PAGES, form={"url": "https://forum.example/t/page-matrix",
+                                                       "source_name": "Page matrix", "text": "page matrix"}),
+    Page("GET", "/monitoring/sources", TRIAGE_PAGES),
+    Page("POST", "/monitoring/sources", TRIAGE_PAGES, form={"name": "Page matrix feed",
+                                                           "url": "http://127.0.0.1:9/page-matrix.rss"}),
+    Page("POST", "/monitoring/sources/{source_id}/delete", TRIAGE_PAGES),
+    Page("POST", "/monitoring/rules", TRIAGE_PAGES, form={"keywords": "pagematrixmention"}),
+    Page("POST", "/monitoring/rules/{keyword_rule_id}/delete", TRIAGE_PAGES),
 ]
 
 

@@ -341,6 +341,19 @@ def test_issue8_xss_corpus_through_every_way_in_is_inert_on_every_page(stack: St
     for m, deal_id in documents:
         check.page("webhook", "printable payment details", lead.get(f"/deals/{deal_id}/document"), [m])
 
+    # 9. A mention entered by hand on the monitoring page (issue 11): its text, author, title and source name in
+    #    the triage queue, and a dangerous address in its URL (refused at the door, or shown inert).
+    for n, template in enumerate(TEXT_PAYLOADS + URL_PAYLOADS):
+        m = marker("m", n)
+        payload = template.format(m=m)
+        is_url = n >= len(TEXT_PAYLOADS)
+        form = {"_csrf": token, "deal_id": "agency", "url": payload if is_url else f"https://forum.example/{m}",
+                "source_name": f"Url {m}" if is_url else payload, "author": "" if is_url else payload,
+                "title": "" if is_url else payload, "text": f"Url {m}" if is_url else payload}
+        response = lead.post("/monitoring/new", data=form, headers=hx)
+        if check.entry("manual mention", response, payload):
+            check.page("manual mention", "mentions queue", lead.get("/monitoring", params={"q": m}), [m])
+
     # Every page that shows what came in.
     all_markers = [marker(w, n) for w in WAYS for n in range(len(TEXT_PAYLOADS + URL_PAYLOADS))]
     for way, ids in deals.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import socket
 import time
 from typing import Any
@@ -41,6 +42,11 @@ class Forbidden(DomainError):
 
 
 def _field_of(key: Any, message: str) -> str | None:
+    # msgspec says "Object missing required field `reason`" (Litestar's key is then the body, "data"),
+    # or "Object missing required field `phone` - at `$.client`": name the missing field itself.
+    missing = re.match(r"Object missing required field `([^`]+)`(?: - at `\$\.?([^`]*)`)?", message)
+    if missing and (not key or key == "data"):
+        return ".".join(p for p in (missing.group(2), missing.group(1)) if p)
     if key:
         return str(key)
     # msgspec says "... - at `$.client.phone`"

@@ -6,7 +6,7 @@ reachable without the gateway.
 | `lead`, integration | everything | everything; only the lead creates channel accounts |
 | `senior_agent` | all of the inbox | assignment, which accounts agents serve, replies, tags, status |
 | `care_agent` | conversations of the client accounts they serve (`staff_accounts`) | replies, tags, status; takes an unassigned conversation |
-| `monitoring` | all of the inbox, read-only (triage of mentions comes later) | nothing here |
+| `monitoring` | all of the inbox, read-only; the mentions queue, sources, keyword rules | triage: convert / dismiss mentions, enter mentions, sources and rules (engagement.monitoring) |
 | `content_manager`, `ad_manager`, `growth` | conversations of the clients they manage (EN-4 check rounds) | replies, status, "seen" |
 | other staff roles | nothing (404) | nothing |
 | a signed payment webhook | nothing (403) | nothing |

@@ -24,6 +24,8 @@ from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
 from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
 from engagement.models import Base
+from engagement.monitoring import FeedPoller
+from engagement.monitoring_api import monitoring_routes
 from engagement.quality_controllers import quality_routes
 from engagement.sender import Sender
 
@@ -34,9 +36,10 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
     async def start_loops(rt: Runtime) -> None:
         processor = DeliveryProcessor(rt.db, rt.clock)
         sender = Sender(rt.db, rt.clock, channels, rt.settings)
-        rt.state.update(processor=processor, sender=sender)
-        tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run())] \
-            if background and not SUPERVISED else []
+        poller = FeedPoller(rt.db, rt.clock)
+        rt.state.update(processor=processor, sender=sender, poller=poller)
+        tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run()),
+                 asyncio.create_task(poller.run())] if background and not SUPERVISED else []
         stop_runtime = rt.stop
 
         async def stop() -> None:  # the loops stop before the runtime closes the database
@@ -44,11 +47,13 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
                 rt.supervisor.stopping = True  # our loops end now: not a crash to restart
             processor.stop()
             sender.stop()
+            poller.stop()
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5)
             await stop_runtime()
             await sender.close()
+            await poller.close()
 
         rt.stop = stop  # type: ignore[method-assign]
 
@@ -72,11 +77,12 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
             await rounds.ensure_scheduled(session, rt.settings.calendar, rt.clock)
 
     extra = {"loops": lambda rt: {"engagement inbound": rt.state["processor"].run,
-                                  "engagement sender": rt.state["sender"].run}} if SUPERVISED else {}
-    return ServiceSpec(name="engagement", metadata=Base.metadata, api_routes=[*api_routes, *quality_routes],
-                       public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops, schedule_rounds], timers=timers,
-                       subscriptions=rounds_handlers.subscriptions,
-                       **extra)
+                                  "engagement sender": rt.state["sender"].run,
+                                  "engagement monitoring": rt.state["poller"].run}} if SUPERVISED else {}
+    return ServiceSpec(name="engagement", metadata=Base.metadata,
+                       api_routes=[*api_routes, *quality_routes, *monitoring_routes],
+                       public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops, schedule_rounds],
+                       timers=timers, subscriptions=rounds_handlers.subscriptions, **extra)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None, background: bool = True,

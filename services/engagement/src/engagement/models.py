@@ -207,3 +207,86 @@ class ClientQuestion(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# ---------------------------------------------------------------- monitoring (issue 11: mentions)
+
+class MonitoringSource(Base):
+    """An RSS/Atom feed (a forum, a review site, news) watched for a client account's keywords. Polled every
+    `interval_seconds` with its ETag / Last-Modified; a failing feed keeps its `error` and is retried with
+    back-off (`failures` in a row). `channel_id` is the `monitoring` channel its converted mentions belong to.
+    Deleting a source only deactivates it: its mentions stay."""
+
+    __tablename__ = "monitoring_sources"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(2000))
+    deal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    account: Mapped[str] = mapped_column(String(36), index=True)
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"))
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=900)
+    etag: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_monitoring_sources_due", "active", "next_poll_at"),)
+
+
+class KeywordRule(Base):
+    """A client account's keywords (any of them makes a mention) and exclusions (any of them vetoes it):
+    case-insensitive, whole words, Cyrillic included (engagement.monitoring.matches)."""
+
+    __tablename__ = "keyword_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    deal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    account: Mapped[str] = mapped_column(String(36), index=True)
+    keywords: Mapped[list] = mapped_column(JSON, default=list)
+    exclusions: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class Mention(Base):
+    """A mention of a client account found in a feed (or entered by hand), waiting for triage: `new` →
+    `converted` (into a conversation of kind `monitoring`) or `dismissed` (with a reason). One per feed entry:
+    `(source_key, entry_key)` is unique — the source id (or `manual:<id>`) and the entry's id or link."""
+
+    __tablename__ = "mentions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    source_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_key: Mapped[str] = mapped_column(String(60))
+    entry_key: Mapped[str] = mapped_column(String(500))
+    source_name: Mapped[str] = mapped_column(String(200))
+    deal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    account: Mapped[str] = mapped_column(String(36), index=True)
+    url: Mapped[str] = mapped_column(String(2000), default="")
+    title: Mapped[str] = mapped_column(String(1000), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(300), default="")
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    matched: Mapped[list] = mapped_column(JSON, default=list)
+    raw: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="new")  # new | converted | dismissed
+    dismiss_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    dismiss_note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    triaged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    triaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+    __table_args__ = (
+        UniqueConstraint("source_key", "entry_key", name="uq_mentions_entry"),
+        Index("ix_mentions_status_created", "status", "created_at"),
+    )

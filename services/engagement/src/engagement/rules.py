@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 OPEN, WAITING_CLIENT, RESOLVED = "open", "waiting_client", "resolved"
 STATUSES = (OPEN, WAITING_CLIENT, RESOLVED)
-KINDS = ("instagram", "telegram", "vk", "email", "webform")
+KINDS = ("instagram", "telegram", "vk", "email", "webform", "monitoring")
 
 # Issue 11's API contract: the config keys of each channel kind, and which of them are secrets.
 CONFIG_KEYS: dict[str, tuple[str, ...]] = {

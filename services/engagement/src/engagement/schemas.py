@@ -50,3 +50,34 @@ class TagRuleIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class AskClientIn(msgspec.Struct, forbid_unknown_fields=True):
     question: str
+
+
+# ---------------------------------------------------------------- monitoring (mentions)
+
+class SourceIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    url: str
+    deal_id: str | None = None
+    interval_minutes: int = 15
+
+
+class KeywordRuleIn(msgspec.Struct, forbid_unknown_fields=True):
+    keywords: list[str]
+    exclusions: list[str] = msgspec.field(default_factory=list)
+    deal_id: str | None = None
+
+
+class MentionIn(msgspec.Struct, forbid_unknown_fields=True):
+    url: str
+    text: str
+    source_name: str
+    author: str = ""
+    title: str = ""
+    deal_id: str | None = None
+
+
+class DismissIn(msgspec.Struct, forbid_unknown_fields=True):
+    """`reason` is checked by the service (a missing one is a 422 naming `reason`, like a wrong one)."""
+
+    reason: str | None = None
+    note: str = ""

@@ -28,6 +28,7 @@ from engagement.models import (
 from engagement.schemas import ChannelIn
 
 OUTGOING_FLAG = "engagement.outgoing"
+RECORDED_KIND = "monitoring"   # replies recorded by hand, not sent by us
 MAX_TEXT = {"instagram": 1000, "telegram": 4096, "vk": 9000}
 
 
@@ -259,9 +260,13 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
     channel = await session.get(Channel, c.channel_id)
     if channel is None or not channel.active:
         raise NotFound("the channel account of this conversation is gone")
+    # A monitoring mention's conversation (a forum, a review site) has no API we answer through: the agent answers
+    # on the site and records the reply here, so it is stored as sent and never queued (engagement.monitoring).
+    recorded = c.kind == RECORDED_KIND
     message = Message(id=new_id(), conversation_id=c.id, channel_id=c.channel_id, direction="out", text=text, at=now,
                       seq=await next_seq(session, c.id),
-                      author=actor.login, delivery="pending", attempts=0, next_attempt_at=now,
+                      author=actor.login, delivery="sent" if recorded else "pending", attempts=0,
+                      next_attempt_at=None if recorded else now, sent_at=now if recorded else None,
                       target=dict(c.reply_target), created_at=now)
     session.add(message)
     if c.first_answered_at is None and c.waiting_since is not None:
@@ -278,7 +283,8 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
     await session.flush()
     await quality.count_message_sent(session, c, actor.login, now)
     await quality.refresh(session, c, clock)
-    session.info[OUTGOING_FLAG] = True
+    if not recorded:
+        session.info[OUTGOING_FLAG] = True
     return message
 
 

@@ -31,6 +31,8 @@ NAV: list[NavItem] = [
     NavItem("care_report", N_("Care report")),
     NavItem("care_settings", N_("Care settings")),
     NavItem("imports", N_("Import")),
+    NavItem("monitoring", N_("Mentions")),
+    NavItem("monitoring_sources", N_("Monitoring sources")),
     NavItem("payroll", N_("Payroll")),
     NavItem("payroll_rules", N_("Pay rules")),
     NavItem("staff_list", N_("Staff")),

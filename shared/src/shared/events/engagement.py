@@ -16,7 +16,7 @@ class MessageReceived(Event, frozen=True, kw_only=True):
     message_id: str
     conversation_id: str
     channel_id: str
-    channel_kind: Literal["instagram", "telegram", "vk", "email", "webform", "mention"]
+    channel_kind: Literal["instagram", "telegram", "vk", "email", "webform", "mention", "monitoring"]
     thread_kind: str
     account: str
     received_at: datetime
@@ -81,3 +81,22 @@ class EngagementDeadlineWaived(Event, frozen=True, kw_only=True):
     reason: str
     due_at: datetime | None = None
     conversation_id: str | None = None
+
+
+@event("engagement.mention.received.v1")
+class MentionReceived(Event, frozen=True, kw_only=True):
+    """A mention of a client account was accepted into the monitoring triage queue: found in a watched
+    RSS/Atom feed by the account's keyword rules (`matched`), or entered by hand (`manual`). Once per feed
+    entry whatever the feed re-serves. `account` is the deal id, or "agency" for the agency's own brand."""
+
+    mention_id: str
+    account: str
+    source_id: str | None = None
+    source_name: str
+    url: str = ""
+    title: str = ""
+    text: str = ""
+    author: str = ""
+    published_at: datetime | None = None
+    matched: list[str] = []
+    manual: bool = False

@@ -14,10 +14,12 @@ from gateway.pages import (
     dashboard,
     deals,
     leads,
+    monitoring,
     payroll,
     staff,
     status,
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
-               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes, *care_quality.routes]
+               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes,
+               *care_quality.routes, *monitoring.routes]

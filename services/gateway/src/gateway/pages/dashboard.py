@@ -5,6 +5,7 @@
 - project lead: the team's overdue tasks and today's breached deadlines by person, deals waiting in
   each stage with the oldest, this month's payroll preview and best-manager standing, dead letters;
 - analyst: this month's funnel and deadline compliance per manager;
+- monitoring: new mentions per client account and the feeds that fail (gateway.pages.monitoring);
 - roles whose areas are not built yet: what they will find here.
 
 Every widget reads its own service; a service that does not answer hides only its widget (with a
@@ -22,7 +23,7 @@ from litestar.di import NamedDependency
 
 from gateway.labels import STAGES
 from gateway.rendering import page
-from gateway.roles import AD_MANAGER, ALL_STAFF, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, allow
+from gateway.roles import AD_MANAGER, ALL_STAFF, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, MONITORING, allow
 from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.ui import month_of, parse_ts
 
@@ -159,6 +160,10 @@ async def dashboard(request: Request, services: Services) -> Response:
         ctx = {"kind": "lead", **await lead_context(request, services)}
     elif role == ANALYST:
         ctx = {"kind": "analyst", **await analyst_context(request, services)}
+    elif role == MONITORING:
+        from gateway.pages.monitoring import dashboard_context
+
+        ctx = {"kind": "monitoring", **await dashboard_context(services)}
     else:
         ctx = {"kind": "coming"}
     return page(request, "pages/dashboard.html", ctx)
