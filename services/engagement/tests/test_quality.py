@@ -99,7 +99,8 @@ async def test_en3_care_settings_validated_and_the_business_clock_follows_them(a
     saved = await api.ok("put", "/care-settings/deal-1", {"target_s": 600, "tz": "Asia/Almaty",
                                                           "hours": "09:00-13:00,14:00-21:00"})
     assert saved["target_s"] == 600 and saved["hours"] == "09:00-13:00,14:00-21:00"
-    assert (await api.ok("get", "/care-settings/deal-1", as_=AGENT1))["target_s"] == 600
+    assert (await api.ok("get", "/care-settings/deal-1", as_=("senior1", "senior_agent")))["target_s"] == 600
+    assert (await api.get("/care-settings/deal-1", as_=AGENT1)).status_code == 403
 
 
 async def test_en3_agents_report_sums_per_agent_and_a_replay_changes_nothing(api_any) -> None:
