@@ -62,7 +62,7 @@ async def pg_scratch() -> tuple[str, str]:
 def start_service(database_url: str, var: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-    env.update({"DATABASE_URL": database_url, "ENGAGEMENT_PORT": str(port), "ZABOTA_VAR_DIR": str(var),
+    env.update({"DATABASE_URL": database_url, "ENGAGEMENT_PORT": str(port), "ZABOTA_VAR_DIR": str(var), "ZABOTA_DEMO": "1",
                 "NATS_URL": f"nats://127.0.0.1:{free_port()}"})
     log = (var / "service.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "engagement"], env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from shared.clock import Clock
@@ -31,8 +32,6 @@ from shared.events.engagement import MessageReceived
 from shared.loop import WakeableLoop
 from shared.outbox import add_event
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +39,7 @@ from engagement import rules
 from engagement.assignment import auto_assign
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
+from engagement.ingest import DeliveryWriter, StoreFailed
 from engagement.models import Channel, Conversation, ConversationTag, Delivery, Message, TagRule, new_id
 from engagement.services import next_seq, search_text
 
@@ -51,22 +51,24 @@ def _text(body: str, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type=TEXT)
 
 
-async def store_delivery(request: Request, *, kind: str, channel_id: str | None, dedupe_key: str,
-                         body: bytes) -> bool:
-    """Insert the raw delivery once, in one short statement of its own (`ON CONFLICT DO NOTHING`: a redelivery
-    is a no-op), commit, and wake the processor. Returns whether it was new."""
-    runtime = request.app.state.runtime
-    db = runtime.db
-    now = runtime.clock.now()
-    insert = (pg_insert if db.dialect == "postgresql" else sqlite_insert)(Delivery.__table__)
-    statement = insert.values(kind=kind, channel_id=channel_id, dedupe_key=dedupe_key[:200], body=body,
-                              received_at=now, next_attempt_at=now, attempts=0, outcome="") \
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    async with db.engine.begin() as conn:
-        inserted = (await conn.execute(statement)).rowcount > 0
-    if inserted and (processor := runtime.state.get("processor")) is not None:
-        processor.wake()
-    return inserted
+def delivery_writer(state: Any) -> DeliveryWriter:
+    """The process's group-commit writer of delivery rows (engagement.ingest), made on first use."""
+    runtime = state.runtime
+    writer = runtime.state.get("delivery_writer")
+    if writer is None:
+        def wake() -> None:
+            if (processor := runtime.state.get("processor")) is not None:
+                processor.wake()
+
+        writer = runtime.state["delivery_writer"] = DeliveryWriter(runtime.db, runtime.clock, on_new=wake)
+    return writer
+
+
+async def store_delivery(state: Any, *, kind: str, channel_id: str | None, dedupe_key: str, body: bytes) -> bool:
+    """Store the raw delivery once (a redelivery is a no-op) and return when it is committed — in a batch with
+    the deliveries arriving beside it (group commit) — waking the processor. Returns whether it was new; raises
+    StoreFailed if its batch could not be committed."""
+    return await delivery_writer(state).store(kind=kind, channel_id=channel_id, dedupe_key=dedupe_key, body=body)
 
 
 class ChannelCache:
@@ -78,11 +80,11 @@ class ChannelCache:
     def __init__(self) -> None:
         self._items: dict[str, tuple[float, tuple[str, str | None, str] | None]] = {}
 
-    async def get(self, request: Request, channel_id: str, kind: str) -> tuple[str, str | None, str] | None:
+    async def get(self, state: Any, channel_id: str, kind: str) -> tuple[str, str | None, str] | None:
         now = time.monotonic()
         hit = self._items.get(channel_id)
         if hit is None or now - hit[0] > self.TTL:
-            async with request.app.state.runtime.db.sessionmaker() as session:
+            async with state.runtime.db.sessionmaker() as session:
                 channel = await session.get(Channel, channel_id)
                 value = (channel.kind, channel.webhook_secret_digest, str(channel.config.get("group_id", ""))) \
                     if channel is not None and channel.active else None
@@ -95,8 +97,8 @@ class ChannelCache:
 
 def _json(raw: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -112,59 +114,84 @@ def instagram_handshake(request: Request) -> Response:
     return _text("verify token mismatch", 403)
 
 
+# The answers of the webhook POSTs, shared by the Litestar routes below and the plain-ASGI front
+# (engagement.ingest.WebhookFront): (app state, channel id, header lookup by lower-case name, raw body) →
+# (status, text body).
+
+NOT_STORED = (503, "not stored, try again")
+
+
+async def _stored(state: Any, kind: str, channel_id: str | None, key: str, raw: bytes, ok: str) -> tuple[int, str]:
+    try:
+        await store_delivery(state, kind=kind, channel_id=channel_id, dedupe_key=key, body=raw)
+    except StoreFailed:
+        return NOT_STORED
+    return 200, ok
+
+
+async def instagram_answer(state: Any, _channel_id: str | None, header: Callable[[str], str | None],
+                           raw: bytes) -> tuple[int, str]:
+    signature = header("x-hub-signature-256")
+    if not signature:
+        return 401, "missing X-Hub-Signature-256"
+    if not rules.meta_signature_valid(state.channels.meta_app_secret, raw, signature):
+        return 403, "bad signature"
+    return await _stored(state, "instagram", None, "instagram:" + hashlib.sha256(raw).hexdigest(), raw,
+                         "EVENT_RECEIVED")
+
+
+async def telegram_answer(state: Any, channel_id: str | None, header: Callable[[str], str | None],
+                          raw: bytes) -> tuple[int, str]:
+    channel = await state.channel_cache.get(state, channel_id, "telegram")
+    if channel is None:
+        return 404, "unknown channel"
+    token = header("x-telegram-bot-api-secret-token")
+    if not token:
+        return 401, "missing X-Telegram-Bot-Api-Secret-Token"
+    if not matches_digest(token, channel[1]):
+        return 403, "bad secret token"
+    update = _json(raw)
+    if update is None or not isinstance(update.get("update_id"), int):
+        return 400, "update_id missing"
+    return await _stored(state, "telegram", channel_id, f"telegram:{channel_id}:{update['update_id']}", raw, "ok")
+
+
+async def vk_answer(state: Any, channel_id: str | None, _header: Callable[[str], str | None],
+                    raw: bytes) -> tuple[int, str]:
+    channel = await state.channel_cache.get(state, channel_id, "vk")
+    if channel is None:
+        return 404, "unknown channel"
+    body = _json(raw)
+    if body is None:
+        return 400, "invalid JSON"
+    if not matches_digest(str(body.get("secret") or ""), channel[1]):
+        return 403, "bad secret"
+    if body.get("type") == "confirmation":
+        if str(body.get("group_id")) != channel[2]:
+            return 403, "group_id does not match this channel"
+        async with state.runtime.db.sessionmaker() as session:
+            row = await session.get(Channel, channel_id)
+        return 200, decrypt_secrets(state.settings, row.secrets)["confirmation"]
+    event_id = body.get("event_id") or hashlib.sha256(raw).hexdigest()
+    return await _stored(state, "vk", channel_id, f"vk:{channel_id}:{event_id}", raw, "ok")
+
+
 @post("/webhooks/instagram", include_in_schema=False)
 async def instagram_webhook(request: Request) -> Response:
-    raw = await request.body()
-    header = request.headers.get("x-hub-signature-256")
-    if not header:
-        return _text("missing X-Hub-Signature-256", 401)
-    if not rules.meta_signature_valid(request.app.state.channels.meta_app_secret, raw, header):
-        return _text("bad signature", 403)
-    key = "instagram:" + hashlib.sha256(raw).hexdigest()
-    await store_delivery(request, kind="instagram", channel_id=None, dedupe_key=key, body=raw)
-    return _text("EVENT_RECEIVED")
+    return _text(*reversed(await instagram_answer(request.app.state, None, request.headers.get,
+                                                  await request.body())))
 
 
 @post("/webhooks/telegram/{channel_id:str}", include_in_schema=False)
 async def telegram_webhook(request: Request, channel_id: FromPath[str]) -> Response:
-    raw = await request.body()
-    channel = await request.app.state.channel_cache.get(request, channel_id, "telegram")
-    if channel is None:
-        return _text("unknown channel", 404)
-    header = request.headers.get("x-telegram-bot-api-secret-token")
-    if not header:
-        return _text("missing X-Telegram-Bot-Api-Secret-Token", 401)
-    if not matches_digest(header, channel[1]):
-        return _text("bad secret token", 403)
-    update = _json(raw)
-    if update is None or not isinstance(update.get("update_id"), int):
-        return _text("update_id missing", 400)
-    await store_delivery(request, kind="telegram", channel_id=channel_id,
-                         dedupe_key=f"telegram:{channel_id}:{update['update_id']}", body=raw)
-    return _text("ok")
+    return _text(*reversed(await telegram_answer(request.app.state, channel_id, request.headers.get,
+                                                 await request.body())))
 
 
 @post("/webhooks/vk/{channel_id:str}", include_in_schema=False)
 async def vk_webhook(request: Request, channel_id: FromPath[str]) -> Response:
-    raw = await request.body()
-    channel = await request.app.state.channel_cache.get(request, channel_id, "vk")
-    if channel is None:
-        return _text("unknown channel", 404)
-    body = _json(raw)
-    if body is None:
-        return _text("invalid JSON", 400)
-    if not matches_digest(str(body.get("secret") or ""), channel[1]):
-        return _text("bad secret", 403)
-    if body.get("type") == "confirmation":
-        if str(body.get("group_id")) != channel[2]:
-            return _text("group_id does not match this channel", 403)
-        async with request.app.state.runtime.db.sessionmaker() as session:
-            row = await session.get(Channel, channel_id)
-        return _text(decrypt_secrets(request.app.state.settings, row.secrets)["confirmation"])
-    event_id = body.get("event_id") or hashlib.sha256(raw).hexdigest()
-    await store_delivery(request, kind="vk", channel_id=channel_id, dedupe_key=f"vk:{channel_id}:{event_id}",
-                         body=raw)
-    return _text("ok")
+    return _text(*reversed(await vk_answer(request.app.state, channel_id, request.headers.get,
+                                           await request.body())))
 
 
 webhook_routes = [instagram_handshake, instagram_webhook, telegram_webhook, vk_webhook]
