@@ -14,7 +14,7 @@ Method:
             then COPYs (asyncpg `copy_records_to_table`) 40 channel accounts of 20 client accounts, the
             conversations (statuses open 30 % / waiting for the client 10 % / resolved 60 %, 20 % unassigned, the
             rest over 20 agents, activity spread over a year, 30 % with a tag), their messages (1 to 19 each,
-            10 on average, in and out) and care agent `agent1` serving 2 accounts; then ANALYZE.
+            10 on average, in and out) and care agent `agent1` serving 2 accounts; then VACUUM ANALYZE.
   measure — `--concurrency` clients (httpx, keep-alive) each run `--rounds` rounds of the inbox's requests: the
             list as the lead (all, each status, unassigned, an agent's, a channel kind, one channel, a tag, a
             search for a word, for a rare handle, combined filters, page 20) and as care agent agent1
@@ -160,7 +160,7 @@ async def seed(dsn: str, conversations: int, messages: int) -> dict[str, object]
         await conn.copy_records_to_table("conversations", columns=CONV_COLUMNS, records=conv_rows)
     await flush_messages()
     await conn.copy_records_to_table("conversation_tags", columns=["conversation_id", "tag"], records=tag_rows)
-    await conn.execute("ANALYZE")
+    await conn.execute("VACUUM ANALYZE")   # the steady state autovacuum keeps (visibility map, statistics)
     await conn.close()
     print(f"seeded {conversations} conversations, {made_messages} messages, {len(tag_rows)} tags "
           f"in {time.perf_counter() - t0:.0f} s (COPY)")

@@ -125,3 +125,26 @@ async def test_issue11_the_webhook_front_answers_as_the_routes_do(api_any) -> No
     assert await api.count(Delivery) == 3   # telegram once, vk, instagram
     await api.process()
     assert await api.count(Message) == 2
+
+
+async def test_issue11_the_list_total_is_counted_up_to_the_cap(api_any, monkeypatch) -> None:
+    """X-Total-Count never counts past services.COUNT_CAP (1,000; 3 here): above it, the cap and
+    X-Total-Count-Capped; on a last page the total is known without counting; paging goes on past the cap."""
+    from engagement import services
+
+    api = api_any
+    monkeypatch.setattr(services, "COUNT_CAP", 3)
+    channel = await api.channel("telegram", TG_CONFIG)
+    secret = {"X-Telegram-Bot-Api-Secret-Token": TG_CONFIG["secret_token"]}
+    for n in range(1, 6):
+        assert (await api.webhook(f"/webhooks/telegram/{channel['id']}", tg_private(update_id=n, user_id=100 + n),
+                                  secret)).status_code == 200
+    await api.process()
+    first = await api.get("/conversations", limit=2)
+    assert first.headers["x-total-count"] == "3" and first.headers["x-total-count-capped"] == "true"
+    last = await api.get("/conversations", limit=2, offset=4)
+    assert len(last.json()) == 1 and last.headers["x-total-count"] == "5" and "x-total-count-capped" not in last.headers
+    exact = await api.get("/conversations", limit=2, q="нет такого")
+    assert exact.json() == [] and exact.headers["x-total-count"] == "0"
+    beyond = await api.get("/conversations", limit=2, offset=10)
+    assert beyond.json() == [] and beyond.headers["x-total-count"] == "3" and "x-total-count-capped" in beyond.headers
