@@ -209,6 +209,7 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
     conversation = (await session.execute(select(Conversation).where(
         Conversation.channel_id == channel.id, Conversation.thread_key == item.thread_key))).scalar_one_or_none()
     reopened = False
+    created = conversation is None
     if conversation is None:
         conversation = Conversation(
             channel_id=channel.id, kind=channel.kind, thread_kind=item.thread_kind, thread_key=item.thread_key,
@@ -221,7 +222,7 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
     else:
         reopened = conversation.status == rules.RESOLVED
     message = Message(id=new_id(), conversation_id=conversation.id, channel_id=channel.id, direction="in",
-                      seq=await next_seq(session, conversation.id), text=item.text,
+                      seq=1 if created else await next_seq(session, conversation.id), text=item.text,
                       at=item.at, author=item.author, external_id=item.external_id, raw=item.raw, created_at=now)
     try:
         async with session.begin_nested():
@@ -250,9 +251,16 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
     return message
 
 
+TAG_RULES_OF_BATCH = "engagement.tag_rules"
+
+
 async def apply_tag_rules(session: AsyncSession, conversation: Conversation, channel: Channel,
                           item: Inbound) -> None:
-    rows = (await session.execute(select(TagRule.kind, TagRule.value, TagRule.tag))).all()
+    rows = session.info.get(TAG_RULES_OF_BATCH)   # the processor reads the rules once per batch
+    if rows is None:
+        rows = (await session.execute(select(TagRule.kind, TagRule.value, TagRule.tag))).all()
+        if TAG_RULES_OF_BATCH in session.info:
+            session.info[TAG_RULES_OF_BATCH] = rows
     if not rows:
         return
     tags = rules.matching_tags([tuple(r) for r in rows], text=item.text, channel_kind=channel.kind,
@@ -309,6 +317,7 @@ class DeliveryProcessor(WakeableLoop):
     async def process_batch(self) -> int:
         now = self.clock.now()
         async with self.db.transaction() as session:
+            session.info[TAG_RULES_OF_BATCH] = None   # read once for the batch (a rule added meanwhile: next one)
             query = (select(Delivery).where(Delivery.processed_at.is_(None), Delivery.next_attempt_at <= now)
                      .order_by(Delivery.id).limit(self.batch))
             deliveries = list((await session.execute(skip_locked(query, self.db))).scalars())
