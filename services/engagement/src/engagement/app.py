@@ -66,5 +66,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, bac
 
 
 def create_asgi() -> WebhookFront:
-    """What `python -m engagement` serves: the app behind the plain-ASGI webhook front (engagement.ingest)."""
+    """What `python -m engagement` serves: the app behind the plain-ASGI webhook front (engagement.ingest).
+    Called in each uvicorn worker process, so each logs as the service does."""
+    from shared.telemetry import setup_logging
+
+    setup_logging("engagement")
     return WebhookFront(create_app())
