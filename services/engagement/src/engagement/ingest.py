@@ -30,6 +30,7 @@ from typing import Any
 from shared.clock import Clock
 from shared.db import Database
 from sqlalchemy import bindparam, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engagement.models import Delivery
@@ -162,6 +163,9 @@ class WebhookFront:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         try:
             status, body = await answer(self.state, channel_id, headers.get, b"".join(chunks))
+        except (DBAPIError, OSError) as exc:   # the database is away (reading the channel): the channel retries
+            log.warning("webhook %s not stored: %s", scope["path"], exc)
+            status, body = 503, "not stored, try again"
         except Exception:
             log.exception("webhook %s failed", scope["path"])
             status, body = 500, "Internal Server Error"
