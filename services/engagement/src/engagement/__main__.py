@@ -1,8 +1,9 @@
 """`python -m engagement`: the service under uvicorn (as `shared.service.serve` does), behind the webhook front,
 with `ENGAGEMENT_WORKERS` processes.
 
-`ENGAGEMENT_WORKERS` (default: the number of cores, at most 4, on PostgreSQL; 1 on SQLite, whose one writer
-gains nothing from more processes): each worker is a full replica — its own group-commit writer, processor and
+`ENGAGEMENT_WORKERS` (default on PostgreSQL: half the cores, at least 1, at most 4 — the rest is for the
+database and the other services, measured in bench/engagement_ingest.py: on 2 cores with PostgreSQL beside it
+1 worker ingests ~2× what 2 do; on SQLite 1, whose one writer gains nothing from more): each worker is a full replica — its own group-commit writer, processor and
 sender; they share the work through `FOR UPDATE SKIP LOCKED` and migrate in turn (an advisory lock).
 uvloop and httptools are used when installed (uvicorn[standard]).
 """
@@ -19,7 +20,7 @@ def workers(settings: Settings, environ: dict[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     if env.get("ENGAGEMENT_WORKERS"):
         return max(1, int(env["ENGAGEMENT_WORKERS"]))
-    return 1 if is_sqlite(settings.database_url) else max(1, min(os.cpu_count() or 1, 4))
+    return 1 if is_sqlite(settings.database_url) else max(1, min((os.cpu_count() or 1) // 2, 4))
 
 
 def main() -> None:
