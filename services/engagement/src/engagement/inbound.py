@@ -15,6 +15,7 @@ redelivery Meta sends with another body still has one effect.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -216,9 +217,16 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
             account=channel.account, deal_id=channel.deal_id, status=rules.OPEN, created_at=now,
             last_activity_at=item.at, customer_name="", customer_handle="", reply_target={}, last_text="",
             last_direction="in", search_text="", paused_seconds=0)
-        session.add(conversation)
-        await session.flush()
-        await auto_assign(session, conversation, now)
+        try:
+            async with session.begin_nested():
+                session.add(conversation)
+        except IntegrityError:   # another processor lane or replica made it meanwhile (committed): take it
+            conversation = (await session.execute(select(Conversation).where(
+                Conversation.channel_id == channel.id, Conversation.thread_key == item.thread_key))).scalar_one()
+            created = False
+            reopened = conversation.status == rules.RESOLVED
+        else:
+            await auto_assign(session, conversation, now)
     else:
         reopened = conversation.status == rules.RESOLVED
     message = Message(id=new_id(), conversation_id=conversation.id, channel_id=channel.id, direction="in",
@@ -310,9 +318,13 @@ class DeliveryProcessor(WakeableLoop):
     """Turns stored deliveries into messages. A delivery that fails to process is retried with backoff; its
     savepoint undoes a half-done delivery."""
 
-    def __init__(self, db: Database, clock: Clock, batch: int = 50, poll_seconds: float = 1.0) -> None:
+    def __init__(self, db: Database, clock: Clock, batch: int = 50, poll_seconds: float = 1.0,
+                 lanes: int = 4) -> None:
         super().__init__(poll_seconds)
         self.db, self.clock, self.batch = db, clock, batch
+        # PostgreSQL: `lanes` batches at once, each its own transaction claiming other rows (SKIP LOCKED), so a
+        # backlog is worked off while each lane waits on the database; SQLite has one writer: one lane.
+        self.lanes = lanes if db.dialect == "postgresql" else 1
 
     async def process_batch(self) -> int:
         now = self.clock.now()
@@ -334,10 +346,15 @@ class DeliveryProcessor(WakeableLoop):
         return len(deliveries)
 
     async def run_due(self) -> int:
-        total = 0
-        while (n := await self.process_batch()) > 0:
-            total += n
-        return total
+        async def lane() -> int:
+            total = 0
+            while (n := await self.process_batch()) > 0:
+                total += n
+            return total
+
+        if self.lanes == 1:
+            return await lane()
+        return sum(await asyncio.gather(*(lane() for _ in range(self.lanes))))
 
     async def run(self) -> None:
         while not self._stopping:
