@@ -325,6 +325,8 @@ class DeliveryProcessor(WakeableLoop):
         # PostgreSQL: `lanes` batches at once, each its own transaction claiming other rows (SKIP LOCKED), so a
         # backlog is worked off while each lane waits on the database; SQLite has one writer: one lane.
         self.lanes = lanes if db.dialect == "postgresql" else 1
+        if db.dialect != "postgresql":   # SQLite: a batch holds the one write lock; webhooks wait behind it
+            self.batch = min(batch, 10)
 
     async def process_batch(self) -> int:
         now = self.clock.now()
