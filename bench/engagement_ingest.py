@@ -1,17 +1,26 @@
-"""Benchmark: care-inbox webhook ingest (issue 11) — verify → durable → 200, and webhook → in the inbox.
+"""Benchmark: care-inbox webhook ingest (issue 11) — verify → durable → 200, and webhook → visible in the inbox.
 
-    uv run python bench/engagement_ingest.py                      # SQLite, 5000 webhooks, 64 in flight
-    uv run python bench/engagement_ingest.py --db postgres        # BENCH_DATABASE_URL or postgresql://postgres@127.0.0.1:5432/test
-    uv run python bench/engagement_ingest.py --rate 200 --seconds 10   # paced: latency to the inbox at 200 msg/s
+    uv run python bench/engagement_ingest.py --db postgres                  # ingest, engagement direct
+    uv run python bench/engagement_ingest.py --db postgres --gateway        # ingest through the gateway's proxy
+    uv run python bench/engagement_ingest.py --db postgres --phase inbox    # webhook → visible at 200 msg/s
+    uv run python bench/engagement_ingest.py --db sqlite                    # the same on SQLite
+Options: --workers N (ENGAGEMENT_WORKERS), --seconds, --connections, --threads (wrk), --rate (inbox phase).
+PostgreSQL: BENCH_DATABASE_URL or postgresql://postgres@127.0.0.1:5432/test (a scratch database is made
+and dropped).
 
-Method: starts the engagement service as its own process (`python -m engagement`, uvicorn, the production entry
-point) on a free port with a scratch database (no NATS: the outbox keeps the events), creates a Telegram channel,
-then POSTs documented Telegram updates (distinct chats, X-Telegram-Bot-Api-Secret-Token checked constant-time)
-from one asyncio client with keep-alive connections.
-  1. ingest  — N webhooks as fast as `--concurrency` allows: req/s and p50/p99 of the answer (stored before 200);
-  2. inbox   — with `--rate`, webhooks paced at that rate; for each, the time from its delivery row
-     (`received_at`) to its message row (`created_at`), i.e. until the conversation list shows it (both stamped
-     by the service's clock), p50/p99.
+Method: the engagement service runs as its own process(es) — `python -m engagement`, the production entry
+point (uvicorn, the plain-ASGI webhook front, group commit, ENGAGEMENT_WORKERS) — on a scratch database with
+no NATS (the outbox keeps the events); with --gateway also `python -m gateway` in front (ENGAGEMENT_URL), and
+the load goes to the gateway's `/webhooks/telegram/{id}`. A Telegram channel is created through the API.
+  ingest — the load generator is `wrk` (C, its own process, Debian `apt-get install wrk`) with a Lua script
+           that makes every request a distinct documented Telegram update (unique update_id → a new delivery
+           row each; X-Telegram-Bot-Api-Secret-Token checked constant-time): req/s and wrk's p50/p99 latency of
+           the answer, which comes only after the delivery's row is committed. Non-2xx answers are counted and
+           must be 0; the row count is checked against wrk's request count afterwards.
+  inbox  — webhooks paced at --rate by a Python client (32 asyncio senders, keep-alive); a watcher reads the messages
+           table every 20 ms (what the conversation list reads) and takes, for each webhook, the time from the
+           client's scheduled send to the watcher first seeing its message committed: p50/p99 ("visible in the inbox";
+           the live page adds the gateway's SSE push on top).
 Goals (issue 11): ingest ≥ 2,000 req/s with p99 ≤ 50 ms; webhook → inbox p99 ≤ 1 s at 200 messages/s.
 """
 
@@ -19,8 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,19 +40,43 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import msgspec
 from shared.settings import normalize_database_url
-from shared.testing import free_port
+from shared.testing import default_settings, free_port, staff_headers
 
-TOKEN = {"Authorization": "Bearer dev-token", "X-Zabota-Actor": "aliya", "X-Zabota-Role": "lead"}
 SECRET = "bench-secret-token"
+LUA = r"""
+local counter = 0
+local base = tonumber(os.getenv("BENCH_BASE") or "1")
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  tid = tonumber(wrk.thread:get("tid") or 0)
+end
+request = function()
+  counter = counter + 1
+  local n = base + tid * 10000000 + counter
+  local body = string.format('{"update_id":%d,"message":{"message_id":1,"date":1764600000,"text":"Здравствуйте, заказ %d не пришёл","from":{"id":%d,"is_bot":false,"first_name":"Anna","username":"user%d"},"chat":{"id":%d,"first_name":"Anna","username":"user%d","type":"private"}}}', n, n, n, n, n, n)
+  return wrk.format("POST", nil, nil, body)
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d duration_us=%d non2xx=%d errors=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
 
 
 def update(n: int) -> bytes:
-    chat = 10_000_000 + n
-    return json.dumps({"update_id": n, "message": {
+    chat = n
+    return msgspec.json.encode({"update_id": n, "message": {
         "message_id": 1, "date": int(time.time()), "text": f"Здравствуйте, заказ {n} не пришёл",
         "from": {"id": chat, "is_bot": False, "first_name": "Anna", "username": f"user{n}"},
-        "chat": {"id": chat, "first_name": "Anna", "username": f"user{n}", "type": "private"}}}).encode()
+        "chat": {"id": chat, "first_name": "Anna", "username": f"user{n}", "type": "private"}}})
 
 
 def pct(values: list[float], q: float) -> float:
@@ -50,161 +84,204 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def pg_base() -> str:
+    return normalize_database_url(os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+
+
+def plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
 async def pg_scratch() -> tuple[str, str]:
-    base = normalize_database_url(os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     name = f"bench_eng_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(plain(pg_base()))
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    return base.rsplit("/", 1)[0] + "/" + name, name
+    return pg_base().rsplit("/", 1)[0] + "/" + name, name
 
 
-def start_service(database_url: str, var: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
-    env.update({"DATABASE_URL": database_url, "ENGAGEMENT_PORT": str(port), "ZABOTA_VAR_DIR": str(var),
-                "NATS_URL": f"nats://127.0.0.1:{free_port()}"})
-    log = (var / "service.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "engagement"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+def wait_up(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited: {log.read_text()[-2000:]}")
         try:
             if httpx.get(f"{url}/health/live", timeout=1).status_code == 200:
-                return proc, url
+                return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("engagement did not start")
+    raise RuntimeError(f"{url} did not start")
 
 
-async def ingest(url: str, path: str, count: int, concurrency: int, start: int) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    queue = iter(range(start, start + count))
-    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
-        async def worker() -> None:
-            for n in queue:
-                body = update(n)
-                t0 = time.perf_counter()
-                for attempt in range(3):   # a keep-alive connection closed under us: re-sent, as a channel would
-                    try:
-                        response = await http.post(path, content=body, headers=headers)
-                        break
-                    except httpx.TransportError:
-                        if attempt == 2:
-                            raise
-                latencies.append(time.perf_counter() - t0)
-                assert response.status_code == 200, response.text
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - t0, latencies
+def start(module: str, env_extra: dict[str, str], var: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    env.update({f"{module.upper()}_PORT": str(port), "ZABOTA_VAR_DIR": str(var), "ZABOTA_DEMO": "1",
+                "NATS_URL": f"nats://127.0.0.1:{free_port()}", **env_extra})
+    log = var / f"{module}.log"
+    proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_up(url, proc, log)
+    return proc, url
 
 
-async def paced(url: str, path: str, rate: int, seconds: int, start: int) -> None:
-    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(60, pool=None),
-                                 limits=httpx.Limits(max_connections=256)) as http:
-        tasks = []
-        t0 = time.perf_counter()
-        for i in range(rate * seconds):
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(http.post(path, content=update(start + i), headers=headers)))
-        for response in await asyncio.gather(*tasks):
-            assert response.status_code == 200
+def wrk(url: str, seconds: int, threads: int, connections: int, base: int, var: Path) -> dict[str, int]:
+    script = var / "telegram.lua"
+    script.write_text(LUA)
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+                          "-s", str(script), "-H", f"X-Telegram-Bot-Api-Secret-Token: {SECRET}",
+                          "-H", "Content-Type: application/json", url],
+                         env={**os.environ, "BENCH_BASE": str(base)}, capture_output=True, text=True, check=True)
+    match = re.search(r"RESULT (.*)", out.stdout)
+    if not match:
+        raise RuntimeError(out.stdout + out.stderr)
+    return {k: int(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
 
 
-async def inbox_latencies(database_url: str, first: int) -> list[float]:
+async def count_rows(database_url: str, table: str) -> int:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(database_url)
     async with engine.connect() as conn:
-        deliveries = (await conn.execute(text("SELECT dedupe_key, received_at FROM deliveries"))).all()
-        messages = dict((await conn.execute(text("SELECT external_id, created_at FROM messages"))).all())
+        n = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
     await engine.dispose()
-
-    def ts(v):
-        from datetime import UTC, datetime
-        v = v if isinstance(v, datetime) else datetime.fromisoformat(v)
-        return v.replace(tzinfo=UTC) if v.tzinfo is None else v
-
-    out = []
-    for key, received in deliveries:
-        n = int(key.rsplit(":", 1)[1])
-        created = messages.get(f"{10_000_000 + n}:1")
-        if n > first and created is not None:
-            out.append((ts(created) - ts(received)).total_seconds())
-    return out
+    return n
 
 
-async def wait_drained(database_url: str) -> float:
+async def paced(url: str, path: str, rate: int, seconds: int, start: int, sent: dict[int, float],
+                senders: int = 32) -> None:
+    """Webhooks on a fixed schedule (rate per second) from `senders` tasks, each with one keep-alive
+    connection; a webhook's time is its SCHEDULED send time, so a slow answer delays the clock, not the figure
+    (no coordinated omission)."""
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    total = rate * seconds
+    t0 = time.time() + 0.5
+    schedule = iter(range(total))
+
+    async def sender() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=1)) as http:
+            for i in schedule:
+                at = t0 + i / rate
+                if (delay := at - time.time()) > 0:
+                    await asyncio.sleep(delay)
+                sent[start + i] = at
+                response = await http.post(path, content=update(start + i), headers=headers)
+                assert response.status_code == 200, response.text
+
+    await asyncio.gather(*(sender() for _ in range(senders)))
+
+
+async def watch(database_url: str, seen: dict[int, float], expected: int, stop: asyncio.Event) -> None:
+    """Read the messages table every 20 ms; note when each message is first visible (committed)."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(database_url)
-    t0 = time.perf_counter()
+    since = "1970-01-01T00:00:00+00:00"
+    from datetime import datetime, timedelta
+    since_dt = datetime.fromisoformat(since)
     try:
-        while True:
-            async with engine.connect() as conn:
-                left = (await conn.execute(text("SELECT count(*) FROM deliveries WHERE processed_at IS NULL"))
-                        ).scalar_one()
-            if left == 0:
-                return time.perf_counter() - t0
-            await asyncio.sleep(0.5)
+        async with engine.connect() as conn:
+            while not stop.is_set() and len(seen) < expected:
+                rows = (await conn.execute(text(
+                    "SELECT external_id, created_at FROM messages WHERE created_at >= :since"),
+                    {"since": since_dt})).all()
+                await conn.commit()
+                now = time.time()
+                newest = since_dt
+                for external_id, created in rows:
+                    n = int(external_id.split(":", 1)[0])
+                    seen.setdefault(n, now)
+                    created = created if isinstance(created, datetime) else datetime.fromisoformat(created)
+                    newest = max(newest, created.replace(tzinfo=since_dt.tzinfo) if created.tzinfo is None
+                                 else created)
+                since_dt = max(since_dt, newest - timedelta(seconds=5))
+                await asyncio.sleep(0.02)
     finally:
         await engine.dispose()
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--count", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="postgres")
+    parser.add_argument("--phase", choices=["ingest", "inbox"], default="ingest")
+    parser.add_argument("--gateway", action="store_true", help="send through the gateway's /webhooks proxy")
+    parser.add_argument("--workers", type=int, default=0, help="ENGAGEMENT_WORKERS (0: the service's default)")
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rate", type=int, default=200)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-engagement-"))
-    print(f"scratch directory (service.log): {tmp}")
+    if args.phase == "ingest" and not shutil.which("wrk"):
+        raise SystemExit("wrk is needed (apt-get install wrk)")
+    var = Path(tempfile.mkdtemp(prefix="bench-engagement-"))
+    print(f"scratch directory (logs): {var}; load average {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
     drop = None
     if args.db == "postgres":
         database_url, drop = await pg_scratch()
     else:
-        database_url = f"sqlite+aiosqlite:///{tmp / 'engagement.db'}"
-    proc, url = start_service(database_url, tmp)
+        database_url = f"sqlite+aiosqlite:///{var / 'engagement.db'}"
+    procs: list[subprocess.Popen] = []
     try:
+        extra = {"ENGAGEMENT_DATABASE_URL": database_url}
+        if args.workers:
+            extra["ENGAGEMENT_WORKERS"] = str(args.workers)
+        proc, url = start("engagement", extra, var)
+        procs.append(proc)
+        target = url
+        if args.gateway:
+            gproc, target = start("gateway", {"GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{var / 'gateway.db'}",
+                                              "ENGAGEMENT_URL": url}, var)
+            procs.append(gproc)
+        lead = staff_headers("aliya", "lead", default_settings("engagement").gateway_secret, service="engagement")
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            created = await http.post("/api/engagement/channels", headers=TOKEN, json={
+            created = await http.post("/api/engagement/channels", headers=lead, json={
                 "kind": "telegram", "name": "bench", "config": {"bot_token": "1:x", "secret_token": SECRET}})
             assert created.status_code == 201, created.text
         path = f"/webhooks/telegram/{created.json()['id']}"
-        await ingest(url, path, 200, 8, 1)                    # warm-up: ids 1..200
-        elapsed, latencies = await ingest(url, path, args.count, args.concurrency, 201)
-        print(f"ingest ({args.db}): {args.count} webhooks in {elapsed:.2f} s = {args.count / elapsed:.0f} req/s; "
-              f"p50 {pct(latencies, .5) * 1000:.1f} ms, p99 {pct(latencies, .99) * 1000:.1f} ms "
-              f"(concurrency {args.concurrency})")
-        drained = await wait_drained(database_url)            # the processor works off the burst first
-        print(f"processing: the burst was in the inbox {drained:.1f} s after the last answer")
-        first = 200 + args.count
-        await paced(url, path, args.rate, args.seconds, first + 1)
-        lat: list[float] = []
-        for _ in range(240):                                  # until every paced webhook is in the inbox
-            lat = await inbox_latencies(database_url, first)
-            if len(lat) >= args.rate * args.seconds:
-                break
-            await asyncio.sleep(0.5)
-        print(f"inbox ({args.db}): {len(lat)} webhooks at {args.rate}/s: webhook → message in the inbox "
-              f"p50 {pct(lat, .5) * 1000:.0f} ms, p99 {pct(lat, .99) * 1000:.0f} ms")
+        via = "through the gateway" if args.gateway else "engagement direct"
+        workers = args.workers or "default"
+        if args.phase == "ingest":
+            wrk(target + path, 2, 1, 8, 900_000_000, var)                 # warm-up (connections, caches, JIT-less)
+            before = await count_rows(database_url, "deliveries")
+            r = wrk(target + path, args.seconds, args.threads, args.connections, 1, var)
+            stored = await count_rows(database_url, "deliveries") - before
+            rps = r["requests"] / (r["duration_us"] / 1e6)
+            print(f"ingest ({args.db}, {via}, workers {workers}): {r['requests']} webhooks in "
+                  f"{r['duration_us'] / 1e6:.1f} s = {rps:.0f} req/s; p50 {r['p50_us'] / 1000:.1f} ms, "
+                  f"p90 {r['p90_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms, max {r['max_us'] / 1000:.0f} ms; "
+                  f"non-2xx {r['non2xx']}, socket errors {r['errors']}; rows stored {stored} "
+                  f"(client: wrk -t{args.threads} -c{args.connections}, same machine); "
+                  f"load average after {os.getloadavg()[0]:.2f}")
+        else:
+            sent: dict[int, float] = {}
+            seen: dict[int, float] = {}
+            stop = asyncio.Event()
+            expected = args.rate * args.seconds
+            watcher = asyncio.create_task(watch(database_url, seen, expected, stop))
+            await paced(target, path, args.rate, args.seconds, 1, sent)
+            deadline = time.monotonic() + 120
+            while len(seen) < expected and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            stop.set()
+            await watcher
+            lat = [seen[n] - sent[n] for n in sent if n in seen]
+            print(f"inbox ({args.db}, {via}, workers {workers}): {len(lat)}/{expected} webhooks at {args.rate}/s "
+                  f"for {args.seconds} s: webhook sent → message visible p50 {pct(lat, .5) * 1000:.0f} ms, "
+                  f"p99 {pct(lat, .99) * 1000:.0f} ms, max {max(lat or [0]) * 1000:.0f} ms; "
+                  f"load average {os.getloadavg()[0]:.2f}")
     finally:
-        proc.terminate()
-        proc.wait(20)
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         if drop:
-            base = normalize_database_url(os.environ.get("BENCH_DATABASE_URL",
-                                                         "postgresql://postgres@127.0.0.1:5432/test"))
-            conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+            conn = await asyncpg.connect(plain(pg_base()))
             await conn.execute(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
             await conn.close()
 

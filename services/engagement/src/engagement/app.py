@@ -23,6 +23,7 @@ from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
 from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
+from engagement.ingest import WebhookFront
 from engagement.models import Base
 from engagement.monitoring import FeedPoller
 from engagement.monitoring_api import monitoring_routes
@@ -92,3 +93,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, bac
     app.state.channels = channels
     app.state.channel_cache = ChannelCache()
     return app
+
+
+def create_asgi() -> WebhookFront:
+    """What `python -m engagement` serves: the app behind the plain-ASGI webhook front (engagement.ingest).
+    Called in each uvicorn worker process, so each logs as the service does."""
+    from shared.telemetry import setup_logging
+
+    setup_logging("engagement")
+    return WebhookFront(create_app())

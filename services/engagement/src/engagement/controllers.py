@@ -68,7 +68,10 @@ async def list_conversations(session: AsyncSession, actor: Actor, status: str | 
     limit, offset = max(1, min(limit, 200)), max(0, offset)
     items, total = await services.list_conversations(session, actor, status=status, channel=channel,
                                                      assignee=assignee, tag=tag, q=q, limit=limit, offset=offset)
-    return Response(items, headers={"X-Total-Count": str(total)})
+    headers = {"X-Total-Count": str(int(total))}
+    if isinstance(total, services.CappedTotal):   # counted up to the cap only (services.capped_count)
+        headers["X-Total-Count-Capped"] = "true"
+    return Response(items, headers=headers)
 
 
 @get("/conversations/{conversation_id:str}")

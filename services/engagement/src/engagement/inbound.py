@@ -15,14 +15,16 @@ redelivery Meta sends with another body still has one effect.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from shared.clock import Clock
@@ -31,8 +33,6 @@ from shared.events.engagement import MessageReceived
 from shared.loop import WakeableLoop
 from shared.outbox import add_event
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,7 @@ from engagement import quality, rules
 from engagement.assignment import auto_assign
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
+from engagement.ingest import DeliveryWriter, StoreFailed
 from engagement.models import Channel, Conversation, ConversationTag, Delivery, Message, TagRule, new_id
 from engagement.services import next_seq, search_text
 
@@ -51,22 +52,24 @@ def _text(body: str, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type=TEXT)
 
 
-async def store_delivery(request: Request, *, kind: str, channel_id: str | None, dedupe_key: str,
-                         body: bytes) -> bool:
-    """Insert the raw delivery once, in one short statement of its own (`ON CONFLICT DO NOTHING`: a redelivery
-    is a no-op), commit, and wake the processor. Returns whether it was new."""
-    runtime = request.app.state.runtime
-    db = runtime.db
-    now = runtime.clock.now()
-    insert = (pg_insert if db.dialect == "postgresql" else sqlite_insert)(Delivery.__table__)
-    statement = insert.values(kind=kind, channel_id=channel_id, dedupe_key=dedupe_key[:200], body=body,
-                              received_at=now, next_attempt_at=now, attempts=0, outcome="") \
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    async with db.engine.begin() as conn:
-        inserted = (await conn.execute(statement)).rowcount > 0
-    if inserted and (processor := runtime.state.get("processor")) is not None:
-        processor.wake()
-    return inserted
+def delivery_writer(state: Any) -> DeliveryWriter:
+    """The process's group-commit writer of delivery rows (engagement.ingest), made on first use."""
+    runtime = state.runtime
+    writer = runtime.state.get("delivery_writer")
+    if writer is None:
+        def wake() -> None:
+            if (processor := runtime.state.get("processor")) is not None:
+                processor.wake()
+
+        writer = runtime.state["delivery_writer"] = DeliveryWriter(runtime.db, runtime.clock, on_new=wake)
+    return writer
+
+
+async def store_delivery(state: Any, *, kind: str, channel_id: str | None, dedupe_key: str, body: bytes) -> bool:
+    """Store the raw delivery once (a redelivery is a no-op) and return when it is committed — in a batch with
+    the deliveries arriving beside it (group commit) — waking the processor. Returns whether it was new; raises
+    StoreFailed if its batch could not be committed."""
+    return await delivery_writer(state).store(kind=kind, channel_id=channel_id, dedupe_key=dedupe_key, body=body)
 
 
 class ChannelCache:
@@ -78,11 +81,11 @@ class ChannelCache:
     def __init__(self) -> None:
         self._items: dict[str, tuple[float, tuple[str, str | None, str] | None]] = {}
 
-    async def get(self, request: Request, channel_id: str, kind: str) -> tuple[str, str | None, str] | None:
+    async def get(self, state: Any, channel_id: str, kind: str) -> tuple[str, str | None, str] | None:
         now = time.monotonic()
         hit = self._items.get(channel_id)
         if hit is None or now - hit[0] > self.TTL:
-            async with request.app.state.runtime.db.sessionmaker() as session:
+            async with state.runtime.db.sessionmaker() as session:
                 channel = await session.get(Channel, channel_id)
                 value = (channel.kind, channel.webhook_secret_digest, str(channel.config.get("group_id", ""))) \
                     if channel is not None and channel.active else None
@@ -95,8 +98,8 @@ class ChannelCache:
 
 def _json(raw: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -112,59 +115,84 @@ def instagram_handshake(request: Request) -> Response:
     return _text("verify token mismatch", 403)
 
 
+# The answers of the webhook POSTs, shared by the Litestar routes below and the plain-ASGI front
+# (engagement.ingest.WebhookFront): (app state, channel id, header lookup by lower-case name, raw body) →
+# (status, text body).
+
+NOT_STORED = (503, "not stored, try again")
+
+
+async def _stored(state: Any, kind: str, channel_id: str | None, key: str, raw: bytes, ok: str) -> tuple[int, str]:
+    try:
+        await store_delivery(state, kind=kind, channel_id=channel_id, dedupe_key=key, body=raw)
+    except StoreFailed:
+        return NOT_STORED
+    return 200, ok
+
+
+async def instagram_answer(state: Any, _channel_id: str | None, header: Callable[[str], str | None],
+                           raw: bytes) -> tuple[int, str]:
+    signature = header("x-hub-signature-256")
+    if not signature:
+        return 401, "missing X-Hub-Signature-256"
+    if not rules.meta_signature_valid(state.channels.meta_app_secret, raw, signature):
+        return 403, "bad signature"
+    return await _stored(state, "instagram", None, "instagram:" + hashlib.sha256(raw).hexdigest(), raw,
+                         "EVENT_RECEIVED")
+
+
+async def telegram_answer(state: Any, channel_id: str | None, header: Callable[[str], str | None],
+                          raw: bytes) -> tuple[int, str]:
+    channel = await state.channel_cache.get(state, channel_id, "telegram")
+    if channel is None:
+        return 404, "unknown channel"
+    token = header("x-telegram-bot-api-secret-token")
+    if not token:
+        return 401, "missing X-Telegram-Bot-Api-Secret-Token"
+    if not matches_digest(token, channel[1]):
+        return 403, "bad secret token"
+    update = _json(raw)
+    if update is None or not isinstance(update.get("update_id"), int):
+        return 400, "update_id missing"
+    return await _stored(state, "telegram", channel_id, f"telegram:{channel_id}:{update['update_id']}", raw, "ok")
+
+
+async def vk_answer(state: Any, channel_id: str | None, _header: Callable[[str], str | None],
+                    raw: bytes) -> tuple[int, str]:
+    channel = await state.channel_cache.get(state, channel_id, "vk")
+    if channel is None:
+        return 404, "unknown channel"
+    body = _json(raw)
+    if body is None:
+        return 400, "invalid JSON"
+    if not matches_digest(str(body.get("secret") or ""), channel[1]):
+        return 403, "bad secret"
+    if body.get("type") == "confirmation":
+        if str(body.get("group_id")) != channel[2]:
+            return 403, "group_id does not match this channel"
+        async with state.runtime.db.sessionmaker() as session:
+            row = await session.get(Channel, channel_id)
+        return 200, decrypt_secrets(state.settings, row.secrets)["confirmation"]
+    event_id = body.get("event_id") or hashlib.sha256(raw).hexdigest()
+    return await _stored(state, "vk", channel_id, f"vk:{channel_id}:{event_id}", raw, "ok")
+
+
 @post("/webhooks/instagram", include_in_schema=False)
 async def instagram_webhook(request: Request) -> Response:
-    raw = await request.body()
-    header = request.headers.get("x-hub-signature-256")
-    if not header:
-        return _text("missing X-Hub-Signature-256", 401)
-    if not rules.meta_signature_valid(request.app.state.channels.meta_app_secret, raw, header):
-        return _text("bad signature", 403)
-    key = "instagram:" + hashlib.sha256(raw).hexdigest()
-    await store_delivery(request, kind="instagram", channel_id=None, dedupe_key=key, body=raw)
-    return _text("EVENT_RECEIVED")
+    return _text(*reversed(await instagram_answer(request.app.state, None, request.headers.get,
+                                                  await request.body())))
 
 
 @post("/webhooks/telegram/{channel_id:str}", include_in_schema=False)
 async def telegram_webhook(request: Request, channel_id: FromPath[str]) -> Response:
-    raw = await request.body()
-    channel = await request.app.state.channel_cache.get(request, channel_id, "telegram")
-    if channel is None:
-        return _text("unknown channel", 404)
-    header = request.headers.get("x-telegram-bot-api-secret-token")
-    if not header:
-        return _text("missing X-Telegram-Bot-Api-Secret-Token", 401)
-    if not matches_digest(header, channel[1]):
-        return _text("bad secret token", 403)
-    update = _json(raw)
-    if update is None or not isinstance(update.get("update_id"), int):
-        return _text("update_id missing", 400)
-    await store_delivery(request, kind="telegram", channel_id=channel_id,
-                         dedupe_key=f"telegram:{channel_id}:{update['update_id']}", body=raw)
-    return _text("ok")
+    return _text(*reversed(await telegram_answer(request.app.state, channel_id, request.headers.get,
+                                                 await request.body())))
 
 
 @post("/webhooks/vk/{channel_id:str}", include_in_schema=False)
 async def vk_webhook(request: Request, channel_id: FromPath[str]) -> Response:
-    raw = await request.body()
-    channel = await request.app.state.channel_cache.get(request, channel_id, "vk")
-    if channel is None:
-        return _text("unknown channel", 404)
-    body = _json(raw)
-    if body is None:
-        return _text("invalid JSON", 400)
-    if not matches_digest(str(body.get("secret") or ""), channel[1]):
-        return _text("bad secret", 403)
-    if body.get("type") == "confirmation":
-        if str(body.get("group_id")) != channel[2]:
-            return _text("group_id does not match this channel", 403)
-        async with request.app.state.runtime.db.sessionmaker() as session:
-            row = await session.get(Channel, channel_id)
-        return _text(decrypt_secrets(request.app.state.settings, row.secrets)["confirmation"])
-    event_id = body.get("event_id") or hashlib.sha256(raw).hexdigest()
-    await store_delivery(request, kind="vk", channel_id=channel_id, dedupe_key=f"vk:{channel_id}:{event_id}",
-                         body=raw)
-    return _text("ok")
+    return _text(*reversed(await vk_answer(request.app.state, channel_id, request.headers.get,
+                                           await request.body())))
 
 
 webhook_routes = [instagram_handshake, instagram_webhook, telegram_webhook, vk_webhook]
@@ -182,19 +210,27 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
     conversation = (await session.execute(select(Conversation).where(
         Conversation.channel_id == channel.id, Conversation.thread_key == item.thread_key))).scalar_one_or_none()
     reopened = False
+    created = conversation is None
     if conversation is None:
         conversation = Conversation(
             channel_id=channel.id, kind=channel.kind, thread_kind=item.thread_kind, thread_key=item.thread_key,
             account=channel.account, deal_id=channel.deal_id, status=rules.OPEN, created_at=now,
             last_activity_at=item.at, customer_name="", customer_handle="", reply_target={}, last_text="",
             last_direction="in", search_text="", paused_seconds=0)
-        session.add(conversation)
-        await session.flush()
-        await auto_assign(session, conversation, now)
+        try:
+            async with session.begin_nested():
+                session.add(conversation)
+        except IntegrityError:   # another processor lane or replica made it meanwhile (committed): take it
+            conversation = (await session.execute(select(Conversation).where(
+                Conversation.channel_id == channel.id, Conversation.thread_key == item.thread_key))).scalar_one()
+            created = False
+            reopened = conversation.status == rules.RESOLVED
+        else:
+            await auto_assign(session, conversation, now)
     else:
         reopened = conversation.status == rules.RESOLVED
     message = Message(id=new_id(), conversation_id=conversation.id, channel_id=channel.id, direction="in",
-                      seq=await next_seq(session, conversation.id), text=item.text,
+                      seq=1 if created else await next_seq(session, conversation.id), text=item.text,
                       at=item.at, author=item.author, external_id=item.external_id, raw=item.raw, created_at=now)
     try:
         async with session.begin_nested():
@@ -224,9 +260,16 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
     return message
 
 
+TAG_RULES_OF_BATCH = "engagement.tag_rules"
+
+
 async def apply_tag_rules(session: AsyncSession, conversation: Conversation, channel: Channel,
                           item: Inbound) -> None:
-    rows = (await session.execute(select(TagRule.kind, TagRule.value, TagRule.tag))).all()
+    rows = session.info.get(TAG_RULES_OF_BATCH)   # the processor reads the rules once per batch
+    if rows is None:
+        rows = (await session.execute(select(TagRule.kind, TagRule.value, TagRule.tag))).all()
+        if TAG_RULES_OF_BATCH in session.info:
+            session.info[TAG_RULES_OF_BATCH] = rows
     if not rows:
         return
     tags = rules.matching_tags([tuple(r) for r in rows], text=item.text, channel_kind=channel.kind,
@@ -276,13 +319,20 @@ class DeliveryProcessor(WakeableLoop):
     """Turns stored deliveries into messages. A delivery that fails to process is retried with backoff; its
     savepoint undoes a half-done delivery."""
 
-    def __init__(self, db: Database, clock: Clock, batch: int = 50, poll_seconds: float = 1.0) -> None:
+    def __init__(self, db: Database, clock: Clock, batch: int = 50, poll_seconds: float = 1.0,
+                 lanes: int = 4) -> None:
         super().__init__(poll_seconds)
         self.db, self.clock, self.batch = db, clock, batch
+        # PostgreSQL: `lanes` batches at once, each its own transaction claiming other rows (SKIP LOCKED), so a
+        # backlog is worked off while each lane waits on the database; SQLite has one writer: one lane.
+        self.lanes = lanes if db.dialect == "postgresql" else 1
+        if db.dialect != "postgresql":   # SQLite: a batch holds the one write lock; webhooks wait behind it
+            self.batch = min(batch, 10)
 
     async def process_batch(self) -> int:
         now = self.clock.now()
         async with self.db.transaction() as session:
+            session.info[TAG_RULES_OF_BATCH] = None   # read once for the batch (a rule added meanwhile: next one)
             query = (select(Delivery).where(Delivery.processed_at.is_(None), Delivery.next_attempt_at <= now)
                      .order_by(Delivery.id).limit(self.batch))
             deliveries = list((await session.execute(skip_locked(query, self.db))).scalars())
@@ -299,10 +349,15 @@ class DeliveryProcessor(WakeableLoop):
         return len(deliveries)
 
     async def run_due(self) -> int:
-        total = 0
-        while (n := await self.process_batch()) > 0:
-            total += n
-        return total
+        async def lane() -> int:
+            total = 0
+            while (n := await self.process_batch()) > 0:
+                total += n
+            return total
+
+        if self.lanes == 1:
+            return await lane()
+        return sum(await asyncio.gather(*(lane() for _ in range(self.lanes))))
 
     async def run(self) -> None:
         while not self._stopping:

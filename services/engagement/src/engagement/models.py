@@ -124,7 +124,13 @@ class Conversation(Base):
     __table_args__ = (
         UniqueConstraint("channel_id", "thread_key", name="uq_conversations_thread"),
         Index("ix_conversations_activity", "last_activity_at", "id"),
-        Index("ix_conversations_status_activity", "status", "last_activity_at"),
+        # one per list filter, each giving the list's order (migration 0003_inbox_scale); on PostgreSQL also a
+        # trigram GIN index on search_text (made by the migration only)
+        Index("ix_conversations_status_activity", "status", "last_activity_at", "id"),
+        Index("ix_conversations_assignee_activity", "assignee", "last_activity_at", "id"),
+        Index("ix_conversations_kind_activity", "kind", "last_activity_at", "id"),
+        Index("ix_conversations_channel_activity", "channel_id", "last_activity_at", "id"),
+        Index("ix_conversations_account_activity", "account", "last_activity_at", "id"),
     )
 
 

@@ -183,13 +183,34 @@ async def list_conversations(session: AsyncSession, actor: Actor, *, status: str
                                               .where(ConversationTag.tag == rules.normalise_tag(tag))))
     if q and q.strip():
         conditions.append(Conversation.search_text.contains(q.strip().lower(), autoescape=True))
-    total = (await session.execute(select(func.count()).select_from(Conversation).where(*conditions))).scalar_one()
     rows = list((await session.execute(
         select(Conversation).where(*conditions)
         .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit).offset(offset)
     )).scalars())
+    if rows and len(rows) < limit or not rows and offset == 0:
+        total = offset + len(rows)   # the last page: the total is known without counting
+    else:
+        counted = await capped_count(session, conditions)
+        total = CappedTotal(COUNT_CAP) if counted > COUNT_CAP else counted
     tags = await tags_of(session, [c.id for c in rows])
     return [conversation_out(c, tags[c.id]) for c in rows], total
+
+
+COUNT_CAP = 1_000
+
+
+class CappedTotal(int):
+    """A list total that is only a lower bound: more than COUNT_CAP conversations match."""
+
+
+async def capped_count(session: AsyncSession, conditions: list[Any]) -> int:
+    """How many conversations match, counted up to COUNT_CAP + 1 (the list's `X-Total-Count`): a page never
+    counts more than ~1,000 index entries, whatever the inbox's size (20 pages of 50: an agent's queue is
+    counted exactly; a whole year's archive is "1,000+"). Above the cap the list's total is `CappedTotal(1000)`,
+    answered as `X-Total-Count: 1000` with `X-Total-Count-Capped: true`, and paging on goes on working; a last
+    page knows its exact total without counting."""
+    matching = select(Conversation.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
+    return (await session.execute(select(func.count()).select_from(matching))).scalar_one()
 
 
 async def get_conversation(session: AsyncSession, actor: Actor, conversation_id: str) -> Conversation:
