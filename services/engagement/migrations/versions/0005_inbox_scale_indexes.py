@@ -11,7 +11,7 @@ characters; shorter q and SQLite read the rows. If the extension cannot be creat
 without it (search then reads the rows) and says so in the log.
 
 Revision ID: 0003_inbox_scale
-Revises: infra_0002
+Revises: 0003_monitoring
 Create Date: 2026-12-01 22:00:00
 """
 import logging
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0003_inbox_scale'
-down_revision = 'infra_0002'
+down_revision = '0003_monitoring'
 branch_labels = None
 depends_on = None
 
