@@ -14,9 +14,10 @@ from gateway.pages import (
     deals,
     leads,
     payroll,
+    sales,
     staff,
     status,
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
-               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes]
+               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes, *sales.routes]
