@@ -90,8 +90,9 @@ def lead_out(c: Conversation) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- PATCH /channels/{id}
 
 async def patch_channel(session: AsyncSession, actor: Actor, channel_id: str, body: ChannelPatchIn) -> Channel:
-    """The lead renames a channel account, marks it as a sales account (or not), or (de)activates it."""
-    access.require_roles(actor, access.LEAD, access.INTEGRATION)
+    """The lead (only the lead, as for creating one) renames a channel account, marks it as a sales account (or
+    not), or (de)activates it."""
+    access.require_roles(actor, access.LEAD)
     channel = await session.get(Channel, channel_id)
     if channel is None:
         raise NotFound("channel not found")
