@@ -18,7 +18,7 @@ from shared.settings import Settings
 from shared.testing import default_settings, staff_headers
 
 from .backends import Backend, roster, serve_clients
-from .conftest import gateway_settings, down_service_urls, sign_in
+from .conftest import down_service_urls, gateway_settings, sign_in
 from .test_clients_pages import text_of
 
 APP_SECRET = "sales-pages-app-secret"

@@ -33,7 +33,7 @@ from shared.errors import Conflict, Forbidden, NotFound
 from shared.events.clients import LeadStageChanged
 from shared.events.engagement import ConversationAnswered, SalesDialogStarted
 from shared.service import Runtime
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients import access
