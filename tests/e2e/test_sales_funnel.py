@@ -5,7 +5,7 @@ Engagement receives channel webhooks (Instagram Direct, Telegram) on the agency'
 processor stores the messages and its outbox relay publishes `engagement.conversation.sales_dialog_started.v1`
 and `engagement.conversation.answered.v1`; the clients service's durable consumer registers / matches the lead
 and publishes `clients.lead.stage_changed.v1`, which engagement's consumer records on the conversations.
-Nothing is fed by hand. Both services share one FixedClock.
+Nothing is fed by hand. Both services share one FixedClock; engagement runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class Service:
 
 
 @pytest.fixture
-async def services(tmp_path, nats_server, monkeypatch) -> AsyncIterator[tuple[Service, Service, FixedClock]]:
+async def services(tmp_path, nats_server, monkeypatch, database_url
+                   ) -> AsyncIterator[tuple[Service, Service, FixedClock]]:
+    """clients on SQLite, engagement on SQLite and on PostgreSQL."""
     from clients.app import create_app as clients_app
     from engagement.app import create_app as engagement_app
     from engagement.config import ChannelSettings
@@ -61,9 +63,8 @@ async def services(tmp_path, nats_server, monkeypatch) -> AsyncIterator[tuple[Se
                                instagram_graph_url="http://127.0.0.1:1/graph", telegram_api_url="http://127.0.0.1:1/tg",
                                vk_api_url="http://127.0.0.1:1/vk", public_url="https://zabota.example",
                                http_timeout_seconds=2.0)
-    eapp = engagement_app(settings=make_settings("engagement",
-                                                 database_url=f"sqlite+aiosqlite:///{tmp_path / 'e.db'}",
-                                                 nats_url=nats_server.url), clock=clock, channels=channels)
+    eapp = engagement_app(settings=make_settings("engagement", database_url=database_url, nats_url=nats_server.url),
+                          clock=clock, channels=channels)
     async with AsyncTestClient(capp) as c, AsyncTestClient(eapp) as e:
         clients, engagement = Service("clients", c, capp), Service("engagement", e, eapp)
         await clients.call("PUT", "/staff/anna", {"role": "content_manager"}, as_=None)
@@ -209,6 +210,7 @@ async def test_from_a_direct_message_to_a_paying_client(services) -> None:
     assert [c["channel"] for c in report["by_channel"]] == ["instagram"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)   # the journey above runs on both databases
 async def test_the_funnel_of_a_synthetic_month_matches_a_hand_count(services) -> None:
     """A synthetic March: 9 dialogs on the sales accounts (Direct and Telegram), answered by agent1 or agent2,
     moved along by hand, one paid, one spam, one resolved with nothing; 2 leads entered by hand by anna; one
