@@ -16,7 +16,7 @@ from gateway.pages.deals import Services, is_htmx, staff_of
 from gateway.pages.sales import CHANNEL_KINDS, DISQUALIFY, channel_label
 from gateway.rendering import page, redirect
 from gateway.roles import ANALYST, CONTENT_MANAGER, LEAD, PUBLIC, allow
-from gateway.service_client import ServiceClient, ServiceError
+from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.ui import bar_chart, form_errors, month_of, page_number, page_of, recent_months, valid_month
 
 LEAD_EXTRAS = {"channel_label": channel_label, "disqualify": DISQUALIFY}   # issue 15: the lead's channel, spam
@@ -101,7 +101,7 @@ async def find_lead(services: ServiceClient, lead_id: str) -> dict[str, Any]:
         try:
             conversation["detail"] = await services.get("engagement",
                                                         f"/conversations/{conversation['conversation_id']}")
-        except ServiceError:
+        except (ServiceError, ServiceUnavailable):   # not shown to this user, or the inbox is away
             conversation["detail"] = None
     return lead
 
