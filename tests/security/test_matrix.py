@@ -189,7 +189,6 @@ SERVICE_ROUTES: list[Route] = [
     Route("clients", "GET", f"{C}/reports/funnel", READ_ALL, params={"manager": FOREIGN_MANAGER}),
     # Issue 15: leads from the inbox. The foreign lead was entered by hand (no conversation), so the care and senior
     # agents — who work the inbox's leads — do not see it; the foreign conversation is a client account's: no lead.
-    Route("clients", "GET", f"{C}/leads/{{lead_id}}/detail", READ_ALL),
     Route("clients", "PATCH", f"{C}/leads/{{lead_id}}", WRITE_ALL, body=_json({"notes": "matrix"})),
     Route("clients", "POST", f"{C}/leads/{{lead_id}}/disqualify", WRITE_ALL, body=_json({"reason": None})),
     Route("clients", "GET", f"{C}/leads/by-conversation/{{conversation_id}}", frozenset()),

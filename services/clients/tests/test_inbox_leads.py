@@ -112,7 +112,7 @@ async def test_inbox_leads_are_the_agents_and_bad_input_is_named(api) -> None:
     await deliver(api, dialog("c-1", handle="333"))
     lead = await lead_of(api, "c-1", as_=AGENT)
     hand = await api.ok("post", "/leads", {"full_name": "Ручной", "phone": "+7 703 000 0000"}, as_=LEAD)
-    assert (await api.get(f"/leads/{hand['id']}/detail", as_=AGENT)).status_code == 404   # not an inbox lead
+    assert (await api.get(f"/leads/{hand['id']}", as_=AGENT)).status_code == 404   # not an inbox lead
     assert (await api.client.patch(f"/api/clients/leads/{hand['id']}", json={"notes": "x"},
                                    headers=api.headers(AGENT))).status_code == 404
     assert [x["id"] for x in await api.ok("get", "/leads", as_=AGENT)] == [lead["id"]]

@@ -480,9 +480,10 @@ async def list_leads(session: NamedDependency[AsyncSession], actor: NamedDepende
 
 @get("/leads/{lead_id:str}")
 async def get_lead(lead_id: str, session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> dict[str, Any]:
-    """One lead, with the list's rules: a lead the actor may not see is 404."""
+    """One lead, with the list's rules: a lead the actor may not see is 404; with its inbox conversations
+    (issue 15)."""
     access.require_reader(actor)
-    return lead_view(await leads.get_lead(session, actor, lead_id))
+    return await inbox_leads.lead_detail(session, await leads.get_lead(session, actor, lead_id))
 
 
 @post("/leads/{lead_id:str}/stage", status_code=200)

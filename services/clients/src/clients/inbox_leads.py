@@ -300,17 +300,6 @@ async def get_lead_of_conversation(conversation_id: str, session: NamedDependenc
     return await lead_detail(session, lead)
 
 
-@get("/leads/{lead_id:str}/detail")
-async def get_lead_detail(lead_id: str, session: NamedDependency[AsyncSession],
-                          actor: NamedDependency[Actor]) -> dict[str, Any]:
-    """A lead with its inbox conversations."""
-    access.require_reader(actor)
-    lead = await session.get(Lead, lead_id)
-    if lead is None or not can_see(actor, lead):
-        raise NotFound("lead not found")
-    return await lead_detail(session, lead)
-
-
 @patch("/leads/{lead_id:str}")
 async def patch_lead_route(lead_id: str, data: JSONBody[LeadPatchIn], session: NamedDependency[AsyncSession],
                            runtime: NamedDependency[Runtime], actor: NamedDependency[Actor]) -> dict[str, Any]:
@@ -329,4 +318,4 @@ async def post_disqualify(lead_id: str, data: JSONBody[DisqualifyIn], session: N
     return await lead_detail(session, lead)
 
 
-routes = [get_lead_of_conversation, get_lead_detail, patch_lead_route, post_disqualify]
+routes = [get_lead_of_conversation, patch_lead_route, post_disqualify]

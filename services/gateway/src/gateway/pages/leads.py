@@ -96,7 +96,7 @@ async def find_lead(services: ServiceClient, lead_id: str) -> dict[str, Any]:
     """The lead, as the signed-in user may see it (the service answers 404 otherwise), with its inbox
     conversations (issue 15) and their messages as the inbox shows them to this user (a conversation the
     inbox does not show them — a content manager, the analyst — is listed without its messages)."""
-    lead = await services.get("clients", f"/leads/{lead_id}/detail")
+    lead = await services.get("clients", f"/leads/{lead_id}")
     for conversation in lead.get("conversations", []):
         try:
             conversation["detail"] = await services.get("engagement",
