@@ -191,6 +191,11 @@ SERVICE_ROUTES: list[Route] = [
     Route("clients", "GET", f"{C}/leads/{{lead_id}}", READ_ALL),
     Route("clients", "POST", f"{C}/leads/{{lead_id}}/stage", WRITE_ALL, body=_json({"stage": "warm_lead"})),
     Route("clients", "GET", f"{C}/reports/funnel", READ_ALL, params={"manager": FOREIGN_MANAGER}),
+    # Issue 15: leads from the inbox. The foreign lead was entered by hand (no conversation), so the care and senior
+    # agents — who work the inbox's leads — do not see it; the foreign conversation is a client account's: no lead.
+    Route("clients", "PATCH", f"{C}/leads/{{lead_id}}", WRITE_ALL, body=_json({"notes": "matrix"})),
+    Route("clients", "POST", f"{C}/leads/{{lead_id}}/disqualify", WRITE_ALL, body=_json({"reason": None})),
+    Route("clients", "GET", f"{C}/leads/by-conversation/{{conversation_id}}", frozenset()),
     Route("clients", "POST", f"{C}/imports", WRITE_ALL, body=_csv),
     Route("clients", "GET", f"{C}/imports/{{import_id}}", WRITE_ALL),
     *ops_routes("clients"), *ops_routes("content"), *ops_routes("engagement"), *ops_routes("payroll"),
@@ -239,6 +244,8 @@ SERVICE_ROUTES: list[Route] = [
     # The care inbox on the foreign deal's account (EN-2, EN-5, EN-6, EN-7).
     Route("engagement", "POST", f"{E}/channels", LEAD_ONLY, body=_channel),
     Route("engagement", "GET", f"{E}/channels", INBOX_ALL),
+    # Issue 15: the lead marks an account as one of the agency's sales accounts (or renames / deactivates it).
+    Route("engagement", "PATCH", f"{E}/channels/{{channel_id}}", LEAD_ONLY, body=_json({"sales": False})),
     Route("engagement", "POST", f"{E}/channels/{{channel_id}}/register-webhook", LEAD_ONLY, upstream=True),
     Route("engagement", "PUT", f"{E}/staff/{{login}}/accounts", INBOX_ALL,
           body=_json({"accounts": ["another-clients-account"]})),
@@ -562,6 +569,13 @@ PAGES: list[Page] = [
     Page("POST", "/care/settings/{account}", LEAD_ONLY, form={"mode": "brand", "target_minutes": "7", "days": "1"}),
     Page("GET", "/care/rounds", frozenset({"lead", "analyst", "senior_agent", "content_manager", "ad_manager",
                                            "growth"})),
+    # Issue 15: the lead panel of a conversation, for those who answer the sales accounts (care agents only on the
+    # accounts they serve). The foreign conversation is a client account's: the panel says there is no lead, and
+    # a form on it has no lead to change.
+    Page("GET", "/inbox/{conversation_id}/lead", frozenset({"lead", "senior_agent"})),
+    Page("POST", "/inbox/{conversation_id}/lead", frozenset(), form={"full_name": "Page Matrix"}),
+    Page("POST", "/inbox/{conversation_id}/lead/stage", frozenset(), form={"stage": "warm_lead"}),
+    Page("POST", "/inbox/{conversation_id}/lead/disqualify", frozenset(), form={"reason": ""}),
     Page("GET", "/imports", LEAD_ONLY), Page("POST", "/imports", LEAD_ONLY, upload=True),
     Page("GET", "/imports/{import_id}", LEAD_ONLY),
     Page("GET", "/q/{token}", ANYONE), Page("POST", "/q/{token}", ANYONE, form={"business": "x"}),

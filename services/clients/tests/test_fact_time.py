@@ -24,7 +24,8 @@ def ts(value: str) -> datetime:
 async def deliver_post(api, deal_id: str, published_at: datetime, kind: str = "feed") -> None:
     """content.post.published.v1 through the clients consumer's handler (handlers.py), as the
     consumer calls it: in one transaction with the processed event id."""
-    [subscription] = api.app.state.runtime.spec.subscriptions(api.app.state.runtime)
+    [subscription] = [s for s in api.app.state.runtime.spec.subscriptions(api.app.state.runtime)
+                      if s.name == "clients-content"]
     handler = subscription.handlers[PostPublished.subject]
     event = PostPublished(deal_id=deal_id, post_id=f"post-{kind}", published_at=published_at, kind=kind)
     event = decode(PostPublished.subject, encode(event))  # the wire form: any kind decodes

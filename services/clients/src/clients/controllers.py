@@ -25,7 +25,7 @@ from shared.signing import BadToken, ExpiredToken, make_token, read_token
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients import access, imports, leads, services
+from clients import access, imports, inbox_leads, leads, services
 from clients.models import Attachment, AuditEntry, Client, Deadline, Deal, Document, Import, StaffMember, Task
 from clients.rules import RuleValues
 from clients.schemas import (
@@ -480,15 +480,16 @@ async def list_leads(session: NamedDependency[AsyncSession], actor: NamedDepende
 
 @get("/leads/{lead_id:str}")
 async def get_lead(lead_id: str, session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]) -> dict[str, Any]:
-    """One lead, with the list's rules: a lead the actor may not see is 404."""
+    """One lead, with the list's rules: a lead the actor may not see is 404; with its inbox conversations
+    (issue 15)."""
     access.require_reader(actor)
-    return lead_view(await leads.get_lead(session, actor, lead_id))
+    return await inbox_leads.lead_detail(session, await leads.get_lead(session, actor, lead_id))
 
 
 @post("/leads/{lead_id:str}/stage", status_code=200)
 async def post_lead_stage(lead_id: str, data: JSONBody[LeadStageIn], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
                           actor: NamedDependency[Actor]) -> dict[str, Any]:
-    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.CONTENT_MANAGER)
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.CONTENT_MANAGER, *leads.SALES_AGENTS)
     errors = Errors()
     errors.require("stage", data.stage)
     errors.raise_if_any()
@@ -499,16 +500,20 @@ async def post_lead_stage(lead_id: str, data: JSONBody[LeadStageIn], session: Na
 
 
 @get("/reports/funnel")
-async def funnel(session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor], month: str,
-                 manager: str | None = None) -> dict[str, Any]:
-    """CL-16; a content manager sees their own funnel only."""
+async def funnel(session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime], actor: NamedDependency[Actor],
+                 month: str | None = None, manager: str | None = None, channel: str | None = None,
+                 date_from: Annotated[str | None, Parameter(query="from")] = None,
+                 date_to: Annotated[str | None, Parameter(query="to")] = None) -> dict[str, Any]:
+    """CL-16; a content manager sees their own funnel only. `month` or `from`/`to`; `manager` is the
+    administrator; `channel` a channel kind or `manual`."""
     if actor.role == access.CONTENT_MANAGER:
         if manager not in (None, actor.login):
             raise Forbidden("a manager sees their own funnel")
         manager = actor.login
     else:
         access.require_roles(actor, access.LEAD, access.INTEGRATION, access.ANALYST)
-    return await leads.funnel_report(ctx_of(session, runtime, actor), month, manager)
+    return await leads.funnel_report(ctx_of(session, runtime, actor), month, manager, channel=channel,
+                                     date_from=date_from, date_to=date_to)
 
 
 # ============================================================================ imports
@@ -588,6 +593,6 @@ api_routes = [post_payment, list_deals, get_deal, post_stage, post_questionnaire
               post_first_post, post_renewal_answer, get_document, post_refund, reveal, patch_client, post_manager,
               post_attachment, get_attachment, list_tasks, complete_task, tick_checklist, list_deadlines, waive_deadline,
               list_staff, put_staff, get_settings, put_settings, get_audit, post_lead, list_leads, get_lead,
-              post_lead_stage,
+              post_lead_stage, *inbox_leads.routes,
               funnel, post_import, get_import]
 public_routes = [public_questionnaire, public_questionnaire_submit]

@@ -6,7 +6,7 @@ from shared.consumer import Subscription
 from shared.events.content import PostPublished
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients import services
+from clients import inbox_leads, services
 
 
 def subscriptions(runtime) -> list[Subscription]:
@@ -27,4 +27,5 @@ def subscriptions(runtime) -> list[Subscription]:
         await services.record_first_post(ctx, deal, published_at)
         await services.settle_deal(ctx, deal)
 
-    return [Subscription("clients-content", {PostPublished.subject: on_post_published})]
+    return [Subscription("clients-content", {PostPublished.subject: on_post_published}),
+            *inbox_leads.subscriptions(runtime)]

@@ -12,16 +12,18 @@ payment) or lost. A payment without a lead is not in the funnel (it has no dialo
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.errors import Conflict, DomainError, NotFound
 from sqlalchemy import false, func, select, true
 
 from clients import access, rules
+from clients.inbox_leads import notify, set_keys
 from clients.models import Deal, Lead, Payment
 from clients.schemas import Errors, LeadIn, Page, check_aware, check_instagram
 
+MANUAL = "manual"  # the funnel's channel of the leads entered by hand
 STAGE_FIELDS = {"warm_lead": "warm_at", "application": "application_at", "paid": "paid_at"}
 
 
@@ -49,15 +51,20 @@ async def create_lead(ctx, data: LeadIn) -> Lead:
                 email=data.email or "", product=data.product or "", payer_type=data.payer_type,
                 company_name=data.company_name, bin=data.bin, notes=data.notes or "", source=data.source or "",
                 owner=owner, stage="dialog", created_at=at)
-    lead.search_text = search_text_of(lead.full_name, lead.phone, lead.instagram, lead.email)
+    set_keys(lead)
     ctx.session.add(lead)
     await ctx.session.flush()
     return lead
 
 
+SALES_AGENTS = ("care_agent", "senior_agent")  # they answer the sales accounts: the leads from the inbox (issue 15)
+
+
 def can_see_lead(actor, lead: Lead) -> bool:
     if actor.role in (access.LEAD, access.INTEGRATION, access.ANALYST):
         return True
+    if actor.role in SALES_AGENTS:
+        return bool(lead.channel)
     return actor.role == access.CONTENT_MANAGER and lead.owner == actor.login
 
 
@@ -67,6 +74,8 @@ def visible_leads(actor) -> Any:
         return true()
     if actor.role == access.CONTENT_MANAGER:
         return Lead.owner == actor.login
+    if actor.role in SALES_AGENTS:
+        return Lead.channel != ""
     return false()
 
 
@@ -122,40 +131,101 @@ async def move_lead(ctx, lead: Lead, stage: str, at: datetime) -> None:
         raise Conflict(f"the lead is already at {lead.stage}", field="stage")
     if at < lead.created_at:
         raise DomainError("cannot precede the dialog", field="at")
+    if lead.disqualified:
+        raise Conflict(f"the lead is marked {lead.disqualified}", field="stage")
     for step in order[order.index(lead.stage) + 1: order.index(stage) + 1]:
         if step in STAGE_FIELDS and getattr(lead, STAGE_FIELDS[step]) is None:
             setattr(lead, STAGE_FIELDS[step], at)  # skipped steps count as reached at the same moment
     lead.stage = stage
+    await notify(ctx, lead, at)
 
 
-async def funnel_report(ctx, month: str, manager: str | None) -> dict:
-    try:
-        first = date.fromisoformat(month + "-01")
-    except ValueError:
-        raise DomainError("month is YYYY-MM", field="month") from None
-    start = rules.local_midnight(ctx.cal, first)
-    end = rules.local_midnight(ctx.cal, rules.add_months(first, 1))
-    query = select(Lead).where(Lead.created_at >= start, Lead.created_at < end)
-    if manager:
-        query = query.where(Lead.owner == manager)
-    leads = (await ctx.session.execute(query)).scalars().all()
-    deal_ids = [lead.deal_id for lead in leads if lead.deal_id]
-    deals = (await ctx.session.execute(select(Deal).where(Deal.id.in_(deal_ids)))).scalars().all() if deal_ids else []
-    renewed_ids = set()
-    if deal_ids:
-        renewed_ids = set((await ctx.session.execute(select(Payment.deal_id).where(
-            Payment.deal_id.in_(deal_ids), Payment.renewal.is_(True)).group_by(Payment.deal_id))).scalars())
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def funnel_of(leads: list[Lead], deals: dict[str, Deal], renewed_ids: set[str]) -> dict[str, Any]:
+    """The funnel of one group of leads: the count at every step (reached whenever), the conversion from
+    the step before, and the median time (seconds) from the first message to warm / application / paid."""
+    mine = [deals[lead.deal_id] for lead in leads if lead.deal_id in deals]
     counts = {
         "dialogs": len(leads),
         "warm_leads": sum(1 for lead in leads if lead.warm_at is not None),
         "applications": sum(1 for lead in leads if lead.application_at is not None),
         "paid": sum(1 for lead in leads if lead.paid_at is not None),
-        "launched": sum(1 for deal in deals if deal.launched_at is not None),
-        "renewed": sum(1 for deal in deals if deal.id in renewed_ids),
-        "lost": sum(1 for deal in deals if deal.stage == "lost"),
+        "launched": sum(1 for deal in mine if deal.launched_at is not None),
+        "renewed": sum(1 for deal in mine if deal.id in renewed_ids),
+        "lost": sum(1 for deal in mine if deal.stage == "lost"),
     }
-    return {"month": month, "manager": manager, "cohort": "leads whose dialog started in the month",
-            "steps": rules.funnel(counts)}
+    steps = rules.funnel(counts)
+    fields = {"warm_leads": "warm_at", "applications": "application_at", "paid": "paid_at"}
+    for step in steps:
+        field = fields.get(step["step"])
+        step["median_seconds_from_first_message"] = None if field is None else _median(
+            [(getattr(lead, field) - lead.created_at).total_seconds() for lead in leads
+             if getattr(lead, field) is not None])
+    return {"steps": steps}
+
+
+async def funnel_report(ctx, month: str | None, manager: str | None, *, channel: str | None = None,
+                        date_from: str | None = None, date_to: str | None = None) -> dict:
+    """CL-16 × issue 15: the cohort of leads whose dialog started in the period (a month `YYYY-MM`, or
+    `from`…`to` inclusive, agency time zone), optionally of one administrator (`manager`: the lead's owner —
+    for an inbox lead the agent who answered first) and one channel (`manual` for the leads entered by hand).
+    Spam and wrong numbers are left out. Besides the totals: the same funnel per administrator and per channel."""
+    errors = Errors()
+    first = last = None
+    if date_from or date_to:
+        try:
+            first = date.fromisoformat(date_from or "")
+        except ValueError:
+            errors.add("from", "a date YYYY-MM-DD")
+        try:
+            last = date.fromisoformat(date_to or "")
+        except ValueError:
+            errors.add("to", "a date YYYY-MM-DD")
+        if first and last and last < first:
+            errors.add("to", "before from")
+    elif month:
+        try:
+            first = date.fromisoformat(month + "-01")
+            last = rules.add_months(first, 1) - timedelta(days=1)
+        except ValueError:
+            raise DomainError("month is YYYY-MM", field="month") from None
+    else:
+        errors.add("month", "a month YYYY-MM, or from and to")
+    errors.raise_if_any()
+    start = rules.local_midnight(ctx.cal, first)
+    end = rules.local_midnight(ctx.cal, last + timedelta(days=1))
+    query = select(Lead).where(Lead.created_at >= start, Lead.created_at < end, Lead.disqualified.is_(None))
+    if manager:
+        query = query.where(Lead.owner == manager)
+    if channel:
+        query = query.where(Lead.channel == ("" if channel == MANUAL else channel))
+    leads = list((await ctx.session.execute(query.order_by(Lead.created_at, Lead.id))).scalars())
+    deal_ids = [lead.deal_id for lead in leads if lead.deal_id]
+    deals = {d.id: d for d in (await ctx.session.execute(select(Deal).where(Deal.id.in_(deal_ids)))).scalars()} \
+        if deal_ids else {}
+    renewed_ids: set[str] = set()
+    if deal_ids:
+        renewed_ids = set((await ctx.session.execute(select(Payment.deal_id).where(
+            Payment.deal_id.in_(deal_ids), Payment.renewal.is_(True)).group_by(Payment.deal_id))).scalars())
+    by_owner: dict[str, list[Lead]] = {}
+    by_channel: dict[str, list[Lead]] = {}
+    for lead in leads:
+        by_owner.setdefault(lead.owner, []).append(lead)
+        by_channel.setdefault(lead.channel or MANUAL, []).append(lead)
+    return {"month": month if not (date_from or date_to) else None, "from": first.isoformat(),
+            "to": last.isoformat(), "manager": manager, "channel": channel,
+            "cohort": "leads whose dialog started in the period", **funnel_of(leads, deals, renewed_ids),
+            "by_administrator": [{"administrator": owner, **funnel_of(group, deals, renewed_ids)}
+                                 for owner, group in sorted(by_owner.items())],
+            "by_channel": [{"channel": name, **funnel_of(group, deals, renewed_ids)}
+                           for name, group in sorted(by_channel.items())]}
 
 
 async def count_leads(session) -> int:

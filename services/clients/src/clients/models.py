@@ -109,6 +109,33 @@ class Lead(Base):
     # The name and contacts lower-cased in Python (SQLite's lower() knows ASCII only), for the list's
     # `q` search on both databases (leads.search_text_of).
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Issue 15 (CL-16 × EN-1): the channel the dialog started on ("" for a lead entered by hand), the person's
+    # contacts normalised for matching (inbox_leads.phone_key / email_key / instagram_key), and spam / wrong
+    # number (such a lead leaves the funnel).
+    channel: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    phone_key: Mapped[str] = mapped_column(String(30), default="", server_default="", index=True)
+    email_key: Mapped[str] = mapped_column(String(300), default="", server_default="", index=True)
+    instagram_key: Mapped[str] = mapped_column(String(100), default="", server_default="", index=True)
+    disqualified: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    disqualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LeadConversation(Base):
+    """Issue 15: an inbox conversation of a lead (on one of the agency's sales accounts), with who answered it
+    first. A row may exist before its lead (`lead_id` None) when the answer's event is consumed first."""
+
+    __tablename__ = "lead_conversations"
+
+    conversation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    lead_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    channel_id: Mapped[str] = mapped_column(String(36), default="")
+    channel_kind: Mapped[str] = mapped_column(String(20), default="")
+    customer_name: Mapped[str] = mapped_column(String(300), default="")
+    customer_handle: Mapped[str] = mapped_column(String(300), default="")
+    first_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Deal(Base):

@@ -129,7 +129,7 @@ def lead_view(lead: Lead) -> dict[str, Any]:
             "company_name": lead.company_name, "bin": lead.bin, "notes": lead.notes, "source": lead.source,
             "owner": lead.owner, "stage": lead.stage, "created_at": iso(lead.created_at),
             "warm_at": iso(lead.warm_at), "application_at": iso(lead.application_at), "paid_at": iso(lead.paid_at),
-            "deal_id": lead.deal_id}
+            "deal_id": lead.deal_id, "channel": lead.channel, "disqualified": lead.disqualified}
 
 
 def staff_view(m: StaffMember) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import ask_client as ask_client_ops
-from engagement import assignment, services
+from engagement import assignment, sales, services
 from engagement.schemas import (
     AgentIn,
     AskClientIn,
@@ -131,4 +131,4 @@ async def ask_client(session: AsyncSession, actor: Actor, runtime: Runtime, conv
 
 
 api_routes = [ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
-              assign, set_status, change_tags]
+              assign, set_status, change_tags, *sales.routes]

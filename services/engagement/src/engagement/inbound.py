@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import quality, rules
+from engagement import quality, rules, sales
 from engagement.assignment import auto_assign
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
@@ -209,9 +209,10 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
         return None
     conversation = (await session.execute(select(Conversation).where(
         Conversation.channel_id == channel.id, Conversation.thread_key == item.thread_key))).scalar_one_or_none()
-    reopened = False
+    reopened = new = False
     created = conversation is None
     if conversation is None:
+        new = True
         conversation = Conversation(
             channel_id=channel.id, kind=channel.kind, thread_kind=item.thread_kind, thread_key=item.thread_key,
             account=channel.account, deal_id=channel.deal_id, status=rules.OPEN, created_at=now,
@@ -223,7 +224,7 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
         except IntegrityError:   # another processor lane or replica made it meanwhile (committed): take it
             conversation = (await session.execute(select(Conversation).where(
                 Conversation.channel_id == channel.id, Conversation.thread_key == item.thread_key))).scalar_one()
-            created = False
+            created = new = False
             reopened = conversation.status == rules.RESOLVED
         else:
             await auto_assign(session, conversation, now)
@@ -257,6 +258,8 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
         message_id=message.id, conversation_id=conversation.id, channel_id=channel.id, channel_kind=channel.kind,
         thread_kind=item.thread_kind, account=channel.account, received_at=item.at, text=item.text,
         customer_handle=item.customer_handle, reopened=reopened, deal_id=channel.deal_id), clock=clock)
+    if new:
+        sales.dialog_started(session, channel, conversation, message, item, clock)
     return message
 
 

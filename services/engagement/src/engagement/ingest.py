@@ -30,8 +30,8 @@ from typing import Any
 from shared.clock import Clock
 from shared.db import Database
 from sqlalchemy import bindparam, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 from engagement.models import Delivery
 

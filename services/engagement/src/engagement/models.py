@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,6 +56,9 @@ class Channel(Base):
     secrets: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet(JSON of the secret keys)
     webhook_secret_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Issue 15: one of the agency's own sales accounts (its Instagram, Telegram, site form…): a new conversation
+    # here is a dialog of the CL-16 funnel; a client account served by care (False) never makes a lead.
+    sales: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(100))
 
@@ -120,6 +124,13 @@ class Conversation(Base):
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a running clock
     seen_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # EN-4 "mark seen"
+    # Issue 15: where the dialog stands in the CL-16 funnel, as the clients service reports it
+    # (`clients.lead.stage_changed.v1`): the lead, its stage, the deal a payment made, spam / wrong number.
+    lead_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    lead_stage: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    lead_deal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    lead_disqualified: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    lead_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("channel_id", "thread_key", name="uq_conversations_thread"),

@@ -12,6 +12,13 @@ class ChannelIn(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     config: dict[str, Any] = msgspec.field(default_factory=dict)
     deal_id: str | None = None
+    sales: bool = False  # issue 15: one of the agency's own sales accounts (its conversations become leads)
+
+
+class ChannelPatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    sales: bool | None = None
+    active: bool | None = None
 
 
 class ReplyIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -25,6 +25,7 @@ from engagement.models import (
     TagRule,
     new_id,
 )
+from engagement.sales import is_sales_channel, lead_out
 from engagement.schemas import ChannelIn
 
 OUTGOING_FLAG = "engagement.outgoing"
@@ -45,7 +46,8 @@ def webhook_url(public_url: str, channel: Channel) -> str | None:
 def channel_out(channel: Channel, public_url: str) -> dict[str, Any]:
     """A channel as answered: never a secret."""
     out: dict[str, Any] = {"id": channel.id, "kind": channel.kind, "name": channel.name, "deal_id": channel.deal_id,
-                           "account": channel.account, "config": channel.config, "active": channel.active}
+                           "account": channel.account, "config": channel.config, "active": channel.active,
+                           "sales": channel.sales}
     if (url := webhook_url(public_url, channel)) is not None:
         out["webhook_url"] = url
     return out
@@ -73,7 +75,7 @@ async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *
     channel = Channel(kind=body.kind, name=name, deal_id=body.deal_id, account=body.deal_id or AGENCY_ACCOUNT,
                       external_id=external, config=public, secrets=encrypt_secrets(settings, secret),
                       webhook_secret_digest=digest(secret[webhook_key]) if webhook_key else None,
-                      created_at=clock.now(), created_by=actor.login)
+                      sales=body.sales, created_at=clock.now(), created_by=actor.login)
     session.add(channel)
     await session.flush()
     return channel
@@ -149,7 +151,7 @@ def conversation_out(c: Conversation, tags: list[str]) -> dict[str, Any]:
             "account": c.account, "deal_id": c.deal_id, "status": c.status, "assignee": c.assignee,
             "customer": {"name": c.customer_name, "handle": c.customer_handle},
             "last_message": {"text": c.last_text, "at": c.last_activity_at, "direction": c.last_direction},
-            "tags": tags, "unreachable": c.unreachable,
+            "tags": tags, "unreachable": c.unreachable, "lead": lead_out(c),
             # EN-3 (issue 12): the latest cycle's first response and its clock
             "first_response_s": c.first_response_s, "first_response_business_s": c.first_response_business_s,
             "target_s": c.target_s, "sla": c.sla, "sla_due_at": c.sla_due_at, "clock_started_at": c.clock_started_at}
@@ -296,7 +298,7 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
             conversation_id=c.id, channel_id=c.channel_id, channel_kind=c.kind, account=c.account, agent=actor.login,
             message_id=message.id, first_message_at=c.waiting_since, answered_at=now,
             response_seconds=max(0, rules.response_seconds(c.waiting_since, now) - (c.paused_seconds or 0)),
-            deal_id=c.deal_id), clock=clock)
+            deal_id=c.deal_id, sales=await is_sales_channel(session, c.channel_id)), clock=clock)
     if c.assignee is None and actor.role == access.AGENT:
         c.assignee = actor.login
     c.last_text, c.last_direction, c.last_activity_at = text, "out", now

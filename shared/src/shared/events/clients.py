@@ -172,3 +172,18 @@ class ClientProfileChanged(Event, frozen=True, kw_only=True):
     full_name: str
     instagram: str = ""
     deal_ids: list[str] = []
+
+
+@event("clients.lead.stage_changed.v1")
+class LeadStageChanged(Event, frozen=True, kw_only=True):
+    """CL-16 × EN-1 (issue 15): a lead registered from a conversation, linked to another one, moved to a stage,
+    converted by a payment (`stage` paid, the envelope's `deal_id`) or marked spam / wrong number
+    (`disqualified`). `conversation_ids` are the inbox conversations of the lead, so the care inbox shows
+    where each dialog stands ("paid — deal …")."""
+
+    lead_id: str
+    stage: Literal["dialog", "warm_lead", "application", "paid"]
+    at: datetime
+    conversation_ids: list[str] = []
+    owner: str = ""
+    disqualified: str | None = None

@@ -39,6 +39,8 @@ class ConversationAnswered(Event, frozen=True, kw_only=True):
     first_message_at: datetime
     answered_at: datetime
     response_seconds: int
+    # Issue 15: whether the conversation is on one of the agency's own sales accounts (the funnel's administrator).
+    sales: bool = False
 
 
 @event("engagement.deadline.met.v1")
@@ -100,3 +102,26 @@ class MentionReceived(Event, frozen=True, kw_only=True):
     published_at: datetime | None = None
     matched: list[str] = []
     manual: bool = False
+
+
+@event("engagement.conversation.sales_dialog_started.v1")
+class SalesDialogStarted(Event, frozen=True, kw_only=True):
+    """Issue 15 (CL-16 × EN-1): the first customer message of a new conversation on one of the agency's own
+    sales accounts (a channel with `sales: true`) — a dialog the clients service registers as a lead. It carries
+    what the channel knows: the customer's name and handle as the channel shows them (`@username`, a Telegram
+    `@username` or id, an Instagram-scoped id for Direct), the Instagram username where the channel gives one,
+    and a phone / e-mail found in the message (a Telegram shared contact, or written in the text)."""
+
+    conversation_id: str
+    channel_id: str
+    channel_kind: Literal["instagram", "telegram", "vk", "email", "webform", "mention"]
+    thread_kind: str
+    account: str
+    message_id: str
+    first_message_at: datetime
+    customer_name: str = ""
+    customer_handle: str = ""
+    instagram: str = ""
+    phone: str = ""
+    email: str = ""
+    text: str = ""

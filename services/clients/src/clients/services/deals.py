@@ -227,7 +227,11 @@ async def open_deal(ctx: Ctx, data: PaymentIn, amount: Decimal, currency: str) -
                               due_at=rules.money_back_window_end(paid_at, rv, ctx.cal),
                               payload={"deal_id": deal.id}, clock=ctx.clock)
         if lead is not None:
+            from clients.inbox_leads import notify
+
             lead.stage, lead.paid_at, lead.deal_id = "paid", paid_at, deal.id
+            lead.disqualified = lead.disqualified_at = None  # a payment is no spam
+            await notify(ctx, lead, paid_at)
         await emit_profile(ctx, client, paid_at)
     return deal
 

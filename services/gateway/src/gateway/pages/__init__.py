@@ -16,10 +16,11 @@ from gateway.pages import (
     leads,
     monitoring,
     payroll,
+    sales,
     staff,
     status,
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
                *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes,
-               *care_quality.routes, *monitoring.routes]
+               *care_quality.routes, *monitoring.routes, *sales.routes]

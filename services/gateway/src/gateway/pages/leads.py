@@ -3,21 +3,23 @@ client's public questionnaire page on the signed link (CL-5)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 
 from gateway.i18n import _
 from gateway.labels import LEAD_STAGES, QUESTIONS, label
 from gateway.pages.deals import Services, is_htmx, staff_of
+from gateway.pages.sales import CHANNEL_KINDS, DISQUALIFY, channel_label
 from gateway.rendering import page, redirect
 from gateway.roles import ANALYST, CONTENT_MANAGER, LEAD, PUBLIC, allow
-from gateway.service_client import ServiceClient, ServiceError
+from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.ui import bar_chart, form_errors, month_of, page_number, page_of, recent_months, valid_month
 
+LEAD_EXTRAS = {"channel_label": channel_label, "disqualify": DISQUALIFY}   # issue 15: the lead's channel, spam
 LEAD_READERS = allow(LEAD, CONTENT_MANAGER, ANALYST)
 LEAD_WRITERS = allow(LEAD, CONTENT_MANAGER)
 PAGE_SIZE = 25
@@ -91,8 +93,17 @@ async def lead_create(request: Request, services: Services) -> Response:
 
 
 async def find_lead(services: ServiceClient, lead_id: str) -> dict[str, Any]:
-    """The lead, as the signed-in user may see it (the service answers 404 otherwise)."""
-    return await services.get("clients", f"/leads/{lead_id}")
+    """The lead, as the signed-in user may see it (the service answers 404 otherwise), with its inbox
+    conversations (issue 15) and their messages as the inbox shows them to this user (a conversation the
+    inbox does not show them — a content manager, the analyst — is listed without its messages)."""
+    lead = await services.get("clients", f"/leads/{lead_id}")
+    for conversation in lead.get("conversations", []):
+        try:
+            conversation["detail"] = await services.get("engagement",
+                                                        f"/conversations/{conversation['conversation_id']}")
+        except (ServiceError, ServiceUnavailable):   # not shown to this user, or the inbox is away
+            conversation["detail"] = None
+    return lead
 
 
 def next_stages(lead: dict[str, Any]) -> list[str]:
@@ -105,7 +116,7 @@ def next_stages(lead: dict[str, Any]) -> list[str]:
 @get("/leads/{lead_id:str}", name="lead", opt=LEAD_READERS)
 async def lead_card(request: Request, services: Services, lead_id: FromPath[str]) -> Response:
     lead = await find_lead(services, lead_id)
-    return page(request, "pages/lead.html", {"lead": lead, "choices": next_stages(lead), "errors": {}, "notice": "",
+    return page(request, "pages/lead.html", {**LEAD_EXTRAS, "lead": lead, "choices": next_stages(lead), "errors": {}, "notice": "",
                                              "can_write": staff_of(request).role in (LEAD, CONTENT_MANAGER)},
                 block="lead")
 
@@ -127,18 +138,49 @@ async def lead_stage(request: Request, services: Services, lead_id: FromPath[str
     if not errors and not is_htmx(request):
         return redirect(request, f"/leads/{lead_id}")
     lead = await find_lead(services, lead_id)
-    return page(request, "pages/lead.html", {"lead": lead, "choices": next_stages(lead), "errors": errors,
+    return page(request, "pages/lead.html", {**LEAD_EXTRAS, "lead": lead, "choices": next_stages(lead), "errors": errors,
                                              "notice": "" if errors else _("Stage changed."), "can_write": True},
                 block="lead", status_code=422 if errors else 200)
 
 
 # ------------------------------------------------------------------ funnel (CL-16)
 
+def duration(seconds: float | None) -> str:
+    """A median time from the first message: days, hours and minutes."""
+    if seconds is None:
+        return "—"
+    minutes = int(round(seconds / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return _("%(d)s d %(h)s h") % {"d": days, "h": hours}
+    if hours:
+        return _("%(h)s h %(m)s min") % {"h": hours, "m": mins}
+    return _("%(m)s min") % {"m": mins}
+
+
+def valid_day(value: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        return ""
+
+
 @get("/reports/funnel", name="funnel", opt=LEAD_READERS)
-async def funnel(request: Request, services: Services, month: str = "", manager: str = "") -> Response:
+async def funnel(request: Request, services: Services, month: str = "", manager: str = "", channel: str = "",
+                 date_from: Annotated[str, Parameter(query="from")] = "",
+                 date_to: Annotated[str, Parameter(query="to")] = "") -> Response:
+    """CL-16 × issue 15: filters administrator (the lead's owner: for an inbox dialog the agent who answered
+    first), channel and period (a month, or from…to); totals, then the same funnel per administrator and per
+    channel, with the median time from the first message to each step."""
     staff = staff_of(request)
     current = month_of(request.app.state.runtime.clock.now(), request)
     month = valid_month(month) or current
+    date_from, date_to = valid_day(date_from), valid_day(date_to)
+    ranged = bool(date_from and date_to and date_from <= date_to)
+    channel = channel if channel in CHANNEL_KINDS else ""
     if staff.role == CONTENT_MANAGER:
         manager = staff.login
         managers = [staff.login]
@@ -147,16 +189,27 @@ async def funnel(request: Request, services: Services, month: str = "", manager:
             managers = [m["login"] for m in await services.get("clients", "/staff") if m["role"] == "content_manager"]
         except ServiceError:
             managers = []
-    report = await services.get("clients", "/reports/funnel", params={"month": month, **({"manager": manager}
-                                                                                       if manager else {})})
+    params: dict[str, str] = {"from": date_from, "to": date_to} if ranged else {"month": month}
+    params |= {k: v for k, v in (("manager", manager), ("channel", channel)) if v}
+    report = await services.get("clients", "/reports/funnel", params=params)
+    managers = sorted({*managers, *(a["administrator"] for a in report.get("by_administrator", [])
+                                     if a["administrator"]), *([manager] if manager else [])})
     steps = report["steps"]
     rows = []
     for step in steps:
         conversion = step.get("conversion_from_previous")
         caption = str(step["count"]) + (f" · {conversion * 100:.1f}%" if conversion is not None else "")
         rows.append((label("funnel", step["step"]), float(step["count"]), caption))
+
+    def brief(block: dict[str, Any]) -> dict[str, Any]:
+        return {s["step"]: s for s in block["steps"]}
+
     ctx = {"report": report, "steps": steps, "chart": bar_chart(rows), "month": month, "manager": manager,
-           "managers": managers, "months": recent_months(current)}
+           "managers": managers, "months": recent_months(current), "channel": channel, "date_from": date_from,
+           "date_to": date_to, "ranged": ranged, "channels": CHANNEL_KINDS, "channel_label": channel_label,
+           "duration": duration, "by_administrator": [(a["administrator"], brief(a))
+                                                      for a in report.get("by_administrator", [])],
+           "by_channel": [(c["channel"], brief(c)) for c in report.get("by_channel", [])]}
     return page(request, "pages/funnel.html", ctx, block="report")
 
 
