@@ -81,6 +81,8 @@ class Client(Base):
     bin: Mapped[str | None] = mapped_column(String(20), nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What the board and the Clients page search (leads.search_text_of: name and contacts, lower-cased).
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class Lead(Base):
@@ -142,6 +144,10 @@ class Deal(Base):
     lost_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # DESIGN 6: the W3C trace context of the payment that created the deal; every later step continues it.
     trace_headers: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    # The board reads each column's newest deals by stage (issue 9, migration 0006).
+    __table_args__ = (Index("ix_deals_stage_first_payment_at", "stage", "first_payment_at"),
+                      Index("ix_deals_stage_lost_at", "stage", "lost_at"))
 
 
 class Payment(Base):

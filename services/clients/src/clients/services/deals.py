@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from clients import access, rules
 from clients.crypto import decrypt_credentials, encrypt_credentials
+from clients.leads import search_text_of
 from clients.models import (
     Attachment,
     Client,
@@ -94,6 +95,7 @@ async def find_or_create_client(ctx: Ctx, data: ClientIn, at: datetime) -> Clien
                     instagram=data.instagram or "",
                     email=data.email or "", payer_type=data.payer_type, company_name=data.company_name,
                     bin=data.bin, notes=data.notes or "", created_at=at)
+    client.search_text = search_text_of(client.full_name, client.phone, client.instagram, client.email)
     ctx.session.add(client)
     await ctx.session.flush()
     return client
@@ -415,6 +417,7 @@ async def update_client(ctx: Ctx, client: Client, patch: ClientPatchIn) -> list[
         setattr(client, name, new)
     if "phone" in changes:
         client.phone_digits = _digits(client.phone)
+    client.search_text = search_text_of(client.full_name, client.phone, client.instagram, client.email)
     fields = sorted(changes)
     ctx.audit("client.updated", client.id, changes=changes)
     for deal in (await ctx.session.execute(select(Deal).where(Deal.client_id == client.id))).scalars():

@@ -69,17 +69,30 @@ async def money_of_deals(session: AsyncSession, deal_ids: list[str]) -> dict[str
     return {deal_id: rules.net_paid(payments.get(deal_id, []), refunds.get(deal_id, [])) for deal_id in deal_ids}
 
 
-async def list_deals(session: AsyncSession, actor: Actor, page: Page, *, stage: str | None = None,
-                     manager: str | None = None, service_kind: str | None = None) -> tuple[list[DealRow], int]:
-    """The deals `actor` may see (filtered, counted and paged in the database), one page of them with
-    their client's name and money, and how many there are in all. Ties are broken by id, so pages
-    do not overlap."""
+def deal_filters(actor: Actor, *, stage: str | None = None, manager: str | None = None,
+                 service_kind: str | None = None, q: str | None = None) -> list[Any]:
+    """WHERE terms of a deal list: what `actor` may see, the filters given, and `q` — a part of the
+    client's name, phone, Instagram or e-mail in any case (Client.search_text; a query naming a
+    client joins `clients`)."""
     where = [access.visible_deals(actor)]
     for column, value in ((Deal.stage, stage), (Deal.responsible_manager, manager),
                           (Deal.service_kind, service_kind)):
         if value:
             where.append(column == value)
-    total = (await session.execute(select(func.count()).select_from(Deal).where(*where))).scalar_one()
+    if q and q.strip():
+        where.append(Client.search_text.contains(q.strip().lower(), autoescape=True))
+    return where
+
+
+async def list_deals(session: AsyncSession, actor: Actor, page: Page, *, stage: str | None = None,
+                     manager: str | None = None, service_kind: str | None = None,
+                     q: str | None = None) -> tuple[list[DealRow], int]:
+    """The deals `actor` may see (filtered, counted and paged in the database), one page of them with
+    their client's name and money, and how many there are in all. Ties are broken by id, so pages
+    do not overlap."""
+    where = deal_filters(actor, stage=stage, manager=manager, service_kind=service_kind, q=q)
+    total = (await session.execute(select(func.count()).select_from(Deal).join(Client, Client.id == Deal.client_id)
+                                   .where(*where))).scalar_one()
     columns = {"first_payment_at": Deal.first_payment_at, "created_at": Deal.created_at,
                "stage": stage_order(Deal.stage, rules.STAGES), "client_name": Client.full_name,
                "responsible_manager": Deal.responsible_manager, "service_kind": Deal.service_kind,
@@ -127,3 +140,60 @@ async def list_deadlines(session: AsyncSession, actor: Actor, page: Page, *, own
     query = (base.order_by(Deadline.due_at.desc() if page.descending else Deadline.due_at, Deadline.id)
              .limit(page.limit).offset(page.offset))
     return list((await session.execute(query)).scalars()), total
+
+
+# ============================================================================ the pipeline board (issue 9)
+
+BOARD_SORT = {"lost": "-lost_at"}   # a column's order: the newest first payment; Lost: the most recently lost
+
+
+@dataclass
+class BoardColumn:
+    stage: str
+    count: int
+    sums: list[tuple[str, Decimal]]   # (currency, payments − refunds) of every deal in the column
+    rows: list[DealRow]
+
+
+async def board(session: AsyncSession, actor: Actor, *, limit: int, manager: str | None = None,
+                service_kind: str | None = None, q: str | None = None) -> tuple[list[BoardColumn], list[str]]:
+    """Every stage's column of the deals `actor` may see (filtered): its count and money sums computed
+    by aggregate queries over the whole column (never by loading its deals), and its first `limit`
+    deals in the column's order (the rest are read with GET /deals?stage=…&offset=…). Also the
+    responsible managers of the visible deals, for the board's filter.
+
+    A column's sum is per currency: the payments minus the refunds of its deals, each in its own
+    currency. (rules.net_paid counts a deal in the currency of its first payment and leaves out a
+    payment in another; an agency bills a client in one currency, so the two agree.)"""
+    where = deal_filters(actor, manager=manager, service_kind=service_kind, q=q)
+    needs_client = bool(q and q.strip())
+
+    def scoped(query: Any) -> Any:
+        query = query.join(Client, Client.id == Deal.client_id) if needs_client else query
+        return query.where(*where)
+
+    counts = dict((await session.execute(scoped(select(Deal.stage, func.count()).select_from(Deal))
+                                         .group_by(Deal.stage))).all())
+    sums: dict[str, dict[str, Decimal]] = {}
+    for model in (Payment, Refund):
+        sign = 1 if model is Payment else -1
+        query = scoped(select(Deal.stage, model.currency, func.sum(model.amount)).select_from(model)
+                       .join(Deal, Deal.id == model.deal_id)).group_by(Deal.stage, model.currency)
+        for stage, currency, amount in await session.execute(query):
+            column = sums.setdefault(stage, {})
+            column[currency] = column.get(currency, Decimal(0)) + sign * Decimal(amount)
+    columns = []
+    for stage in rules.STAGES:
+        rows: list[DealRow] = []
+        if counts.get(stage):
+            sort = BOARD_SORT.get(stage, DEAL_DEFAULT_SORT)
+            page = Page(limit=limit, offset=0, sort=sort.removeprefix("-"), descending=sort.startswith("-"))
+            rows, _total = await list_deals(session, actor, page, stage=stage, manager=manager,
+                                            service_kind=service_kind, q=q)
+        columns.append(BoardColumn(stage, counts.get(stage, 0),
+                                   sorted((c, a.quantize(Decimal("0.01"))) for c, a in sums.get(stage, {}).items()),
+                                   rows))
+    managers = [m for (m,) in await session.execute(
+        select(Deal.responsible_manager).where(access.visible_deals(actor), Deal.responsible_manager.is_not(None))
+        .distinct().order_by(Deal.responsible_manager))]
+    return columns, managers
