@@ -20,7 +20,7 @@ from .stack import FOREIGN_NAME, Stack, payment_body
 C = "/api/clients"
 SEARCHES = ({"q": "{name}"}, {"search": "{name}"}, {"client": "{name}"}, {"phone": "{phone}"},
             {"manager": "manager2"}, {"limit": "200"})
-LISTS = ("/deals", "/tasks", "/deadlines", "/leads")
+LISTS = ("/deals", "/tasks", "/deadlines", "/leads", "/board", "/clients")
 
 
 def _as(login: str) -> dict[str, str]:
