@@ -262,7 +262,7 @@ async def pipeline_column(request: Request, services: Services, stage: str = "",
         errors["offset"] = _("Enter a whole number, 0 or more.")
     if errors:
         return page(request, "pages/error.html", {"title": _("Bad request"), "message": " ".join(errors.values())},
-                    status_code=400)
+                    status_code=422)
     sort = "-lost_at" if stage == "lost" else "-first_payment_at"
     deals, total = await services.get_page("clients", "/deals", params={
         **board_filters(manager, kind, q), "stage": stage, "sort": sort, "limit": COLUMN_PAGE, "offset": offset})
