@@ -149,7 +149,6 @@ async def timed(label: str, runs: int, fn, results: list) -> None:
 
 async def run_one(kind: str, url: str, args, root: Path) -> list[tuple[str, float]]:
     from litestar.testing import AsyncTestClient
-    from shared.settings import Settings
     from shared.testing import NatsServer, ServiceProcesses, make_settings, staff_headers
 
     managers = [f"manager{i:02d}" for i in range(20)]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
-from .conftest import T0, payment
-from .test_lists import ANALYST, LEAD, M1, M2, counting_queries, named
+from .conftest import T0
+from .test_lists import ANALYST, LEAD, M1, counting_queries, named
 
 
 def column(board: dict, stage: str) -> dict:

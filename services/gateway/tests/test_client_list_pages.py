@@ -6,11 +6,31 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from litestar.testing import AsyncTestClient
+from shared.settings import Settings
 
-from .backends import Backend, payment
-from .conftest import sign_in
-from .test_clients_pages import clients, clients_url, settings, text_of  # noqa: F401  (fixtures)
+from .backends import Backend, payment, roster, serve_clients
+from .conftest import down_service_urls, gateway_settings, sign_in
+from .test_clients_pages import text_of
+
+
+@pytest.fixture
+def clients_url(service_process, nats_server) -> str:
+    return serve_clients(service_process, nats_server.url)
+
+
+@pytest.fixture
+def clients(clients_url: str) -> Backend:
+    backend = Backend(clients_url, "clients")
+    roster(backend)
+    return backend
+
+
+@pytest.fixture
+def settings(tmp_path, clients_url: str) -> Settings:
+    return gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}",
+                            service_urls={**down_service_urls(), "clients": clients_url})
 
 
 def names(html: str) -> list[str]:

@@ -363,9 +363,8 @@ async def test_board_is_one_request_with_server_sums_and_each_column_shows_more_
         client: AsyncTestClient, clients: Backend, monkeypatch) -> None:
     """Issue 9: counts and sums come from the service for the whole column; a column shows its first
     page and a "show more" button that fetches the next page as a fragment."""
-    from datetime import UTC
+    from datetime import UTC, timedelta
     from datetime import datetime as dt
-    from datetime import timedelta
 
     from gateway.pages import deals as deals_page
 

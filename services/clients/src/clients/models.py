@@ -144,6 +144,12 @@ class Deal(Base):
     lost_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # DESIGN 6: the W3C trace context of the payment that created the deal; every later step continues it.
     trace_headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    # What lists sum and sort by without reading payments (issue 9; services.refresh_money keeps them, after
+    # every payment and refund): rules.net_paid of the deal's payments and refunds, its currency (that of
+    # the first payment) and the time of its latest payment.
+    paid_total: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"), server_default="0")
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    last_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     # The board reads each column's newest deals by stage (issue 9, migration 0006).
     __table_args__ = (Index("ix_deals_stage_first_payment_at", "stage", "first_payment_at"),

@@ -16,21 +16,21 @@ from decimal import Decimal
 from typing import Any
 
 from shared.auth import Actor
-from shared.errors import Forbidden, NotFound
 from shared.clock import as_utc
 from shared.db import UTCDateTime
-from sqlalchemy import case, func, select
+from shared.errors import Forbidden, NotFound
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients import access
-from clients.models import Client, Deal, Payment, Refund
+from clients.models import Client, Deal
 from clients.schemas import Page
-from clients.services.lists import DealRow, money_of_deals, ordered
+from clients.services.lists import DealRow, ordered, text_contains
 
 CLIENT_SORTS = ("full_name", "deals", "paid", "last_activity")
 CLIENT_DEFAULT_SORT = "full_name"
 DEAL_FACTS = ("contacted_at", "questionnaire_received_at", "first_post_at", "launched_at", "period_start",
-              "notification_sent_at", "lost_at")
+              "notification_sent_at", "lost_at", "last_paid_at")
 
 
 @dataclass
@@ -56,30 +56,30 @@ def deal_activity(dialect: str) -> Any:
 async def list_clients(session: AsyncSession, actor: Actor, page: Page, *, q: str | None = None
                        ) -> tuple[list[ClientRow], int]:
     """One page of the clients with a deal `actor` may see, and how many there are. Sorts: full_name,
-    deals (count), paid (payments − refunds, all currencies together — an agency bills in one),
-    last_activity (the latest payment or stage fact of the visible deals); ties by id."""
+    deals (count), paid (the deals' paid_total, all currencies together — an agency bills in one),
+    last_activity (the latest payment or stage fact of the visible deals); ties by id. One aggregate
+    over the visible deals' own columns (kept by refresh_money), never over every payment."""
     dialect = session.bind.dialect.name
-    visible = access.visible_deals(actor)
-    per_client = (select(Deal.client_id.label("client_id"), func.count(Deal.id).label("deals"),
-                         func.max(deal_activity(dialect)).label("activity"))
-                  .where(visible).group_by(Deal.client_id).subquery())
-    paid = (select(Deal.client_id.label("client_id"), func.sum(Payment.amount).label("amount"),
-                   func.max(Payment.paid_at).label("last_paid"))
-            .join(Deal, Deal.id == Payment.deal_id).where(visible).group_by(Deal.client_id).subquery())
-    refunded = (select(Deal.client_id.label("client_id"), func.sum(Refund.amount).label("amount"))
-                .join(Deal, Deal.id == Refund.deal_id).where(visible).group_by(Deal.client_id).subquery())
-    where = []
-    if q and q.strip():
-        where.append(Client.search_text.contains(q.strip().lower(), autoescape=True))
-    total = (await session.execute(select(func.count()).select_from(Client)
-                                   .join(per_client, per_client.c.client_id == Client.id).where(*where))).scalar_one()
-    net = func.coalesce(paid.c.amount, 0) - func.coalesce(refunded.c.amount, 0)
-    activity = case((paid.c.last_paid > per_client.c.activity, paid.c.last_paid), else_=per_client.c.activity)
-    columns = {"full_name": Client.full_name, "deals": per_client.c.deals, "paid": net, "last_activity": activity}
-    query = (select(Client, per_client.c.deals, activity.label("activity"))
+    visible = [access.visible_deals(actor)]
+    searched = bool(q and q.strip())
+    if searched:
+        visible.append(text_contains(Client.search_text, q))
+
+    def over_deals(query: Any) -> Any:
+        query = query.join(Client, Client.id == Deal.client_id) if searched else query
+        return query.where(*visible)
+
+    total = (await session.execute(over_deals(select(func.count(func.distinct(Deal.client_id))).select_from(Deal))
+                                   )).scalar_one()
+    activity = func.max(deal_activity(dialect))
+    per_client = (over_deals(select(Deal.client_id.label("client_id"), func.count(Deal.id).label("deals"),
+                                    func.sum(Deal.paid_total).label("paid"), activity.label("activity"))
+                             .select_from(Deal)).group_by(Deal.client_id).subquery())
+    columns = {"full_name": Client.full_name, "deals": per_client.c.deals, "paid": per_client.c.paid,
+               "last_activity": per_client.c.activity}
+    query = (select(Client, per_client.c.deals, per_client.c.activity)
              .join(per_client, per_client.c.client_id == Client.id)
-             .outerjoin(paid, paid.c.client_id == Client.id).outerjoin(refunded, refunded.c.client_id == Client.id)
-             .where(*where).order_by(*ordered(columns[page.sort], page.descending), Client.id)
+             .order_by(*ordered(columns[page.sort], page.descending), Client.id)
              .limit(page.limit).offset(page.offset))
     rows = (await session.execute(query)).all()
     money = await money_of_clients(session, actor, [client.id for client, *_rest in rows])
@@ -95,18 +95,16 @@ def as_timestamp(value: Any) -> datetime | None:
 
 async def money_of_clients(session: AsyncSession, actor: Actor, client_ids: list[str]
                            ) -> dict[str, list[tuple[str, Decimal]]]:
-    """Per client, per currency: payments − refunds of the deals `actor` may see (two aggregate queries)."""
+    """Per client, per currency: the paid_total of the deals `actor` may see (one aggregate query)."""
     if not client_ids:
         return {}
-    sums: dict[str, dict[str, Decimal]] = {}
-    for model, sign in ((Payment, 1), (Refund, -1)):
-        query = (select(Deal.client_id, model.currency, func.sum(model.amount)).join(Deal, Deal.id == model.deal_id)
-                 .where(access.visible_deals(actor), Deal.client_id.in_(client_ids))
-                 .group_by(Deal.client_id, model.currency))
-        for client_id, currency, amount in await session.execute(query):
-            per = sums.setdefault(client_id, {})
-            per[currency] = per.get(currency, Decimal(0)) + sign * Decimal(amount)
-    return {cid: sorted((c, a.quantize(Decimal("0.01"))) for c, a in per.items()) for cid, per in sums.items()}
+    sums: dict[str, list[tuple[str, Decimal]]] = {}
+    query = (select(Deal.client_id, Deal.currency, func.sum(Deal.paid_total))
+             .where(access.visible_deals(actor), Deal.client_id.in_(client_ids), Deal.currency.is_not(None))
+             .group_by(Deal.client_id, Deal.currency).order_by(Deal.client_id, Deal.currency))
+    for client_id, currency, amount in await session.execute(query):
+        sums.setdefault(client_id, []).append((currency, Decimal(amount or 0).quantize(Decimal("0.01"))))
+    return sums
 
 
 async def client_card(session: AsyncSession, actor: Actor, client_id: str) -> tuple[Client, list[DealRow]]:
@@ -118,8 +116,7 @@ async def client_card(session: AsyncSession, actor: Actor, client_id: str) -> tu
         .order_by(Deal.first_payment_at.desc(), Deal.id))).scalars().all()
     if client is None or not rows:
         raise NotFound("client not found")
-    money = await money_of_deals(session, [deal.id for deal in rows])
-    return client, [DealRow(deal, client.full_name, *money[deal.id]) for deal in rows]
+    return client, [DealRow(deal, client.full_name, deal.paid_total, deal.currency) for deal in rows]
 
 
 def may_edit_card(actor: Actor, deals: list[Deal]) -> bool:

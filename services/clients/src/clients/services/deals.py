@@ -55,6 +55,7 @@ from clients.services.core import (
     settle_deal,
     timer_key,
 )
+from clients.services.lists import refresh_money
 from clients.services.periods import open_period, renew
 from clients.services.tasks import (
     create_deadline,
@@ -209,7 +210,7 @@ async def open_deal(ctx: Ctx, data: PaymentIn, amount: Decimal, currency: str) -
         payment = Payment(external_id=data.external_id, deal_id=deal.id, amount=amount, currency=currency,
                           paid_at=paid_at, renewal=False, created_at=ctx.now)
         ctx.session.add(payment)
-        await ctx.session.flush()
+        await refresh_money(ctx.session, deal)
         history(ctx, deal, paid_at, "payment", f"paid {amount} {currency}", code="payment.received",
                 payment_id=payment.id, amount=str(amount), currency=currency)
         ctx.emit(DealPaid(deal_id=deal.id, client_id=client.id, occurred_at=paid_at, payment_id=payment.id,

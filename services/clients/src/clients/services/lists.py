@@ -8,8 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from shared.auth import Actor
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Boolean, Text, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from clients import access, rules
 from clients.models import (
@@ -80,8 +82,43 @@ def deal_filters(actor: Actor, *, stage: str | None = None, manager: str | None 
         if value:
             where.append(column == value)
     if q and q.strip():
-        where.append(Client.search_text.contains(q.strip().lower(), autoescape=True))
+        where.append(text_contains(Client.search_text, q))
     return where
+
+
+async def refresh_money(session: AsyncSession, deal: Deal) -> None:
+    """Keep the deal's own money columns (paid_total, currency, last_paid_at) equal to what its payments
+    and refunds say (rules.net_paid): called after every payment and refund is written, so lists and
+    the board sum and sort by them without reading payments (issue 9)."""
+    await session.flush()
+    deal.paid_total, deal.currency = (await money_of_deals(session, [deal.id]))[deal.id]
+    deal.last_paid_at = (await session.execute(select(func.max(Payment.paid_at))
+                                               .where(Payment.deal_id == deal.id))).scalar_one()
+
+
+class text_contains(FunctionElement):  # noqa: N801 (an SQL construct, named as one)
+    """`text_contains(column, q)`: `q` is a part of `column` (both lower-cased by the application, as search
+    texts are): `instr(column, q) > 0` on SQLite, `strpos(column, q) > 0` on PostgreSQL — a plain substring
+    test, no LIKE pattern to escape (SQLite's LIKE … ESCAPE is slow on long Unicode text)."""
+
+    type = Boolean()
+    name = "text_contains"
+    inherit_cache = True
+
+    def __init__(self, column: Any, q: str) -> None:
+        super().__init__(column, literal(q.strip().lower(), Text()))
+
+
+@compiles(text_contains)
+def _text_contains(element: text_contains, compiler: Any, **kw: Any) -> str:
+    column, needle = list(element.clauses)
+    return f"strpos({compiler.process(column, **kw)}, {compiler.process(needle, **kw)}) > 0"
+
+
+@compiles(text_contains, "sqlite")
+def _text_contains_sqlite(element: text_contains, compiler: Any, **kw: Any) -> str:
+    column, needle = list(element.clauses)
+    return f"instr({compiler.process(column, **kw)}, {compiler.process(needle, **kw)}) > 0"
 
 
 async def list_deals(session: AsyncSession, actor: Actor, page: Page, *, stage: str | None = None,
@@ -91,8 +128,16 @@ async def list_deals(session: AsyncSession, actor: Actor, page: Page, *, stage: 
     their client's name and money, and how many there are in all. Ties are broken by id, so pages
     do not overlap."""
     where = deal_filters(actor, stage=stage, manager=manager, service_kind=service_kind, q=q)
-    total = (await session.execute(select(func.count()).select_from(Deal).join(Client, Client.id == Deal.client_id)
-                                   .where(*where))).scalar_one()
+    counted = select(func.count()).select_from(Deal)
+    if q and q.strip():
+        counted = counted.join(Client, Client.id == Deal.client_id)
+    total = (await session.execute(counted.where(*where))).scalar_one()
+    return await deal_page(session, where, page), total
+
+
+async def deal_page(session: AsyncSession, where: list[Any], page: Page) -> list[DealRow]:
+    """One page of deals under `where`, each with its client's name and its own money columns (kept by
+    refresh_money). Ties are broken by id, so pages do not overlap."""
     columns = {"first_payment_at": Deal.first_payment_at, "created_at": Deal.created_at,
                "stage": stage_order(Deal.stage, rules.STAGES), "client_name": Client.full_name,
                "responsible_manager": Deal.responsible_manager, "service_kind": Deal.service_kind,
@@ -101,9 +146,7 @@ async def list_deals(session: AsyncSession, actor: Actor, page: Page, *, stage: 
     query = (select(Deal, Client.full_name).join(Client, Client.id == Deal.client_id).where(*where)
              .order_by(*ordered(columns[page.sort], page.descending, nullable=nullable), Deal.id)
              .limit(page.limit).offset(page.offset))
-    rows = (await session.execute(query)).all()
-    money = await money_of_deals(session, [deal.id for deal, _name in rows])
-    return [DealRow(deal, name, *money[deal.id]) for deal, name in rows], total
+    return [DealRow(deal, name, deal.paid_total, deal.currency) for deal, name in (await session.execute(query)).all()]
 
 
 TASK_SORTS = DEADLINE_SORTS = ("due_at",)
@@ -162,37 +205,27 @@ async def board(session: AsyncSession, actor: Actor, *, limit: int, manager: str
     deals in the column's order (the rest are read with GET /deals?stage=…&offset=…). Also the
     responsible managers of the visible deals, for the board's filter.
 
-    A column's sum is per currency: the payments minus the refunds of its deals, each in its own
-    currency. (rules.net_paid counts a deal in the currency of its first payment and leaves out a
-    payment in another; an agency bills a client in one currency, so the two agree.)"""
+    A column's sum is per currency: the deals' own paid_total (rules.net_paid: payments minus refunds in
+    the currency of the first payment, kept by refresh_money) summed by that currency."""
     where = deal_filters(actor, manager=manager, service_kind=service_kind, q=q)
-    needs_client = bool(q and q.strip())
-
-    def scoped(query: Any) -> Any:
-        query = query.join(Client, Client.id == Deal.client_id) if needs_client else query
-        return query.where(*where)
-
-    counts = dict((await session.execute(scoped(select(Deal.stage, func.count()).select_from(Deal))
-                                         .group_by(Deal.stage))).all())
-    sums: dict[str, dict[str, Decimal]] = {}
-    for model in (Payment, Refund):
-        sign = 1 if model is Payment else -1
-        query = scoped(select(Deal.stage, model.currency, func.sum(model.amount)).select_from(model)
-                       .join(Deal, Deal.id == model.deal_id)).group_by(Deal.stage, model.currency)
-        for stage, currency, amount in await session.execute(query):
-            column = sums.setdefault(stage, {})
-            column[currency] = column.get(currency, Decimal(0)) + sign * Decimal(amount)
+    figures = select(Deal.stage, Deal.currency, func.count(), func.sum(Deal.paid_total)).select_from(Deal)
+    if q and q.strip():
+        figures = figures.join(Client, Client.id == Deal.client_id)
+    counts: dict[str, int] = {}
+    sums: dict[str, list[tuple[str, Decimal]]] = {}
+    # One aggregate over the filtered deals: count and money per (stage, currency).
+    for stage, currency, n, amount in await session.execute(figures.where(*where).group_by(Deal.stage, Deal.currency)):
+        counts[stage] = counts.get(stage, 0) + n
+        if currency:
+            sums.setdefault(stage, []).append((currency, Decimal(amount or 0).quantize(Decimal("0.01"))))
     columns = []
     for stage in rules.STAGES:
         rows: list[DealRow] = []
         if counts.get(stage):
             sort = BOARD_SORT.get(stage, DEAL_DEFAULT_SORT)
             page = Page(limit=limit, offset=0, sort=sort.removeprefix("-"), descending=sort.startswith("-"))
-            rows, _total = await list_deals(session, actor, page, stage=stage, manager=manager,
-                                            service_kind=service_kind, q=q)
-        columns.append(BoardColumn(stage, counts.get(stage, 0),
-                                   sorted((c, a.quantize(Decimal("0.01"))) for c, a in sums.get(stage, {}).items()),
-                                   rows))
+            rows = await deal_page(session, [*where, Deal.stage == stage], page)
+        columns.append(BoardColumn(stage, counts.get(stage, 0), sorted(sums.get(stage, [])), rows))
     managers = [m for (m,) in await session.execute(
         select(Deal.responsible_manager).where(access.visible_deals(actor), Deal.responsible_manager.is_not(None))
         .distinct().order_by(Deal.responsible_manager))]
