@@ -37,6 +37,11 @@ async def test_board_counts_and_sums_every_deal_of_a_column_but_lists_only_the_f
                                           "deals": []}
     assert board["total"] == 7 and board["managers"] == ["manager1", "manager2"]
 
+    searched = await api.ok("get", "/board?limit=2&q=КЛИЕНТ")  # one query numbers each column's matches
+    assert [d["client_name"] for d in column(searched, "new")["deals"]] == ["Чужой Клиент", "Клиент 4"]
+    assert column(searched, "new")["count"] == 6 and column(searched, "lost")["count"] == 0
+    more = await api.ok("get", "/deals?stage=new&sort=-first_payment_at&limit=2&offset=2&q=клиент")
+    assert [d["client_name"] for d in more] == ["Клиент 3", "Клиент 2"]     # "show more" continues the column
     mine = await api.ok("get", "/board", as_=M1)             # a manager's board: their deals only
     assert column(mine, "new")["count"] == 5 and mine["total"] == 6 and mine["managers"] == ["manager1"]
     kind = await api.ok("get", "/board?service_kind=complex_promotion")

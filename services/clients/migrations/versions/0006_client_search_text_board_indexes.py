@@ -7,7 +7,7 @@ Create Date: 2026-12-01 22:00:00
 Issue 9 "Lists that scale": the board and the Clients page search a client by a part of the name,
 phone, Instagram or e-mail in any case (`clients.search_text`, lower-cased by the application as
 `leads.search_text`: SQLite's lower() knows ASCII only). Each board column reads its newest deals by
-stage (`deals(stage, first_payment_at)`, `deals(stage, lost_at)`). A column's sums and the Clients
+stage (`deals(stage, first_payment_at, id)`, `deals(stage, lost_at, id)`: an index walk, no sort). A column's sums and the Clients
 page's totals read the deal's own `paid_total` / `currency` / `last_paid_at` (what rules.net_paid makes
 of its payments and refunds, kept by the application after each payment and refund), not every payment.
 """
@@ -36,8 +36,8 @@ def upgrade() -> None:
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('search_text', sa.Text(), server_default='', nullable=False))
     with op.batch_alter_table('deals', schema=None) as batch_op:
-        batch_op.create_index('ix_deals_stage_first_payment_at', ['stage', 'first_payment_at'], unique=False)
-        batch_op.create_index('ix_deals_stage_lost_at', ['stage', 'lost_at'], unique=False)
+        batch_op.create_index('ix_deals_stage_first_payment_at', ['stage', 'first_payment_at', 'id'], unique=False)
+        batch_op.create_index('ix_deals_stage_lost_at', ['stage', 'lost_at', 'id'], unique=False)
         batch_op.add_column(sa.Column('paid_total', sa.Numeric(precision=14, scale=2), server_default='0',
                                       nullable=False))
         batch_op.add_column(sa.Column('currency', sa.String(length=3), nullable=True))

@@ -152,8 +152,8 @@ class Deal(Base):
     last_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     # The board reads each column's newest deals by stage (issue 9, migration 0006).
-    __table_args__ = (Index("ix_deals_stage_first_payment_at", "stage", "first_payment_at"),
-                      Index("ix_deals_stage_lost_at", "stage", "lost_at"))
+    __table_args__ = (Index("ix_deals_stage_first_payment_at", "stage", "first_payment_at", "id"),
+                      Index("ix_deals_stage_lost_at", "stage", "lost_at", "id"))
 
 
 class Payment(Base):

@@ -61,12 +61,10 @@ async def list_clients(session: AsyncSession, actor: Actor, page: Page, *, q: st
     over the visible deals' own columns (kept by refresh_money), never over every payment."""
     dialect = session.bind.dialect.name
     visible = [access.visible_deals(actor)]
-    searched = bool(q and q.strip())
-    if searched:
-        visible.append(text_contains(Client.search_text, q))
+    if q and q.strip():   # the matching clients first (one pass over their search text), then their deals
+        visible.append(Deal.client_id.in_(select(Client.id).where(text_contains(Client.search_text, q))))
 
     def over_deals(query: Any) -> Any:
-        query = query.join(Client, Client.id == Deal.client_id) if searched else query
         return query.where(*visible)
 
     total = (await session.execute(over_deals(select(func.count(func.distinct(Deal.client_id))).select_from(Deal))

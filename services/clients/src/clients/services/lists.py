@@ -74,15 +74,14 @@ async def money_of_deals(session: AsyncSession, deal_ids: list[str]) -> dict[str
 def deal_filters(actor: Actor, *, stage: str | None = None, manager: str | None = None,
                  service_kind: str | None = None, q: str | None = None) -> list[Any]:
     """WHERE terms of a deal list: what `actor` may see, the filters given, and `q` — a part of the
-    client's name, phone, Instagram or e-mail in any case (Client.search_text; a query naming a
-    client joins `clients`)."""
+    client's name, phone, Instagram or e-mail in any case (Client.search_text)."""
     where = [access.visible_deals(actor)]
     for column, value in ((Deal.stage, stage), (Deal.responsible_manager, manager),
                           (Deal.service_kind, service_kind)):
         if value:
             where.append(column == value)
-    if q and q.strip():
-        where.append(text_contains(Client.search_text, q))
+    if q and q.strip():   # the matching clients first (one pass over their search text), then their deals
+        where.append(Deal.client_id.in_(select(Client.id).where(text_contains(Client.search_text, q))))
     return where
 
 
@@ -128,23 +127,25 @@ async def list_deals(session: AsyncSession, actor: Actor, page: Page, *, stage: 
     their client's name and money, and how many there are in all. Ties are broken by id, so pages
     do not overlap."""
     where = deal_filters(actor, stage=stage, manager=manager, service_kind=service_kind, q=q)
-    counted = select(func.count()).select_from(Deal)
-    if q and q.strip():
-        counted = counted.join(Client, Client.id == Deal.client_id)
-    total = (await session.execute(counted.where(*where))).scalar_one()
-    return await deal_page(session, where, page), total
+    total = (await session.execute(select(func.count()).select_from(Deal).where(*where))).scalar_one()
+    # One stage by its board order ("show 50 more" under a column): the same order as GET /board's first page.
+    board = bool(stage) and page.sort in ("first_payment_at", "lost_at") and page.descending
+    return await deal_page(session, where, page, board=board), total
 
 
-async def deal_page(session: AsyncSession, where: list[Any], page: Page) -> list[DealRow]:
+async def deal_page(session: AsyncSession, where: list[Any], page: Page, *, board: bool = False) -> list[DealRow]:
     """One page of deals under `where`, each with its client's name and its own money columns (kept by
-    refresh_money). Ties are broken by id, so pages do not overlap."""
+    refresh_money). Ties are broken by id, so pages do not overlap. `board`: a column of one stage, whose
+    sort field is never empty there, ordered (field, id) in one direction — an index walk on
+    deals(stage, first_payment_at, id) / deals(stage, lost_at, id), not a sort of the whole column."""
     columns = {"first_payment_at": Deal.first_payment_at, "created_at": Deal.created_at,
                "stage": stage_order(Deal.stage, rules.STAGES), "client_name": Client.full_name,
                "responsible_manager": Deal.responsible_manager, "service_kind": Deal.service_kind,
                "period_end": Deal.period_end, "lost_at": Deal.lost_at}
-    nullable = page.sort in ("responsible_manager", "period_end", "lost_at")
+    nullable = page.sort in ("responsible_manager", "period_end", "lost_at") and not board
+    tie = Deal.id.desc() if board and page.descending else Deal.id
     query = (select(Deal, Client.full_name).join(Client, Client.id == Deal.client_id).where(*where)
-             .order_by(*ordered(columns[page.sort], page.descending, nullable=nullable), Deal.id)
+             .order_by(*ordered(columns[page.sort], page.descending, nullable=nullable), tie)
              .limit(page.limit).offset(page.offset))
     return [DealRow(deal, name, deal.paid_total, deal.currency) for deal, name in (await session.execute(query)).all()]
 
@@ -187,6 +188,23 @@ async def list_deadlines(session: AsyncSession, actor: Actor, page: Page, *, own
 
 # ============================================================================ the pipeline board (issue 9)
 
+
+async def searched_firsts(session: AsyncSession, where: list[Any], limit: int) -> dict[str, list[DealRow]]:
+    """A searched board's first `limit` deals of every column in one query (ROW_NUMBER per stage over the
+    few matching deals): walking each column's index for rare matches would read the whole column."""
+    key = case((Deal.stage == "lost", Deal.lost_at), else_=Deal.first_payment_at)
+    numbered = (select(Deal.id.label("id"), func.row_number().over(partition_by=Deal.stage,
+                                                                    order_by=(key.desc(), Deal.id.desc())).label("n"))
+                .where(*where).subquery())
+    query = (select(Deal, Client.full_name).join(numbered, numbered.c.id == Deal.id)
+             .join(Client, Client.id == Deal.client_id).where(numbered.c.n <= limit)
+             .order_by(Deal.stage, numbered.c.n))
+    firsts: dict[str, list[DealRow]] = {}
+    for deal, name in (await session.execute(query)).all():
+        firsts.setdefault(deal.stage, []).append(DealRow(deal, name, deal.paid_total, deal.currency))
+    return firsts
+
+
 BOARD_SORT = {"lost": "-lost_at"}   # a column's order: the newest first payment; Lost: the most recently lost
 
 
@@ -209,8 +227,6 @@ async def board(session: AsyncSession, actor: Actor, *, limit: int, manager: str
     the currency of the first payment, kept by refresh_money) summed by that currency."""
     where = deal_filters(actor, manager=manager, service_kind=service_kind, q=q)
     figures = select(Deal.stage, Deal.currency, func.count(), func.sum(Deal.paid_total)).select_from(Deal)
-    if q and q.strip():
-        figures = figures.join(Client, Client.id == Deal.client_id)
     counts: dict[str, int] = {}
     sums: dict[str, list[tuple[str, Decimal]]] = {}
     # One aggregate over the filtered deals: count and money per (stage, currency).
@@ -218,13 +234,16 @@ async def board(session: AsyncSession, actor: Actor, *, limit: int, manager: str
         counts[stage] = counts.get(stage, 0) + n
         if currency:
             sums.setdefault(stage, []).append((currency, Decimal(amount or 0).quantize(Decimal("0.01"))))
+    firsts = await searched_firsts(session, where, limit) if q and q.strip() else None
     columns = []
     for stage in rules.STAGES:
         rows: list[DealRow] = []
-        if counts.get(stage):
+        if firsts is not None:
+            rows = firsts.get(stage, [])
+        elif counts.get(stage):
             sort = BOARD_SORT.get(stage, DEAL_DEFAULT_SORT)
             page = Page(limit=limit, offset=0, sort=sort.removeprefix("-"), descending=sort.startswith("-"))
-            rows = await deal_page(session, [*where, Deal.stage == stage], page)
+            rows = await deal_page(session, [*where, Deal.stage == stage], page, board=True)
         columns.append(BoardColumn(stage, counts.get(stage, 0), sorted(sums.get(stage, [])), rows))
     managers = [m for (m,) in await session.execute(
         select(Deal.responsible_manager).where(access.visible_deals(actor), Deal.responsible_manager.is_not(None))
