@@ -146,3 +146,17 @@ async def test_lead_email_is_validated_and_named(api_any) -> None:
     assert bad.status_code == 422 and [e["field"] for e in bad.json()["errors"]] == ["email"]
     ok = await api.post("/leads", {"full_name": "Берик", "email": "berik@mail.kz"}, as_=M1)
     assert ok.status_code in (200, 201), ok.text
+
+
+async def test_deals_by_id_name_their_clients_and_only_visible_ones(api_any) -> None:
+    """Issue 9: a page names the deals it shows by their clients (a payroll statement's lines)."""
+    api = api_any
+    mine = await api.pay(named("p-1", "Айгерим Сапарова", responsible_manager="manager1"))
+    theirs = await api.pay(named("p-2", "Чужой Клиент", responsible_manager="manager2"))
+    await api.pay(named("p-3", "Берик Ахметов", responsible_manager="manager1"))
+    found = await api.get("/deals", params=[("deal_id", mine["id"]), ("deal_id", theirs["id"])])
+    assert sorted(d["client_name"] for d in found.json()) == ["Айгерим Сапарова", "Чужой Клиент"]
+    own = await api.get("/deals", params=[("deal_id", mine["id"]), ("deal_id", theirs["id"])], as_=M1)
+    assert [d["client_name"] for d in own.json()] == ["Айгерим Сапарова"]
+    many = await api.get("/deals", params=[("deal_id", str(i)) for i in range(201)])
+    assert many.status_code == 422 and many.json()["errors"][0]["field"] == "deal_id"

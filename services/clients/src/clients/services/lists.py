@@ -122,11 +122,13 @@ def _text_contains_sqlite(element: text_contains, compiler: Any, **kw: Any) -> s
 
 async def list_deals(session: AsyncSession, actor: Actor, page: Page, *, stage: str | None = None,
                      manager: str | None = None, service_kind: str | None = None,
-                     q: str | None = None) -> tuple[list[DealRow], int]:
+                     q: str | None = None, ids: list[str] | None = None) -> tuple[list[DealRow], int]:
     """The deals `actor` may see (filtered, counted and paged in the database), one page of them with
     their client's name and money, and how many there are in all. Ties are broken by id, so pages
     do not overlap."""
     where = deal_filters(actor, stage=stage, manager=manager, service_kind=service_kind, q=q)
+    if ids:
+        where.append(Deal.id.in_(ids))
     total = (await session.execute(select(func.count()).select_from(Deal).where(*where))).scalar_one()
     # One stage by its board order ("show 50 more" under a column): the same order as GET /board's first page.
     board = bool(stage) and page.sort in ("first_payment_at", "lost_at") and page.descending

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -23,7 +24,7 @@ from gateway.pages.deals import Services, is_htmx, staff_of
 from gateway.people import person
 from gateway.rendering import month_name, page, redirect
 from gateway.roles import ANALYST, CONTENT_MANAGER, LEAD, allow
-from gateway.service_client import ServiceClient, ServiceError
+from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.staff import authenticate
 from gateway.ui import bar_chart, form_errors, money, month_of, recent_months, to_decimal, valid_month
 
@@ -179,7 +180,25 @@ async def payroll_statement(request: Request, services: Services, month: FromPat
     pages = max(1, -(-statement["lines_total"] // size))
     template = "pages/statement_print.html" if printing else "pages/statement.html"
     return page(request, template, {"st": statement, "month": month, "manager": manager, "page_no": page_no,
-                                    "pages": pages}, block="statement")
+                                    "pages": pages, "clients": await client_names(services, statement["lines"])},
+                block="statement")
+
+
+async def client_names(services: ServiceClient, lines: list[dict[str, Any]]) -> dict[str, str]:
+    """Deal id → its client's name, for the statement's lines (issue 9: deals by client name, not a hex
+    id), in one read of the clients service per 200 deals. A deal the reader may not see there, or a
+    clients service that does not answer, leaves the line with the plain word "Deal"."""
+    ids = sorted({ln["deal_id"] for ln in lines if ln.get("deal_id")})
+    names: dict[str, str] = {}
+    for start in range(0, len(ids), 200):
+        chunk = ids[start:start + 200]
+        try:
+            deals, _total = await services.get_page("clients", "/deals", params=[
+                *(("deal_id", deal_id) for deal_id in chunk), ("limit", "200")])
+        except (ServiceError, ServiceUnavailable, httpx.HTTPError):
+            return names
+        names.update({d["id"]: d.get("client_name") or "" for d in deals})
+    return names
 
 
 @get("/payroll/statements/{month:str}/{manager:str}/csv", name="payroll_statement_csv", opt=READERS)
