@@ -78,6 +78,7 @@ class Foreign:
     """Objects owned by manager2 (nobody in the matrix but the lead, the analyst and integrations may see them)."""
 
     deal_id: str = ""
+    client_id: str = ""
     task_id: str = ""
     deadline_id: str = ""
     attachment_id: str = ""
@@ -166,6 +167,7 @@ class Stack:
         f = self.foreign
         deal = self.api("clients", "POST", "/payments", json=payment_body("sec-foreign-1"))
         f.deal_id = deal["id"]
+        f.client_id = deal["client_id"]
         f.task_id = deal["tasks"][0]["id"]
         f.deadline_id = deal["deadlines"][0]["id"]
         paid_at = datetime.now(UTC) - timedelta(minutes=5)
@@ -184,7 +186,7 @@ class Stack:
         f.month = datetime.now(TZ).strftime("%Y-%m")
         self.api("payroll", "PUT", f"/employees/{FOREIGN_MANAGER}",
                  json={"role": "content_manager", "employed_from": "2020-01-01"})
-        f.ids = {"deal_id": f.deal_id, "task_id": f.task_id, "deadline_id": f.deadline_id,
+        f.ids = {"deal_id": f.deal_id, "client_id": f.client_id, "task_id": f.task_id, "deadline_id": f.deadline_id,
                  "attachment_id": f.attachment_id, "lead_id": f.lead_id, "import_id": f.import_id,
                  "month": f.month, "manager": FOREIGN_MANAGER, "login": FOREIGN_MANAGER, "letter_id": "1",
                  "token": "not-a-signed-link", "name": "clients.deal.paid.v1.json"}

@@ -20,7 +20,7 @@ from .stack import FOREIGN_NAME, Stack, payment_body
 C = "/api/clients"
 SEARCHES = ({"q": "{name}"}, {"search": "{name}"}, {"client": "{name}"}, {"phone": "{phone}"},
             {"manager": "manager2"}, {"limit": "200"})
-LISTS = ("/deals", "/tasks", "/deadlines", "/leads")
+LISTS = ("/deals", "/tasks", "/deadlines", "/leads", "/board", "/clients")
 
 
 def _as(login: str) -> dict[str, str]:
@@ -94,10 +94,12 @@ def test_issue8_4_a_shared_client_card_is_seen_and_edited_only_through_a_visible
     m1 = stack.browser("content_manager")
     token = stack.csrf(m1)
     for url in ("/deals", f"/deals?q={FOREIGN_NAME}", f"/deals?search={FOREIGN_NAME}", "/tasks", "/leads",
-                f"/deals/{foreign}", f"/deals/{theirs['deal_id']}"):
+                f"/deals/{foreign}", f"/deals/{theirs['deal_id']}", "/clients", f"/clients?q={FOREIGN_NAME}",
+                f"/clients/{stack.foreign.client_id}", f"/deals/column?stage=new&q={FOREIGN_NAME}"):
         r = m1.get(url)
-        attempt(f"gateway manager1 GET {url}", r, r.status_code < 500 and FOREIGN_NAME not in r.text
-                and theirs["deal_id"] not in r.text.replace(f"/deals/{theirs['deal_id']}", ""))
+        shown = r.text.replace(f'value="{FOREIGN_NAME}"', "")   # the search box echoes what manager1 typed
+        attempt(f"gateway manager1 GET {url}", r, r.status_code < 500 and FOREIGN_NAME not in shown
+                and theirs["deal_id"] not in shown.replace(f"/deals/{theirs['deal_id']}", ""))
     for deal_id in (foreign, theirs["deal_id"]):
         r = m1.post(f"/deals/{deal_id}/client", data={"_csrf": token, "notes": "gateway hijack"},
                     headers={"HX-Request": "true", "X-CSRF-Token": token})

@@ -188,6 +188,12 @@ SERVICE_ROUTES: list[Route] = [
     Route("clients", "POST", f"{C}/leads", WRITE_ALL | {"content_manager"},
           body=_json({"full_name": "Matrix Lead", "phone": "+77010001111"})),
     Route("clients", "GET", f"{C}/leads", ALL_STAFF | {"integration"}, sees=READ_ALL),
+    # Issue 9: the board and the Clients list answer everyone their visible deals' part; a client card by id
+    # exists only through a visible deal (404 otherwise) and is edited by who may change one of its deals.
+    Route("clients", "GET", f"{C}/board", ALL_STAFF | {"integration"}, sees=READ_ALL),
+    Route("clients", "GET", f"{C}/clients", ALL_STAFF | {"integration"}, sees=READ_ALL, params={"limit": "200"}),
+    Route("clients", "GET", f"{C}/clients/{{client_id}}", READ_ALL),
+    Route("clients", "PATCH", f"{C}/clients/{{client_id}}", WRITE_ALL, body=_json({"notes": "matrix card"})),
     Route("clients", "GET", f"{C}/leads/{{lead_id}}", READ_ALL),
     Route("clients", "POST", f"{C}/leads/{{lead_id}}/stage", WRITE_ALL, body=_json({"stage": "warm_lead"})),
     Route("clients", "GET", f"{C}/reports/funnel", READ_ALL, params={"manager": FOREIGN_MANAGER}),
@@ -296,6 +302,7 @@ SERVICE_ROUTES: list[Route] = [
     Route("payroll", "GET", f"{P}/statements", READ_ALL | {"content_manager"}, sees=READ_ALL),
     Route("payroll", "GET", f"{P}/statements/{{manager}}", READ_ALL),
     Route("payroll", "GET", f"{P}/months/{{month}}", READ_ALL | {"content_manager"}, sees=READ_ALL),
+    Route("payroll", "GET", f"{P}/months", READ_ALL | {"content_manager"}),   # months with data (issue 9)
     Route("payroll", "POST", f"{P}/months/{{past_month}}/close", LEAD_ONLY),
     # PAY-7: in a full tie the lead picks the best manager (a person's decision, as a close).
     Route("payroll", "POST", f"{P}/months/{{month}}/best-manager", LEAD_ONLY, body=_json({"manager": FOREIGN_MANAGER})),
@@ -550,6 +557,10 @@ PAGES: list[Page] = [
     Page("POST", "/deals/{deal_id}/recordings", LEAD_ONLY, upload=True),
     Page("GET", "/attachments/{attachment_id}", PAGE_READ_ALL),
     Page("GET", "/deals", READERS, sees=PAGE_READ_ALL),
+    Page("GET", "/deals/column", READERS, sees=PAGE_READ_ALL, query={"stage": "project_launched"}),   # issue 9
+    Page("GET", "/clients", READERS, sees=PAGE_READ_ALL),
+    Page("GET", "/clients/{client_id}", PAGE_READ_ALL),
+    Page("POST", "/clients/{client_id}", LEAD_ONLY, form={"notes": "page matrix"}),
     Page("POST", "/deals/{deal_id}/stage", LEAD_ONLY, form={"stage": "contacted", "back": "deal"}),
     Page("POST", "/deals/{deal_id}/client", LEAD_ONLY, form={"notes": "page matrix"}),
     Page("GET", "/deals/{deal_id}", PAGE_READ_ALL),

@@ -75,3 +75,35 @@ def test_0004_renumbers_repeated_document_numbers_and_seeds_the_year_counters(tm
     assert dict(db.execute("SELECT id, number FROM documents")) == {"a": "2026-1", "b": "2026-3", "c": "2026-2",
                                                                     "d": "2025-7"}
     assert dict(db.execute("SELECT year, n FROM document_counters")) == {2025: 7, 2026: 3}
+
+
+def test_0006_backfills_client_search_text_and_each_deals_money(tmp_path) -> None:
+    """Issue 9: the board sums the deals' own paid_total; old deals get it from their payments and refunds
+    (rules.net_paid: the first payment's currency), and old clients their search text."""
+    path = tmp_path / "old.db"
+    cfg = alembic_config("clients", f"sqlite+aiosqlite:///{path}")
+    command.upgrade(cfg, "infra_0002")
+    db = sqlite3.connect(path)
+    t1, t2, t3 = "2026-03-02 06:00:00.000000", "2026-04-02 06:00:00.000000", "2026-04-05 06:00:00.000000"
+    db.execute("INSERT INTO clients (id, full_name, phone, phone_digits, instagram, email, payer_type, notes, "
+               "created_at) VALUES ('c1', 'Айгерим Сапарова', '+7 701 555', '7701555', 'https://instagram.com/Cakes',"
+               " '', 'individual', '', ?)", (t1,))
+    db.execute("INSERT INTO deals (id, client_id, service_kind, stage, created_at, first_payment_at, period_no, "
+               "trace_headers) VALUES ('d1', 'c1', 'account_management', 'new', ?, ?, 0, '{}')", (t1, t1))
+    for pid, amount, currency, at in (("p1", "60000.00", "KZT", t1), ("p2", "60000.00", "KZT", t2),
+                                      ("p3", "100.00", "USD", t3)):
+        db.execute("INSERT INTO payments (id, external_id, deal_id, amount, currency, paid_at, renewal, undid_loss, "
+                   "created_at) VALUES (?, ?, 'd1', ?, ?, ?, 0, 0, ?)", (pid, pid, amount, currency, at, at))
+    db.execute("INSERT INTO refunds (id, external_id, deal_id, payment_id, amount, currency, refunded_at, "
+               "within_window, created_at) VALUES ('r1', 'r1', 'd1', 'p1', '10000.00', 'KZT', ?, 1, ?)", (t2, t2))
+    db.commit()
+    db.close()
+
+    command.upgrade(cfg, "head")
+
+    db = sqlite3.connect(path)
+    paid, currency, last = db.execute("SELECT paid_total, currency, last_paid_at FROM deals").fetchone()
+    assert (float(paid), currency, last[:10]) == (110000.0, "KZT", "2026-04-05")
+    [(text,)] = db.execute("SELECT search_text FROM clients").fetchall()
+    assert "айгерим сапарова" in text and "instagram.com/cakes" in text and "7701555" in text
+    db.close()

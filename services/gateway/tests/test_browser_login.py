@@ -35,9 +35,8 @@ async def test_manager_signs_in_through_the_form_and_sees_the_dashboard(browser_
     assert await page.locator(".whoami").inner_text() == "Дана Ахметова Контент-менеджер"
     # A content manager's menu has no lead-only pages (staff, status, import).
     assert await page.locator(".mainnav a").all_inner_texts() == [
-        "Главная", "Мои задачи", "Воронка сделок", "Лиды", "Воронка продаж", "Контент", "Регулярность", "Проверки",
-        "Зарплата",
-        "Правила оплаты", "Каталог событий"]
+        "Главная", "Мои задачи", "Воронка сделок", "Клиенты", "Лиды", "Воронка продаж", "Контент", "Регулярность",
+        "Проверки", "Зарплата", "Правила оплаты", "Каталог событий"]
 
     await page.click("text=Выйти")
     await page.wait_for_url(base_url + "/login")

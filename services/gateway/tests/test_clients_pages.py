@@ -359,35 +359,67 @@ def deal_reads(calls: list[str]) -> list[str]:
     return [c for c in calls if re.match(r"GET /api/clients/deals/[^?]+\?", c)]
 
 
-async def test_board_pages_through_each_open_stage_without_reading_each_deal_and_sums_money_net_of_refunds(
+async def test_board_is_one_request_with_server_sums_and_each_column_shows_more_on_demand(
         client: AsyncTestClient, clients: Backend, monkeypatch) -> None:
-    from datetime import UTC
+    """Issue 9: counts and sums come from the service for the whole column; a column shows its first
+    page and a "show more" button that fetches the next page as a fragment."""
+    from datetime import UTC, timedelta
     from datetime import datetime as dt
 
     from gateway.pages import deals as deals_page
 
-    monkeypatch.setattr(deals_page, "BOARD_PAGE", 2)   # 5 new deals → 3 pages of that column
-    monkeypatch.setattr(deals_page, "LOST_SHOWN", 1)
-    ids = [clients.call("POST", "/payments", payment(f"p-{i}", name=f"Клиент {i}"))["id"] for i in range(5)]
+    monkeypatch.setattr(deals_page, "COLUMN_PAGE", 2)   # 5 new deals → 2 + 2 + 1
+    now = dt.now(UTC)
+    ids = [clients.call("POST", "/payments", payment(f"p-{i}", name=f"Клиент {i}",
+                                                     paid_at=now - timedelta(minutes=50 - i)))["id"] for i in range(5)]
     clients.call("POST", f"/deals/{ids[0]}/refunds", {"external_id": "rf-1", "amount": "10000.00", "currency": "KZT",
-                                                      "refunded_at": dt.now(UTC).isoformat()})
-    for name in ("Ушедший Первый", "Ушедший Второй"):
+                                                      "refunded_at": now.isoformat()})
+    for name in ("Ушедший Первый", "Ушедший Второй", "Ушедший Третий"):
         lost = clients.call("POST", "/payments", payment(f"lost-{name}", name=name))
         clients.call("POST", f"/deals/{lost['id']}/stage", {"stage": "lost"})
     await sign_in(client, "lead")
     calls = service_calls(client)
     board = await client.get("/deals?lang=en")
     assert board.status_code == 200, board.text
-    assert deal_reads(calls) == []                                         # no GET /deals/{id} per card
+    assert deal_reads(calls) == [] and [c.split("?")[0] for c in calls] == ["GET /api/clients/board"]
     new_column = re.search(r'data-stage="new".*?</section>', board.text, re.S).group(0)
-    assert all(f"Клиент {i}" in new_column for i in range(5))
     assert '<span class="count">5</span>' in new_column
-    assert "290\u202f000 KZT" in new_column                                # 5 × 60 000 − 10 000 refunded
-    assert "50\u202f000 KZT" in new_column                                 # the refunded deal's own card
-    assert len([c for c in calls if c.startswith("GET /api/clients/deals?") and "stage=new" in c]) == 3
+    assert "290\u202f000 KZT" in new_column                               # 5 × 60 000 − 10 000, by the service
+    assert re.findall(r">(Клиент \d)<", new_column) == ["Клиент 4", "Клиент 3"]   # newest first payment first
+    more = re.search(r'hx-get="(/deals/column\?[^"]+)"', new_column).group(1).replace("&amp;", "&")
+    assert "Show 2 more" in new_column and "3 left" in new_column
     lost_column = re.search(r'data-stage="lost".*?</section>', board.text, re.S).group(0)
-    assert '<span class="count">2</span>' in lost_column and "the latest 1 of 2" in lost_column
-    assert "Ушедший Второй" in lost_column and "Ушедший Первый" not in lost_column   # the most recently lost
+    assert '<span class="count">3</span>' in lost_column and "180\u202f000 KZT" in lost_column
+
+    page2 = await client.get(more + "&lang=en", headers={"HX-Request": "true"})
+    assert page2.status_code == 200, page2.text
+    assert re.findall(r">(Клиент \d)<", page2.text) == ["Клиент 2", "Клиент 1"]
+    assert "<html" not in page2.text and "Show 1 more" in page2.text
+    last = re.search(r'hx-get="(/deals/column\?[^"]+)"', page2.text).group(1).replace("&amp;", "&")
+    page3 = await client.get(last + "&lang=en", headers={"HX-Request": "true"})
+    assert re.findall(r">(Клиент \d)<", page3.text) == ["Клиент 0"] and "hx-get" not in page3.text
+    bad = await client.get("/deals/column?stage=nope&lang=en", headers={"HX-Request": "true"})
+    assert bad.status_code == 422 and "Choose the stage." in bad.text
+
+
+async def test_board_searches_by_name_phone_and_instagram_and_filters_by_manager_and_service(
+        client: AsyncTestClient, clients: Backend) -> None:
+    body = payment("p-1", name="Айгерим Сапарова")
+    body["client"] |= {"phone": "+7 701 555 1234", "instagram": "https://instagram.com/sweet.cakes"}
+    clients.call("POST", "/payments", body)
+    clients.call("POST", "/payments", payment("p-2", "manager2", name="Берик Ахметов", kind="complex_promotion"))
+    await sign_in(client, "lead")
+    for q in ("сапар", "555 1234", "sweet.cakes"):
+        found = await client.get("/deals", params={"q": q, "lang": "en"})
+        text = text_of(found.text)
+        assert "Айгерим Сапарова" in text and "Берик Ахметов" not in text, q
+        assert f'value="{q}"' in found.text
+    none = await client.get("/deals", params={"q": "никого", "lang": "en"})
+    assert "No deals match." in none.text
+    by_manager = text_of((await client.get("/deals?manager=manager2&lang=en")).text)
+    assert "Берик Ахметов" in by_manager and "Айгерим Сапарова" not in by_manager
+    by_kind = text_of((await client.get("/deals?kind=account_management&lang=en")).text)
+    assert "Айгерим Сапарова" in by_kind and "Берик Ахметов" not in by_kind
 
 
 async def test_my_tasks_show_client_and_deal_stage_from_the_task_list_alone(client: AsyncTestClient,

@@ -55,8 +55,15 @@ async def test_lead_sees_the_month_with_a_chart_and_each_statement_with_csv_and_
     page = await client.get(f"/payroll?month={month}&lang=en")
     assert page.status_code == 200, page.text
     assert "<svg" in page.text and 'role="img"' in page.text
-    assert "manager1" in page.text and "manager2" in page.text
-    assert "open (live preview)" in page.text and 'id="close-form"' in page.text
+    assert "Дана Ахметова" in page.text and "Тимур Касымов" in page.text    # staff by full name (issue 9)
+    assert ">manager1<" not in page.text and ">manager2<" not in page.text
+    assert "open (live preview)" in page.text
+    # Issue 9: the current month has not ended: no close form, a plain word instead.
+    assert 'id="close-form"' not in page.text and 'id="close-later"' in page.text
+    # The picker: months with data, or the current one (named, not "2026-12").
+    options = re.findall(r'<option value="(\d{4}-\d{2})"[^>]*>([^<]+)</option>', page.text)
+    assert [value for value, _text in options] == [month]
+    assert options[0][1] != month and options[0][1].endswith(month[:4])
     assert "150\u202f000 KZT" in page.text                                  # PAY-1 base salary
 
     statement = await client.get(f"/payroll/statements/{month}/manager1?lang=en")
@@ -110,11 +117,15 @@ async def test_only_the_lead_closes_a_month_and_only_after_typing_the_password_a
                               headers={"HX-Request": "true"})
     assert early.status_code == 422 and "has not ended" in early.text
 
+    ended = await client.get(f"/payroll?month={month}&lang=en")
+    assert 'id="close-form"' in ended.text and 'id="close-later"' not in ended.text    # an ended month: the form
     closed = await client.post(f"/payroll/months/{month}/close", data={"_csrf": token, "password": "demo"},
                                headers={"HX-Request": "true"})
     assert closed.status_code == 200, closed.text
     assert payroll.call("GET", f"/months/{month}")["state"] == "closed"
     assert 'id="close-form"' not in closed.text
+    picker = await client.get("/payroll?lang=en")                    # the closed month now has data: listed
+    assert re.findall(r'<option value="(\d{4}-\d{2})"', picker.text) == [this_month(), month]
 
 
 async def test_lead_creates_a_rule_version_and_sees_the_history(client: AsyncTestClient, payroll: Backend) -> None:
@@ -158,13 +169,13 @@ async def test_pay7_tie_is_shown_close_refused_and_the_lead_picks_the_best_manag
     token = await sign_in(client, "lead")
     overview = await client.get(f"/payroll?month={month}&lang=en")
     assert overview.status_code == 200
-    assert "Tie: manager1, manager2 are equal on every criterion." in overview.text
+    assert "Tie: Дана Ахметова, Тимур Касымов are equal on every criterion." in overview.text
     assert 'id="pick-form"' in overview.text and 'id="best-manager-figures"' in overview.text
 
     refused = await client.post(f"/payroll/months/{month}/close", data={"_csrf": token, "password": "demo"},
                                 headers={"HX-Request": "true"})
     assert refused.status_code == 422
-    assert "The best manager is tied between manager1, manager2: pick one before closing the month." in refused.text
+    assert "The best manager is tied between Дана Ахметова, Тимур Касымов: pick one before closing the month." in refused.text
     assert payroll.call("GET", f"/months/{month}")["state"] == "open"
 
     empty = await client.post(f"/payroll/months/{month}/best-manager", data={"_csrf": token},
@@ -172,12 +183,12 @@ async def test_pay7_tie_is_shown_close_refused_and_the_lead_picks_the_best_manag
     assert empty.status_code == 422 and "Choose the best manager among the tied managers." in empty.text
     stranger = await client.post(f"/payroll/months/{month}/best-manager", data={"_csrf": token, "manager": "lead"},
                                  headers={"HX-Request": "true"})
-    assert stranger.status_code == 422 and "Choose one of the tied managers: manager1, manager2." in stranger.text
+    assert stranger.status_code == 422 and "Choose one of the tied managers: Дана Ахметова, Тимур Касымов." in stranger.text
 
     picked = await client.post(f"/payroll/months/{month}/best-manager", data={"_csrf": token, "manager": "manager2"},
                                headers={"HX-Request": "true"})
     assert picked.status_code == 200, picked.text
-    assert "manager2 is the best manager of" in picked.text and 'id="best-manager-picked"' in picked.text
+    assert "Тимур Касымов is the best manager of" in picked.text and 'id="best-manager-picked"' in picked.text
     view = payroll.call("GET", f"/months/{month}")
     assert view["best_manager"] == "manager2" and view["tie"]["picked_by"] == "lead"
     statements = {st["manager"]: st for st in payroll.call("GET", "/statements?month=" + month)}

@@ -140,16 +140,30 @@ async def test_content_manager_sees_only_their_own_statement_analyst_sees_all(pa
 async def test_manager_statement_pages_and_csv_export(payroll) -> None:
     await payroll.employ("anna", "2026-01-01")
     await payroll.publish(*(renewed("anna", at(f"2026-04-{d:02d} 09:00"), deal=f"d{d}") for d in range(1, 8)))
-    page1 = (await payroll.get("/statements/anna", month="2026-04", page=1, page_size=3)).json()
-    page3 = (await payroll.get("/statements/anna", month="2026-04", page=3, page_size=3)).json()
+    pages = [(await payroll.get("/statements/anna", month="2026-04", page=p, page_size=3)).json() for p in (1, 2, 3)]
+    page1, page3 = pages[0], pages[2]
     assert page1["lines_total"] == 9 and page1["total"] == "250000.00" and page1["best_manager"] is True
-    assert [ln["rule"] for ln in page1["lines"]] == ["PAY-1", "PAY-7", "PAY-2"]
-    assert [ln["deal_id"] for ln in page3["lines"]] == ["d5", "d6", "d7"]
+    # Issue 9: in date order across pages — the base salary at the month's start, the best-manager bonus at its end.
+    assert [ln["rule"] for ln in page1["lines"]] == ["PAY-1", "PAY-2", "PAY-2"]
+    assert [ln["deal_id"] for ln in page1["lines"]] == [None, "d1", "d2"]
+    assert [ln["deal_id"] for ln in page3["lines"]] == ["d6", "d7", None] and page3["lines"][-1]["rule"] == "PAY-7"
+    every = [ln["occurred_at"] for p in pages for ln in p["lines"]]
+    assert len(every) == 9 and every == sorted(every)
     exported = await payroll.get("/statements/anna.csv", month="2026-04")
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert len(rows) == 10 and rows[-1]["rule"] == "TOTAL" and rows[-1]["amount"] == "250000.00"
     assert sum(Decimal(r["amount"]) for r in rows[:-1]) == Decimal("250000.00")
+
+
+async def test_months_with_data_for_the_month_picker(payroll) -> None:
+    """Issue 9: the picker lists months with lines (a manager: their own) or a closed run, newest first."""
+    await payroll.publish(renewed("anna", at("2026-03-05 09:00"), deal="m1"),
+                          renewed("boris", at("2026-04-02 09:00"), deal="b1"))
+    assert (await payroll.get("/months")).json() == {"months": ["2026-04", "2026-03"]}
+    own = await payroll.get("/months", role="content_manager", login="anna")
+    assert own.json() == {"months": ["2026-03"]}
+    assert (await payroll.get("/months", role="care_agent", login="c")).status_code == 403
 
 
 async def test_duplicate_delivery_and_a_full_replay_give_the_same_ledger(payroll_any_db) -> None:

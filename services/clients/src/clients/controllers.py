@@ -26,10 +26,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients import access, imports, inbox_leads, leads, services
+from clients.list_controllers import list_routes
 from clients.models import Attachment, AuditEntry, Client, Deadline, Deal, Document, Import, StaffMember, Task
 from clients.rules import RuleValues
 from clients.schemas import (
     DEFAULT_LIMIT,
+    MAX_LIMIT,
     ChecklistTickIn,
     ClientPatchIn,
     CompleteIn,
@@ -91,11 +93,14 @@ TOTAL_COUNT = [ResponseHeader(name="X-Total-Count", documentation_only=True,
 @get("/deals", response_headers=TOTAL_COUNT)
 async def list_deals(session: NamedDependency[AsyncSession], actor: NamedDependency[Actor], stage: str | None = None,
                      manager: str | None = None, service_kind: str | None = None, limit: int = DEFAULT_LIMIT,
-                     offset: int = 0, sort: str | None = None) -> Response[list[dict[str, Any]]]:
+                     offset: int = 0, sort: str | None = None, q: str | None = None,
+                     deal_id: list[str] | None = None) -> Response[list[dict[str, Any]]]:
     """The deals the actor may see, newest first payment first by default, each with `client_name`,
     `paid_total` (decimal string: payments minus refunds) and `currency` (that of the first payment).
     Sort fields: first_payment_at, created_at, stage (pipeline order), client_name, responsible_manager,
-    service_kind, period_end, lost_at.
+    service_kind, period_end, lost_at. `q`: a part of the client's name, phone, Instagram or e-mail, in
+    any case. `deal_id` (repeatable, at most 200): only these deals — how a page names the deals it
+    shows by their clients (a payroll statement's lines).
 
     Paging: `limit` (1…200, default 50), `offset` (default 0), `sort` (a field of the whitelist above,
     `-field` for descending); ties are broken by id so pages never overlap. The body stays a plain
@@ -104,8 +109,10 @@ async def list_deals(session: NamedDependency[AsyncSession], actor: NamedDepende
     422 naming that field."""
     access.require_reader(actor)
     page = parse_page(limit, offset, sort, services.DEAL_SORTS, services.DEAL_DEFAULT_SORT)
+    if deal_id and len(deal_id) > MAX_LIMIT:
+        raise DomainError(f"at most {MAX_LIMIT} deal ids", field="deal_id")
     rows, total = await services.list_deals(session, actor, page, stage=stage, manager=manager,
-                                            service_kind=service_kind)
+                                            service_kind=service_kind, q=q, ids=deal_id)
     return Response([deal_summary(r.deal, r.client_name, r.paid_total, r.currency) for r in rows],
                     headers={"X-Total-Count": str(total)})
 
@@ -594,5 +601,5 @@ api_routes = [post_payment, list_deals, get_deal, post_stage, post_questionnaire
               post_attachment, get_attachment, list_tasks, complete_task, tick_checklist, list_deadlines, waive_deadline,
               list_staff, put_staff, get_settings, put_settings, get_audit, post_lead, list_leads, get_lead,
               post_lead_stage, *inbox_leads.routes,
-              funnel, post_import, get_import]
+              funnel, post_import, get_import, *list_routes]
 public_routes = [public_questionnaire, public_questionnaire_submit]

@@ -21,7 +21,7 @@ from sqlalchemy import false, func, select, true
 from clients import access, rules
 from clients.inbox_leads import notify, set_keys
 from clients.models import Deal, Lead, Payment
-from clients.schemas import Errors, LeadIn, Page, check_aware, check_instagram
+from clients.schemas import EMAIL, Errors, LeadIn, Page, check_aware, check_instagram
 
 MANUAL = "manual"  # the funnel's channel of the leads entered by hand
 STAGE_FIELDS = {"warm_lead": "warm_at", "application": "application_at", "paid": "paid_at"}
@@ -32,6 +32,8 @@ def validate_lead(data: LeadIn) -> None:
     errors.require("full_name", data.full_name)
     if not (data.phone or data.instagram or data.email):
         errors.add("phone", "a phone, an Instagram link or an e-mail is needed to reach the person")
+    if data.email and not EMAIL.fullmatch(data.email.strip()):
+        errors.add("email", "not an e-mail address")   # issue 9: as on the client card (CL-1)
     if data.payer_type == "legal" and data.bin and len(data.bin) != 12:
         errors.add("bin", "BIN/IIN is 12 digits")
     data.instagram = check_instagram(errors, "instagram", data.instagram)   # issue 8 item 5

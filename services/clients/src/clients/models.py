@@ -81,6 +81,8 @@ class Client(Base):
     bin: Mapped[str | None] = mapped_column(String(20), nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What the board and the Clients page search (leads.search_text_of: name and contacts, lower-cased).
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class Lead(Base):
@@ -169,6 +171,16 @@ class Deal(Base):
     lost_event_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # DESIGN 6: the W3C trace context of the payment that created the deal; every later step continues it.
     trace_headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    # What lists sum and sort by without reading payments (issue 9; services.refresh_money keeps them, after
+    # every payment and refund): rules.net_paid of the deal's payments and refunds, its currency (that of
+    # the first payment) and the time of its latest payment.
+    paid_total: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0.00"), server_default="0")
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    last_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    # The board reads each column's newest deals by stage (issue 9, migration 0006).
+    __table_args__ = (Index("ix_deals_stage_first_payment_at", "stage", "first_payment_at", "id"),
+                      Index("ix_deals_stage_lost_at", "stage", "lost_at", "id"))
 
 
 class Payment(Base):

@@ -23,6 +23,7 @@ NAV: list[NavItem] = [
     NavItem("dashboard", N_("Dashboard")),
     NavItem("my_tasks", N_("My tasks")),
     NavItem("pipeline", N_("Pipeline")),
+    NavItem("clients", N_("Clients")),
     NavItem("leads", N_("Leads")),
     NavItem("funnel", N_("Funnel")),
     NavItem("content_calendar", N_("Content")),

@@ -107,6 +107,13 @@ async def _csv(session: NamedDependency[AsyncSession], month: str, manager: str,
                     headers={"Content-Disposition": f'attachment; filename="payroll-{manager}-{month}.csv"'})
 
 
+@get("/months")
+async def list_months(actor: NamedDependency[Actor], session: NamedDependency[AsyncSession]) -> dict:
+    """The months that have data (issue 9, the month picker): a ledger line (of the actor's own, for a
+    content manager) or a closed run; newest first. The current month is the caller's to add."""
+    return {"months": await svc.months_with_data(session, only=_scope(actor))}
+
+
 @get("/months/{month:str}")
 async def get_month(month: str, actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """A month's state (open = live preview, closed = frozen), totals per manager by rule, best manager and why."""
@@ -200,5 +207,5 @@ async def rebuild_ledger(actor: NamedDependency[Actor], runtime: NamedDependency
     return await rebuild(runtime)
 
 
-api_routes = [list_statements, manager_statement, get_month, close_month, pick_best_manager, get_rules, put_rules, list_employees,
+api_routes = [list_statements, manager_statement, list_months, get_month, close_month, pick_best_manager, get_rules, put_rules, list_employees,
               get_employee, put_employee, rebuild_ledger]

@@ -148,6 +148,16 @@ def why_seen_by(why: dict[str, Any], manager: str) -> dict[str, Any]:
             else {"manager": winner.get("manager")}}
 
 
+async def months_with_data(session: AsyncSession, only: str | None = None) -> list[str]:
+    """Months with a ledger line (of `only`, if given) or a closed run, newest first (two DISTINCT reads)."""
+    lines = select(LedgerLine.month).where(LedgerLine.voided_by_event_id.is_(None)).distinct()
+    if only is not None:
+        lines = lines.where(LedgerLine.manager == only)
+    months = {m for (m,) in await session.execute(lines)}
+    months |= {m for (m,) in await session.execute(select(MonthRun.month))}
+    return sorted(months, reverse=True)
+
+
 async def month_view(session: AsyncSession, month: str, tz: ZoneInfo, only: str | None = None) -> MonthView:
     """The month overview: one GROUP BY (manager, rule) over the ledger, never the lines themselves.
 
@@ -249,15 +259,25 @@ async def statements(session: AsyncSession, month: str, tz: ZoneInfo, only: str 
 
 async def statement_page(session: AsyncSession, month: str, manager: str, tz: ZoneInfo, page: int,
                          page_size: int) -> dict[str, Any]:
-    """One manager's statement, lines paginated (derived PAY-1/PAY-7 lines of an open month come first)."""
+    """One manager's statement, lines paginated in date order (issue 9): the derived lines of an open
+    month (PAY-1 at the month's start, PAY-7 at its end) take their place among the stored lines by
+    their time, so every page is in the order the statement is read (ties: a derived line first)."""
     view = await month_view(session, month, tz, only=manager)
-    virtual = view.virtual.get(manager, [])
+    virtual = sorted(view.virtual.get(manager, []), key=lambda ln: ln["occurred_at"])
     stored_count = sum(v[1] for r, v in view.managers.get(manager, {}).items()) - len(virtual)
-    start = (page - 1) * page_size
-    lines = virtual[start:start + page_size]
-    rest = page_size - len(lines)
-    if rest > 0:
-        lines += await stored_lines(session, month, manager=manager, offset=max(0, start - len(virtual)), limit=rest)
+    positions = []   # each derived line's place in the merged order: stored lines before it + derived before it
+    for i, ln in enumerate(virtual):
+        before = (await session.execute(
+            select(func.count()).select_from(LedgerLine).where(
+                LedgerLine.month == month, LedgerLine.manager == manager, LedgerLine.voided_by_event_id.is_(None),
+                LedgerLine.occurred_at < ln["occurred_at"]))).scalar_one()
+        positions.append(int(before) + i)
+    start, end = (page - 1) * page_size, page * page_size
+    shown = [ln for ln, pos in zip(virtual, positions, strict=True) if start <= pos < end]
+    skipped = sum(1 for pos in positions if pos < start)
+    rest = page_size - len(shown)
+    stored = await stored_lines(session, month, manager=manager, offset=start - skipped, limit=rest) if rest > 0 else []
+    lines = sorted([*shown, *stored], key=lambda ln: (ln["occurred_at"], ln["id"] or 0))
     return {"manager": manager, "month": month, "state": view.state, "currency": view.book.currency,
             "total": fmt(view.total(manager)), "best_manager": manager == view.best_manager, "page": page,
             "page_size": page_size, "lines_total": stored_count + len(virtual),

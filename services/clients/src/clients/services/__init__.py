@@ -34,6 +34,7 @@ and one trace runs from payment to renewal. Spans carry `zabota.deal_id` / `zabo
 from __future__ import annotations
 
 from clients.services.attachments import *  # noqa: F403
+from clients.services.client_cards import *  # noqa: F403
 from clients.services.core import *  # noqa: F403
 from clients.services.deals import *  # noqa: F403
 from clients.services.lists import *  # noqa: F403

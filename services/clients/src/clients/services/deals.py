@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from clients import access, rules
 from clients.crypto import decrypt_credentials, encrypt_credentials
+from clients.leads import search_text_of
 from clients.models import (
     Attachment,
     Client,
@@ -54,6 +55,7 @@ from clients.services.core import (
     settle_deal,
     timer_key,
 )
+from clients.services.lists import refresh_money
 from clients.services.periods import open_period, renew
 from clients.services.tasks import (
     create_deadline,
@@ -94,6 +96,7 @@ async def find_or_create_client(ctx: Ctx, data: ClientIn, at: datetime) -> Clien
                     instagram=data.instagram or "",
                     email=data.email or "", payer_type=data.payer_type, company_name=data.company_name,
                     bin=data.bin, notes=data.notes or "", created_at=at)
+    client.search_text = search_text_of(client.full_name, client.phone, client.instagram, client.email)
     ctx.session.add(client)
     await ctx.session.flush()
     return client
@@ -207,7 +210,7 @@ async def open_deal(ctx: Ctx, data: PaymentIn, amount: Decimal, currency: str) -
         payment = Payment(external_id=data.external_id, deal_id=deal.id, amount=amount, currency=currency,
                           paid_at=paid_at, renewal=False, created_at=ctx.now)
         ctx.session.add(payment)
-        await ctx.session.flush()
+        await refresh_money(ctx.session, deal)
         history(ctx, deal, paid_at, "payment", f"paid {amount} {currency}", code="payment.received",
                 payment_id=payment.id, amount=str(amount), currency=currency)
         ctx.emit(DealPaid(deal_id=deal.id, client_id=client.id, occurred_at=paid_at, payment_id=payment.id,
@@ -419,6 +422,7 @@ async def update_client(ctx: Ctx, client: Client, patch: ClientPatchIn) -> list[
         setattr(client, name, new)
     if "phone" in changes:
         client.phone_digits = _digits(client.phone)
+    client.search_text = search_text_of(client.full_name, client.phone, client.instagram, client.email)
     fields = sorted(changes)
     ctx.audit("client.updated", client.id, changes=changes)
     for deal in (await ctx.session.execute(select(Deal).where(Deal.client_id == client.id))).scalars():

@@ -38,6 +38,7 @@ from clients.services.core import (
     rule_values,
     timer_key,
 )
+from clients.services.lists import refresh_money
 from clients.services.tasks import create_task, deadlines_of_task, finish_task, open_task, waive
 from shared import timers
 
@@ -62,7 +63,7 @@ async def renew(ctx: Ctx, deal: Deal, data: PaymentIn, amount: Decimal, currency
         payment = Payment(external_id=data.external_id, deal_id=deal.id, amount=amount, currency=currency,
                           paid_at=paid_at, renewal=True, created_at=ctx.now)
         ctx.session.add(payment)
-        await ctx.session.flush()
+        await refresh_money(ctx.session, deal)
         history(ctx, deal, paid_at, "payment", f"renewal paid {amount} {currency}", code="payment.renewal",
                 payment_id=payment.id, amount=str(amount), currency=currency)
         ctx.emit(DealPaid(deal_id=deal.id, client_id=deal.client_id, occurred_at=paid_at, payment_id=payment.id,

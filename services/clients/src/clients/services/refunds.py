@@ -19,6 +19,7 @@ from clients.models import (
     Refund,
 )
 from clients.services.core import Ctx, deal_span, get_deal, history, manager_of, rule_values
+from clients.services.lists import refresh_money
 from clients.services.periods import lose
 
 # ============================================================================ CL-15: refunds
@@ -71,7 +72,7 @@ async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal,
         refund = Refund(external_id=external_id, deal_id=deal.id, payment_id=payment.id, amount=amount,
                         currency=currency, refunded_at=refunded_at, within_window=within, created_at=ctx.now)
         ctx.session.add(refund)
-        await ctx.session.flush()
+        await refresh_money(ctx.session, deal)
         ctx.emit(RefundRecorded(deal_id=deal.id, client_id=deal.client_id, occurred_at=refunded_at,
                                 manager=manager_of(deal), refund_id=refund.id, payment_id=payment.id, amount=amount,
                                 currency=currency, refunded_at=refunded_at, first_payment_at=deal.first_payment_at,

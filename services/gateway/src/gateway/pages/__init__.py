@@ -7,6 +7,7 @@ Every handler here sits behind `page_guard` (gateway.guards) and must declare wh
 from gateway.pages import (
     auth,
     care_quality,
+    clients,
     content,
     content_board,
     content_public,
@@ -21,6 +22,6 @@ from gateway.pages import (
     status,
 )
 
-page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
-               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes,
-               *care_quality.routes, *monitoring.routes, *sales.routes]
+page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *clients.routes, *leads.routes, *payroll.routes,
+               *staff.routes, *status.routes, *content.routes, *content_board.routes, *content_public.routes,
+               *content_stats.routes, *care_quality.routes, *monitoring.routes, *sales.routes]

@@ -8,9 +8,7 @@ service credentials (the browser never holds a bearer token).
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
-from decimal import Decimal
 from typing import Annotated, Any
 
 import httpx
@@ -22,6 +20,7 @@ from litestar.params import FromPath, Parameter
 
 from gateway.i18n import _
 from gateway.labels import CLIENT_FIELDS, LAUNCH_FIELDS, MANUAL_STAGES, STAGES, label
+from gateway.people import person
 from gateway.printable import printable_document
 from gateway.rendering import page, redirect
 from gateway.roles import AD_MANAGER, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, allow
@@ -209,63 +208,69 @@ async def attachment_file(services: Services, attachment_id: FromPath[str]) -> R
 
 # ------------------------------------------------------------------ Pipeline board
 
-# How the board reads its deals. Each open stage's column must be complete — its count and money sum
-# are what the lead looks at, and a deal missing from its column cannot be moved — so an open stage is
-# read in pages of the API's maximum (200) until its X-Total-Count is reached: one request per column
-# for any agency with fewer than 200 deals in a stage, and the columns are read concurrently. Lost
-# deals only accumulate, so the Lost column shows the most recently lost LOST_SHOWN and says how many
-# there are in all (its sum would be of the shown ones only, so it is not shown).
-BOARD_PAGE = 200
-LOST_SHOWN = 50
+# How the board reads its deals (issue 9, "Lists that scale"). One request to the clients service
+# (GET /board) answers every column's count and money sums — computed there by aggregate queries over
+# the whole column, never by loading its deals — and the first COLUMN_PAGE cards of each column (the
+# newest first payment first; Lost: the most recently lost). "Show more" under a column reads its next
+# COLUMN_PAGE cards (GET /deals?stage=…&offset=…) and is swapped in by htmx. Search (`q`: a part of the
+# client's name, phone, Instagram or e-mail) and the manager / service filters apply to counts, sums
+# and cards alike.
+COLUMN_PAGE = 50
 
 
-async def stage_deals(services: ServiceClient, stage: str, params: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
-    if stage == "lost":
-        return await services.get_page("clients", "/deals", params={**params, "stage": stage, "sort": "-lost_at",
-                                                                    "limit": LOST_SHOWN})
-    query = {**params, "stage": stage, "sort": "-first_payment_at", "limit": BOARD_PAGE}
-    deals, total = await services.get_page("clients", "/deals", params=query)
-    if total > len(deals):
-        rest = await asyncio.gather(*(services.get_page("clients", "/deals", params={**query, "offset": offset})
-                                      for offset in range(BOARD_PAGE, total, BOARD_PAGE)))
-        deals += [deal for page, _total in rest for deal in page]
-    unique = list({deal["id"]: deal for deal in deals}.values())  # a deal moving while we page is listed once
-    return unique, max(total, len(unique))
+def board_filters(manager: str, kind: str, q: str) -> dict[str, str]:
+    return {k: v for k, v in (("manager", manager), ("service_kind", kind), ("q", q.strip())) if v}
 
 
-async def board_context(request: Request, services: ServiceClient, manager: str, kind: str,
+def board_card(staff: SignedIn, deal: dict[str, Any], errors: dict[str, dict[str, str]] | None = None,
+               values: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    return {"deal": deal, "amount": to_decimal(deal.get("paid_total")), "currency": deal.get("currency") or "",
+            "choices": stage_choices(staff, deal), "errors": (errors or {}).get(deal["id"], {}),
+            "filled": (values or {}).get(deal["id"], {})}
+
+
+async def board_context(request: Request, services: ServiceClient, manager: str, kind: str, q: str = "",
                         errors: dict[str, dict[str, str]] | None = None, values: dict[str, dict[str, str]] | None = None,
                         notice: str = "") -> dict[str, Any]:
     staff = staff_of(request)
-    params = {k: v for k, v in (("manager", manager), ("service_kind", kind)) if v}
-    # The summaries carry the client's name and paid_total/currency: no read per deal.
-    per_stage = await asyncio.gather(*(stage_deals(services, stage, params) for stage in STAGES))
+    board = await services.get("clients", "/board", params={**board_filters(manager, kind, q), "limit": COLUMN_PAGE})
     columns = []
-    seen_managers: set[str] = set()
-    for stage, (deals, total) in zip(STAGES, per_stage, strict=True):
-        cards = []
-        sums: dict[str, Decimal] = {}
-        for deal in deals:
-            amount, currency = to_decimal(deal.get("paid_total")), deal.get("currency") or ""
-            if currency:
-                sums[currency] = sums.get(currency, Decimal(0)) + amount
-            if deal.get("responsible_manager"):
-                seen_managers.add(deal["responsible_manager"])
-            cards.append({"deal": deal, "amount": amount, "currency": currency,
-                          "choices": stage_choices(staff, deal),
-                          "errors": (errors or {}).get(deal["id"], {}),
-                          "filled": (values or {}).get(deal["id"], {})})
-        truncated = total > len(cards)
-        columns.append({"stage": stage, "cards": cards, "count": total, "shown": len(cards), "truncated": truncated,
-                        "sums": [] if truncated else sorted(sums.items())})
-    managers = sorted(seen_managers | ({manager} if manager else set()))
-    return {"columns": columns, "manager": manager, "kind": kind, "managers": managers, "notice": notice,
-            "total": sum(column["count"] for column in columns)}
+    for column in board["columns"]:
+        cards = [board_card(staff, deal, errors, values) for deal in column["deals"]]
+        columns.append({"stage": column["stage"], "cards": cards, "count": column["count"], "shown": len(cards),
+                        "sort": column.get("sort") or "-first_payment_at",
+                        "sums": [(s["currency"], to_decimal(s["amount"])) for s in column["sums"]]})
+    managers = sorted(set(board.get("managers") or []) | ({manager} if manager else set()),
+                      key=lambda login: person(login).lower())
+    return {"columns": columns, "manager": manager, "kind": kind, "q": q, "managers": managers, "notice": notice,
+            "total": board.get("total", 0), "page_size": COLUMN_PAGE}
 
 
 @get("/deals", name="pipeline", opt=READERS)
-async def pipeline(request: Request, services: Services, manager: str = "", kind: str = "") -> Response:
-    return page(request, "pages/board.html", await board_context(request, services, manager, kind), block="board")
+async def pipeline(request: Request, services: Services, manager: str = "", kind: str = "", q: str = "") -> Response:
+    return page(request, "pages/board.html", await board_context(request, services, manager, kind, q), block="board")
+
+
+@get("/deals/column", name="pipeline_column", opt=READERS)
+async def pipeline_column(request: Request, services: Services, stage: str = "", offset: int = 0, manager: str = "",
+                          kind: str = "", q: str = "") -> Response:
+    """The next cards of one board column ("show 50 more"): an htmx fragment that replaces the button."""
+    errors: dict[str, str] = {}
+    if stage not in STAGES:
+        errors["stage"] = _("Choose the stage.")
+    if offset < 0:
+        errors["offset"] = _("Enter a whole number, 0 or more.")
+    if errors:
+        return page(request, "pages/error.html", {"title": _("Bad request"), "message": " ".join(errors.values())},
+                    status_code=422)
+    sort = "-lost_at" if stage == "lost" else "-first_payment_at"
+    deals, total = await services.get_page("clients", "/deals", params={
+        **board_filters(manager, kind, q), "stage": stage, "sort": sort, "limit": COLUMN_PAGE, "offset": offset})
+    staff = staff_of(request)
+    column = {"stage": stage, "cards": [board_card(staff, deal) for deal in deals], "count": total,
+              "shown": offset + len(deals)}
+    return page(request, "partials/board_more.html", {"column": column, "manager": manager, "kind": kind, "q": q,
+                                                       "page_size": COLUMN_PAGE}, block="cards")
 
 
 def stage_body(form: Any) -> dict[str, Any]:
@@ -311,7 +316,7 @@ async def deal_stage(request: Request, services: Services, deal_id: FromPath[str
         if not errors and not is_htmx(request):
             return redirect(request, "/deals")
         ctx = await board_context(request, services, str(form.get("manager") or ""), str(form.get("kind") or ""),
-                                  errors={deal_id: errors}, values={deal_id: values}, notice=notice)
+                                  str(form.get("q") or ""), errors={deal_id: errors}, values={deal_id: values}, notice=notice)
         return page(request, "pages/board.html", ctx, block="board", status_code=status)
     if not errors and not is_htmx(request):
         return redirect(request, f"/deals/{deal_id}")
@@ -439,5 +444,5 @@ async def deal_document(request: Request, services: Services, deal_id: FromPath[
 
 
 routes = [my_tasks, task_complete, task_checklist, deal_client, recording_upload, attachment_file, pipeline, deal_stage, deal_card,
-          deal_credentials, deal_questionnaire_link, deadline_waive, deal_document]
+          deal_credentials, deal_questionnaire_link, deadline_waive, deal_document, pipeline_column]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -20,9 +21,10 @@ from gateway.guards import AccessDenied
 from gateway.i18n import _
 from gateway.labels import PAY_RULES
 from gateway.pages.deals import Services, is_htmx, staff_of
-from gateway.rendering import page, redirect
+from gateway.people import person
+from gateway.rendering import month_name, page, redirect
 from gateway.roles import ANALYST, CONTENT_MANAGER, LEAD, allow
-from gateway.service_client import ServiceClient, ServiceError
+from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.staff import authenticate
 from gateway.ui import bar_chart, form_errors, money, month_of, recent_months, to_decimal, valid_month
 
@@ -49,6 +51,11 @@ NO_TIE = "payroll.best_manager_no_tie"
 NOT_TIED = "payroll.best_manager_not_tied"
 
 
+def people(logins: str) -> str:
+    """"anna, boris" (the service's list of logins) as the staff's full names."""
+    return ", ".join(person(login.strip()) for login in logins.split(",") if login.strip())
+
+
 def refusal(exc: ServiceError, default_field: str = "form") -> dict[str, str]:
     """A payroll refusal as {field: message}: known codes translated, anything else as the service said it."""
     errors: dict[str, str] = {}
@@ -56,9 +63,9 @@ def refusal(exc: ServiceError, default_field: str = "form") -> dict[str, str]:
         code, managers = item.get("code"), str(item.get("managers") or "")
         if code == TIE_UNRESOLVED:
             errors["form"] = _("The best manager is tied between %(managers)s: pick one before closing the month.") \
-                % {"managers": managers}
+                % {"managers": people(managers)}
         elif code == NOT_TIED:
-            errors["manager"] = _("Choose one of the tied managers: %(managers)s.") % {"managers": managers}
+            errors["manager"] = _("Choose one of the tied managers: %(managers)s.") % {"managers": people(managers)}
         elif code == NO_TIE:
             errors["manager"] = _("Nobody is tied for best manager this month: there is nothing to pick.")
     return errors or form_errors(exc, default_field)
@@ -69,15 +76,28 @@ async def month_context(request: Request, services: ServiceClient, month: str, e
     currency = view.get("currency", "")
     managers = view.get("managers", [])
     rules = sorted({rule for m in managers for rule in m["by_rule"]})
-    chart = bar_chart([(m["manager"], float(to_decimal(m["total"])), money(m["total"], currency)) for m in
+    chart = bar_chart([(person(m["manager"]), float(to_decimal(m["total"])), money(m["total"], currency)) for m in
                        sorted(managers, key=lambda m: to_decimal(m["total"]), reverse=True)])
     current = current_month(request)
     tie = view.get("tie") or None
     is_lead = staff_of(request).role == LEAD
-    return {"view": view, "month": month, "months": recent_months(current, 18), "rules": rules, "chart": chart,
+    return {"view": view, "month": month, "months": await picker_months(services, current, month),
+            "rules": rules, "chart": chart,
             "currency": currency, "errors": errors or {}, "notice": notice, "is_past": month < current,
             "can_close": is_lead, "tie": tie,
             "can_pick": is_lead and view.get("state") == "open" and tie is not None}
+
+
+async def picker_months(services: ServiceClient, current: str, shown: str) -> list[str]:
+    """The month picker (issue 9): the months with data (the service's list, a manager's own), the
+    current month, and the month being shown (a link may name any month) — newest first."""
+    try:
+        with_data = (await services.get("payroll", "/months")).get("months", [])
+    except ServiceError as exc:
+        if exc.status_code not in (404, 405):
+            raise
+        with_data = recent_months(current, 18)   # an older payroll service without GET /months
+    return sorted({*with_data, current, shown}, reverse=True)
 
 
 @get("/payroll", name="payroll", opt=READERS)
@@ -111,7 +131,7 @@ async def payroll_close(request: Request, services: Services, session: NamedDepe
         return redirect(request, f"/payroll?month={month}")
     month = valid_month(month) or current_month(request)
     ctx = await month_context(request, services, month, errors,
-                              "" if errors else _("%(month)s is closed.") % {"month": month})
+                              "" if errors else _("%(month)s is closed.") % {"month": month_name(month)})
     return page(request, "pages/payroll.html", ctx, block="month", status_code=422 if errors else 200)
 
 
@@ -135,7 +155,8 @@ async def payroll_pick(request: Request, services: Services, month: FromPath[str
     if not errors and not is_htmx(request):
         return redirect(request, f"/payroll?month={month}")
     month = valid_month(month) or current_month(request)
-    notice = "" if errors else _("%(manager)s is the best manager of %(month)s.") % {"manager": manager, "month": month}
+    notice = "" if errors else _("%(manager)s is the best manager of %(month)s.") % {"manager": person(manager),
+                                                                                    "month": month_name(month)}
     ctx = await month_context(request, services, month, errors, notice)
     return page(request, "pages/payroll.html", ctx, block="month", status_code=422 if errors else 200)
 
@@ -159,7 +180,25 @@ async def payroll_statement(request: Request, services: Services, month: FromPat
     pages = max(1, -(-statement["lines_total"] // size))
     template = "pages/statement_print.html" if printing else "pages/statement.html"
     return page(request, template, {"st": statement, "month": month, "manager": manager, "page_no": page_no,
-                                    "pages": pages}, block="statement")
+                                    "pages": pages, "clients": await client_names(services, statement["lines"])},
+                block="statement")
+
+
+async def client_names(services: ServiceClient, lines: list[dict[str, Any]]) -> dict[str, str]:
+    """Deal id → its client's name, for the statement's lines (issue 9: deals by client name, not a hex
+    id), in one read of the clients service per 200 deals. A deal the reader may not see there, or a
+    clients service that does not answer, leaves the line with the plain word "Deal"."""
+    ids = sorted({ln["deal_id"] for ln in lines if ln.get("deal_id")})
+    names: dict[str, str] = {}
+    for start in range(0, len(ids), 200):
+        chunk = ids[start:start + 200]
+        try:
+            deals, _total = await services.get_page("clients", "/deals", params=[
+                *(("deal_id", deal_id) for deal_id in chunk), ("limit", "200")])
+        except (ServiceError, ServiceUnavailable, httpx.HTTPError):
+            return names
+        names.update({d["id"]: d.get("client_name") or "" for d in deals})
+    return names
 
 
 @get("/payroll/statements/{month:str}/{manager:str}/csv", name="payroll_statement_csv", opt=READERS)

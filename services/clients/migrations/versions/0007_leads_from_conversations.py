@@ -1,7 +1,7 @@
 """leads from conversations: lead channel, contact keys, spam / wrong number; lead_conversations (issue 15)
 
 Revision ID: 0006_sales
-Revises: infra_0002
+Revises: 0006
 Create Date: 2026-12-01 22:10:00
 
 The contact keys of existing leads are filled here with the same normalisation the service uses
@@ -14,7 +14,7 @@ from alembic import op
 import shared.db
 
 revision = '0006_sales'
-down_revision = 'infra_0002'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
