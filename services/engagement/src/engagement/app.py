@@ -21,6 +21,7 @@ from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
 from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
+from engagement.mailbox import MailboxPoller
 from engagement.models import Base
 from engagement.sender import Sender
 
@@ -31,9 +32,11 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
     async def start_loops(rt: Runtime) -> None:
         processor = DeliveryProcessor(rt.db, rt.clock)
         sender = Sender(rt.db, rt.clock, channels, rt.settings)
-        rt.state.update(processor=processor, sender=sender)
-        tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run())] \
-            if background and not SUPERVISED else []
+        mailbox = MailboxPoller(rt.db, rt.clock, rt.settings, poll_seconds=channels.imap_poll_seconds,
+                                on_stored=processor.wake, timeout=channels.http_timeout_seconds)
+        rt.state.update(processor=processor, sender=sender, mailbox=mailbox)
+        tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run()),
+                 asyncio.create_task(mailbox.run())] if background and not SUPERVISED else []
         stop_runtime = rt.stop
 
         async def stop() -> None:  # the loops stop before the runtime closes the database
@@ -41,6 +44,7 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
                 rt.supervisor.stopping = True  # our loops end now: not a crash to restart
             processor.stop()
             sender.stop()
+            mailbox.stop()
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5)
@@ -50,7 +54,8 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
         rt.stop = stop  # type: ignore[method-assign]
 
     extra = {"loops": lambda rt: {"engagement inbound": rt.state["processor"].run,
-                                  "engagement sender": rt.state["sender"].run}} if SUPERVISED else {}
+                                  "engagement sender": rt.state["sender"].run,
+                                  "engagement mailbox": rt.state["mailbox"].run}} if SUPERVISED else {}
     return ServiceSpec(name="engagement", metadata=Base.metadata, api_routes=api_routes,
                        public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops], **extra)
 
