@@ -11,7 +11,7 @@ from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import ask_client as ask_client_ops
-from engagement import assignment, services
+from engagement import assignment, services, webform
 from engagement.schemas import (
     AgentIn,
     AskClientIn,
@@ -126,5 +126,21 @@ async def ask_client(session: AsyncSession, actor: Actor, runtime: Runtime, conv
                                     secret_key=runtime.settings.secret_key, clock=runtime.clock)
 
 
-api_routes = [ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
+@get("/webform/{slug:str}")
+async def webform_info(session: AsyncSession, actor: Actor, slug: FromPath[str]) -> dict[str, Any]:
+    """What the public form page shows (the form's name); 404 for an unknown or inactive form."""
+    return await webform.form_info(session, actor, slug)
+
+
+@post("/webform/{slug:str}", status_code=202)
+async def webform_submit(actor: Actor, runtime: Runtime, slug: FromPath[str],
+                         data: webform.WebformIn) -> dict[str, Any]:
+    """The gateway hands over a visitor's message (integration credential only); stored before the answer."""
+    result = await webform.submit(runtime.db, actor, slug, data, runtime.clock)
+    if not result["duplicate"] and (processor := runtime.state.get("processor")) is not None:
+        processor.wake()
+    return result
+
+
+api_routes = [webform_info, webform_submit, ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
               assign, set_status, change_tags]

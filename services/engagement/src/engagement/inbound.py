@@ -259,6 +259,10 @@ async def process_delivery(session: AsyncSession, delivery: Delivery, clock: Clo
         from engagement.mailbox import process_mail
 
         return await process_mail(session, channel, delivery.body, clock)
+    if delivery.kind == "webform":
+        from engagement.webform import process_submission
+
+        return await process_submission(session, channel, delivery.body, clock)
     if delivery.kind == "telegram":
         kicked = telegram.kicked_from(body)
         if kicked is not None:
