@@ -46,9 +46,14 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     headers = MutableScopeHeaders.from_message(message)
+    own_policy = headers.get("content-security-policy") or ""
+    frameable = "frame-ancestors *" in own_policy  # the embeddable website form (gateway.pages.webform)
     for name, value in HEADERS.items():
         # A response may bring a policy of its own (the printable document: gateway.printable).
-        if name != "content-security-policy" or name not in headers:
-            headers[name] = value
+        if name == "content-security-policy" and own_policy:
+            continue
+        if name == "x-frame-options" and frameable:
+            continue
+        headers[name] = value
     if served_over_https(scope):
         headers["strict-transport-security"] = HSTS

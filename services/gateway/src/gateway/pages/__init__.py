@@ -16,7 +16,9 @@ from gateway.pages import (
     payroll,
     staff,
     status,
+    webform,
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
-               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes]
+               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes,
+               *webform.routes]
