@@ -49,8 +49,15 @@ class MailServer:
                 await self._stopped.wait()
 
         def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(serve())
+            loop = self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(serve())
+            pending = asyncio.all_tasks(loop)   # open client connections (an IDLE one): closed, then the loop
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=5))
+            loop.close()
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()

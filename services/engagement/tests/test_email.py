@@ -255,3 +255,35 @@ async def test_issue11_imap_idle_announces_a_new_mail(mailserver) -> None:
     stop.set()
     thread.join(10)
     assert result == [True]
+
+
+async def test_issue11_the_supervised_mailbox_loop_fetches_as_soon_as_idle_announces_a_mail(api, mailserver) -> None:
+    """The "engagement mailbox" loop (readiness lists it): with a 60-second poll interval, a mail appended to the
+    mailbox is stored within seconds, because the IDLE watcher wakes the loop."""
+    from engagement.app import SUPERVISED, spec
+    from engagement.config import ChannelSettings
+
+    if SUPERVISED:
+        assert "engagement mailbox" in spec(ChannelSettings()).loops(api.runtime)
+    await _email_channel(api, mailserver)
+    poller = api.runtime.state["mailbox"]
+    assert poller.poll_seconds == 60.0
+    running = api.client.blocking_portal.start_task_soon(poller.run)
+    try:
+        deadline = time.monotonic() + 30
+        while not poller._watchers and time.monotonic() < deadline:   # the first round saw IDLE offered
+            time.sleep(0.05)
+        assert poller._watchers, "no IDLE watcher started"
+        [state] = await api.rows(MailboxState)
+        assert state.idle is True and state.error is None
+        while await api.count(Delivery) == 0 and time.monotonic() < deadline:
+            # appended until the watcher is in IDLE (a mail before that waits for the next poll)
+            mailserver.append(SUPPORT, mail("Живой", "Пришло?", message_id=f"<live-{time.monotonic_ns()}@x.kz>"))
+            time.sleep(0.5)
+        assert await api.count(Delivery) >= 1
+    finally:
+        async def stop() -> None:
+            poller.stop()
+
+        api.in_app(stop)
+        running.result(timeout=15)

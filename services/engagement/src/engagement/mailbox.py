@@ -71,6 +71,17 @@ def _logout(client: imaplib.IMAP4) -> None:
         client.logout()
 
 
+def _offers_idle(client: imaplib.IMAP4) -> bool:
+    """Many servers list IDLE only after login, so the capabilities are asked again."""
+    if "IDLE" in client.capabilities:
+        return True
+    try:
+        typ, data = client.capability()
+    except (imaplib.IMAP4.error, OSError):
+        return False
+    return typ == "OK" and b"IDLE" in (data[0] or b"").upper().split()
+
+
 @dataclass
 class Fetched:
     uidvalidity: int
@@ -100,7 +111,7 @@ def fetch_new(config: dict[str, Any], secrets: dict[str, str], uidvalidity: int 
             raw = next((p[1] for p in parts or [] if isinstance(p, tuple) and len(p) == 2), None)
             if typ == "OK" and raw is not None:
                 messages.append((uid, bytes(raw)))
-        return Fetched(uidvalidity=validity, idle="IDLE" in client.capabilities, messages=messages)
+        return Fetched(uidvalidity=validity, idle=_offers_idle(client), messages=messages)
     finally:
         _logout(client)
 
