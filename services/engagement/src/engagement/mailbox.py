@@ -284,6 +284,9 @@ class MailboxPoller(WakeableLoop):
         return total
 
     def _watch_idle(self, channels: list[tuple[Channel, MailboxState | None]]) -> None:
+        active = {channel.id for channel, _ in channels}
+        for channel_id in [c for c in self._watchers if c not in active]:  # a channel switched off
+            self._watchers.pop(channel_id).cancel()
         for channel, state in channels:
             task = self._watchers.get(channel.id)
             if (state is None or not state.idle) or (task is not None and not task.done()):
