@@ -236,7 +236,7 @@ class MailboxPoller(WakeableLoop):
         super().__init__(poll_seconds)
         self.db, self.clock, self.settings, self.timeout = db, clock, settings, timeout
         self.on_stored = on_stored
-        self._stop_threads = threading.Event()
+        self._stop_threads: dict[str, threading.Event] = {}  # per watcher: ends its IDLE thread within a second
         self._watchers: dict[str, asyncio.Task] = {}
 
     async def _channels(self) -> list[tuple[Channel, MailboxState | None]]:
@@ -286,19 +286,21 @@ class MailboxPoller(WakeableLoop):
     def _watch_idle(self, channels: list[tuple[Channel, MailboxState | None]]) -> None:
         active = {channel.id for channel, _ in channels}
         for channel_id in [c for c in self._watchers if c not in active]:  # a channel switched off
+            self._stop_threads.pop(channel_id).set()
             self._watchers.pop(channel_id).cancel()
         for channel, state in channels:
             task = self._watchers.get(channel.id)
             if (state is None or not state.idle) or (task is not None and not task.done()):
                 continue
-            self._watchers[channel.id] = asyncio.create_task(self._watch(channel), name=f"imap idle {channel.id}")
+            stop = self._stop_threads[channel.id] = threading.Event()
+            self._watchers[channel.id] = asyncio.create_task(self._watch(channel, stop), name=f"imap idle {channel.id}")
 
-    async def _watch(self, channel: Channel) -> None:
+    async def _watch(self, channel: Channel, stop: threading.Event) -> None:
         secrets = decrypt_secrets(self.settings, channel.secrets)
         failures = 0
-        while not self._stopping:
+        while not self._stopping and not stop.is_set():
             try:
-                news = await asyncio.to_thread(wait_for_news, dict(channel.config), secrets, self._stop_threads,
+                news = await asyncio.to_thread(wait_for_news, dict(channel.config), secrets, stop,
                                                IDLE_RENEW_SECONDS, self.timeout)
                 failures = 0
                 if news:
@@ -310,7 +312,8 @@ class MailboxPoller(WakeableLoop):
 
     def stop(self) -> None:
         super().stop()
-        self._stop_threads.set()
+        for event in self._stop_threads.values():
+            event.set()
 
     async def run(self) -> None:
         try:
@@ -322,7 +325,8 @@ class MailboxPoller(WakeableLoop):
                     log.warning("mailbox poller: %s", type(exc).__name__)
                 await self.nap()
         finally:
-            self._stop_threads.set()
+            for event in self._stop_threads.values():
+                event.set()
             for task in self._watchers.values():
                 task.cancel()
             for task in self._watchers.values():
