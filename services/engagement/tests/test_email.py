@@ -238,6 +238,8 @@ async def test_issue11_a_mailbox_that_refuses_the_login_keeps_the_error(api, mai
     assert await _poll(api) == 0
     [state] = await api.rows(MailboxState)
     assert state.error and "wrong-password" not in state.error and await api.count(Delivery) == 0
+    [listed] = await api.ok("get", "/channels")
+    assert listed["mailbox"]["error"] == state.error and listed["mailbox"]["checked_at"]
 
 
 async def test_issue11_imap_idle_announces_a_new_mail(mailserver) -> None:

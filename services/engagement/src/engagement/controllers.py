@@ -36,7 +36,15 @@ async def create_channel(request: Request, session: AsyncSession, actor: Actor, 
 @get("/channels")
 async def list_channels(request: Request, session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
     public_url = request.app.state.channels.public_url
-    return [services.channel_out(c, public_url) for c in await services.list_channels(session, actor)]
+    channels = await services.list_channels(session, actor)
+    states = await services.mailbox_states(session, [c.id for c in channels if c.kind == "email"])
+    out = []
+    for channel in channels:
+        item = services.channel_out(channel, public_url)
+        if channel.kind == "email":
+            item["mailbox"] = states.get(channel.id, {"checked_at": None, "error": None, "idle": False})
+        out.append(item)
+    return out
 
 
 @post("/channels/{channel_id:str}/register-webhook", status_code=200)

@@ -22,6 +22,7 @@ from engagement.models import (
     Channel,
     Conversation,
     ConversationTag,
+    MailboxState,
     Message,
     StaffAccount,
     TagRule,
@@ -109,6 +110,15 @@ async def webform_by_slug(session: AsyncSession, slug: str) -> Channel:
     if channel is None:
         raise NotFound("no such form")
     return channel
+
+
+async def mailbox_states(session: AsyncSession, channel_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """How each e-mail channel's mailbox was last read: when, whether the server offers IDLE, the last error
+    (a refused login, an unreachable server) — for the lead's channel page."""
+    if not channel_ids:
+        return {}
+    rows = (await session.execute(select(MailboxState).where(MailboxState.channel_id.in_(channel_ids)))).scalars()
+    return {r.channel_id: {"checked_at": r.checked_at, "error": r.error, "idle": r.idle} for r in rows}
 
 
 async def list_channels(session: AsyncSession, actor: Actor) -> list[Channel]:
