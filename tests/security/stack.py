@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from shared.testing import NatsServer, ServiceProcesses
 
-from .identity import integration_headers, stack_env, staff_headers
+from .identity import SECRET_KEY, integration_headers, stack_env, staff_headers
 
 # The foreign deal's channel accounts in the care inbox (issue 11's config keys); the webhook secrets are what
 # the platforms send back on every delivery.
@@ -37,6 +37,14 @@ CHANNEL_CONFIGS: dict[str, dict[str, Any]] = {
     "instagram": {"ig_user_id": IG_USER, "access_token": "IGAA-sec-suite-token"},
 }
 FOREIGN_MESSAGE = "Foreign Inbox Message Zqm"
+WEBFORM_SLUG = "sec-suite-form"
+
+
+def webform_token(slug: str) -> str:
+    """A valid token of the public website form (gateway.pages.webform), as its page hands out."""
+    from gateway.pages.webform import form_token
+
+    return form_token(SECRET_KEY, slug)
 FOREIGN_CAPTION = "Foreign Item Caption Zqc"
 
 SERVICES = ("clients", "content", "engagement", "payroll")
@@ -204,6 +212,17 @@ class Stack:
                                json={"kind": kind, "name": f"Foreign {kind}", "config": config, "deal_id": deal_id})
             ids[f"{kind}_channel_id"] = channel["id"]
         ids["channel_id"] = ids["telegram_channel_id"]
+        # The agency's website form answering through an e-mail channel (its mailbox unreachable here).
+        mailbox = {"address": "support@agency.test", "imap_host": "127.0.0.1", "imap_port": 9, "smtp_host": "127.0.0.1",
+                   "smtp_port": 9, "username": "support@agency.test", "password": "sec-suite-mail-password",
+                   "tls": False}
+        email = self.api("engagement", "POST", "/channels", headers=lead,
+                         json={"kind": "email", "name": "Agency mail", "config": mailbox})
+        form = self.api("engagement", "POST", "/channels", headers=lead,
+                        json={"kind": "webform", "name": "Agency form",
+                              "config": {"email_channel_id": email["id"], "slug": WEBFORM_SLUG}})
+        ids["email_channel_id"], ids["webform_channel_id"], ids["slug"] = email["id"], form["id"], WEBFORM_SLUG
+        ids["webform_token"] = webform_token(WEBFORM_SLUG)
         self.api("engagement", "PUT", f"/staff/{ROLE_LOGINS['care_agent']}/accounts",
                  json={"accounts": ["another-clients-account"]})
         sent = self.telegram(ids["channel_id"], telegram_update(990001, 7770001, FOREIGN_MESSAGE))

@@ -17,26 +17,31 @@ import uuid
 import httpx
 
 from .figures import record
-from .stack import Stack, csrf_of
+from .stack import Stack, csrf_of, webform_token
 from .test_matrix import PAGES, concrete, gateway_page_routes, ids_of
 
 ATTACKS = ("no token", "wrong token", "another session's token", "foreign Origin, no token",
            "foreign Origin, wrong token")
 EVIL = "https://evil.example"
+# Public forms with a signed token of their own instead of the session's (the embeddable website form, issue 11):
+# the attacks drop, forge or swap that token.
+OWN_TOKEN = {"/f/{slug}": "_form"}
 
 
 def unsafe_page_routes(tmp_path) -> list[tuple[str, str]]:
     return sorted((m, p) for m, p in gateway_page_routes(tmp_path) if m not in ("GET", "HEAD", "OPTIONS"))
 
 
-def attack(client: httpx.Client, method: str, url: str, how: str, other_token: str, form: dict[str, str]) -> httpx.Response:
+def attack(client: httpx.Client, method: str, url: str, how: str, other_token: str, form: dict[str, str],
+           field: str = "_csrf") -> httpx.Response:
     data = dict(form)
     headers: dict[str, str] = {}
     if how in ("wrong token", "foreign Origin, wrong token"):
-        data["_csrf"] = secrets.token_urlsafe(32)
+        data[field] = secrets.token_urlsafe(32)
     elif how == "another session's token":
-        data["_csrf"] = other_token
-        headers["X-CSRF-Token"] = other_token
+        data[field] = other_token
+        if field == "_csrf":
+            headers["X-CSRF-Token"] = other_token
     if how.startswith("foreign Origin"):
         headers |= {"Origin": EVIL, "Referer": f"{EVIL}/attack.html", "Sec-Fetch-Site": "cross-site"}
     return client.request(method, url, data=data, headers=headers)
@@ -56,13 +61,17 @@ def test_issue8_csrf_every_unsafe_gateway_route_refuses_forged_requests(stack: S
     tried = refused = 0
     accepted: list[str] = []
     for method, path in routes:
-        public = path in ("/login", "/q/{token}")
+        public = path in ("/login", "/q/{token}", *OWN_TOKEN)
         client, other = (anonymous, anonymous_other) if public else (victim, attacker_token)
         form = forms.get((method, path), {})
+        field = OWN_TOKEN.get(path, "_csrf")
+        if field != "_csrf":   # the valid token of the table's row is what the attacks take away
+            form = {k: v for k, v in form.items() if k != field}
+            other = webform_token("another-form")
         if path == "/login":
             form = {"login": "lead", "password": "demo", "next": "/"}
         for how in ATTACKS:
-            response = attack(client, method, concrete(path, ids), how, other, form)
+            response = attack(client, method, concrete(path, ids), how, other, form, field)
             tried += 1
             if response.status_code == 403:
                 refused += 1

@@ -268,6 +268,12 @@ SERVICE_ROUTES: list[Route] = [
           body=_json({"add": ["matrix"]})),
     Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/ask-client", INBOX_ALL,
           body=_json({"question": "matrix?"})),
+    # The website form (issue 11): the gateway's public page hands a visitor's message over as an integration;
+    # the form's name is read by the gateway (or the lead).
+    Route("engagement", "GET", f"{E}/webform/{{slug}}", WRITE_ALL),
+    Route("engagement", "POST", f"{E}/webform/{{slug}}", frozenset({"integration"}),
+          body=_json({"name": "Matrix", "contact": "matrix@example.com", "message": "matrix",
+                      "submission_id": "matrix-submission-0001", "ip": "192.0.2.1"})),
     Route("engagement", "GET", f"{E}/tag-rules", INBOX_ALL),
     Route("engagement", "POST", f"{E}/tag-rules", INBOX_ALL,
           body=_json({"kind": "keyword", "value": "matrixkw", "tag": "matrix"})),
@@ -643,6 +649,10 @@ PAGES: list[Page] = [
     Page("POST", "/monitoring/sources/{source_id}/delete", TRIAGE_PAGES),
     Page("POST", "/monitoring/rules", TRIAGE_PAGES, form={"keywords": "pagematrixmention"}),
     Page("POST", "/monitoring/rules/{keyword_rule_id}/delete", TRIAGE_PAGES),
+    # The website form (issue 11): public and embeddable; its own signed form token instead of the session's.
+    Page("GET", "/f/{slug}", ANYONE),
+    Page("POST", "/f/{slug}", ANYONE, form={"_form": "{webform_token}", "name": "Page Matrix",
+                                             "contact": "matrix@example.com", "message": "page matrix"}),
 ]
 
 

@@ -24,6 +24,7 @@ from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
 from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
 from engagement.ingest import WebhookFront
+from engagement.mailbox import MailboxPoller
 from engagement.models import Base
 from engagement.monitoring import FeedPoller
 from engagement.monitoring_api import monitoring_routes
@@ -38,9 +39,12 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
         processor = DeliveryProcessor(rt.db, rt.clock)
         sender = Sender(rt.db, rt.clock, channels, rt.settings)
         poller = FeedPoller(rt.db, rt.clock)
-        rt.state.update(processor=processor, sender=sender, poller=poller)
+        mailbox = MailboxPoller(rt.db, rt.clock, rt.settings, poll_seconds=channels.imap_poll_seconds,
+                                on_stored=processor.wake, timeout=channels.http_timeout_seconds)
+        rt.state.update(processor=processor, sender=sender, poller=poller, mailbox=mailbox)
         tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run()),
-                 asyncio.create_task(poller.run())] if background and not SUPERVISED else []
+                 asyncio.create_task(poller.run()), asyncio.create_task(mailbox.run())] \
+            if background and not SUPERVISED else []
         stop_runtime = rt.stop
 
         async def stop() -> None:  # the loops stop before the runtime closes the database
@@ -49,6 +53,7 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
             processor.stop()
             sender.stop()
             poller.stop()
+            mailbox.stop()
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5)
@@ -79,7 +84,8 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
 
     extra = {"loops": lambda rt: {"engagement inbound": rt.state["processor"].run,
                                   "engagement sender": rt.state["sender"].run,
-                                  "engagement monitoring": rt.state["poller"].run}} if SUPERVISED else {}
+                                  "engagement monitoring": rt.state["poller"].run,
+                                  "engagement mailbox": rt.state["mailbox"].run}} if SUPERVISED else {}
     return ServiceSpec(name="engagement", metadata=Base.metadata,
                        api_routes=[*api_routes, *quality_routes, *monitoring_routes],
                        public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops, schedule_rounds],

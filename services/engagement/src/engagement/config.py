@@ -10,6 +10,7 @@
 | `VK_API_VERSION` | `5.199` | the `v` parameter of VK calls |
 | `ZABOTA_PUBLIC_URL` | `http://127.0.0.1:8000` | the gateway's public address, for the `webhook_url` of a channel |
 | `ENGAGEMENT_SEND_MAX_ATTEMPTS` | `8` | a reply that still fails after this many attempts is `failed` |
+| `ENGAGEMENT_IMAP_POLL_SECONDS` | `60` | how often every e-mail channel's mailbox is polled (IDLE wakes it sooner) |
 
 An empty Meta secret refuses every Instagram delivery (nothing is accepted unsigned).
 """
@@ -31,6 +32,7 @@ class ChannelSettings:
     public_url: str = "http://127.0.0.1:8000"
     send_max_attempts: int = 8
     http_timeout_seconds: float = 15.0
+    imap_poll_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ChannelSettings:
@@ -45,4 +47,5 @@ class ChannelSettings:
             vk_api_version=env.get("VK_API_VERSION", d.vk_api_version),
             public_url=env.get("ZABOTA_PUBLIC_URL", d.public_url).rstrip("/"),
             send_max_attempts=int(env.get("ENGAGEMENT_SEND_MAX_ATTEMPTS", d.send_max_attempts)),
+            imap_poll_seconds=float(env.get("ENGAGEMENT_IMAP_POLL_SECONDS", d.imap_poll_seconds)),
         )

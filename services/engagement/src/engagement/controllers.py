@@ -11,7 +11,7 @@ from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import ask_client as ask_client_ops
-from engagement import assignment, sales, services
+from engagement import assignment, sales, services, webform
 from engagement.schemas import (
     AgentIn,
     AskClientIn,
@@ -36,7 +36,15 @@ async def create_channel(request: Request, session: AsyncSession, actor: Actor, 
 @get("/channels")
 async def list_channels(request: Request, session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
     public_url = request.app.state.channels.public_url
-    return [services.channel_out(c, public_url) for c in await services.list_channels(session, actor)]
+    channels = await services.list_channels(session, actor)
+    states = await services.mailbox_states(session, [c.id for c in channels if c.kind == "email"])
+    out = []
+    for channel in channels:
+        item = services.channel_out(channel, public_url)
+        if channel.kind == "email":
+            item["mailbox"] = states.get(channel.id, {"checked_at": None, "error": None, "idle": False})
+        out.append(item)
+    return out
 
 
 @post("/channels/{channel_id:str}/register-webhook", status_code=200)
@@ -130,5 +138,21 @@ async def ask_client(session: AsyncSession, actor: Actor, runtime: Runtime, conv
                                     secret_key=runtime.settings.secret_key, clock=runtime.clock)
 
 
-api_routes = [ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
+@get("/webform/{slug:str}")
+async def webform_info(session: AsyncSession, actor: Actor, slug: FromPath[str]) -> dict[str, Any]:
+    """What the public form page shows (the form's name); 404 for an unknown or inactive form."""
+    return await webform.form_info(session, actor, slug)
+
+
+@post("/webform/{slug:str}", status_code=202)
+async def webform_submit(actor: Actor, runtime: Runtime, slug: FromPath[str],
+                         data: webform.WebformIn) -> dict[str, Any]:
+    """The gateway hands over a visitor's message (integration credential only); stored before the answer."""
+    result = await webform.submit(runtime.db, actor, slug, data, runtime.clock)
+    if not result["duplicate"] and (processor := runtime.state.get("processor")) is not None:
+        processor.wake()
+    return result
+
+
+api_routes = [webform_info, webform_submit, ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
               assign, set_status, change_tags, *sales.routes]

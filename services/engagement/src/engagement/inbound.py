@@ -302,6 +302,14 @@ async def process_delivery(session: AsyncSession, delivery: Delivery, clock: Clo
     channel = await session.get(Channel, delivery.channel_id)
     if channel is None:
         return "channel gone"
+    if delivery.kind == "email":
+        from engagement.mailbox import process_mail
+
+        return await process_mail(session, channel, delivery.body, clock)
+    if delivery.kind == "webform":
+        from engagement.webform import process_submission
+
+        return await process_submission(session, channel, delivery.body, clock)
     if delivery.kind == "telegram":
         kicked = telegram.kicked_from(body)
         if kicked is not None:

@@ -307,3 +307,17 @@ class Mention(Base):
         UniqueConstraint("source_key", "entry_key", name="uq_mentions_entry"),
         Index("ix_mentions_status_created", "status", "created_at"),
     )
+
+
+class MailboxState(Base):
+    """Where the IMAP poller of an e-mail channel stands (issue 11 §e-mail): the mailbox's UIDVALIDITY and the
+    highest UID already stored, whether the server offers IDLE, and the last error (shown on the channel)."""
+
+    __tablename__ = "mailbox_states"
+
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id"), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    idle: Mapped[bool] = mapped_column(Boolean, default=False)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import datetime, timedelta
 
 OPEN, WAITING_CLIENT, RESOLVED = "open", "waiting_client", "resolved"
@@ -16,11 +17,13 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "telegram": ("bot_token", "secret_token"),
     "vk": ("group_id", "access_token", "secret", "confirmation"),
     "email": ("address", "imap_host", "imap_port", "smtp_host", "smtp_port", "username", "password", "tls"),
-    "webform": (),
+    "webform": ("email_channel_id",),  # the e-mail channel its answers go out through
 }
+OPTIONAL_KEYS: dict[str, tuple[str, ...]] = {"webform": ("slug",)}  # the form's public address /f/{slug}
 SECRET_KEYS = {"access_token", "bot_token", "secret_token", "secret", "confirmation", "password"}
 WEBHOOK_SECRET_KEY = {"telegram": "secret_token", "vk": "secret"}  # checked on every inbound delivery
-EXTERNAL_ID_KEY = {"instagram": "ig_user_id", "vk": "group_id", "email": "address"}
+EXTERNAL_ID_KEY = {"instagram": "ig_user_id", "vk": "group_id", "email": "address", "webform": "slug"}
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 DIRECT_WINDOW = timedelta(hours=24)  # Instagram messaging: answer within 24 hours of the user's last message
 
@@ -29,9 +32,34 @@ def missing_config_keys(kind: str, config: dict) -> list[str]:
     return [key for key in CONFIG_KEYS[kind] if config.get(key) in (None, "")]
 
 
+def config_errors(kind: str, config: dict) -> list[dict[str, str]]:
+    """Values of the wrong shape (after `missing_config_keys`): e-mail ports are numbers 1-65535, `tls` a
+    boolean, the address an e-mail address; a website form's slug is lowercase letters, digits and dashes."""
+    errors = []
+    if kind == "email":
+        for key in ("imap_port", "smtp_port"):
+            value = config.get(key)
+            if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())) \
+                    or not 0 < int(value) < 65536:
+                errors.append({"field": f"config.{key}", "message": "must be a port number (1-65535)"})
+        if not isinstance(config.get("tls"), bool):
+            errors.append({"field": "config.tls", "message": "must be true or false"})
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(config.get("address", ""))):
+            errors.append({"field": "config.address", "message": "must be an e-mail address"})
+    if kind == "webform" and config.get("slug") not in (None, "") and not SLUG_RE.fullmatch(str(config["slug"])):
+        errors.append({"field": "config.slug", "message": "lowercase letters, digits and dashes (2-63)"})
+    return errors
+
+
 def split_config(kind: str, config: dict) -> tuple[dict, dict[str, str]]:
     """(public, secret): only the contract's keys are kept; secrets go to the encrypted blob."""
     public, secret = {}, {}
+    for key in OPTIONAL_KEYS.get(kind, ()):
+        if config.get(key) not in (None, ""):
+            public[key] = config[key]
+    if kind == "email":
+        config = {**config, "imap_port": int(config["imap_port"]), "smtp_port": int(config["smtp_port"]),
+                  "address": str(config["address"]).strip().lower()}
     for key in CONFIG_KEYS[kind]:
         if key in SECRET_KEYS:
             secret[key] = str(config[key])

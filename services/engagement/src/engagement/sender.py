@@ -28,6 +28,7 @@ from engagement.channels import (
     Outgoing,
     Permanent,
     Retry,
+    email,
     instagram,
     telegram,
     vk,
@@ -110,7 +111,21 @@ class Sender(WakeableLoop):
         if channel.kind == "vk":
             return await vk.send(self.http, self.settings.vk_api_url, self.settings.vk_api_version, channel.config,
                                  secrets, out)
+        if channel.kind in ("email", "webform"):
+            return await self._send_mail(channel, secrets, out)
         raise Permanent(f"sending on {channel.kind} is not available yet")
+
+    async def _send_mail(self, channel: Channel, secrets: dict[str, str], out: Outgoing) -> str:
+        """E-mail answers go over the channel's SMTP; a website form's answers over the SMTP of the e-mail channel
+        named in its `email_channel_id` (the form's sender name kept)."""
+        mailer = channel
+        if channel.kind == "webform":
+            async with self.db.transaction() as session:
+                mailer = await session.get(Channel, str((channel.config or {}).get("email_channel_id") or ""))
+            if mailer is None or mailer.kind != "email" or not mailer.active:
+                raise Permanent("the website form has no active e-mail channel to answer through")
+            secrets = decrypt_secrets(self.service_settings, mailer.secrets)
+        return await email.send(mailer.config, secrets, channel.name, out, timeout=self.settings.http_timeout_seconds)
 
     async def _record(self, message_id: str, *, external_id: str | None = None, retry: Retry | None = None,
                       failure: Permanent | None = None) -> None:

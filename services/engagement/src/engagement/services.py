@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import secrets as secrets_module
 from typing import Any
 
 from shared.auth import Actor
@@ -20,6 +22,7 @@ from engagement.models import (
     Channel,
     Conversation,
     ConversationTag,
+    MailboxState,
     Message,
     StaffAccount,
     TagRule,
@@ -50,6 +53,11 @@ def channel_out(channel: Channel, public_url: str) -> dict[str, Any]:
                            "sales": channel.sales}
     if (url := webhook_url(public_url, channel)) is not None:
         out["webhook_url"] = url
+    if channel.kind == "webform":
+        form = f"{public_url}/f/{channel.external_id}"
+        out["form_url"] = form
+        out["embed_html"] = (f'<iframe src="{form}" title="{html.escape(channel.name, quote=True)}" '
+                             'style="width:100%;max-width:560px;height:640px;border:0" loading="lazy"></iframe>')
     return out
 
 
@@ -63,7 +71,11 @@ async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *
     if missing:
         raise DomainError(f"config keys missing: {', '.join(missing)}",
                           errors=[{"field": f"config.{key}", "message": "required"} for key in missing])
+    if errors := rules.config_errors(body.kind, body.config):
+        raise DomainError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
     public, secret = rules.split_config(body.kind, body.config)
+    if body.kind == "webform":
+        await _check_webform(session, public)
     external = str(public.get(rules.EXTERNAL_ID_KEY.get(body.kind, ""), "")) if body.kind in rules.EXTERNAL_ID_KEY \
         else ""
     if body.kind == "instagram" and external:
@@ -79,6 +91,37 @@ async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *
     session.add(channel)
     await session.flush()
     return channel
+
+
+async def _check_webform(session: AsyncSession, public: dict[str, Any]) -> None:
+    """A website form answers through an existing e-mail channel; its public slug is unique (a random one is
+    given when none is asked for)."""
+    mailer = await session.get(Channel, str(public["email_channel_id"]))
+    if mailer is None or mailer.kind != "email":
+        raise DomainError("must be the id of an e-mail channel", field="config.email_channel_id")
+    if not public.get("slug"):
+        public["slug"] = secrets_module.token_hex(5)
+    clash = (await session.execute(select(Channel.id).where(Channel.kind == "webform",
+                                                            Channel.external_id == public["slug"]))).first()
+    if clash:
+        raise Conflict(f"a website form with the address /f/{public['slug']} exists", field="config.slug")
+
+
+async def webform_by_slug(session: AsyncSession, slug: str) -> Channel:
+    channel = (await session.execute(select(Channel).where(
+        Channel.kind == "webform", Channel.external_id == slug, Channel.active.is_(True)))).scalar_one_or_none()
+    if channel is None:
+        raise NotFound("no such form")
+    return channel
+
+
+async def mailbox_states(session: AsyncSession, channel_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """How each e-mail channel's mailbox was last read: when, whether the server offers IDLE, the last error
+    (a refused login, an unreachable server) — for the lead's channel page."""
+    if not channel_ids:
+        return {}
+    rows = (await session.execute(select(MailboxState).where(MailboxState.channel_id.in_(channel_ids)))).scalars()
+    return {r.channel_id: {"checked_at": r.checked_at, "error": r.error, "idle": r.idle} for r in rows}
 
 
 async def list_channels(session: AsyncSession, actor: Actor) -> list[Channel]:

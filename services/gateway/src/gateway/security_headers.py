@@ -6,7 +6,9 @@ decides anything, so nothing escapes it.
 
 - `Content-Security-Policy`: scripts and styles only from our own files (htmx and `static/js/app.js`):
   no inline script, no `on*=` handler, no `hx-on`, no `eval` (htmx runs with `allowEval: false`), no
-  inline style (htmx's indicator style is in app.css, `includeIndicatorStyles: false`). No framing.
+  inline style (htmx's indicator style is in app.css, `includeIndicatorStyles: false`). No framing — except
+  the public website form (`/f/{slug}`, issue 11), whose own policy says `frame-ancestors *` so client sites
+  can embed it; such a response gets no `X-Frame-Options` either.
 - `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`.
 - A response that sets its own `Content-Security-Policy` keeps it (the printable document's, which
   is stricter: gateway.printable).
@@ -46,9 +48,14 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     headers = MutableScopeHeaders.from_message(message)
+    own_policy = headers.get("content-security-policy") or ""
+    frameable = "frame-ancestors *" in own_policy  # the embeddable website form (gateway.pages.webform)
     for name, value in HEADERS.items():
         # A response may bring a policy of its own (the printable document: gateway.printable).
-        if name != "content-security-policy" or name not in headers:
-            headers[name] = value
+        if name == "content-security-policy" and own_policy:
+            continue
+        if name == "x-frame-options" and frameable:
+            continue
+        headers[name] = value
     if served_over_https(scope):
         headers["strict-transport-security"] = HSTS

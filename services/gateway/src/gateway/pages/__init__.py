@@ -20,8 +20,9 @@ from gateway.pages import (
     sales,
     staff,
     status,
+    webform,
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *clients.routes, *leads.routes, *payroll.routes,
                *staff.routes, *status.routes, *content.routes, *content_board.routes, *content_public.routes,
-               *content_stats.routes, *care_quality.routes, *monitoring.routes, *sales.routes]
+               *content_stats.routes, *care_quality.routes, *monitoring.routes, *sales.routes, *webform.routes]
