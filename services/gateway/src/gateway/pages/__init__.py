@@ -8,15 +8,18 @@ from gateway.pages import (
     auth,
     content,
     content_board,
+    content_instagram,
     content_public,
     content_stats,
     dashboard,
     deals,
     leads,
+    media,
     payroll,
     staff,
     status,
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
-               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes]
+               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes,
+               *content_instagram.routes, *media.routes]
