@@ -438,3 +438,23 @@ async def test_media_thumbnails_signed_in_plans_and_on_the_clients_page(api_any,
     public_thumbs = public["items"][0]["thumbnails"]
     assert [t["video"] for t in public_thumbs] == [False, True, False] and public_thumbs[0]["token"]
     assert "publish_error" not in public["items"][0]
+
+
+async def test_media_upload_refusals_name_the_file_and_store_nothing(api, graph, monkeypatch) -> None:
+    from content import media
+
+    deal, _plan = await launched(api)
+    before = set(media.media_dir().iterdir())
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    for data, name, said in ((b"", "empty.jpg", "empty"), (png, "photo.png", "JPEG"),
+                             (b"<svg onload=alert(1)>", "x.svg", "JPEG")):
+        refused = await upload(api, deal, data, name)
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["errors"]
+        assert error["field"] == "file" and said in error["message"]
+    monkeypatch.setattr(media, "MAX_BYTES", len(JPEG) - 1)
+    too_big = await upload(api, deal)
+    assert too_big.status_code == 422 and too_big.json()["errors"][0]["field"] == "file"
+    assert "MB" in too_big.json()["errors"][0]["message"]
+    assert (await upload(api, deal, as_=ANALYST)).status_code == 403
+    assert set(media.media_dir().iterdir()) == before                   # nothing half-written
