@@ -2,6 +2,7 @@
 #
 #   make install     uv (via pip if missing) + every workspace package and the dev group
 #   make up          the whole stack on this machine (scripts/up.py): NATS, five services, demo data
+#   make up TRACING=1  ... and a trace backend with a UI (Jaeger if found, else Arize Phoenix from PyPI)
 #   make test        the whole test suite (TEST_DATABASE_URL etc. are passed through from the environment)
 #   make lint        ruff
 #   make catalogue   regenerate the event catalogue in docs/events/ from the msgspec Structs
@@ -45,7 +46,7 @@ install: uv
 	$(UV) sync --all-packages
 
 up: install
-	exec $(UV) run --no-sync python scripts/up.py
+	exec $(UV) run --no-sync python scripts/up.py $(if $(filter 1 yes true,$(TRACING)),--tracing)
 
 # PYTEST_RC_FILE (used by .ci/run): where to write pytest's own exit code, since make turns any failure into 2.
 test: install

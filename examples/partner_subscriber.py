@@ -1,8 +1,12 @@
 """A partner's subscriber to Zabota's public events (issue 14): copy it, replace `handle`.
 
     pip install nats-py jsonschema
-    ZABOTA_NATS_URL=nats://nats.example.com:4222 ZABOTA_PARTNER=acme ZABOTA_PARTNER_PASSWORD=... \
+    ZABOTA_NATS_URL=tls://nats.partners.example.com:4222 ZABOTA_NATS_CA=./zabota-ca.crt \
+    ZABOTA_PARTNER=acme ZABOTA_PARTNER_PASSWORD=... \
         python partner_subscriber.py --catalogue ./events --subject clients.deal.paid.v1
+
+(`ZABOTA_NATS_CA`: the CA file the agency gave you; its NATS requires TLS from outside its cluster —
+deploy/README.md "Partners outside the cluster". Unset: the system's CAs, or plain NATS on a test bench.)
 
 What it does, and why:
 - connects as the partner's own user of the NATS account PARTNERS (read-only), with the inbox prefix
@@ -27,6 +31,7 @@ import logging
 import os
 import re
 import sqlite3
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,14 +105,16 @@ class PartnerSubscriber:
     state: Path
     subjects: list[str] = field(default_factory=list)  # empty: every public subject
     handle: Handler | None = None
+    ca_file: str | None = None   # the agency's CA: TLS, verifying its NATS servers
     handled: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
 
     async def __aenter__(self) -> PartnerSubscriber:
         self.seen = Seen(self.state)
+        tls = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
         self.nc = await nats.connect(self.servers, user=self.partner, password=self.password,
                                      inbox_prefix=f"_INBOX_{self.partner}", name=f"partner-{self.partner}",
-                                     max_reconnect_attempts=-1)
+                                     max_reconnect_attempts=-1, tls=tls)
         self.js = self.nc.jetstream(timeout=30)
         config = ConsumerConfig(durable_name=self.partner, ack_policy=AckPolicy.EXPLICIT,
                                 deliver_policy=DeliverPolicy.ALL, ack_wait=60, max_deliver=20)
@@ -181,7 +188,8 @@ async def main(argv: list[str] | None = None) -> None:
     subscriber = PartnerSubscriber(
         servers=os.environ.get("ZABOTA_NATS_URL", "nats://127.0.0.1:4222").split(","),
         partner=os.environ["ZABOTA_PARTNER"], password=os.environ["ZABOTA_PARTNER_PASSWORD"],
-        catalogue=Catalogue(args.catalogue), state=args.state, subjects=args.subject, handle=_print)
+        catalogue=Catalogue(args.catalogue), state=args.state, subjects=args.subject, handle=_print,
+        ca_file=os.environ.get("ZABOTA_NATS_CA") or None)
     async with subscriber:
         await subscriber.run()
 

@@ -10,6 +10,17 @@
   Each service applies its own migrations when it starts.
 - Waits for every `GET /health/ready`, runs scripts/seed_demo.py if it exists, prints the URLs and
   the demo logins.
+- With `--tracing` (`make up TRACING=1`) it first starts a trace backend with a UI, and points the
+  services at it (OTEL_EXPORTER_OTLP_ENDPOINT) and the deal card's "this deal's trace" link at its search
+  by `zabota.deal_id` (ZABOTA_TRACE_URL), without Docker — the first of:
+  1. Jaeger: `JAEGER_BIN`, or `jaeger` / `jaeger-all-in-one` on PATH (UI http://127.0.0.1:16686, OTLP
+     on 4317/4318); no registry this project uses ships a Jaeger binary, so bring your own;
+  2. Arize Phoenix, an OpenTelemetry trace store and UI published on PyPI: `PHOENIX_BIN`, `phoenix` on
+     PATH, or else `uv tool run --from arize-phoenix==PHOENIX_VERSION phoenix serve` (uv installs it into
+     its own cached environment on first use, ~600 MB, a minute or two; nothing enters the project's
+     environment). UI and OTLP/HTTP on http://127.0.0.1:6006, data under var/phoenix;
+  and if neither can start, it says so and stops. OTEL_EXPORTER_OTLP_ENDPOINT already set: that
+  collector is used and no backend is started.
 - Every child's output is shown prefixed with its name and kept in var/log/<name>.log.
 - Ctrl-C / SIGTERM / SIGHUP (to this script, or to the `make` that started it) stops everything:
   SIGTERM to each child's process group, a grace period, then SIGKILL for stragglers. Children run in
@@ -22,7 +33,9 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,6 +52,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {"clients": 8001, "content": 8002, "engagement": 8003, "payroll": 8004, "gateway": 8000}
 DEMO_LOGINS = ["lead", "manager1", "manager2", "admanager", "growth", "agent1", "agent2", "analyst"]
 NATS_DEFAULT_PORT = 4222
+PHOENIX_VERSION = os.environ.get("PHOENIX_VERSION", "20.26.1")
+PHOENIX_PORT = 6006
+PHOENIX_PROJECT = "UHJvamVjdDox"   # the id of Phoenix's "default" project, where spans without a project go
+JAEGER_TRACE_URL = ('http://127.0.0.1:16686/search?service=zabota-clients&lookback=2d'
+                    '&tags=%7B%22zabota.deal_id%22%3A%22{deal_id}%22%7D')
+PHOENIX_TRACE_URL = ("http://127.0.0.1:{port}/projects/" + PHOENIX_PROJECT
+                     + "/spans?spanFilterCondition=zabota.deal_id%20%3D%3D%20%27{deal_id}%27")
+TRACING_START_SECONDS = 600.0   # Phoenix's first start installs it
 STOP_GRACE_SECONDS = 20.0  # uvicorn finishes requests (10 s), then the runtime drains NATS and the outbox
 
 # Runs in the child before exec: die with the supervisor (Linux), and don't outlive it even if it was
@@ -160,6 +181,10 @@ class Stop(Exception):
     """Raised in the main thread when a stop was asked for (a signal, or the parent went away)."""
 
 
+def _has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
 class Supervisor:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -172,6 +197,8 @@ class Supervisor:
         self.log_dir = self.var_dir / "log"
         self.host = os.environ.get("ZABOTA_HOST", "127.0.0.1")
         self.connect_host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        self.tracing_env: dict[str, str] = {}
+        self.tracing_ui = ""
 
     # ---------------------------------------------------------------- signals
 
@@ -276,10 +303,88 @@ class Supervisor:
                 self.sleep(0.1)
         return f"nats://127.0.0.1:{port}"
 
+    # ---------------------------------------------------------------- tracing (make up TRACING=1)
+
+    def _http_ok(self, url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def _wait_http(self, child: Child, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._http_ok(url):
+            if not child.running:
+                raise RuntimeError(f"{child.name} exited with code {child.proc.returncode}:\n{child.last_lines()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{child.name} did not answer {url} within {timeout:.0f} s:\n{child.last_lines()}")
+            self.sleep(0.5)
+
+    def tracing_command(self) -> tuple[str, list[str]] | None:
+        """(backend, argv) of the first trace backend found (see the module docstring), or None."""
+        for candidate in (os.environ.get("JAEGER_BIN"), shutil.which("jaeger"), shutil.which("jaeger-all-in-one")):
+            if candidate:
+                return "jaeger", [candidate]
+        for candidate in (os.environ.get("PHOENIX_BIN"), shutil.which("phoenix")):
+            if candidate:
+                return "phoenix", [candidate, "serve"]
+        uv = os.environ.get("UV") or shutil.which("uv")
+        uv_argv = [uv] if uv else ([sys.executable, "-m", "uv"] if _has_module("uv") else None)
+        if uv_argv:
+            return "phoenix", [*uv_argv, "tool", "run", "--from", f"arize-phoenix=={PHOENIX_VERSION}", "phoenix",
+                               "serve"]
+        return None
+
+    def start_tracing(self) -> dict[str, str]:
+        """Start the trace backend; the services' environment for it."""
+        if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            self.out.say(f"OTEL_EXPORTER_OTLP_ENDPOINT is set ({os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']}): "
+                         "sending traces there, starting no trace backend")
+            return {}
+        found = self.tracing_command()
+        if found is None:
+            raise SystemExit(
+                "up: TRACING=1 but no trace backend can start here: no Jaeger (set JAEGER_BIN=/path/to/jaeger "
+                "or put `jaeger` on PATH), no Phoenix (`phoenix` on PATH or PHOENIX_BIN) and no uv to install "
+                "it. Or run a collector of your own (Docker: `docker run -p 16686:16686 -p 4318:4318 "
+                "jaegertracing/all-in-one`) and set OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 "
+                "and ZABOTA_TRACE_URL.")
+        backend, argv = found
+        env = dict(os.environ)
+        if backend == "jaeger":
+            busy = [p for p in (16686, 4317, 4318) if not self.port_free(p, "127.0.0.1")]
+            if busy:
+                raise SystemExit(f"up: TRACING=1: Jaeger's ports {busy} are in use (another Jaeger?)")
+            env.update({"COLLECTOR_OTLP_ENABLED": "true", "SPAN_STORAGE_TYPE": env.get("SPAN_STORAGE_TYPE", "memory")})
+            ui, otlp, trace_url = "http://127.0.0.1:16686", "http://127.0.0.1:4318", JAEGER_TRACE_URL
+        else:
+            port = PHOENIX_PORT if self.port_free(PHOENIX_PORT, "127.0.0.1") else self.free_port()
+            work = self.var_dir / "phoenix"
+            work.mkdir(parents=True, exist_ok=True)
+            env.update({"PHOENIX_WORKING_DIR": str(work), "PHOENIX_HOST": "127.0.0.1", "PHOENIX_PORT": str(port),
+                        "PHOENIX_GRPC_PORT": str(self.free_port()), "PHOENIX_TELEMETRY_ENABLED": "false",
+                        # quiet: no SQL echo nor a line per OTLP request among the services' output
+                        "PHOENIX_LOGGING_LEVEL": "warning", "PHOENIX_DB_LOGGING_LEVEL": "warning"})
+            ui = otlp = f"http://127.0.0.1:{port}"
+            trace_url = PHOENIX_TRACE_URL.replace("{port}", str(port))
+            if argv[0] != os.environ.get("PHOENIX_BIN") and "tool" in argv:
+                self.out.say(f"TRACING=1: starting Arize Phoenix {PHOENIX_VERSION} with `uv tool run` (the first "
+                             "time uv installs it, ~600 MB: a minute or two)")
+        child = Child(backend, argv, env, self.log_dir, self.out)
+        self.children.append(child)
+        child.start()
+        self._wait_http(child, ui + "/", TRACING_START_SECONDS)
+        self.tracing_ui = ui
+        self.out.say(f"{backend} is ready: {ui}")
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp,
+                "ZABOTA_TRACE_URL": os.environ.get("ZABOTA_TRACE_URL") or trace_url}
+
     # ---------------------------------------------------------------- services
 
     def service_env(self, nats_url: str, ports: dict[str, int]) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(self.tracing_env)
         env.update({
             "ZABOTA_DEMO": "1",
             "NATS_URL": nats_url,
@@ -347,6 +452,8 @@ class Supervisor:
             "  OpenAPI schemas:",
             *(f"    {name:<11} http://{h}:{port}/schema" for name, port in ports.items()),
             f"  NATS:                   {nats_url}",
+            *([f"  traces (UI):            {self.tracing_ui}  (a deal card links to its trace)"]
+              if self.tracing_ui else []),
             f"  logs:                   {self.log_dir}/<name>.log",
             f"  demo logins (password '{password}'): {', '.join(DEMO_LOGINS)}",
             "  Ctrl-C stops everything.",
@@ -366,9 +473,11 @@ class Supervisor:
     # ---------------------------------------------------------------- stop
 
     def stop_all(self) -> None:
-        """Services first (they flush their outbox and drain NATS), then NATS; SIGKILL after the grace."""
-        services = [c for c in self.children if c.name != "nats"]
-        nats = [c for c in self.children if c.name == "nats"]
+        """Services first (they flush their outbox and drain NATS), then NATS and the trace backend (the
+        services export their last spans on the way out); SIGKILL after the grace."""
+        last = ("nats", "jaeger", "phoenix")
+        services = [c for c in self.children if c.name not in last]
+        nats = [c for c in self.children if c.name in last]
         for group in (services, nats):
             live = [c for c in group if c.proc is not None and (c.running or c.group_alive())]
             if not live:
@@ -397,6 +506,8 @@ class Supervisor:
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             ports = self.service_ports()
+            if self.args.tracing:
+                self.tracing_env = self.start_tracing()
             nats_url = self.start_nats()
             env = self.service_env(nats_url, ports)
             services = []
@@ -430,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-seed", action="store_true", help="don't run scripts/seed_demo.py")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("ZABOTA_UP_TIMEOUT", "120")),
                         help="seconds to wait for every /health/ready (default 120, env ZABOTA_UP_TIMEOUT)")
+    parser.add_argument("--tracing", action="store_true",
+                        default=os.environ.get("TRACING", "").lower() in ("1", "yes", "true"),
+                        help="start a trace backend too (Jaeger if found, else Arize Phoenix; env TRACING=1)")
     args = parser.parse_args(argv)
     return Supervisor(args).run()
 

@@ -230,5 +230,6 @@ def test_kustomize_renders(overlay: str) -> None:
         hpas = {name for kind, name in kinds if kind == "HorizontalPodAutoscaler"}
         assert hpas == set(SERVICES)
         for d in docs:
-            if d["kind"] == "Deployment":
+            # Jaeger all-in-one (components/tracing) keeps its traces in Badger, a single-writer local store.
+            if d["kind"] == "Deployment" and d["metadata"]["name"] != "jaeger":
                 assert d["spec"]["replicas"] >= 2, f"{d['metadata']['name']}: prod runs 2+ replicas"

@@ -79,6 +79,7 @@ class NatsNode:
 @dataclass
 class NatsCluster:
     nodes: list[NatsNode] = field(default_factory=list)
+    ca_file: Path | None = None   # the CA of the client port's TLS (nats_cluster_tls)
 
     def url(self, user: str, password: str) -> list[str]:
         return [f"nats://{user}:{password}@{n.address}" for n in self.nodes]
@@ -165,6 +166,61 @@ def distinct_ports(n: int) -> list[int]:
 @pytest.fixture
 def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
     """Three nats-server processes forming the cluster `zabota` with the shipped accounts."""
+    shutil.copy(NATS_DIR / "tls.conf", tmp_path / "tls.conf")
+    yield from _cluster(tmp_path)
+
+
+@pytest.fixture
+def nats_cluster_tls(tmp_path: Path) -> Iterator[NatsCluster]:
+    """The same cluster with the prod overlay's tls.conf (TLS on the client port for the partners), its
+    certificate paths pointed at a test CA and server certificate for 127.0.0.1 (`cluster.ca_file`)."""
+    ca_file, cert_file, key_file = make_test_pki(tmp_path / "pki")
+    text = (ROOT / "deploy" / "overlays" / "prod" / "nats-tls.conf").read_text("utf-8")
+    for shipped, local in (("/etc/nats-tls/tls.crt", cert_file), ("/etc/nats-tls/tls.key", key_file)):
+        assert shipped in text, f"nats-tls.conf no longer reads {shipped}"
+        text = text.replace(shipped, str(local))
+    (tmp_path / "tls.conf").write_text(text, "utf-8")
+    for cluster in _cluster(tmp_path):
+        cluster.ca_file = ca_file
+        yield cluster
+
+
+def make_test_pki(folder: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1 / localhost signed by it (PEM files)."""
+    from datetime import timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Zabota test partners CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+          .not_valid_after(now + timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nats.partners.test")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server-key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def _cluster(tmp_path: Path) -> Iterator[NatsCluster]:
     shutil.copy(NATS_DIR / "accounts.conf", tmp_path / "accounts.conf")
     text = (NATS_DIR / "nats.conf").read_text("utf-8")
     ports = distinct_ports(9)
@@ -223,9 +279,9 @@ class Conn:
             await self.nc.close()
 
 
-async def services(url: list[str]) -> Conn:
+async def services(url: list[str], **kwargs) -> Conn:
     """The services' connection, with the streams they create at start (replicas from ZABOTA_STREAM_REPLICAS)."""
-    conn = await Conn().open(url)
+    conn = await Conn().open(url, **kwargs)
     js = conn.nc.jetstream(timeout=30)
     await ensure_streams(js, STREAM_REPLICAS)   # what Bus.connect does, waiting out "no suitable peers"
     for name in STREAMS:
@@ -243,10 +299,10 @@ async def _stream_led(js, name: str, timeout: float = 30) -> None:
             await asyncio.sleep(0.05)
 
 
-async def public_stream(url: list[str]) -> None:
+async def public_stream(url: list[str], **kwargs) -> None:
     """What the nats-partners-stream Job does: create PUBLIC in PARTNERS from the shipped public-stream.json."""
     config = StreamConfig.from_response(json.loads((NATS_DIR / "public-stream.json").read_text("utf-8")))
-    conn = await Conn().open(url)
+    conn = await Conn().open(url, **kwargs)
     await conn.nc.jetstream(timeout=30).add_stream(config)
     await _stream_led(conn.nc.jetstream(timeout=30), config.name)
     await conn.close()

@@ -256,9 +256,10 @@ def test_issue14_network_policies_services_reach_only_nats_database_and_collecto
     docs = render("overlays/prod")
     policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
     deployments = by_kind(docs, "Deployment")
-    pods = {name: ("zabota", pod_labels(d)) for name, d in deployments.items()}
+    pods = {name: ("zabota", pod_labels(d)) for name, d in deployments.items() if name in SERVICES}
     nats = ("zabota", pod_labels(by_kind(docs, "StatefulSet")["nats"]))
-    collector = ("observability", {"app.kubernetes.io/name": "otel-collector"})
+    collector = ("zabota", pod_labels(deployments["otel-collector"]))   # components/tracing
+    jaeger = ("zabota", pod_labels(deployments["jaeger"]))
     database = ("<outside>", {})  # a managed PostgreSQL
     internet = ("<outside>", {})
     ingress_controller = ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
@@ -268,6 +269,7 @@ def test_issue14_network_policies_services_reach_only_nats_database_and_collecto
         assert allowed(policies, pod, nats, 4222), f"{service} -> NATS"
         assert allowed(policies, pod, database, 5432), f"{service} -> its database"
         assert allowed(policies, pod, collector, 4318), f"{service} -> collector"
+        assert not allowed(policies, pod, jaeger, 4317), f"{service} -> Jaeger (spans go through the collector)"
         assert not allowed(policies, pod, nats, 6222), f"{service} -> NATS routes"
         assert not allowed(policies, pod, internet, 443), f"{service} -> internet"
         assert allowed(policies, prometheus, pod, port), f"Prometheus scrapes {service}"
@@ -281,9 +283,16 @@ def test_issue14_network_policies_services_reach_only_nats_database_and_collecto
         labels = pod_labels(by_kind(docs, "Job")[job])
         assert allowed(policies, ("zabota", labels), database, 5432)
         assert not allowed(policies, ("zabota", labels), pods["clients"], 8001)
-    # NATS itself: clients from the workloads, routes only between its servers.
+    # NATS itself: clients from the workloads, routes only between its servers; from outside the cluster
+    # (the partners' addresses behind the LoadBalancer nats-partners) the client port only.
     assert allowed(policies, nats, nats, 6222)
     assert not allowed(policies, ingress_controller, nats, 4222)
+    assert allowed(policies, internet, nats, 4222) and not allowed(policies, internet, nats, 6222)
+    assert not allowed(policies, internet, nats, 8222)
+    # The trace backend: spans only from the collector; its UI from the ingress controller (or port-forward).
+    assert allowed(policies, collector, jaeger, 4317)
+    assert allowed(policies, ingress_controller, jaeger, 16686)
+    assert not allowed(policies, ingress_controller, jaeger, 4317)
 
 
 def test_issue14_dev_network_policies_let_services_reach_the_in_cluster_database_and_collector() -> None:
@@ -375,3 +384,74 @@ def test_issue14_every_nats_secret_the_config_needs_is_provided_in_dev_and_docum
     nats = by_kind(render("overlays/prod"), "StatefulSet")["nats"]
     [container] = nats["spec"]["template"]["spec"]["containers"]
     assert container["envFrom"] == [{"secretRef": {"name": "nats-auth"}}]
+
+
+# ---------------------------------------------------------------- tracing (components/tracing)
+
+@pytest.mark.parametrize("overlay", ["overlays/dev", "overlays/prod"])
+def test_issue14_tracing_collector_exports_to_jaeger_and_services_point_at_the_collector(overlay: str) -> None:
+    docs = render(overlay)
+    deployments = by_kind(docs, "Deployment")
+    assert {"otel-collector", "jaeger"} <= set(deployments)
+    [collector_cm] = [d for d in docs if d["kind"] == "ConfigMap"
+                      and d["metadata"]["name"].startswith("otel-collector-config")]
+    collector = yaml.safe_load(collector_cm["data"]["config.yaml"])
+    pipeline = collector["service"]["pipelines"]["traces"]
+    assert pipeline["receivers"] == ["otlp"] and "batch" in pipeline["processors"]
+    [exporter] = pipeline["exporters"]
+    assert collector["exporters"][exporter]["endpoint"] == "jaeger:4317"
+    assert set(collector["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+    jaeger_service = by_kind(docs, "Service")["jaeger"]
+    assert {p["port"] for p in jaeger_service["spec"]["ports"]} == {4317, 16686}
+    settings = config(docs)
+    assert settings["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    trace_url = settings["ZABOTA_TRACE_URL"]
+    assert "{deal_id}" in trace_url and "/search?" in trace_url and "zabota.deal_id" in trace_url.replace("%22", "")
+    for name in ("otel-collector", "jaeger"):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+        assert container["securityContext"]["capabilities"]["drop"] == ["ALL"], name
+        assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container), name
+        assert container["resources"]["limits"]["memory"], name
+    volumes = {v["name"]: v for v in deployments["jaeger"]["spec"]["template"]["spec"]["volumes"]}
+    if overlay == "overlays/prod":   # traces survive a restart there
+        assert volumes["data"]["persistentVolumeClaim"]["claimName"] in by_kind(docs, "PersistentVolumeClaim")
+        assert settings["ZABOTA_TRACE_URL"].startswith("https://")
+    else:
+        assert "emptyDir" in volumes["data"]
+
+
+# ---------------------------------------------------------------- partners from outside (prod)
+
+def test_issue14_prod_partners_reach_nats_through_a_loadbalancer_with_tls_required() -> None:
+    docs = render("overlays/prod")
+    service = by_kind(docs, "Service")["nats-partners"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "nats"}
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(4222, "client")]
+    assert service["spec"]["loadBalancerSourceRanges"]
+    # The servers' tls.conf is the one tests/deploy/test_nats_accounts.py runs for real.
+    [nats_cm] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("nats-config")]
+    shipped = (DEPLOY / "overlays" / "prod" / "nats-tls.conf").read_text("utf-8")
+    assert nats_cm["data"]["tls.conf"] == shipped and "tls {" in shipped and "allow_non_tls" not in shipped
+    assert "include ./tls.conf" in nats_cm["data"]["nats.conf"]
+    nats_pod = by_kind(docs, "StatefulSet")["nats"]["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in nats_pod["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in nats_pod["volumes"]}
+    assert volumes[mounts["/etc/nats-tls"]]["secret"]["secretName"] == "nats-partners-tls"
+    # Every client of NATS in the cluster trusts the agency's CA (TLS is required of everyone).
+    clients = [*(d for d in docs if d["kind"] == "Deployment"
+                 and d["metadata"]["labels"].get("app.kubernetes.io/part-of") == "zabota"),
+               by_kind(docs, "Job")["nats-partners-stream"]]
+    assert len(clients) == len(SERVICES) + 1
+    for workload in clients:
+        pod = workload["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        assert env["NATS_CA"] == "/etc/nats-ca/ca.crt", workload["metadata"]["name"]
+        assert any(v.get("configMap", {}).get("name") == "nats-ca" for v in pod["volumes"])
+    # dev: no TLS, no LoadBalancer.
+    dev = render("overlays/dev")
+    assert "nats-partners" not in by_kind(dev, "Service")
+    [dev_cm] = [d for d in dev if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("nats-config")]
+    assert "tls {" not in dev_cm["data"]["tls.conf"]

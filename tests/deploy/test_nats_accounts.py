@@ -155,3 +155,43 @@ async def test_issue14_partner_cannot_delete_a_stream_nor_another_partners_consu
     finally:
         await acme.close()
         await svc.close()
+
+
+async def test_issue14_partner_connects_over_tls_with_the_agencys_ca_and_nothing_connects_without_it(
+        nats_cluster_tls, kit, monkeypatch) -> None:
+    """The prod overlay's tls.conf run for real: TLS is required on the client port. A partner with the
+    agency's CA receives a deal's payment; the services connect through shared.bus with NATS_CA; a client
+    that does not trust the CA (or speaks plain NATS) is refused before it can authenticate."""
+    import ssl
+
+    from shared.bus import Bus, tls_context
+
+    ca = str(nats_cluster_tls.ca_file)
+    trusted = tls_context({"NATS_CA": ca})
+    svc = await kit.services(nats_cluster_tls.services_url, tls=trusted)
+    await kit.public_stream(nats_cluster_tls.partners_admin_url, tls=trusted)
+    acme = await kit.Conn().open(nats_cluster_tls.acme_url, inbox_prefix=ACME_INBOX, tls=trusted)
+    monkeypatch.setenv("NATS_CA", ca)
+    bus = Bus(nats_cluster_tls.services_url[0], "zabota-tls-test", replicas=kit.STREAM_REPLICAS)
+    try:
+        await bus.connect(retry_forever=False)                       # what a service does at start
+        assert bus.is_connected and bus.nc.connected_url.hostname == "127.0.0.1"
+        js = acme.nc.jetstream(timeout=30)
+        sub = await js.pull_subscribe("clients.deal.paid.v1", durable="acme", stream=PARTNER_STREAM)
+        paid = kit.deal_paid("73ff00tls")
+        await kit.publish(svc, paid.subject, encode(paid), paid.event_id)
+        [msg] = await sub.fetch(1, timeout=30)
+        assert json.loads(msg.data)["deal_id"] == "73ff00tls"
+        await msg.ack_sync()
+
+        for refused in ({}, {"tls": ssl.create_default_context()}):   # plain NATS, or a CA it does not know
+            with pytest.raises(ssl.SSLError) as caught:
+                await kit.Conn().open(nats_cluster_tls.acme_url[:1], **refused)
+            # A plain client is upgraded by the server's tls_required and, like one with only the system CAs,
+            # cannot verify the agency's certificate: no password is ever sent in the clear.
+            assert isinstance(caught.value, ssl.SSLCertVerificationError), repr(caught.value)
+    finally:
+        if bus.nc is not None:
+            await bus.nc.close()
+        await acme.close()
+        await svc.close()

@@ -113,3 +113,27 @@ async def test_issue14_partner_subscriber_applies_a_redelivered_event_once(nats_
         assert handled == [("clients.deal.paid.v1", "73ff0020")]
     finally:
         await svc.close()
+
+
+async def test_issue14_partner_subscriber_over_tls_with_the_agencys_ca(nats_cluster_tls, kit, tmp_path) -> None:
+    """The prod overlay's NATS requires TLS: the example connects with ZABOTA_NATS_CA's file (`ca_file`)."""
+    from shared.bus import tls_context
+
+    example = _example()
+    trusted = tls_context({"NATS_CA": str(nats_cluster_tls.ca_file)})
+    svc = await kit.services(nats_cluster_tls.services_url, tls=trusted)
+    await kit.public_stream(nats_cluster_tls.partners_admin_url, tls=trusted)
+    handled: list = []
+    try:
+        evt = kit.deal_paid("73ff0030")
+        await kit.publish(svc, evt.subject, encode(evt), evt.event_id)
+        subscriber = _subscriber(example, nats_cluster_tls, tmp_path / "acme-seen.sqlite3", handled,
+                                 kit.PASSWORDS["NATS_PARTNER_ACME_PASSWORD"])
+        subscriber.servers = [f"tls://{n.address}" for n in nats_cluster_tls.nodes]
+        subscriber.ca_file = str(nats_cluster_tls.ca_file)
+        async with subscriber as sub:
+            assert await sub.run(max_messages=1, idle_timeout=10) == 1
+            assert sub.nc.connected_url.scheme == "tls"
+        assert handled == [("clients.deal.paid.v1", "73ff0030")]
+    finally:
+        await svc.close()

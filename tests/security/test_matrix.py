@@ -242,6 +242,7 @@ SERVICE_ROUTES: list[Route] = [
           body=_json({"ig_user_id": "17841400000000777", "access_token": "matrix-token"}), upstream=True),
     Route("content", "DELETE", f"{CO}/deals/{{deal_id}}/instagram", WRITE_ALL),
     Route("content", "POST", f"{CO}/deals/{{deal_id}}/instagram/reveal", LEAD_ONLY),
+    Route("content", "POST", f"{CO}/deals/{{deal_id}}/instagram/test", WRITE_ALL, upstream=True),
     Route("content", "POST", f"{CO}/deals/{{deal_id}}/media", WRITE_ALL, body=_jpeg),
     Route("content", "POST", f"{CO}/items/{{item_id}}/retry", WRITE_ALL),
     Route("content", "POST", f"{CO}/deals/{{deal_id}}/stats/fetch", WRITE_ALL, body=_json({}), upstream=True),
@@ -631,6 +632,15 @@ PAGES: list[Page] = [
     Page("POST", "/content/deals/{deal_id}/stats/import", LEAD_ONLY, upload=True),
     Page("POST", "/content/deals/{deal_id}/stats/week", LEAD_ONLY, form={"week_start": "{week_start}", "reach": "5"}),
     Page("POST", "/content/deals/{deal_id}/stats/report-link", LEAD_ONLY),
+    # Issue 10: the Instagram connection form (the analyst reads the status; the token is never shown) and the
+    # upload of media to an item; `/media/{token}` is public, the signed link its credential (a forged one is 404).
+    Page("GET", "/content/deals/{deal_id}/instagram", PAGE_READ_ALL),
+    Page("POST", "/content/deals/{deal_id}/instagram", LEAD_ONLY,
+         form={"ig_user_id": "17841400000000777", "access_token": "page-matrix-token"}),
+    Page("POST", "/content/deals/{deal_id}/instagram/test", LEAD_ONLY),
+    Page("POST", "/content/deals/{deal_id}/instagram/disconnect", LEAD_ONLY),
+    Page("POST", "/content/items/{item_id}/media", LEAD_ONLY, upload=True, form={"plan_id": "{plan_id}"}),
+    Page("GET", "/media/{token}", ANYONE),
     # The client's pages: the signed link is the credential (a forged one is refused whoever asks).
     Page("GET", "/approve/{token}", ANYONE), Page("POST", "/approve/{token}", ANYONE, form={"decision": "approve"}),
     Page("POST", "/approve/{token}/requests", ANYONE, form={"request_text": "page matrix"}),

@@ -97,7 +97,8 @@ async def test_ig_connection_token_encrypted_never_answered_reveal_audited(api_a
                            as_=ANALYST)).status_code == 403
     connected = await api.ok("put", f"/deals/{deal}/instagram", {"ig_user_id": IG, "access_token": IG_TOKEN})
     assert connected == {"connected": True, "ig_user_id": IG, "username": "aigerim.cakes", "connected_by": "manager1",
-                         "connected_at": T0.isoformat()}
+                         "connected_at": T0.isoformat(), "checked_at": T0.isoformat(), "last_error": None,
+                         "status": "ok"}
     assert IG_TOKEN not in (await api.call("get", f"/deals/{deal}/instagram")).text
     # Graph got the token in the Authorization header, never in a URL.
     assert all(IG_TOKEN not in str(params) for _m, _e, params in graph.state.requests)
@@ -191,7 +192,10 @@ async def test_ig_expired_token_190_fails_until_reconnected(api, graph) -> None:
     failed = await item_now(api, deal, item["id"])
     assert failed["status"] == "failed" and failed["publish_error"]["kind"] == "token_expired"
     assert failed["publish_error"]["code"] == EXPIRED_TOKEN["error"]["code"]
+    status = await api.ok("get", f"/deals/{deal}/instagram")          # the connection shows it too
+    assert status["status"] == "error" and status["last_error"]["code"] == 190
     await api.ok("put", f"/deals/{deal}/instagram", {"ig_user_id": IG, "access_token": "IGAAT-a-new-token"})
+    assert (await api.ok("get", f"/deals/{deal}/instagram"))["last_error"] is None
     await api.ok("post", f"/items/{item['id']}/retry")
     await at_time(api, WHEN + timedelta(minutes=1))
     assert (await item_now(api, deal, item["id"]))["status"] == "published"
@@ -384,3 +388,73 @@ async def test_ig_connect_when_instagram_does_not_answer_is_502_and_stores_nothi
     down = await api.call("put", f"/deals/{deal}/instagram", {"ig_user_id": IG, "access_token": IG_TOKEN})
     assert down.status_code == 502 and down.json()["errors"][0]["field"] == "instagram"
     assert await api.ok("get", f"/deals/{deal}/instagram") == {"connected": False}
+
+
+# ---------------------------------------------------------------- "test connection" and thumbnails
+
+
+async def test_ig_test_connection_keeps_the_last_graph_error_until_it_works(api_any, graph) -> None:
+    api = api_any
+    deal, _plan = await launched(api)
+    assert (await api.call("post", f"/deals/{deal}/instagram/test")).status_code == 404     # nothing connected
+    await api.ok("put", f"/deals/{deal}/instagram", {"ig_user_id": IG, "access_token": IG_TOKEN})
+    assert (await api.call("post", f"/deals/{deal}/instagram/test", as_=ANALYST)).status_code == 403
+    assert (await api.call("post", f"/deals/{deal}/instagram/test", as_=OTHER)).status_code == 404
+    ok = await api.ok("post", f"/deals/{deal}/instagram/test")
+    assert ok["ok"] is True and ok["status"] == "ok" and ok["username"] == "aigerim.cakes"
+    graph.account(IG, "IGAAT-rotated")                                 # the stored token has expired
+    refused = await api.call("post", f"/deals/{deal}/instagram/test")
+    assert refused.status_code == 200 and IG_TOKEN not in refused.text
+    body = refused.json()
+    assert body["ok"] is False and body["status"] == "error"
+    assert (body["last_error"]["kind"], body["last_error"]["code"]) == ("token_expired", 190)
+    assert "Session has expired" in body["last_error"]["message"]
+    assert (await api.ok("get", f"/deals/{deal}/instagram"))["last_error"]["code"] == 190    # kept
+    graph.account(IG, IG_TOKEN)                                         # fixed on Instagram's side: retry
+    again = await api.ok("post", f"/deals/{deal}/instagram/test", as_=LEAD)
+    assert again["ok"] is True and again["last_error"] is None
+    assert all(IG_TOKEN.encode() not in row.payload for row in await api.outbox())
+
+
+async def test_media_thumbnails_signed_in_plans_and_on_the_clients_page(api_any, graph) -> None:
+    api = api_any
+    deal, plan = await launched(api)
+    photo = (await upload(api, deal)).json()
+    clip = (await upload(api, deal, MP4, "clip.mp4")).json()
+    await api.ok("post", f"/plans/{plan['id']}/items", {
+        "date": "2026-03-03", "kind": "feed", "caption": "x",
+        "media": [photo["ref"], clip["ref"], "https://cdn.example.org/a.jpg"]})
+    item = (await api.plans(deal))[0]["items"][0]
+    thumbs = item["thumbnails"]
+    assert [(t["ref"], t["video"], t["token"] is None) for t in thumbs] == [
+        (photo["ref"], False, False), (clip["ref"], True, False), ("https://cdn.example.org/a.jpg", False, True)]
+    served = await api.client.get(f"/media/{thumbs[0]['token']}")
+    assert served.status_code == 200 and served.content == JPEG and served.headers["content-type"] == "image/jpeg"
+    one = await api.ok("get", f"/plans/{plan['id']}")
+    assert [t["ref"] for t in one["items"][0]["thumbnails"]] == [photo["ref"], clip["ref"], thumbs[2]["ref"]]
+    sent = await api.ok("post", f"/plans/{plan['id']}/submit")
+    token = sent["approval_url"].rsplit("/", 1)[1]
+    public = (await api.client.get(f"/public/content/approvals/{token}")).json()
+    public_thumbs = public["items"][0]["thumbnails"]
+    assert [t["video"] for t in public_thumbs] == [False, True, False] and public_thumbs[0]["token"]
+    assert "publish_error" not in public["items"][0]
+
+
+async def test_media_upload_refusals_name_the_file_and_store_nothing(api, graph, monkeypatch) -> None:
+    from content import media
+
+    deal, _plan = await launched(api)
+    before = set(media.media_dir().iterdir())
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    for data, name, said in ((b"", "empty.jpg", "empty"), (png, "photo.png", "JPEG"),
+                             (b"<svg onload=alert(1)>", "x.svg", "JPEG")):
+        refused = await upload(api, deal, data, name)
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["errors"]
+        assert error["field"] == "file" and said in error["message"]
+    monkeypatch.setattr(media, "MAX_BYTES", len(JPEG) - 1)
+    too_big = await upload(api, deal)
+    assert too_big.status_code == 422 and too_big.json()["errors"][0]["field"] == "file"
+    assert "MB" in too_big.json()["errors"][0]["message"]
+    assert (await upload(api, deal, as_=ANALYST)).status_code == 403
+    assert set(media.media_dir().iterdir()) == before                   # nothing half-written

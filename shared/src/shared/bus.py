@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +27,18 @@ STREAMS = {
     "DEADLETTER": ["deadletter.>"],
 }
 DUPLICATE_WINDOW_SECONDS = 600  # JetStream drops a re-sent Nats-Msg-Id within this window
+
+
+def tls_context(environ: dict[str, str] | None = None) -> ssl.SSLContext | None:
+    """TLS to NATS when its client port requires it (the prod overlay, where partners connect from outside):
+    `NATS_CA` names the CA file that signed the servers' certificate (the variable the `nats` CLI reads
+    too); the server's name is checked against the host of NATS_URL. None (plain) when unset."""
+    ca_file = (os.environ if environ is None else environ).get("NATS_CA", "")
+    if not ca_file:
+        return None
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 def stream_for(subject: str) -> str:
@@ -72,6 +86,7 @@ class Bus:
                     # Shutdown must fit in Kubernetes' grace period; pending pull requests never "drain".
                     drain_timeout=5,
                     error_cb=self._on_error,
+                    tls=tls_context(),
                 )
                 break
             except Exception as exc:

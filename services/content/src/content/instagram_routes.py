@@ -60,6 +60,14 @@ async def reveal_instagram(deal_id: str, session: NamedDependency[AsyncSession],
     return await publishing.reveal(ctx, await services.load_account(ctx, deal_id))
 
 
+@post("/deals/{deal_id:str}/instagram/test", status_code=200)
+async def test_instagram(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                         actor: NamedDependency[Actor]) -> dict[str, Any]:
+    """"Test connection" with the stored token: `{"ok", "connected", "status", "last_error", …}` (never the token)."""
+    ctx = ctx_of(session, runtime, actor)
+    return await publishing.test(ctx, await services.load_account(ctx, deal_id))
+
+
 @post("/deals/{deal_id:str}/media", status_code=201)
 async def upload_media(deal_id: str, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
                        actor: NamedDependency[Actor],
@@ -109,6 +117,6 @@ async def public_media(token: str, session: NamedDependency[AsyncSession], runti
     return File(path=path, media_type=stored.content_type, filename=stored.filename, content_disposition_type="inline")
 
 
-api_routes = [get_instagram, put_instagram, delete_instagram, reveal_instagram, upload_media, retry_item,
-              stats_fetch]
+api_routes = [get_instagram, put_instagram, delete_instagram, reveal_instagram, test_instagram, upload_media,
+              retry_item, stats_fetch]
 public_routes = [public_media]

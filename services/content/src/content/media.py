@@ -18,6 +18,7 @@ from typing import Any
 from shared.errors import DomainError, NotFound
 from shared.settings import var_dir
 from shared.signing import BadToken, ExpiredToken, make_token, read_token
+from sqlalchemy import select
 
 from content.models import MediaFile
 from content.plans import Gone, iso
@@ -66,12 +67,46 @@ def public_base(ctx: Ctx) -> str:
     return os.environ.get("CONTENT_PUBLIC_URL") or ctx.settings.service_urls.get("content", "")
 
 
-def signed_url(ctx: Ctx, media: MediaFile | str) -> str:
+def sign(ctx: Ctx, media_id: str) -> str:
+    """The signed, expiring token of a media file (the credential of `GET /media/{token}`)."""
     hours = int(os.environ.get("CONTENT_MEDIA_URL_HOURS", "24"))
+    return make_token({"m": media_id}, secret_key=ctx.settings.secret_key, purpose=PURPOSE,
+                      expires_at=ctx.now + timedelta(hours=hours))
+
+
+def signed_url(ctx: Ctx, media: MediaFile | str) -> str:
     media_id = media if isinstance(media, str) else media.id
-    token = make_token({"m": media_id}, secret_key=ctx.settings.secret_key, purpose=PURPOSE,
-                       expires_at=ctx.now + timedelta(hours=hours))
-    return f"{public_base(ctx).rstrip('/')}/media/{token}"
+    return f"{public_base(ctx).rstrip('/')}/media/{sign(ctx, media_id)}"
+
+
+async def add_thumbnails(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each item view `thumbnails`: `[{"ref", "token", "url", "video"}]` in the order of its media.
+    An uploaded file (`media:<id>`) gets a fresh signed token (pages show it through the gateway's
+    `/media/{token}`, as their CSP allows images from their own origin only); an outside URL keeps its
+    URL and no token (a page links to it). One query for all the items' files."""
+    ids = {ref[len(REF):] for item in items for ref in item.get("media") or [] if isinstance(ref, str)
+           and ref.startswith(REF)}
+    files: dict[str, MediaFile] = {}
+    if ids:
+        rows = await ctx.session.execute(select(MediaFile).where(MediaFile.id.in_(ids)))
+        files = {m.id: m for m in rows.scalars()}
+    for item in items:
+        thumbs = []
+        for ref in item.get("media") or []:
+            if not isinstance(ref, str):
+                continue
+            if ref.startswith(REF):
+                stored = files.get(ref[len(REF):])
+                if stored is None:
+                    continue
+                token = sign(ctx, stored.id)
+                thumbs.append({"ref": ref, "token": token, "url": f"{public_base(ctx).rstrip('/')}/media/{token}",
+                               "video": stored.content_type.startswith("video/"), "filename": stored.filename})
+            else:
+                thumbs.append({"ref": ref, "token": None, "url": ref, "filename": ref.rsplit("/", 1)[-1],
+                               "video": ref.lower().split("?")[0].endswith(VIDEO_EXTENSIONS)})
+        item["thumbnails"] = thumbs
+    return items
 
 
 def public_urls(ctx: Ctx, refs: list[str]) -> list[str]:

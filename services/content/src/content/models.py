@@ -318,6 +318,11 @@ class InstagramAccount(Base):
     token_enc: Mapped[bytes] = mapped_column(LargeBinary)
     connected_by: Mapped[str] = mapped_column(String(100))
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The connection's status: when the token was last checked against Graph ("test connection", a
+    # publication, an Insights fetch) and the last Graph error in the channel's words (None when the last
+    # call succeeded); shown on the connection form with a retry.
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class MediaFile(Base):

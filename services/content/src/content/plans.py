@@ -75,14 +75,24 @@ async def deal_plans(ctx: Ctx, deal_id: str) -> list[dict[str, Any]]:
                                             .order_by(Plan.period_no, Plan.number))).scalars())
     ids = [p.id for p in plans]
     items, comments = await items_of(ctx.session, ids), await comments_of(ctx.session, ids)
-    return [plan_view(p, items[p.id], comments[p.id], ctx.now) for p in plans]
+    views = [plan_view(p, items[p.id], comments[p.id], ctx.now) for p in plans]
+    return await with_thumbnails(ctx, views)
+
+
+async def with_thumbnails(ctx: Ctx, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The plans' items with their media thumbnails (signed, expiring tokens; media.add_thumbnails)."""
+    from content.media import add_thumbnails  # media imports this module
+
+    await add_thumbnails(ctx, [item for view in views for item in view["items"]])
+    return views
 
 
 async def one_plan_view(ctx: Ctx, plan: Plan) -> dict[str, Any]:
     """A plan as in the list, with its approval rounds (CO-4) and the revision count."""
     items, comments = await items_of(ctx.session, [plan.id]), await comments_of(ctx.session, [plan.id])
-    return plan_view(plan, items[plan.id], comments[plan.id], ctx.now) | {
+    view = plan_view(plan, items[plan.id], comments[plan.id], ctx.now) | {
         "rounds": await rounds_view(ctx.session, plan), "revision_rounds": max(plan.round - 1, 0)}
+    return (await with_thumbnails(ctx, [view]))[0]
 
 
 async def load_plan(ctx: Ctx, plan_id: str, *, change: bool) -> tuple[Account, Plan]:
@@ -278,17 +288,23 @@ async def public_plan(ctx: Ctx, token: str) -> dict[str, Any]:
                                                                               ctx.now),
             "round": plan.round, "link_round": ref["round"], "revision_rounds": max(plan.round - 1, 0),
             "can_answer": plan.state == "in_approval" and ref["round"] == plan.round,
-            "items": [_public_item(ctx, i) for i in items],
+            "items": await _public_items(ctx, items),
             "comments": [comment_view(c) for c in comments], "rounds": rounds,
             "requests": [{"id": r.id, "text": r.text, "date": r.day.isoformat() if r.day else None,
                           "status": r.status, "reason": r.reason} for r in await _requests(ctx, plan.deal_id)]}
 
 
-def _public_item(ctx: Ctx, item: PlanItem) -> dict[str, Any]:
-    from content.media import public_urls  # uploaded media as signed, expiring URLs (thumbnails)
+async def _public_items(ctx: Ctx, items: list[PlanItem]) -> list[dict[str, Any]]:
+    """The items as the client sees them: `media` as signed, expiring URLs and `thumbnails` (with tokens
+    the gateway serves at `/media/{token}`); never the item's internal publishing state."""
+    from content.media import add_thumbnails, public_urls
 
-    view = {k: v for k, v in item_view(item).items() if k not in ("permalink", "publish_error", "publish_state")}
-    return view | {"media": public_urls(ctx, list(item.media or []))}
+    views = [{k: v for k, v in item_view(i).items() if k not in ("permalink", "publish_error", "publish_state")}
+             for i in items]
+    await add_thumbnails(ctx, views)
+    for view, item in zip(views, items, strict=True):
+        view["media"] = public_urls(ctx, list(item.media or []))
+    return views
 
 
 async def _requests(ctx: Ctx, deal_id: str) -> list[Any]:

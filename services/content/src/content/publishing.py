@@ -54,7 +54,49 @@ def connection_view(conn: InstagramAccount | None) -> dict[str, Any]:
     if conn is None:
         return {"connected": False}
     return {"connected": True, "ig_user_id": conn.ig_user_id, "username": conn.username,
-            "connected_by": conn.connected_by, "connected_at": iso(conn.connected_at)}
+            "connected_by": conn.connected_by, "connected_at": iso(conn.connected_at),
+            "checked_at": iso(conn.checked_at), "last_error": public_error(conn.last_error),
+            "status": "error" if conn.last_error else "ok"}
+
+
+def public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The last Graph error as the form shows it: the kind (token_expired, rate_limit, error), the code and
+    Graph's message; nothing of the request (the token is never in it anyway)."""
+    if not error:
+        return None
+    return {k: error.get(k) for k in ("kind", "code", "subcode", "message", "step", "at")}
+
+
+def note_graph_error(conn: InstagramAccount | None, ctx: Ctx, exc: GraphError, step: str) -> None:
+    """A Graph error on the account's token is the connection's status too (an expired token, 190, shows
+    on the form until a test or a reconnect succeeds)."""
+    if conn is not None:
+        conn.last_error, conn.checked_at = exc.as_dict(ctx.now, step), ctx.now
+
+
+async def test(ctx: Ctx, account: Account) -> dict[str, Any]:
+    """"Test connection": read the account with the stored token (`GET /{ig-user-id}?fields=id,username`).
+    The outcome is kept as the connection's status and answered as `{"ok", …the connection}`; a Graph
+    refusal is an answer here (200, `ok: false` with the error), not a failure of the request; Graph not
+    answering is a 502 and nothing is written."""
+    require_connect(ctx.actor, account)
+    conn = await ctx.session.get(InstagramAccount, account.deal_id)
+    if conn is None:
+        raise NotFound("no Instagram account connected", field="instagram")
+    try:
+        me = await Graph(GraphConfig.from_env(), decrypt_token(ctx.settings, conn.token_enc)).account(conn.ig_user_id)
+    except GraphError as exc:
+        note_graph_error(conn, ctx, exc, "test")
+        ctx.audit("instagram.tested", account.deal_id, ig_user_id=conn.ig_user_id, ok=False, code=exc.code)
+        await ctx.session.flush()
+        return {"ok": False, **connection_view(conn)}
+    except Unavailable as exc:
+        raise BadGateway(f"Instagram did not answer: {exc}", field="instagram") from None
+    conn.last_error, conn.checked_at = None, ctx.now
+    conn.username = str(me.get("username") or conn.username)
+    ctx.audit("instagram.tested", account.deal_id, ig_user_id=conn.ig_user_id, ok=True)
+    await ctx.session.flush()
+    return {"ok": True, **connection_view(conn)}
 
 
 def require_connect(actor: Actor, account: Account) -> None:
@@ -86,6 +128,7 @@ async def connect(ctx: Ctx, account: Account, ig_user_id: str | None, token: str
     conn.ig_user_id, conn.username = ig_user_id, str(me.get("username") or "")
     conn.token_enc = encrypt_token(ctx.settings, token)
     conn.connected_by, conn.connected_at = ctx.actor.login, ctx.now
+    conn.checked_at, conn.last_error = ctx.now, None
     ctx.audit("instagram.connected", account.deal_id, ig_user_id=ig_user_id, username=conn.username)
     await ctx.session.flush()
     await insights.schedule_weekly(ctx, account.deal_id)  # CO-7: the week's figures, every Monday
@@ -190,6 +233,10 @@ async def publish_step(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, c
                                            "check"))
     async with Graph(cfg, decrypt_token(ctx.settings, conn.token_enc)) as graph:
         await _run(ctx, account, plan, item, graph, cfg, conn.ig_user_id)
+    if item.status == "published":
+        conn.last_error, conn.checked_at = None, ctx.now
+    elif item.status == "failed" and "http_status" in (item.publish_error or {}):  # Graph's own error
+        conn.last_error, conn.checked_at = dict(item.publish_error), ctx.now
 
 
 async def _run(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, graph: Graph, cfg: GraphConfig,

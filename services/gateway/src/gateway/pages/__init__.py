@@ -10,11 +10,13 @@ from gateway.pages import (
     clients,
     content,
     content_board,
+    content_instagram,
     content_public,
     content_stats,
     dashboard,
     deals,
     leads,
+    media,
     monitoring,
     payroll,
     sales,
@@ -25,4 +27,5 @@ from gateway.pages import (
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *clients.routes, *leads.routes, *payroll.routes,
                *staff.routes, *status.routes, *content.routes, *content_board.routes, *content_public.routes,
-               *content_stats.routes, *care_quality.routes, *monitoring.routes, *sales.routes, *webform.routes]
+               *content_stats.routes, *content_instagram.routes, *media.routes, *care_quality.routes,
+               *monitoring.routes, *sales.routes, *webform.routes]
