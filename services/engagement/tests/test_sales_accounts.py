@@ -89,7 +89,7 @@ async def test_the_conversation_records_where_its_lead_stands(api) -> None:
     await api.instagram(meta_batch(messaging=[ig_direct()]))
     await api.process()
     [conversation] = await api.conversations()
-    [subscription] = api.runtime.spec.subscriptions(api.runtime)
+    [subscription] = [s for s in api.runtime.spec.subscriptions(api.runtime) if LeadStageChanged.subject in s.handlers]
     handler = subscription.handlers[LeadStageChanged.subject]
 
     async def deliver(event: LeadStageChanged) -> None:
