@@ -148,7 +148,7 @@ def conversation_out(c: Conversation, tags: list[str]) -> dict[str, Any]:
             "account": c.account, "deal_id": c.deal_id, "status": c.status, "assignee": c.assignee,
             "customer": {"name": c.customer_name, "handle": c.customer_handle},
             "last_message": {"text": c.last_text, "at": c.last_activity_at, "direction": c.last_direction},
-            "tags": tags, "unreachable": c.unreachable}
+            "tags": tags, "unreachable": c.unreachable, "category": c.category, "priority": c.priority or "normal"}
 
 
 def message_out(m: Message) -> dict[str, Any]:
@@ -161,9 +161,22 @@ def message_out(m: Message) -> dict[str, Any]:
 
 async def list_conversations(session: AsyncSession, actor: Actor, *, status: str | None, channel: str | None,
                              assignee: str | None, tag: str | None, q: str | None, limit: int,
-                             offset: int) -> tuple[list[dict[str, Any]], int]:
+                             offset: int, account: str | None = None, category: str | None = None,
+                             priority: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Filters of issue 11's contract, plus the client account, the category and the priority (the inbox
+    pages); `status=active` is "not resolved" (open or waiting for the client)."""
     conditions: list[Any] = [access.visible_conversations(actor)]
-    if status:
+    if account:
+        conditions.append(Conversation.account == account)
+    if category:
+        conditions.append(Conversation.category == category.strip().lower())
+    if priority:
+        if priority not in ("low", "normal", "high", "urgent"):
+            raise DomainError(f"unknown priority {priority!r}", field="priority")
+        conditions.append(Conversation.priority == priority)
+    if status == "active":
+        conditions.append(Conversation.status != rules.RESOLVED)
+    elif status:
         if status not in rules.STATUSES:
             raise DomainError(f"unknown status {status!r}", field="status")
         conditions.append(Conversation.status == status)
@@ -225,6 +238,9 @@ async def change_tags(session: AsyncSession, actor: Actor, conversation_id: str,
     to_remove = {rules.normalise_tag(t) for t in remove} - {""}
     current = set((await tags_of(session, [c.id]))[c.id])
     if to_remove:
+        from engagement.changes import touch
+
+        touch(session, c.id, clock_now())
         await session.execute(delete(ConversationTag).where(ConversationTag.conversation_id == c.id,
                                                             ConversationTag.tag.in_(to_remove)))
     for tag in sorted(to_add - current - to_remove):
@@ -277,6 +293,12 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
 async def next_seq(session: AsyncSession, conversation_id: str) -> int:
     last = (await session.execute(select(func.max(Message.seq)).where(Message.conversation_id == conversation_id)))
     return (last.scalar_one() or 0) + 1
+
+
+def clock_now() -> Any:
+    from shared.clock import utcnow
+
+    return utcnow()
 
 
 def _search_text(c: Conversation) -> str:
