@@ -31,7 +31,16 @@ from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 
 from engagement import access
-from engagement.models import Change, ClientQuestion, Conversation, ConversationTag, Mention, Message, Note, new_id
+from engagement.models import (
+    Change,
+    ClientQuestion,
+    Conversation,
+    ConversationTag,
+    Mention,
+    Message,
+    Note,
+    new_id,
+)
 
 MAX_WAIT = 25.0
 POLL_SECONDS = 0.2

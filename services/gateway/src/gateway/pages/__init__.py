@@ -12,6 +12,8 @@ from gateway.pages import (
     content_stats,
     dashboard,
     deals,
+    inbox,
+    inbox_admin,
     leads,
     payroll,
     staff,
@@ -19,4 +21,5 @@ from gateway.pages import (
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
-               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes]
+               *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes,
+               *inbox_admin.routes, *inbox.routes]

@@ -22,13 +22,26 @@ from litestar.di import NamedDependency
 
 from gateway.labels import STAGES
 from gateway.rendering import page
-from gateway.roles import AD_MANAGER, ALL_STAFF, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, allow
+from gateway.roles import (
+    AD_MANAGER,
+    ALL_STAFF,
+    ANALYST,
+    CARE_AGENT,
+    CONTENT_MANAGER,
+    GROWTH,
+    LEAD,
+    MONITORING,
+    SENIOR_AGENT,
+    allow,
+)
 from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.ui import month_of, parse_ts
 
 Services = NamedDependency[ServiceClient]
 MANAGER_ROLES = (CONTENT_MANAGER, AD_MANAGER, GROWTH)
 TASK_ROLES_SET = (LEAD, *MANAGER_ROLES)
+CARE_ROLES = (CARE_AGENT, SENIOR_AGENT)
+INBOX_ROLES = (LEAD, CARE_AGENT, SENIOR_AGENT, MONITORING)
 AT_RISK = timedelta(hours=2)   # "deadlines at risk": due within 2 working hours (issue 9 §1)
 UNAVAILABLE = (ServiceUnavailable, ServiceError)
 
@@ -150,6 +163,22 @@ async def analyst_context(request: Request, services: ServiceClient) -> dict[str
     return {"month": month, "funnel": funnel, "compliance": compliance, "payroll_down": payroll is None}
 
 
+async def care_context(request: Request, services: ServiceClient) -> dict[str, Any]:
+    """Care and senior agents (issue 11): my open conversations (the ones waiting for my answer first), the
+    ones waiting for the client, the unassigned count, my unread @mentions."""
+    counts, mine, waiting, unassigned = await asyncio.gather(
+        _safe(services.get("engagement", "/counts")),
+        _safe(services.get("engagement", "/conversations", params={"assignee": "me", "status": "open",
+                                                                    "limit": "20"})),
+        _safe(services.get("engagement", "/conversations", params={"assignee": "me", "status": "waiting_client",
+                                                                    "limit": "10"})),
+        _safe(services.get("engagement", "/conversations", params={"assignee": "none", "status": "active",
+                                                                    "limit": "10"})))
+    mine = sorted(mine or [], key=lambda c: c["last_message"]["direction"] != "in")
+    return {"counts": counts or {}, "mine": mine, "waiting": waiting or [], "unassigned": unassigned or [],
+            "engagement_down": counts is None}
+
+
 @get("/", name="dashboard", opt=allow(ALL_STAFF))
 async def dashboard(request: Request, services: Services) -> Response:
     role = request.state.web.staff.role
@@ -159,6 +188,8 @@ async def dashboard(request: Request, services: Services) -> Response:
         ctx = {"kind": "lead", **await lead_context(request, services)}
     elif role == ANALYST:
         ctx = {"kind": "analyst", **await analyst_context(request, services)}
+    elif role in CARE_ROLES:
+        ctx = {"kind": "care", **await care_context(request, services)}
     else:
         ctx = {"kind": "coming"}
     return page(request, "pages/dashboard.html", ctx)
@@ -166,8 +197,14 @@ async def dashboard(request: Request, services: Services) -> Response:
 
 @get("/nav/counts", name="nav_counts", opt=allow(ALL_STAFF))
 async def nav_counts(request: Request, services: Services) -> Response:
-    """The navigation badge: my open tasks and how many are overdue (htmx polls it every minute)."""
+    """The navigation badge: my open tasks and how many are overdue (htmx polls it every minute); with
+    `?for=inbox`, the inbox badge: conversations waiting for my answer, unassigned ones, my unread mentions."""
     staff = request.state.web.staff
+    if request.query_params.get("for") == "inbox":
+        counts = {}
+        if staff.role in INBOX_ROLES:
+            counts = await _safe(services.get("engagement", "/counts"), {}) or {}
+        return page(request, "partials/nav_counts.html", {"inbox": counts}, block="inbox_counts")
     open_count = overdue = 0
     if staff.role in TASK_ROLES_SET:
         tasks = await _safe(services.get("clients", "/tasks", params={
