@@ -196,7 +196,7 @@ async def _async(value: Any) -> Any:
     return value
 
 
-async def test_issue11_ask_the_client_and_the_clients_answer_page(client: AsyncTestClient, app,
+async def test_issue11_ask_the_client_and_the_clients_answer_page(client: AsyncTestClient,
                                                                   engagement: Backend) -> None:
     channel = telegram_channel(engagement)
     conversation = await inbound(engagement, channel, telegram_update(5003, "Есть ли доставка в Шымкент?"))
@@ -208,15 +208,20 @@ async def test_issue11_ask_the_client_and_the_clients_answer_page(client: AsyncT
     link = re.search(r'id="asked-link">[^<]*<code>([^<]+)</code>', asked.text).group(1)
     token = link.rsplit("/answer/", 1)[1]
     assert "Ждём клиента" in text_of(asked.text) or "status-waiting_client" in asked.text
-    async with AsyncTestClient(app, base_url="http://127.0.0.1") as visitor:   # the client: no session
-        question = await visitor.get(f"/answer/{token}?lang=ru")
-        assert question.status_code == 200 and "Возите ли вы в Шымкент?" in question.text
-        empty = await visitor.post(f"/answer/{token}", data={"answer": " ", "_csrf": csrf_of(question.text)})
-        assert empty.status_code == 422
-        answered = await visitor.post(f"/answer/{token}", data={"answer": "Да, за 2 дня",
-                                                                "_csrf": csrf_of(question.text)})
-        assert answered.status_code == 200 and 'id="answer-notice"' in answered.text
-        assert (await visitor.get(f"/answer/{token}x")).status_code == 404
+    staff_cookies = dict(client.cookies)
+    client.cookies.clear()                                     # the client's contact person: no session
+    visitor = client
+    question = await visitor.get(f"/answer/{token}?lang=ru")
+    assert question.status_code == 200 and "Возите ли вы в Шымкент?" in question.text
+    assert 'class="mainnav"' not in question.text
+    empty = await visitor.post(f"/answer/{token}", data={"answer": " ", "_csrf": csrf_of(question.text)})
+    assert empty.status_code == 422
+    answered = await visitor.post(f"/answer/{token}", data={"answer": "Да, за 2 дня",
+                                                            "_csrf": csrf_of(question.text)})
+    assert answered.status_code == 200 and 'id="answer-notice"' in answered.text
+    assert (await visitor.get(f"/answer/{token}x")).status_code == 404
+    client.cookies.clear()
+    client.cookies.update(staff_cookies)
     page = await client.get(f"/inbox/{cid}")
     assert "Да, за 2 дня" in page.text and "status-open" in page.text
 
