@@ -57,7 +57,7 @@ class BotApi:
 def inbox_stack(tmp_path_factory) -> Iterator[tuple[BotApi, str]]:
     """One engagement process (and its nats-server and Bot API stand-in) for the module: starting one takes
     seconds, and each test works on conversations of its own."""
-    from .conftest import _e2e   # the e2e conftest's uvicorn-in-a-thread servers
+    from .conftest import _e2e  # the e2e conftest's uvicorn-in-a-thread servers
 
     root = tmp_path_factory.mktemp("inbox")
     nats = NatsServer(root / "jetstream")

@@ -204,7 +204,8 @@ async def nav_counts(request: Request, services: Services) -> Response:
         counts = {}
         if staff.role in INBOX_ROLES:
             counts = await _safe(services.get("engagement", "/counts"), {}) or {}
-        return page(request, "partials/nav_counts.html", {"inbox": counts}, block="inbox_counts")
+        return page(request, "partials/nav_counts.html", {"inbox": counts, "open_count": 0, "overdue": 0},
+                    block="inbox_counts")
     open_count = overdue = 0
     if staff.role in TASK_ROLES_SET:
         tasks = await _safe(services.get("clients", "/tasks", params={
@@ -212,7 +213,7 @@ async def nav_counts(request: Request, services: Services) -> Response:
         now = _now(request)
         open_count = len(tasks or [])
         overdue = sum(1 for t in tasks or [] if (due := parse_ts(t.get("due_at"))) is not None and due < now)
-    return page(request, "partials/nav_counts.html", {"open_count": open_count, "overdue": overdue},
+    return page(request, "partials/nav_counts.html", {"open_count": open_count, "overdue": overdue, "inbox": {}},
                 block="counts")
 
 

@@ -49,7 +49,6 @@ STATUSES = ("open", "waiting_client", "resolved")
 KINDS = ("instagram", "telegram", "vk", "email", "webform")
 PRIORITIES = ("low", "normal", "high", "urgent")
 STREAM_WAIT = 20.0          # seconds one long poll of the change feed waits
-STREAM_RETRY_SECONDS = 3.0  # after the engagement service did not answer
 AGENCY = "agency"
 
 
@@ -178,7 +177,11 @@ async def inbox(request: Request, services: Services) -> Response:
 @get("/inbox/stream", name="inbox_stream", opt=READERS)
 async def inbox_stream(request: Request) -> Stream:
     """`text/event-stream`: `event: changed` / `data: {"ids": [...]}` whenever conversations the signed-in
-    staff member may see change; a comment line keeps the connection alive between long polls."""
+    staff member may see change; a comment line after each quiet long poll keeps the connection alive.
+
+    The current cursor is read before the stream starts: an engagement service that does not answer is a 503
+    (the page's script retries later). When it stops answering mid-stream the stream ends, and the browser's
+    EventSource reconnects by itself (`retry: 2000`)."""
     settings = request.app.state.settings
     http: httpx.AsyncClient = request.app.state.runtime.state["http"]
     staff = staff_of(request)
@@ -194,23 +197,17 @@ async def inbox_stream(request: Request) -> Stream:
             return None
         return response.json() if response.status_code == 200 else None
 
+    start = await poll({})
+    if start is None:
+        raise ServiceUnavailable("engagement")
+
     async def events() -> AsyncIterator[str]:
-        yield "retry: 2000\n\n"
-        cursor: int | None = None
-        while cursor is None:
-            start = await poll({})
-            if start is None:
-                yield ": engagement unavailable\n\n"
-                await asyncio.sleep(STREAM_RETRY_SECONDS)
-                continue
-            cursor = int(start["cursor"])
-        yield "event: ready\ndata: {}\n\n"
+        cursor = int(start["cursor"])
+        yield "retry: 2000\nevent: ready\ndata: {}\n\n"
         while True:
             answer = await poll({"since": cursor, "wait": STREAM_WAIT})
             if answer is None:
-                yield ": engagement unavailable\n\n"
-                await asyncio.sleep(STREAM_RETRY_SECONDS)
-                continue
+                return
             cursor = int(answer["cursor"])
             if answer["conversations"]:
                 yield f"event: changed\ndata: {json.dumps({'ids': answer['conversations']})}\n\n"

@@ -40,6 +40,14 @@
       if (conv && ids.indexOf(conv.dataset.id) !== -1) refreshThread(conv);
     });
     source.addEventListener("ready", function () { document.body.dataset.inboxLive = "1"; });
+    source.addEventListener("error", function () {
+      // A refused stream (the inbox service is down: 503) is not retried by the browser itself.
+      if (source && source.readyState === EventSource.CLOSED) {
+        source = null;
+        document.body.dataset.inboxLive = "";
+        window.setTimeout(connect, 5000);
+      }
+    });
   }
 
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("#inbox-list .inbox-row")); }
