@@ -213,6 +213,9 @@ class Stack:
         rule = self.api("engagement", "POST", "/tag-rules", json={"kind": "keyword", "value": "zqxkeyword",
                                                                   "tag": "foreign"})
         ids["rule_id"] = rule["id"]
+        template = self.api("engagement", "POST", "/templates", json={"title": "Matrix template",
+                                                                      "body": "{customer_name}, matrix"})
+        ids["template_id"] = template["id"]
         return ids
 
     # ------------------------------------------------------------------ channel deliveries

@@ -255,6 +255,25 @@ SERVICE_ROUTES: list[Route] = [
     Route("engagement", "POST", f"{E}/tag-rules", INBOX_ALL,
           body=_json({"kind": "keyword", "value": "matrixkw", "tag": "matrix"})),
     Route("engagement", "DELETE", f"{E}/tag-rules/{{rule_id}}", INBOX_ALL),
+    # The inbox pages' additions (issue 11): templates per category (kept by the lead and senior agents, read by
+    # whoever answers), notes with @mentions, category and priority, the per-person counts, the change feed
+    # (a care agent is told only of the accounts they serve).
+    Route("engagement", "GET", f"{E}/templates", INBOX_READERS | {"care_agent"}),
+    Route("engagement", "POST", f"{E}/templates", INBOX_ALL, body=_json({"title": "matrix", "body": "{customer_name}"})),
+    Route("engagement", "PUT", f"{E}/templates/{{template_id}}", INBOX_ALL,
+          body=_json({"title": "matrix", "body": "matrix"})),
+    Route("engagement", "DELETE", f"{E}/templates/{{template_id}}", INBOX_ALL),
+    Route("engagement", "GET", f"{E}/conversations/{{conversation_id}}/notes", INBOX_READERS),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/notes", INBOX_ALL,
+          body=_json({"text": "matrix note @senior1"})),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/seen", INBOX_READERS),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/category", INBOX_ALL,
+          body=_json({"category": "matrix"})),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/priority", INBOX_ALL,
+          body=_json({"priority": "high"})),
+    Route("engagement", "GET", f"{E}/categories", ALL_STAFF | {"integration"}),
+    Route("engagement", "GET", f"{E}/counts", ALL_STAFF | {"integration"}),
+    Route("engagement", "GET", f"{E}/changes", ALL_STAFF | {"integration"}, sees=INBOX_READERS, params={"since": "0"}),
     # Payroll: a content manager sees only their own statement and figures; the lead closes months and
     # changes rules (not an integration: a close is a person's decision).
     Route("payroll", "GET", f"{P}/statements", READ_ALL | {"content_manager"}, sees=READ_ALL),
@@ -496,6 +515,10 @@ ANYONE = frozenset({"anonymous", *STAFF})
 READERS = frozenset({"lead", "content_manager", "ad_manager", "growth", "analyst"})
 PAGE_READ_ALL = frozenset({"lead", "analyst"})
 CONTENT_READERS = frozenset({"lead", "content_manager", "analyst"})
+INBOX_PAGES = frozenset({"lead", "senior_agent", "care_agent", "monitoring"})
+INBOX_PAGE_SEES = frozenset({"lead", "senior_agent", "monitoring"})
+INBOX_PAGE_WRITERS = frozenset({"lead", "senior_agent", "care_agent"})
+INBOX_SENIORS = frozenset({"lead", "senior_agent"})
 PAGES: list[Page] = [
     Page("GET", "/login", ANYONE), Page("POST", "/login", ANYONE, form={"login": "nobody", "password": ""}),   # no failed password:
     # the walk must not use up the sign-in throttle of 127.0.0.1 (issue 8 §8)
@@ -567,6 +590,32 @@ PAGES: list[Page] = [
     Page("GET", "/approve/{token}", ANYONE), Page("POST", "/approve/{token}", ANYONE, form={"decision": "approve"}),
     Page("POST", "/approve/{token}/requests", ANYONE, form={"request_text": "page matrix"}),
     Page("GET", "/report/{token}", ANYONE),
+    # The care inbox (issue 11): agents see the accounts they serve (agent1 does not serve the foreign one),
+    # monitoring reads; the lead alone connects channel accounts; the lead and senior agents keep templates.
+    Page("GET", "/inbox", INBOX_PAGES),
+    Page("GET", "/inbox/stream", INBOX_PAGES, send=False),   # an endless event stream (test_inbox_pages.py)
+    Page("GET", "/inbox/{conversation_id}", INBOX_PAGES, sees=INBOX_PAGE_SEES),
+    Page("GET", "/inbox/{conversation_id}/thread", INBOX_PAGES, sees=INBOX_PAGE_SEES),
+    Page("POST", "/inbox/{conversation_id}/reply", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"text": "page matrix"}),
+    Page("POST", "/inbox/{conversation_id}/note", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"note": "page matrix"}),
+    Page("POST", "/inbox/{conversation_id}/assign", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"agent": ""}),
+    Page("POST", "/inbox/{conversation_id}/status", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"status": "open"}),
+    Page("POST", "/inbox/{conversation_id}/tags", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"add": "matrix"}),
+    Page("POST", "/inbox/{conversation_id}/category", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS,
+         form={"category": "matrix"}),
+    Page("POST", "/inbox/{conversation_id}/priority", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS,
+         form={"priority": "normal"}),
+    Page("POST", "/inbox/{conversation_id}/ask", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS,
+         form={"question": "page matrix?"}),
+    Page("GET", "/inbox/channels", LEAD_ONLY),
+    Page("POST", "/inbox/channels", LEAD_ONLY, form={"kind": "webform", "name": "page matrix"}),
+    Page("POST", "/inbox/channels/{channel_id}/register-webhook", LEAD_ONLY),
+    Page("GET", "/inbox/templates", INBOX_SENIORS),
+    Page("POST", "/inbox/templates", INBOX_SENIORS, form={"title": "page matrix", "body": "{customer_name}"}),
+    Page("POST", "/inbox/templates/{template_id}", INBOX_SENIORS, form={"title": "page matrix", "body": "x"}),
+    Page("POST", "/inbox/templates/{template_id}/delete", INBOX_SENIORS),
+    # The client's answer to "ask the client" (EN-5): the signed link is the credential.
+    Page("GET", "/answer/{token}", ANYONE), Page("POST", "/answer/{token}", ANYONE, form={"answer": "page matrix"}),
 ]
 
 

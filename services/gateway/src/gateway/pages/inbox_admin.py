@@ -22,7 +22,7 @@ from gateway.pages.content_public import link_problem
 from gateway.pages.inbox import ilabel
 from gateway.rendering import page, redirect
 from gateway.roles import LEAD, PUBLIC, SENIOR_AGENT, allow
-from gateway.service_client import ServiceClient, ServiceError
+from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.ui import form_errors
 
 Services = NamedDependency[ServiceClient]
@@ -46,7 +46,7 @@ async def channels_context(request: Request, services: ServiceClient, *, form: d
     channels = await services.get("engagement", "/channels")
     try:
         deals, _total = await services.get_page("clients", "/deals", params={"limit": 200, "sort": "client_name"})
-    except Exception:  # noqa: BLE001 - the deal picker is a help; without it the id is typed
+    except (ServiceError, ServiceUnavailable):   # the deal picker is a help: without it, the agency's own
         deals = []
     names = {d["id"]: d.get("client_name") or d["id"] for d in deals}
     return {"channels": channels, "deals": deals, "deal_names": names, "kinds": CHANNEL_KINDS,
@@ -109,10 +109,13 @@ async def channel_create(request: Request, services: Services) -> Response:
 async def channel_webhook(request: Request, services: Services, channel_id: FromPath[str]) -> Response:
     try:
         await services.post("engagement", f"/channels/{channel_id}/register-webhook")
-    except ServiceError as exc:
-        if exc.status_code not in (400, 409, 422, 502):
+    except (ServiceError, ServiceUnavailable) as exc:
+        # Telegram's refusal comes back as the service's 502, which the client reports as unavailable.
+        if isinstance(exc, ServiceError) and exc.status_code not in (400, 409, 422):
             raise
-        ctx = await channels_context(request, services, errors={"webhook": " ".join(form_errors(exc).values())})
+        message = " ".join(form_errors(exc).values()) if isinstance(exc, ServiceError) else \
+            _("Telegram did not accept the webhook or could not be reached. Check the bot token and try again.")
+        ctx = await channels_context(request, services, errors={"webhook": message})
         return page(request, "pages/inbox_channels.html", ctx, block="channels", status_code=422)
     ctx = await channels_context(request, services, notice=_("Telegram webhook registered."))
     return page(request, "pages/inbox_channels.html", ctx, block="channels")
