@@ -259,7 +259,7 @@ SERVICE_ROUTES: list[Route] = [
     # whoever answers), notes with @mentions, category and priority, the per-person counts, the change feed
     # (a care agent is told only of the accounts they serve).
     Route("engagement", "GET", f"{E}/templates", INBOX_READERS | {"care_agent"}),
-    Route("engagement", "POST", f"{E}/templates", INBOX_ALL, body=_json({"title": "matrix", "body": "{customer_name}"})),
+    Route("engagement", "POST", f"{E}/templates", INBOX_ALL, body=_json({"title": "matrix", "body": "matrix"})),
     Route("engagement", "PUT", f"{E}/templates/{{template_id}}", INBOX_ALL,
           body=_json({"title": "matrix", "body": "matrix"})),
     Route("engagement", "DELETE", f"{E}/templates/{{template_id}}", INBOX_ALL),
@@ -611,7 +611,7 @@ PAGES: list[Page] = [
     Page("POST", "/inbox/channels", LEAD_ONLY, form={"kind": "webform", "name": "page matrix"}),
     Page("POST", "/inbox/channels/{channel_id}/register-webhook", LEAD_ONLY),
     Page("GET", "/inbox/templates", INBOX_SENIORS),
-    Page("POST", "/inbox/templates", INBOX_SENIORS, form={"title": "page matrix", "body": "{customer_name}"}),
+    Page("POST", "/inbox/templates", INBOX_SENIORS, form={"title": "page matrix", "body": "page matrix"}),
     Page("POST", "/inbox/templates/{template_id}", INBOX_SENIORS, form={"title": "page matrix", "body": "x"}),
     Page("POST", "/inbox/templates/{template_id}/delete", INBOX_SENIORS),
     # The client's answer to "ask the client" (EN-5): the signed link is the credential.

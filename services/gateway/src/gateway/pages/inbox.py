@@ -200,17 +200,20 @@ async def inbox_stream(request: Request) -> Stream:
     start = await poll({})
     if start is None:
         raise ServiceUnavailable("engagement")
+    # A reconnecting EventSource sends the id of the last event it saw: resume there (nothing is skipped).
+    resume = request.headers.get("last-event-id", "")
+    first = int(resume) if resume.isdigit() and int(resume) <= int(start["cursor"]) else int(start["cursor"])
 
     async def events() -> AsyncIterator[str]:
-        cursor = int(start["cursor"])
-        yield "retry: 2000\nevent: ready\ndata: {}\n\n"
+        cursor = first
+        yield f"retry: 2000\nid: {cursor}\nevent: ready\ndata: {{}}\n\n"
         while True:
             answer = await poll({"since": cursor, "wait": STREAM_WAIT})
             if answer is None:
                 return
             cursor = int(answer["cursor"])
             if answer["conversations"]:
-                yield f"event: changed\ndata: {json.dumps({'ids': answer['conversations']})}\n\n"
+                yield f"id: {cursor}\nevent: changed\ndata: {json.dumps({'ids': answer['conversations']})}\n\n"
             else:
                 yield ": keep-alive\n\n"
 

@@ -106,6 +106,14 @@
     text.focus();
   });
 
+  // An action on the conversation re-renders it; its answer may have been read just before the sender marked
+  // the reply sent (and that change's event already came): read the thread once more after the swap.
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var conv = conversationBox();
+    var verb = evt.detail && evt.detail.requestConfig && evt.detail.requestConfig.verb;
+    if (conv && verb === "post") refreshThread(conv);
+  });
+
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", connect);
   else connect();
   window.addEventListener("pagehide", function () { if (source) { source.close(); source = null; } });
