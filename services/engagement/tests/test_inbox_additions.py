@@ -114,3 +114,4 @@ async def test_issue11_change_feed_signals_inbound_replies_and_delivery(api, sta
 
 
 assert TG_CONFIG
+

@@ -17,6 +17,7 @@ from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
+from engagement import changes
 from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
@@ -52,7 +53,8 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
     extra = {"loops": lambda rt: {"engagement inbound": rt.state["processor"].run,
                                   "engagement sender": rt.state["sender"].run}} if SUPERVISED else {}
     return ServiceSpec(name="engagement", metadata=Base.metadata, api_routes=api_routes,
-                       public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops], **extra)
+                       public_routes=[*webhook_routes, *ask_client_routes],
+                       on_startup=[start_loops, changes.install], **extra)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None, background: bool = True,

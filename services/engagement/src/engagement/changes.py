@@ -8,7 +8,8 @@ monotonic cursor.
 
 `GET /api/engagement/changes?since=<cursor>&wait=<seconds>` is a long poll: it answers at once with the
 conversations (visible to the caller) changed after `since`, or waits up to `wait` seconds (at most 25) for one,
-checking every 0.2 s in short read transactions. Without `since` it answers the current cursor only.
+checking again at once when this process commits a change (`Database.on_commit`) and at least every second
+(a change written by another replica) in short read transactions. Without `since` it answers the current cursor only.
 
 Choice (documented for the gateway): engagement never calls the gateway. The gateway's `/inbox/stream` (SSE)
 follows this cursor per open page and tells the browser which conversations changed; the browser re-reads
@@ -43,7 +44,8 @@ from engagement.models import (
 )
 
 MAX_WAIT = 25.0
-POLL_SECONDS = 0.2
+POLL_SECONDS = 1.0   # a change committed by another replica is seen within this; this replica's at once
+CHANGED_FLAG = "engagement.changed"
 KEEP = timedelta(days=1)
 SKIP_FLAG = "engagement.changes.writing"
 
@@ -74,6 +76,34 @@ def _record_changes(session: Session, flush_context: Any, instances: Any) -> Non
     now = clock.now() if clock is not None else utcnow()
     for conversation_id in sorted(ids):
         session.add(Change(conversation_id=conversation_id, at=now))
+    session.info[CHANGED_FLAG] = True   # after the commit, the long polls of this process wake (`Wakeup`)
+
+
+class Wakeup:
+    """Wakes this process's waiting long polls after a commit that wrote change rows (`Database.on_commit`)."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def fire(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self, timeout: float) -> None:
+        if self._event is None:
+            self._event = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+
+async def install(runtime: Any) -> None:
+    """Startup hook: the wake-up of the long polls, fired by commits of change rows."""
+    wakeup = Wakeup()
+    runtime.state["changes_wakeup"] = wakeup
+    runtime.db.on_commit(CHANGED_FLAG, wakeup.fire)
 
 
 def touch(session: Any, conversation_id: str, now: Any) -> None:
@@ -121,7 +151,12 @@ async def changes(actor: Actor, runtime: Runtime, since: int | None = None, wait
         if ids or loop.time() >= deadline:
             return {"cursor": cursor, "conversations": ids}
         since = cursor   # rows of conversations the caller may not see move the cursor on
-        await asyncio.sleep(POLL_SECONDS)
+        wakeup = runtime.state.get("changes_wakeup")
+        pause = min(POLL_SECONDS, max(0.0, deadline - loop.time()))
+        if wakeup is not None:
+            await wakeup.wait(pause)
+        else:
+            await asyncio.sleep(pause)
 
 
 routes = [changes]
