@@ -273,8 +273,8 @@ async def conversation_page(request: Request, services: Services, conversation_i
 
 @get("/inbox/{conversation_id:str}/thread", name="inbox_thread", opt=READERS)
 async def conversation_thread(request: Request, services: Services, conversation_id: FromPath[str]) -> Response:
-    """Only the messages and notes (the live refresh: the composer keeps what the agent is typing)."""
-    ctx = await conversation_context(request, services, conversation_id)
+    """Only the messages and notes (the live refresh: the composer keeps what the agent is typing); one call."""
+    ctx = {"c": await services.get("engagement", f"/conversations/{conversation_id}"), "ilabel": ilabel}
     html = render(request, "pages/inbox_conversation.html", ctx, block="thread")
     return Response(html, media_type="text/html", headers={"Vary": "HX-Request"})
 
