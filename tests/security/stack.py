@@ -243,6 +243,9 @@ class Stack:
             "name": "Foreign feed", "url": "http://127.0.0.1:9/foreign.rss", "deal_id": deal_id})["id"]
         ids["keyword_rule_id"] = self.api("engagement", "POST", "/monitoring/rules", headers=lead, json={
             "keywords": ["zqxmention"], "deal_id": deal_id})["id"]
+        template = self.api("engagement", "POST", "/templates", json={"title": "Matrix template",
+                                                                      "body": "{customer_name}, matrix"})
+        ids["template_id"] = template["id"]
         return ids
 
     # ------------------------------------------------------------------ channel deliveries

@@ -287,7 +287,7 @@ SERVICE_ROUTES: list[Route] = [
     Route("engagement", "PUT", f"{E}/care-settings/{{account}}", WRITE_ALL, body=_json({"target_s": 420})),
     Route("engagement", "GET", f"{E}/reports/agents", CARE_READERS | {"care_agent"}),
     Route("engagement", "GET", f"{E}/check-rounds", CARE_READERS | {"content_manager", "ad_manager", "growth"}),
-    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/seen", INBOX_ALL),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/checked", INBOX_ALL),
     Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/quality-mark",
           frozenset({"lead", "senior_agent"}), body=_json({"score": 4})),
     Route("engagement", "GET", f"{E}/mentions", MONITORS, params={"status": "new"}),
@@ -304,6 +304,25 @@ SERVICE_ROUTES: list[Route] = [
     Route("engagement", "GET", f"{E}/monitoring/rules", MONITORS),
     Route("engagement", "POST", f"{E}/monitoring/rules", MONITORS, body=_json({"keywords": ["matrixmention"]})),
     Route("engagement", "DELETE", f"{E}/monitoring/rules/{{keyword_rule_id}}", MONITORS),
+    # The inbox pages' additions (issue 11): templates per category (kept by the lead and senior agents, read by
+    # whoever answers), notes with @mentions, category and priority, the per-person counts, the change feed
+    # (a care agent is told only of the accounts they serve).
+    Route("engagement", "GET", f"{E}/templates", INBOX_READERS | {"care_agent"}),
+    Route("engagement", "POST", f"{E}/templates", INBOX_ALL, body=_json({"title": "matrix", "body": "matrix"})),
+    Route("engagement", "PUT", f"{E}/templates/{{template_id}}", INBOX_ALL,
+          body=_json({"title": "matrix", "body": "matrix"})),
+    Route("engagement", "DELETE", f"{E}/templates/{{template_id}}", INBOX_ALL),
+    Route("engagement", "GET", f"{E}/conversations/{{conversation_id}}/notes", INBOX_READERS),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/notes", INBOX_ALL,
+          body=_json({"text": "matrix note @senior1"})),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/seen", INBOX_READERS),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/category", INBOX_ALL,
+          body=_json({"category": "matrix"})),
+    Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/priority", INBOX_ALL,
+          body=_json({"priority": "high"})),
+    Route("engagement", "GET", f"{E}/categories", ALL_STAFF | {"integration"}),
+    Route("engagement", "GET", f"{E}/counts", ALL_STAFF | {"integration"}),
+    Route("engagement", "GET", f"{E}/changes", ALL_STAFF | {"integration"}, sees=INBOX_READERS, params={"since": "0"}),
     # Payroll: a content manager sees only their own statement and figures; the lead closes months and
     # changes rules (not an integration: a close is a person's decision).
     Route("payroll", "GET", f"{P}/statements", READ_ALL | {"content_manager"}, sees=READ_ALL),
@@ -548,6 +567,10 @@ READERS = frozenset({"lead", "content_manager", "ad_manager", "growth", "analyst
 PAGE_READ_ALL = frozenset({"lead", "analyst"})
 CONTENT_READERS = frozenset({"lead", "content_manager", "analyst"})
 TRIAGE_PAGES = frozenset({"lead", "monitoring"})
+INBOX_PAGES = frozenset({"lead", "senior_agent", "care_agent", "monitoring"})
+INBOX_PAGE_SEES = frozenset({"lead", "senior_agent", "monitoring"})
+INBOX_PAGE_WRITERS = frozenset({"lead", "senior_agent", "care_agent"})
+INBOX_SENIORS = frozenset({"lead", "senior_agent"})
 PAGES: list[Page] = [
     Page("GET", "/login", ANYONE), Page("POST", "/login", ANYONE, form={"login": "nobody", "password": ""}),   # no failed password:
     # the walk must not use up the sign-in throttle of 127.0.0.1 (issue 8 §8)
@@ -663,6 +686,32 @@ PAGES: list[Page] = [
     Page("GET", "/f/{slug}", ANYONE),
     Page("POST", "/f/{slug}", ANYONE, form={"_form": "{webform_token}", "name": "Page Matrix",
                                              "contact": "matrix@example.com", "message": "page matrix"}),
+    # The care inbox (issue 11): agents see the accounts they serve (agent1 does not serve the foreign one),
+    # monitoring reads; the lead alone connects channel accounts; the lead and senior agents keep templates.
+    Page("GET", "/inbox", INBOX_PAGES),
+    Page("GET", "/inbox/stream", INBOX_PAGES, send=False),   # an endless event stream (test_inbox_pages.py)
+    Page("GET", "/inbox/{conversation_id}", INBOX_PAGES, sees=INBOX_PAGE_SEES),
+    Page("GET", "/inbox/{conversation_id}/thread", INBOX_PAGES, sees=INBOX_PAGE_SEES),
+    Page("POST", "/inbox/{conversation_id}/reply", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"text": "page matrix"}),
+    Page("POST", "/inbox/{conversation_id}/note", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"note": "page matrix"}),
+    Page("POST", "/inbox/{conversation_id}/assign", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"agent": ""}),
+    Page("POST", "/inbox/{conversation_id}/status", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"status": "open"}),
+    Page("POST", "/inbox/{conversation_id}/tags", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"add": "matrix"}),
+    Page("POST", "/inbox/{conversation_id}/category", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS,
+         form={"category": "matrix"}),
+    Page("POST", "/inbox/{conversation_id}/priority", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS,
+         form={"priority": "normal"}),
+    Page("POST", "/inbox/{conversation_id}/ask", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS,
+         form={"question": "page matrix?"}),
+    Page("GET", "/inbox/channels", LEAD_ONLY),
+    Page("POST", "/inbox/channels", LEAD_ONLY, form={"kind": "webform", "name": "page matrix"}),
+    Page("POST", "/inbox/channels/{channel_id}/register-webhook", LEAD_ONLY),
+    Page("GET", "/inbox/templates", INBOX_SENIORS),
+    Page("POST", "/inbox/templates", INBOX_SENIORS, form={"title": "page matrix", "body": "page matrix"}),
+    Page("POST", "/inbox/templates/{template_id}", INBOX_SENIORS, form={"title": "page matrix", "body": "x"}),
+    Page("POST", "/inbox/templates/{template_id}/delete", INBOX_SENIORS),
+    # The client's answer to "ask the client" (EN-5): the signed link is the credential.
+    Page("GET", "/answer/{token}", ANYONE), Page("POST", "/answer/{token}", ANYONE, form={"answer": "page matrix"}),
 ]
 
 

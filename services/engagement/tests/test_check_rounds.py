@@ -81,7 +81,7 @@ async def test_en4_marking_seen_completes_the_round_and_other_managers_see_nothi
     assert await api.ok("get", "/check-rounds", as_=("manager2", "content_manager")) == []
     assert await api.conversations(as_=("manager2", "content_manager")) == []
     [conversation] = await api.conversations(as_=MANAGER1)
-    seen = await api.ok("post", f"/conversations/{conversation['id']}/seen", as_=MANAGER1)
+    seen = await api.ok("post", f"/conversations/{conversation['id']}/checked", as_=MANAGER1)
     assert seen["seen_until"]
     [r11] = await api.ok("get", "/check-rounds", as_=MANAGER1)
     assert r11["state"] == "done"

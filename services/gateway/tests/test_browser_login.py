@@ -41,6 +41,14 @@ async def test_manager_signs_in_through_the_form_and_sees_the_dashboard(browser_
     await page.click("text=Выйти")
     await page.wait_for_url(base_url + "/login")
 
+    # A care agent's menu: the inbox (issue 11); templates and channel accounts are for senior agents / the lead.
+    await page.fill("input[name=login]", "agent1")
+    await page.fill("input[name=password]", "demo")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base_url + "/")
+    assert await page.locator(".mainnav a").all_inner_texts() == ["Главная", "Входящие", "Каталог событий"]
+    await page.click("text=Выйти")
+    await page.wait_for_url(base_url + "/login")
 
 async def test_issue11_monitoring_staff_menu_has_the_mentions_and_their_sources(browser_page, live_server,
                                                                                tmp_path) -> None:

@@ -29,16 +29,24 @@ CONTEXTS = {
                 "funnel": {"steps": [{"step": "dialogs", "count": 3, "conversion_from_previous": None}]},
                 "compliance": [{"manager": "manager1", "deadlines_met": 3, "deadlines_breached": 1,
                                 "compliance": "0.75"}]},
-    "coming": {"staff": NS(display_name="Асель", role="care_agent")},
+    "coming": {"staff": NS(display_name="Асель", role="monitoring")},
+    "care": {"staff": NS(display_name="Асель", role="care_agent"), "engagement_down": False,
+             "counts": {"mine_open": 1, "mine_awaiting_answer": 1, "mine_waiting_client": 0, "unassigned": 2,
+                        "mentions": 1},
+             "mine": [{"id": "c1", "customer": {"name": "Anna", "handle": "@anna_k"},
+                       "last_message": {"text": "<b>Где заказ?</b>", "at": "2026-11-19T06:00:00+00:00",
+                                        "direction": "in"}}],
+             "waiting": [], "unassigned": []},
 }
 EXPECTED = {  # one phrase per dashboard kind and language
     "ru": {"manager": "Просрочено", "lead": "Просроченные задачи команды", "analyst": "Воронка за Ноябрь 2026",
-           "coming": "Ваш раздел ещё создаётся."},
+           "coming": "Ваш раздел ещё создаётся.", "care": "Мои открытые разговоры"},
     "kk": {"manager": "Мерзімі өткен", "lead": "Команданың мерзімі өткен тапсырмалары", "analyst": "Қараша 2026",
-           "coming": "Сіздің бөліміңіз әлі жасалуда."},
+           "coming": "Сіздің бөліміңіз әлі жасалуда.", "care": "Менің ашық әңгімелерім"},
     "en": {"manager": "Overdue", "lead": "Overdue tasks of the team", "analyst": "Funnel for November 2026",
-           "coming": "Your workspace is being built."},
-    "zh": {"manager": "已逾期", "lead": "团队的逾期任务", "analyst": "2026年11月 漏斗", "coming": "您的工作区正在建设中。"},
+           "coming": "Your workspace is being built.", "care": "My open conversations"},
+    "zh": {"manager": "已逾期", "lead": "团队的逾期任务", "analyst": "2026年11月 漏斗", "coming": "您的工作区正在建设中。",
+           "care": "我的未结会话"},
 }
 
 
@@ -65,6 +73,8 @@ def test_issue9_dashboard_renders_each_kind_in_each_language(env, language: str,
         i18n.deactivate(token)
     text = text_of(html)
     assert EXPECTED[language][kind] in text
+    if kind == "care":   # the customer's text escaped, the time in the agency's zone
+        assert "&lt;b&gt;Где заказ?" in html and "19.11.2026 11:00" in text and 'href="/inbox/c1"' in html
     if kind in ("manager", "lead"):
         assert "19.11.2026 11:00" in text and 'href="/deals/d1' in html     # agency time, DD.MM.YYYY; links
     if language != "en":

@@ -18,7 +18,7 @@ from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
-from engagement import quality, rounds, rounds_handlers, sales
+from engagement import changes, quality, rounds, rounds_handlers, sales
 from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
@@ -88,7 +88,8 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
                                   "engagement mailbox": rt.state["mailbox"].run}} if SUPERVISED else {}
     return ServiceSpec(name="engagement", metadata=Base.metadata,
                        api_routes=[*api_routes, *quality_routes, *monitoring_routes],
-                       public_routes=[*webhook_routes, *ask_client_routes], on_startup=[start_loops, schedule_rounds],
+                       public_routes=[*webhook_routes, *ask_client_routes],
+                       on_startup=[start_loops, schedule_rounds, changes.install],
                        timers=timers, subscriptions=lambda rt: [*rounds_handlers.subscriptions(rt),
                                                                 *sales.subscriptions(rt)], **extra)
 

@@ -4,7 +4,8 @@ gateway turns into the client's answer page; the conversation waits for the clie
 its first-response clock paused) and returns to the agent, open, with the answer.
 
 Public JSON (no API token; the signed token is the authority): `GET /ask/{token}` → the question;
-`POST /ask/{token}` `{"answer"}` → recorded once (a second answer is a 409).
+`POST /ask/{token}` `{"answer"}` → recorded once (a second answer is a 409). The same under
+`/public/engagement/ask/{token}`, where the gateway's client answer page (`/answer/{token}`) calls it.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class AnswerIn(msgspec.Struct, forbid_unknown_fields=True):
     answer: str
 
 
-@get("/ask/{token:str}", include_in_schema=False)
+@get(["/ask/{token:str}", "/public/engagement/ask/{token:str}"], include_in_schema=False)
 async def read_question(request: Request, session: AsyncSession, token: FromPath[str]) -> dict[str, Any]:
     runtime = request.app.state.runtime
     row = await _question(session, token, runtime.settings.secret_key, runtime.clock)
@@ -109,7 +110,7 @@ async def read_question(request: Request, session: AsyncSession, token: FromPath
             "answer": row.answer}
 
 
-@post("/ask/{token:str}", status_code=200, include_in_schema=False)
+@post(["/ask/{token:str}", "/public/engagement/ask/{token:str}"], status_code=200, include_in_schema=False)
 async def post_answer(request: Request, session: AsyncSession, token: FromPath[str], data: AnswerIn) -> dict:
     runtime = request.app.state.runtime
     row = await answer(session, token, data.answer, secret_key=runtime.settings.secret_key, clock=runtime.clock)

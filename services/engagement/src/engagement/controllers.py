@@ -11,7 +11,7 @@ from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import ask_client as ask_client_ops
-from engagement import assignment, sales, services, webform
+from engagement import assignment, changes, notes, sales, services, templates, webform
 from engagement.schemas import (
     AgentIn,
     AskClientIn,
@@ -72,10 +72,12 @@ async def set_agent(session: AsyncSession, actor: Actor, runtime: Runtime, login
 @get("/conversations")
 async def list_conversations(session: AsyncSession, actor: Actor, status: str | None = None,
                              channel: str | None = None, assignee: str | None = None, tag: str | None = None,
-                             q: str | None = None, limit: int = 50, offset: int = 0) -> Response:
+                             q: str | None = None, limit: int = 50, offset: int = 0, account: str | None = None,
+                             category: str | None = None, priority: str | None = None) -> Response:
     limit, offset = max(1, min(limit, 200)), max(0, offset)
     items, total = await services.list_conversations(session, actor, status=status, channel=channel,
-                                                     assignee=assignee, tag=tag, q=q, limit=limit, offset=offset)
+                                                     assignee=assignee, tag=tag, q=q, limit=limit, offset=offset,
+                                                     account=account, category=category, priority=priority)
     headers = {"X-Total-Count": str(int(total))}
     if isinstance(total, services.CappedTotal):   # counted up to the cap only (services.capped_count)
         headers["X-Total-Count-Capped"] = "true"
@@ -86,6 +88,7 @@ async def list_conversations(session: AsyncSession, actor: Actor, status: str | 
 async def get_conversation(session: AsyncSession, actor: Actor, conversation_id: FromPath[str]) -> dict[str, Any]:
     detail = await services.conversation_detail(session, actor, conversation_id)
     detail["client_questions"] = await ask_client_ops.questions_of(session, conversation_id)
+    detail["notes"] = await notes.notes_of(session, conversation_id)
     return detail
 
 
@@ -154,5 +157,5 @@ async def webform_submit(actor: Actor, runtime: Runtime, slug: FromPath[str],
     return result
 
 
-api_routes = [webform_info, webform_submit, ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
+api_routes = [webform_info, webform_submit, *templates.routes, *notes.routes, *changes.routes, ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
               assign, set_status, change_tags, *sales.routes]

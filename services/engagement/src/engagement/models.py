@@ -131,6 +131,10 @@ class Conversation(Base):
     lead_deal_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     lead_disqualified: Mapped[str | None] = mapped_column(String(20), nullable=True)
     lead_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # EN-2 / EN-5: the category (a free word the team agrees on, e.g. "delivery"; templates are per category)
+    # and the priority (low | normal | high | urgent), both set by hand (migration 0003).
+    category: Mapped[str | None] = mapped_column(String(50), nullable=True, index=True)
+    priority: Mapped[str] = mapped_column(String(10), default="normal", server_default="normal")
 
     __table_args__ = (
         UniqueConstraint("channel_id", "thread_key", name="uq_conversations_thread"),
@@ -321,3 +325,59 @@ class MailboxState(Base):
     idle: Mapped[bool] = mapped_column(Boolean, default=False)
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class ReplyTemplate(Base):
+    """EN-5: a reply template or a script of a category, with variables `{client_name}`, `{customer_name}`,
+    `{agent_name}` filled when an agent inserts it. Kept by the lead and senior agents."""
+
+    __tablename__ = "reply_templates"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(10), default="template")  # template | script
+    category: Mapped[str] = mapped_column(String(50), default="", index=True)  # "" = any category
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class Note(Base):
+    """A private note on a conversation (never sent to the customer); `@login` mentions reach those staff."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    author: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    mentions: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class NoteMention(Base):
+    """One staff member mentioned in a note; unread until they open the conversation (their nav count)."""
+
+    __tablename__ = "note_mentions"
+
+    note_id: Mapped[str] = mapped_column(ForeignKey("notes.id"), primary_key=True)
+    login: Mapped[str] = mapped_column(String(100), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_note_mentions_login_unread", "login", "read_at"),)
+
+
+class Change(Base):
+    """The inbox's change feed: one row per write that touched a conversation (a message in or out, a delivery
+    state, status, assignment, tags, notes…), written in the same transaction by a flush hook
+    (engagement.changes). Its id is the monotonic cursor the gateway follows for live updates."""
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -115,7 +115,7 @@ async def check_rounds(session: AsyncSession, actor: Actor, runtime: Runtime, da
     return await rounds.list_rounds(session, day, manager or None)
 
 
-@post("/conversations/{conversation_id:str}/seen", status_code=200)
+@post("/conversations/{conversation_id:str}/checked", status_code=200)
 async def mark_seen(session: AsyncSession, actor: Actor, runtime: Runtime,
                     conversation_id: FromPath[str]) -> dict[str, Any]:
     """EN-4: "seen" — nothing to answer (a thank-you, an emoji): the round no longer waits for it."""

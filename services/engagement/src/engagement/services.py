@@ -195,6 +195,7 @@ def conversation_out(c: Conversation, tags: list[str]) -> dict[str, Any]:
             "customer": {"name": c.customer_name, "handle": c.customer_handle},
             "last_message": {"text": c.last_text, "at": c.last_activity_at, "direction": c.last_direction},
             "tags": tags, "unreachable": c.unreachable, "lead": lead_out(c),
+            "category": c.category, "priority": c.priority or "normal",
             # EN-3 (issue 12): the latest cycle's first response and its clock
             "first_response_s": c.first_response_s, "first_response_business_s": c.first_response_business_s,
             "target_s": c.target_s, "sla": c.sla, "sla_due_at": c.sla_due_at, "clock_started_at": c.clock_started_at}
@@ -210,9 +211,22 @@ def message_out(m: Message) -> dict[str, Any]:
 
 async def list_conversations(session: AsyncSession, actor: Actor, *, status: str | None, channel: str | None,
                              assignee: str | None, tag: str | None, q: str | None, limit: int,
-                             offset: int) -> tuple[list[dict[str, Any]], int]:
+                             offset: int, account: str | None = None, category: str | None = None,
+                             priority: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Filters of issue 11's contract, plus the client account, the category and the priority (the inbox
+    pages); `status=active` is "not resolved" (open or waiting for the client)."""
     conditions: list[Any] = [access.visible_conversations(actor)]
-    if status:
+    if account:
+        conditions.append(Conversation.account == account)
+    if category:
+        conditions.append(Conversation.category == category.strip().lower())
+    if priority:
+        if priority not in ("low", "normal", "high", "urgent"):
+            raise DomainError(f"unknown priority {priority!r}", field="priority")
+        conditions.append(Conversation.priority == priority)
+    if status == "active":
+        conditions.append(Conversation.status != rules.RESOLVED)
+    elif status:
         if status not in rules.STATUSES:
             raise DomainError(f"unknown status {status!r}", field="status")
         conditions.append(Conversation.status == status)
@@ -298,6 +312,9 @@ async def change_tags(session: AsyncSession, actor: Actor, conversation_id: str,
     to_remove = {rules.normalise_tag(t) for t in remove} - {""}
     current = set((await tags_of(session, [c.id]))[c.id])
     if to_remove:
+        from engagement.changes import touch
+
+        touch(session, c.id, clock_now())
         await session.execute(delete(ConversationTag).where(ConversationTag.conversation_id == c.id,
                                                             ConversationTag.tag.in_(to_remove)))
     for tag in sorted(to_add - current - to_remove):
@@ -357,6 +374,12 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
 async def next_seq(session: AsyncSession, conversation_id: str) -> int:
     last = (await session.execute(select(func.max(Message.seq)).where(Message.conversation_id == conversation_id)))
     return (last.scalar_one() or 0) + 1
+
+
+def clock_now() -> Any:
+    from shared.clock import utcnow
+
+    return utcnow()
 
 
 def _search_text(c: Conversation) -> str:

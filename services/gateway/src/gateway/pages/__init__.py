@@ -15,6 +15,8 @@ from gateway.pages import (
     content_stats,
     dashboard,
     deals,
+    inbox,
+    inbox_admin,
     leads,
     media,
     monitoring,
@@ -28,4 +30,4 @@ from gateway.pages import (
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *clients.routes, *leads.routes, *payroll.routes,
                *staff.routes, *status.routes, *content.routes, *content_board.routes, *content_public.routes,
                *content_stats.routes, *content_instagram.routes, *media.routes, *care_quality.routes,
-               *monitoring.routes, *sales.routes, *webform.routes]
+               *monitoring.routes, *sales.routes, *webform.routes, *inbox_admin.routes, *inbox.routes]

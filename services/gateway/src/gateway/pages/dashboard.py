@@ -23,13 +23,26 @@ from litestar.di import NamedDependency
 
 from gateway.labels import STAGES
 from gateway.rendering import page
-from gateway.roles import AD_MANAGER, ALL_STAFF, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, MONITORING, allow
+from gateway.roles import (
+    AD_MANAGER,
+    ALL_STAFF,
+    ANALYST,
+    CARE_AGENT,
+    CONTENT_MANAGER,
+    GROWTH,
+    LEAD,
+    MONITORING,
+    SENIOR_AGENT,
+    allow,
+)
 from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.ui import month_of, parse_ts
 
 Services = NamedDependency[ServiceClient]
 MANAGER_ROLES = (CONTENT_MANAGER, AD_MANAGER, GROWTH)
 TASK_ROLES_SET = (LEAD, *MANAGER_ROLES)
+CARE_ROLES = (CARE_AGENT, SENIOR_AGENT)
+INBOX_ROLES = (LEAD, CARE_AGENT, SENIOR_AGENT, MONITORING)
 AT_RISK = timedelta(hours=2)   # "deadlines at risk": due within 2 working hours (issue 9 §1)
 UNAVAILABLE = (ServiceUnavailable, ServiceError)
 
@@ -151,6 +164,22 @@ async def analyst_context(request: Request, services: ServiceClient) -> dict[str
     return {"month": month, "funnel": funnel, "compliance": compliance, "payroll_down": payroll is None}
 
 
+async def care_context(request: Request, services: ServiceClient) -> dict[str, Any]:
+    """Care and senior agents (issue 11): my open conversations (the ones waiting for my answer first), the
+    ones waiting for the client, the unassigned count, my unread @mentions."""
+    counts, mine, waiting, unassigned = await asyncio.gather(
+        _safe(services.get("engagement", "/counts")),
+        _safe(services.get("engagement", "/conversations", params={"assignee": "me", "status": "open",
+                                                                    "limit": "20"})),
+        _safe(services.get("engagement", "/conversations", params={"assignee": "me", "status": "waiting_client",
+                                                                    "limit": "10"})),
+        _safe(services.get("engagement", "/conversations", params={"assignee": "none", "status": "active",
+                                                                    "limit": "10"})))
+    mine = sorted(mine or [], key=lambda c: c["last_message"]["direction"] != "in")
+    return {"counts": counts or {}, "mine": mine, "waiting": waiting or [], "unassigned": unassigned or [],
+            "engagement_down": counts is None}
+
+
 @get("/", name="dashboard", opt=allow(ALL_STAFF))
 async def dashboard(request: Request, services: Services) -> Response:
     role = request.state.web.staff.role
@@ -164,6 +193,8 @@ async def dashboard(request: Request, services: Services) -> Response:
         from gateway.pages.monitoring import dashboard_context
 
         ctx = {"kind": "monitoring", **await dashboard_context(services)}
+    elif role in CARE_ROLES:
+        ctx = {"kind": "care", **await care_context(request, services)}
     else:
         ctx = {"kind": "coming"}
     return page(request, "pages/dashboard.html", ctx)
@@ -171,8 +202,15 @@ async def dashboard(request: Request, services: Services) -> Response:
 
 @get("/nav/counts", name="nav_counts", opt=allow(ALL_STAFF))
 async def nav_counts(request: Request, services: Services) -> Response:
-    """The navigation badge: my open tasks and how many are overdue (htmx polls it every minute)."""
+    """The navigation badge: my open tasks and how many are overdue (htmx polls it every minute); with
+    `?for=inbox`, the inbox badge: conversations waiting for my answer, unassigned ones, my unread mentions."""
     staff = request.state.web.staff
+    if request.query_params.get("for") == "inbox":
+        counts = {}
+        if staff.role in INBOX_ROLES:
+            counts = await _safe(services.get("engagement", "/counts"), {}) or {}
+        return page(request, "partials/nav_counts.html", {"inbox": counts, "open_count": 0, "overdue": 0},
+                    block="inbox_counts")
     open_count = overdue = 0
     if staff.role in TASK_ROLES_SET:
         tasks = await _safe(services.get("clients", "/tasks", params={
@@ -180,7 +218,7 @@ async def nav_counts(request: Request, services: Services) -> Response:
         now = _now(request)
         open_count = len(tasks or [])
         overdue = sum(1 for t in tasks or [] if (due := parse_ts(t.get("due_at"))) is not None and due < now)
-    return page(request, "partials/nav_counts.html", {"open_count": open_count, "overdue": overdue},
+    return page(request, "partials/nav_counts.html", {"open_count": open_count, "overdue": overdue, "inbox": {}},
                 block="counts")
 
 

@@ -21,6 +21,10 @@
       el.textContent = left >= 0 ? formatSpan(left, el) + " " + el.dataset.left
                                  : el.dataset.overdue + " " + formatSpan(left, el);
       el.classList.toggle("late", left < 0);
+      if (el.dataset.target) {   // EN-3: amber from 80 % of the target, red past it
+        el.classList.toggle("sla-amber", left >= 0 && left <= el.dataset.target * 200);
+        el.classList.toggle("sla-red", left < 0);
+      }
       var row = el.closest("tr");
       if (row) row.classList.toggle("overdue", left < 0);
     });
