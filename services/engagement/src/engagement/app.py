@@ -18,7 +18,7 @@ from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
-from engagement import changes, quality, rounds, rounds_handlers, sales
+from engagement import changes, quality, rounds, rounds_handlers
 from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
@@ -90,8 +90,7 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
                        api_routes=[*api_routes, *quality_routes, *monitoring_routes],
                        public_routes=[*webhook_routes, *ask_client_routes],
                        on_startup=[start_loops, schedule_rounds, changes.install],
-                       timers=timers, subscriptions=lambda rt: [*rounds_handlers.subscriptions(rt),
-                                                                *sales.subscriptions(rt)], **extra)
+                       timers=timers, subscriptions=rounds_handlers.subscriptions, **extra)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None, background: bool = True,

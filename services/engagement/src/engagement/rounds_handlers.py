@@ -76,4 +76,7 @@ def handlers(rt: Runtime) -> dict[str, Any]:
 
 
 def subscriptions(rt: Runtime) -> list[Subscription]:
-    return [Subscription(CONSUMER, handlers(rt))]
+    """One durable consumer of the CLIENTS stream: EN-4's read model and the leads' stages (issue 15)."""
+    from engagement import sales
+
+    return [Subscription(CONSUMER, {**handlers(rt), **sales.handlers(rt)})]

@@ -22,7 +22,6 @@ from litestar import Request, patch
 from litestar.params import FromPath
 from shared.auth import Actor
 from shared.clock import Clock
-from shared.consumer import Subscription
 from shared.errors import DomainError, NotFound
 from shared.events.clients import LeadStageChanged
 from shared.events.engagement import SalesDialogStarted
@@ -122,7 +121,10 @@ routes = [patch_channel_route]
 
 # ---------------------------------------------------------------- clients → the inbox
 
-def subscriptions(runtime: Runtime) -> list[Subscription]:
+def handlers(runtime: Runtime) -> dict[str, Any]:
+    """Handlers of clients events for the `engagement-clients` consumer (one durable per stream: the EN-4
+    handlers of `rounds_handlers` share it)."""
+
     async def on_lead_stage(event: LeadStageChanged, session: AsyncSession) -> None:
         """Record where the lead of these conversations stands; an older event never overwrites a newer one."""
         if not event.conversation_ids:
@@ -136,4 +138,4 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
             c.lead_deal_id = event.deal_id
             c.lead_updated_at = event.occurred_at
 
-    return [Subscription("engagement-clients", {LeadStageChanged.subject: on_lead_stage})]
+    return {LeadStageChanged.subject: on_lead_stage}
