@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sys
 import tempfile
@@ -30,7 +29,7 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from engagement_ingest import pct, pg_scratch, start_service  # noqa: E402
+from engagement_ingest import pct, pg_scratch, start  # noqa: E402
 
 TOKEN = {"Authorization": "Bearer dev-token"}  # the integration token: it reads every agent's line
 
@@ -126,10 +125,9 @@ async def main() -> None:
     parser.add_argument("--agents", type=int, default=60)
     parser.add_argument("--accounts", type=int, default=40)
     args = parser.parse_args()
-    os.environ.setdefault("ZABOTA_DEMO", "1")  # the built-in dev secrets: a scratch database, nothing real
     tmp = Path(tempfile.mkdtemp(prefix="bench-care-report-"))
     database_url, name = await pg_scratch()
-    proc, url = start_service(database_url, tmp)
+    proc, url = start("engagement", {"DATABASE_URL": database_url, "ENGAGEMENT_WORKERS": "1"}, tmp)
     try:
         t0 = time.perf_counter()
         counts = await load(database_url.replace("postgresql+asyncpg://", "postgresql://"), args.messages,
