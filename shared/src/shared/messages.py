@@ -46,6 +46,14 @@ LINE_DEADLINE = "payroll.line.deadline_breached"
 LINE_BEST_MANAGER = "payroll.line.best_manager"
 LINE_REVERSAL = "payroll.line.reversal"
 LINE_ADJUSTMENT = "payroll.line.adjustment"
+# ---------------------------------------------------------------- uploads
+UPLOAD_REQUIRED = "upload.required"
+UPLOAD_AUDIO_ONLY = "upload.audio_only"
+UPLOAD_TOO_LARGE = "upload.too_large"
+UPLOAD_EMPTY = "upload.empty"
+UPLOAD_CSV_REQUIRED = "upload.csv_required"
+UPLOAD_ENCODING = "upload.encoding"
+UPLOAD_NOT_AMOCRM = "upload.not_amocrm"
 # ---------------------------------------------------------------- imports (CL-16 amoCRM)
 IMPORT_UNKNOWN_STAGE = "import.unknown_stage"
 IMPORT_UNKNOWN_SERVICE = "import.unknown_service"
@@ -86,6 +94,13 @@ CODES: dict[str, str] = {
     LINE_BEST_MANAGER: "best manager of %(month)s",
     LINE_REVERSAL: "reverses line %(line)s",
     LINE_ADJUSTMENT: "adjustment for %(month)s (closed)",
+    UPLOAD_REQUIRED: "a file is required",
+    UPLOAD_AUDIO_ONLY: "only audio recordings (audio/*) are accepted",
+    UPLOAD_TOO_LARGE: "the file is larger than %(limit_mb)s MB",
+    UPLOAD_EMPTY: "the file is empty",
+    UPLOAD_CSV_REQUIRED: "a CSV file is required",
+    UPLOAD_ENCODING: "the file is neither UTF-8 nor Windows-1251",
+    UPLOAD_NOT_AMOCRM: "not an amoCRM deals export: no ID column",
     IMPORT_UNKNOWN_STAGE: "unknown stage %(value)s",
     IMPORT_UNKNOWN_SERVICE: "unknown service %(value)s",
     IMPORT_UNKNOWN_PAYER: "unknown payer type %(value)s",
@@ -107,6 +122,13 @@ def message_code(message: str) -> str | None:
 def text(code: str, **params: Any) -> str:
     """The English text of a code (logs, API clients)."""
     return CODES[code] % params if params else CODES[code]
+
+
+def error(field: str | None, code: str, **params: Any) -> Any:
+    """A DomainError (422) carrying one coded item."""
+    from shared.errors import DomainError
+
+    return DomainError(text(code, **params), errors=[item(field, code, **params)])
 
 
 def item(field: str | None, code: str, **params: Any) -> dict[str, Any]:

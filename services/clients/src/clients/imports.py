@@ -122,12 +122,12 @@ def parse_csv(raw: bytes) -> list[dict[str, str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise DomainError("the file is neither UTF-8 nor Windows-1251", field="file")
+        raise M.error("file", M.UPLOAD_ENCODING)
     sample = text[:4096]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     if not reader.fieldnames or "ID" not in [f.strip() for f in reader.fieldnames]:
-        raise DomainError("not an amoCRM deals export: no ID column", field="file")
+        raise M.error("file", M.UPLOAD_NOT_AMOCRM)
     return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
 
 

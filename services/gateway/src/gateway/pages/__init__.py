@@ -14,9 +14,11 @@ from gateway.pages import (
     deals,
     leads,
     payroll,
+    settings,
     staff,
     status,
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *leads.routes, *payroll.routes, *staff.routes, *status.routes,
+               *settings.routes,
                *content.routes, *content_board.routes, *content_public.routes, *content_stats.routes]
