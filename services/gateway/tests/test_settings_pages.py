@@ -38,6 +38,7 @@ def field_error(html: str, name: str) -> str:
 async def test_issue9_requisites_are_validated_and_documents_stop_missing_them(client: AsyncTestClient,
                                                                                 clients: Backend) -> None:
     csrf = await sign_in(client, "lead")
+    assert 'id="dash-requisites"' in (await client.get("/?lang=ru")).text       # the lead is told
     page = await client.get("/settings?lang=ru")
     assert page.status_code == 200
     assert "Реквизиты агентства" in page.text and 'id="requisites-missing"' in page.text
@@ -54,6 +55,7 @@ async def test_issue9_requisites_are_validated_and_documents_stop_missing_them(c
     saved = await client.post("/settings/requisites", data=good, headers=HX)
     assert saved.status_code == 200, text_of(saved.text)
     assert "Настройки сохранены." in saved.text and 'id="requisites-missing"' not in saved.text
+    assert 'id="dash-requisites"' not in (await client.get("/")).text
     values = clients.call("GET", "/settings")["values"]
     assert values["agency_bik"] == "CASPKZKA" and values["agency_iban"] == "KZ86125KZT5004100100"
     history = clients.call("GET", "/audit")
@@ -120,8 +122,5 @@ async def test_issue9_default_language_is_what_visitors_and_new_accounts_start_i
     client.cookies.clear()
     login = await client.get("/login")
     assert 'lang="kk"' in login.text
-
-
-async def test_issue9_settings_are_the_leads_only(client: AsyncTestClient, clients: Backend) -> None:
-    await sign_in(client, "manager1")
+    await sign_in(client, "manager1")                        # the settings are the lead's only
     assert (await client.get("/settings")).status_code == 403

@@ -33,6 +33,7 @@ from gateway.staff import seed_demo_staff
 
 def spec(settings: Settings) -> ServiceSpec:
     i18n.load_all()
+    i18n.set_agency_default("")   # until the clients service says otherwise (gateway/agency.py)
     pages = Router(path="/", route_handlers=[*page_routes, *events_docs.routes], guards=[page_guard],
                    middleware=[WebSessionMiddleware, PeopleMiddleware], include_in_schema=False)
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], name="static",

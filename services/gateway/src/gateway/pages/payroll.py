@@ -183,8 +183,18 @@ def rules_form_defaults(current: dict[str, Any], month: str) -> dict[str, str]:
     for rule in PAY_RULES:
         if rule != "PAY-6":
             form[f"amount_{rule}"] = current.get("amounts", {}).get(rule, "")
-    form["fines"] = "\n".join(f"{k}={v}" for k, v in current.get("deadline_fines", {}).items())
+    for rule, amount in current.get("deadline_fines", {}).items():
+        form[f"fine_{rule}"] = amount
     return form
+
+
+# PAY-6: the deadline rules a fine can be set for (CAL-3 deadlines of the clients and content services).
+FINE_RULES = ("CL-3", "CL-6", "CL-7", "CL-9", "CL-11", "CO-3", "CO-5")
+
+
+def fine_rules(current: dict[str, Any]) -> list[str]:
+    return sorted(set(FINE_RULES) | set(current.get("deadline_fines", {})),
+                  key=lambda r: (r[:2], int(r[3:]) if r[3:].isdigit() else 0))
 
 
 async def rules_context(request: Request, services: ServiceClient, form: dict[str, str] | None = None,
@@ -192,7 +202,8 @@ async def rules_context(request: Request, services: ServiceClient, form: dict[st
     rules = await services.get("payroll", "/rules")
     return {"rules": rules, "current": rules["current"], "history": list(reversed(rules.get("history", []))),
             "form": form or rules_form_defaults(rules["current"], rules["month"]), "errors": errors or {},
-            "notice": notice, "can_edit": staff_of(request).role == LEAD, "criteria": CRITERIA}
+            "notice": notice, "can_edit": staff_of(request).role == LEAD, "criteria": CRITERIA,
+            "fine_rules": fine_rules(rules["current"])}
 
 
 @get("/payroll/rules", name="payroll_rules", opt=READERS)
@@ -214,16 +225,9 @@ async def payroll_rules_create(request: Request, services: Services) -> Response
         body["amounts"] = amounts
     if form.get("default_fine", "").strip():
         body["default_fine"] = form["default_fine"].strip()
-    fines: dict[str, str] = {}
-    for line in form.get("fines", "").splitlines():
-        if not line.strip():
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            errors["fines"] = _("One rule per line, like CL-9=-5000.")
-            break
-        fines[key.strip()] = value.strip()
-    body["deadline_fines"] = fines
+    # PAY-6 per deadline rule, one field each; an empty field means "the fine for any other deadline".
+    body["deadline_fines"] = {key.removeprefix("fine_"): value.strip() for key, value in form.items()
+                              if key.startswith("fine_") and value.strip()}
     criteria = [c.strip() for c in form.get("best_manager_rule", "").split(",") if c.strip()]
     if criteria:
         body["best_manager_rule"] = criteria
@@ -234,7 +238,7 @@ async def payroll_rules_create(request: Request, services: Services) -> Response
             if exc.status_code not in (409, 422):
                 raise
             errors = {("amount_" + k.removeprefix("amounts.") if k.startswith("amounts.") else
-                       "fines" if k.startswith("deadline_fines") else k): v
+                       "fine_" + k.removeprefix("deadline_fines.") if k.startswith("deadline_fines.") else k): v
                       for k, v in form_errors(exc).items()}
     if not errors and not is_htmx(request):
         return redirect(request, "/payroll/rules")
