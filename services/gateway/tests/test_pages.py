@@ -118,8 +118,8 @@ async def test_status_page_shows_which_services_are_unavailable(database_url: st
         await sign_in(client, "lead")
         response = await client.get("/status?lang=en")
     assert response.status_code == 200
-    assert "available</span> <strong>clients</strong>" in response.text
-    for name in ("content", "engagement", "payroll"):
+    assert "available</span> <strong>Clients and deals</strong> <code>clients</code>" in response.text
+    for name in ("Content", "Care inbox", "Payroll"):   # services by the names people know (issue 9)
         assert f"The {name} service is not answering right now." in response.text
 
 

@@ -130,7 +130,12 @@ CLIENT_FIELDS: dict[str, str] = {
     "payer_type": N_("Payer"), "company_name": N_("Company name"), "bin": N_("BIN/IIN"), "notes": N_("Notes"),
 }
 
+# Our services, as the pages name them (System status, "service unavailable").
+SERVICES: dict[str, str] = {"clients": N_("Clients and deals"), "content": N_("Content"),
+                            "engagement": N_("Care inbox"), "payroll": N_("Payroll"), "gateway": N_("Web pages")}
+
 _TABLES: dict[str, dict[str, str]] = {
+    "service": SERVICES,
     "stage": STAGES, "kind": SERVICE_KINDS, "payer": PAYER_TYPES, "deadline": DEADLINE_STATES,
     "task": TASK_STATUSES, "taskkind": TASK_KINDS, "lead": LEAD_STAGES, "funnel": FUNNEL_STEPS, "import": IMPORT_STATUSES,
     "month": MONTH_STATES, "pay": PAY_RULES, "criterion": BEST_MANAGER_CRITERIA, "question": {**dict(QUESTIONS), **EXTRA_QUESTION_KEYS},

@@ -179,7 +179,7 @@ async def payroll_statement_csv(request: Request, services: Services, month: Fro
 def rules_form_defaults(current: dict[str, Any], month: str) -> dict[str, str]:
     form = {"effective_from": month, "currency": current.get("currency", "KZT"),
             "default_fine": current.get("default_fine", "0"),
-            "best_manager_rule": ", ".join(current.get("best_manager_rule", []))}
+            **{f"criterion_{i + 1}": c for i, c in enumerate(current.get("best_manager_rule", []))}}
     for rule in PAY_RULES:
         if rule != "PAY-6":
             form[f"amount_{rule}"] = current.get("amounts", {}).get(rule, "")
@@ -228,7 +228,14 @@ async def payroll_rules_create(request: Request, services: Services) -> Response
     # PAY-6 per deadline rule, one field each; an empty field means "the fine for any other deadline".
     body["deadline_fines"] = {key.removeprefix("fine_"): value.strip() for key, value in form.items()
                               if key.startswith("fine_") and value.strip()}
-    criteria = [c.strip() for c in form.get("best_manager_rule", "").split(",") if c.strip()]
+    # PAY-7: the criteria in order, one choice each (an empty choice ends the list; a repeat is ignored).
+    criteria: list[str] = []
+    for i in range(1, len(CRITERIA) + 1):
+        choice = form.get(f"criterion_{i}", "").strip()
+        if choice and choice not in criteria:
+            criteria.append(choice)
+    if form.get("best_manager_rule", "").strip():        # the API-style list still works
+        criteria = [c.strip() for c in form["best_manager_rule"].split(",") if c.strip()]
     if criteria:
         body["best_manager_rule"] = criteria
     if not errors:
@@ -238,6 +245,7 @@ async def payroll_rules_create(request: Request, services: Services) -> Response
             if exc.status_code not in (409, 422):
                 raise
             errors = {("amount_" + k.removeprefix("amounts.") if k.startswith("amounts.") else
+                       "criterion_1" if k.startswith("best_manager_rule") else
                        "fine_" + k.removeprefix("deadline_fines.") if k.startswith("deadline_fines.") else k): v
                       for k, v in form_errors(exc).items()}
     if not errors and not is_htmx(request):
