@@ -108,7 +108,7 @@ async def test_only_the_lead_closes_a_month_and_only_after_typing_the_password_a
     # The current month has not ended: the service refuses, and the page says why.
     early = await client.post(f"/payroll/months/{this_month()}/close", data={"_csrf": token, "password": "demo"},
                               headers={"HX-Request": "true"})
-    assert early.status_code == 422 and "has not ended" in early.text
+    assert early.status_code == 422 and "ещё не закончился" in early.text   # the service's code, said in Russian
 
     closed = await client.post(f"/payroll/months/{month}/close", data={"_csrf": token, "password": "demo"},
                                headers={"HX-Request": "true"})
