@@ -7,13 +7,14 @@ import asyncio
 from datetime import date, time
 from types import SimpleNamespace
 
-from shared import agency_calendar
-from shared import messages as M
 from shared.agency import check_bik, check_bin, check_iban, kz_holidays
 from shared.bus import Bus, Outgoing
 from shared.events import encode
 from shared.events.clients import AgencyCalendarChanged
 from shared.testing import eventually, make_settings
+
+from shared import agency_calendar
+from shared import messages as M
 
 
 def test_kz_holidays_2026_with_the_weekend_carry_over() -> None:

@@ -10,6 +10,7 @@ from babel.messages.pofile import read_po
 from gateway import i18n
 from gateway.labels import field_name
 from gateway.messages import MESSAGES, line_note, say_item
+
 from shared import messages as M
 
 

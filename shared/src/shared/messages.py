@@ -51,6 +51,8 @@ UPLOAD_REQUIRED = "upload.required"
 UPLOAD_AUDIO_ONLY = "upload.audio_only"
 UPLOAD_TOO_LARGE = "upload.too_large"
 UPLOAD_EMPTY = "upload.empty"
+UPLOAD_AT_MOST = "upload.at_most"
+UPLOAD_MEDIA_KIND = "upload.media_kind"
 UPLOAD_CSV_REQUIRED = "upload.csv_required"
 UPLOAD_ENCODING = "upload.encoding"
 UPLOAD_NOT_AMOCRM = "upload.not_amocrm"
@@ -98,6 +100,8 @@ CODES: dict[str, str] = {
     UPLOAD_AUDIO_ONLY: "only audio recordings (audio/*) are accepted",
     UPLOAD_TOO_LARGE: "the file is larger than %(limit_mb)s MB",
     UPLOAD_EMPTY: "the file is empty",
+    UPLOAD_AT_MOST: "at most %(limit_mb)s MB",
+    UPLOAD_MEDIA_KIND: "Instagram publishes JPEG images and MP4 or MOV videos only",
     UPLOAD_CSV_REQUIRED: "a CSV file is required",
     UPLOAD_ENCODING: "the file is neither UTF-8 nor Windows-1251",
     UPLOAD_NOT_AMOCRM: "not an amoCRM deals export: no ID column",

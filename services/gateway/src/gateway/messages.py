@@ -49,6 +49,8 @@ MESSAGES: dict[str, str] = {
     M.UPLOAD_AUDIO_ONLY: N_("Only audio recordings are accepted."),
     M.UPLOAD_TOO_LARGE: N_("The file is larger than %(limit_mb)s MB."),
     M.UPLOAD_EMPTY: N_("The file is empty."),
+    M.UPLOAD_AT_MOST: N_("The file may be at most %(limit_mb)s MB."),
+    M.UPLOAD_MEDIA_KIND: N_("Instagram publishes JPEG images and MP4 or MOV videos only."),
     M.UPLOAD_CSV_REQUIRED: N_("Choose a CSV file."),
     M.UPLOAD_ENCODING: N_("The file is neither UTF-8 nor Windows-1251."),
     M.UPLOAD_NOT_AMOCRM: N_("This is not an amoCRM deals export: there is no ID column."),
