@@ -88,3 +88,15 @@ async def test_every_process_follows_the_calendar_change_and_a_restart_reads_the
 
 async def _is(runtime: SimpleNamespace, start: time) -> bool:
     return runtime.settings.calendar.work_start == start
+
+
+async def test_a_process_starts_with_its_own_calendar_when_no_change_was_ever_published(nats_server) -> None:
+    bus = Bus(nats_server.url, "payroll-test")
+    await bus.connect(retry_forever=False)
+    runtime = SimpleNamespace(bus=bus, settings=make_settings("payroll", database_url="sqlite+aiosqlite:///:memory:"))
+    before = runtime.settings.calendar
+    try:
+        await agency_calendar._apply_last(runtime.settings, bus.js)      # no message is not an error
+        assert runtime.settings.calendar is before
+    finally:
+        await bus.drain()
