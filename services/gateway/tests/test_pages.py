@@ -156,7 +156,7 @@ async def test_page_shows_service_unavailable_instead_of_an_error(probe_client: 
     await sign_in(probe_client, "manager1")
     response = await probe_client.get("/probe/content?lang=en")
     assert response.status_code == 503
-    assert "Service unavailable" in response.text and "The content service is not answering" in response.text
+    assert "Service unavailable" in response.text and "The Content service is not answering" in response.text
     assert "<nav" in response.text   # inside the normal layout
     fragment = await probe_client.get("/probe/content", headers={"HX-Request": "true"})
     assert fragment.status_code == 503 and "<html" not in fragment.text
