@@ -118,6 +118,7 @@ async def test_issue9_every_role_every_menu_page_in_four_languages(browser_page,
                 assert not leaks, f"{login} {language} dashboard: untranslated English {sorted(leaks)}"
             menu = await page.eval_on_selector_all(".mainnav a", "links => links.map(a => a.getAttribute('href'))")
             assert menu and menu[0] == "/", f"{login}: no menu"
+            assert ("/settings" in menu) == (login == "lead"), f"{login}: the Settings item is the lead's only"
             # The menu's pages through the browser's own session (its cookies), as HTML: rendering each of
             # some 200 pages in the browser would take minutes on a shared machine; the dashboards above are.
             for href in menu[1:]:
