@@ -79,6 +79,8 @@ async def test_issue9_kazakhstan_preset_and_calendar_reach_the_gateway(client: A
         "_csrf": csrf, "timezone": "Mars/Olympus", "work_start": "09:00", "work_end": "18:00",
         "workdays": ["1", "2", "3", "4", "5"], "holidays": "\n".join(lines)})
     assert bad.status_code == 422 and "Asia/Almaty" in field_error(bad.text, "timezone")
+    half = await client.post("/settings/calendar", headers=HX, data={"_csrf": csrf, "timezone": ""})
+    assert half.status_code == 422 and 'id="e-timezone"' in half.text        # fields missing: named, never 500
     saved = await client.post("/settings/calendar", headers=HX, data={
         "_csrf": csrf, "timezone": "Asia/Almaty", "work_start": "09:00", "work_end": "18:00",
         "workdays": ["1", "2", "3", "4", "5", "6"], "holidays": "\n".join(lines)})

@@ -46,6 +46,8 @@ LINE_DEADLINE = "payroll.line.deadline_breached"
 LINE_BEST_MANAGER = "payroll.line.best_manager"
 LINE_REVERSAL = "payroll.line.reversal"
 LINE_ADJUSTMENT = "payroll.line.adjustment"
+LINE_REVERSAL_WAIVED = "payroll.line.reversal_waived"
+LINE_REVERSAL_MET = "payroll.line.reversal_met"
 # ---------------------------------------------------------------- uploads
 UPLOAD_REQUIRED = "upload.required"
 UPLOAD_AUDIO_ONLY = "upload.audio_only"
@@ -96,6 +98,8 @@ CODES: dict[str, str] = {
     LINE_BEST_MANAGER: "best manager of %(month)s",
     LINE_REVERSAL: "reverses line %(line)s",
     LINE_ADJUSTMENT: "adjustment for %(month)s (closed)",
+    LINE_REVERSAL_WAIVED: "reverses line %(line)s: deadline %(rule)s waived by %(by)s: %(reason)s",
+    LINE_REVERSAL_MET: "reverses line %(line)s: deadline %(rule)s was met in time",
     UPLOAD_REQUIRED: "a file is required",
     UPLOAD_AUDIO_ONLY: "only audio recordings (audio/*) are accepted",
     UPLOAD_TOO_LARGE: "the file is larger than %(limit_mb)s MB",

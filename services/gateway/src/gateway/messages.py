@@ -45,6 +45,8 @@ MESSAGES: dict[str, str] = {
     M.LINE_BEST_MANAGER: N_("Best manager of %(month)s"),
     M.LINE_REVERSAL: N_("Reverses line %(line)s"),
     M.LINE_ADJUSTMENT: N_("Correction of %(month)s (closed)"),
+    M.LINE_REVERSAL_WAIVED: N_("Reverses line %(line)s: deadline %(rule)s waived by %(by)s: %(reason)s"),
+    M.LINE_REVERSAL_MET: N_("Reverses line %(line)s: deadline %(rule)s was met in time"),
     M.UPLOAD_REQUIRED: N_("Choose a file."),
     M.UPLOAD_AUDIO_ONLY: N_("Only audio recordings are accepted."),
     M.UPLOAD_TOO_LARGE: N_("The file is larger than %(limit_mb)s MB."),
@@ -70,6 +72,10 @@ def say_code(code: str | None, params: dict[str, Any] | None = None, fallback: s
     if msgid is None:
         return fallback
     values = dict(params or {})
+    if "by" in values:   # a login the service names: the person's full name
+        from gateway.people import person
+
+        values["by"] = person(values["by"])
     if any(name in values for name in _MONTH_PARAMS):
         from gateway.rendering import month_name
 

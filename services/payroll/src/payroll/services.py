@@ -10,6 +10,7 @@ rule-set versions live in `rule_sets.py`, the roster in `roster.py`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -238,13 +239,24 @@ LINE_CODES = {"PAY-1": M.LINE_BASE_SALARY, "PAY-2": M.LINE_RENEWAL, "PAY-3": M.L
               "PAY-5": M.LINE_NO_REFUND, "PAY-6": M.LINE_DEADLINE, "PAY-7": M.LINE_BEST_MANAGER}
 
 
+_WAIVED = re.compile(r"deadline (\S+) waived by (\S+): (.*)$", re.S)
+_MET = re.compile(r"deadline (\S+) met at ")
+
+
 def note_code(line: dict[str, Any]) -> dict[str, Any]:
     """What a statement line is about as a message code + parameters (issue 9: the gateway says it in the
     reader's language; `note` stays the English text for the CSV and the API). A reversal names the line it
     reverses; a line of a closed month's fact says which month it corrects (`adjusts_month`, shown apart)."""
     month = line.get("adjusts_month") or line.get("month") or str(line["occurred_at"])[:7]
     if line.get("corrects_line_id"):
-        return {"note_code": M.LINE_REVERSAL, "note_params": {"line": line["corrects_line_id"]}}
+        # The reversal's own note (ledger.reverse) names the fact behind it: a waiver keeps its reason.
+        note, params = str(line.get("note") or ""), {"line": line["corrects_line_id"]}
+        if waived := _WAIVED.search(note):
+            return {"note_code": M.LINE_REVERSAL_WAIVED,
+                    "note_params": {**params, "rule": waived[1], "by": waived[2], "reason": waived[3]}}
+        if met := _MET.search(note):
+            return {"note_code": M.LINE_REVERSAL_MET, "note_params": {**params, "rule": met[1]}}
+        return {"note_code": M.LINE_REVERSAL, "note_params": params}
     code = LINE_CODES.get(line["rule"])
     if code is None:
         return {"note_code": None, "note_params": {}}

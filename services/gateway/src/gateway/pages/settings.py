@@ -148,8 +148,8 @@ async def settings_page(request: Request, services: Services) -> Response:
 @post("/settings/calendar", name="settings_calendar", opt=allow(LEAD))
 async def settings_calendar(request: Request, services: Services) -> Response:
     raw = await request.form()
-    form = _form(raw)
-    form["workdays"] = [str(v) for v in raw.getall("workdays")] if hasattr(raw, "getall") else []
+    form = {"timezone": "", "work_start": "", "work_end": "", "holidays": "", **_form(raw)}
+    form["workdays"] = [str(v) for v in raw.getall("workdays")] if "workdays" in raw else []
     errors: dict[str, str] = {}
     holidays: list[str] = []
     for line in form.get("holidays", "").replace(",", "\n").splitlines():
@@ -218,7 +218,7 @@ async def settings_deadlines(request: Request, services: Services) -> Response:
 
 @post("/settings/requisites", name="settings_requisites", opt=allow(LEAD))
 async def settings_requisites(request: Request, services: Services) -> Response:
-    form = _form(await request.form())
+    form = {key: "" for key, _label in REQUISITES} | _form(await request.form())
     values = {key: form.get(key, "").strip() for key, _label in REQUISITES}
     return await _save(request, services, "requisites", values, form)
 
