@@ -628,6 +628,11 @@ PAGES: list[Page] = [
     Page("GET", "/payroll/rules", frozenset({"lead", "analyst", "content_manager"})),
     Page("POST", "/payroll/rules", LEAD_ONLY, form={"effective_from": "2099-02"}),
     Page("GET", "/staff", LEAD_ONLY), Page("POST", "/staff", LEAD_ONLY, form={"login": ""}),
+    Page("GET", "/settings", LEAD_ONLY),
+    Page("POST", "/settings/calendar", LEAD_ONLY, form={"timezone": ""}),
+    Page("POST", "/settings/deadlines", LEAD_ONLY, form={"period_months": ""}),
+    Page("POST", "/settings/requisites", LEAD_ONLY, form={"agency_bin": "1"}),
+    Page("POST", "/settings/language", LEAD_ONLY, form={"default_language": "xx"}),
     Page("GET", "/status", LEAD_ONLY),
     Page("POST", "/status/dead-letters/{service}/{letter_id}/replay", LEAD_ONLY),
     # Content pages (gateway/pages/content*.py; content/access.py): a content manager reads and changes their own

@@ -118,8 +118,8 @@ async def test_status_page_shows_which_services_are_unavailable(database_url: st
         await sign_in(client, "lead")
         response = await client.get("/status?lang=en")
     assert response.status_code == 200
-    assert "available</span> <strong>clients</strong>" in response.text
-    for name in ("content", "engagement", "payroll"):
+    assert "available</span> <strong>Clients and deals</strong> <code>clients</code>" in response.text
+    for name in ("Content", "Care inbox", "Payroll"):   # services by the names people know (issue 9)
         assert f"The {name} service is not answering right now." in response.text
 
 
@@ -156,7 +156,7 @@ async def test_page_shows_service_unavailable_instead_of_an_error(probe_client: 
     await sign_in(probe_client, "manager1")
     response = await probe_client.get("/probe/content?lang=en")
     assert response.status_code == 503
-    assert "Service unavailable" in response.text and "The content service is not answering" in response.text
+    assert "Service unavailable" in response.text and "The Content service is not answering" in response.text
     assert "<nav" in response.text   # inside the normal layout
     fragment = await probe_client.get("/probe/content", headers={"HX-Request": "true"})
     assert fragment.status_code == 503 and "<html" not in fragment.text

@@ -115,7 +115,7 @@ async def test_only_the_lead_closes_a_month_and_only_after_typing_the_password_a
     # The current month has not ended: the service refuses, and the page says why.
     early = await client.post(f"/payroll/months/{this_month()}/close", data={"_csrf": token, "password": "demo"},
                               headers={"HX-Request": "true"})
-    assert early.status_code == 422 and "has not ended" in early.text
+    assert early.status_code == 422 and "ещё не закончился" in early.text   # the service's code, said in Russian
 
     ended = await client.get(f"/payroll?month={month}&lang=en")
     assert 'id="close-form"' in ended.text and 'id="close-later"' not in ended.text    # an ended month: the form
@@ -135,12 +135,19 @@ async def test_lead_creates_a_rule_version_and_sees_the_history(client: AsyncTes
     bad = await client.post("/payroll/rules", headers={"HX-Request": "true"},
                             data={"_csrf": token, "effective_from": this_month(), "amount_PAY-2": "-5"})
     assert bad.status_code == 422 and 'class="field-error"' in bad.text
+    # Issue 9: a fine per deadline rule is its own field; a bad one is named with the reason.
+    bad_fine = await client.post("/payroll/rules", headers={"HX-Request": "true"},
+                                 data={"_csrf": token, "effective_from": this_month(), "fine_CL-3": "abc"})
+    assert bad_fine.status_code == 422
+    assert 'class="field-error"' in bad_fine.text.split('id="f-fine_CL-3"')[1].split("</div>")[0]
     saved = await client.post("/payroll/rules", headers={"HX-Request": "true"},
                               data={"_csrf": token, "effective_from": this_month(), "amount_PAY-2": "12000",
-                                    "fines": "CL-9=-6000"})
+                                    "fine_CL-9": "-6000", "fine_CL-11": "-1000"})
     assert saved.status_code == 200, saved.text
     rules = payroll.call("GET", "/rules")
     assert rules["current"]["amounts"]["PAY-2"] in ("12000.00", "12000")
+    assert rules["current"]["deadline_fines"]["CL-9"] in ("-6000.00", "-6000")
+    assert rules["current"]["deadline_fines"]["CL-11"] in ("-1000.00", "-1000")
     assert len(re.findall(r"<tr><td>\d+</td>", saved.text)) == 2
 
 

@@ -18,7 +18,7 @@ async def test_issue7_s3_status_page_shows_consumer_lag_outbox_and_a_service_tha
     async with AsyncTestClient(create_app(settings, background=False), base_url="http://127.0.0.1") as client:
         await sign_in(client, "lead")
         page = (await client.get("/status?lang=en")).text
-        assert "available</span> <strong>payroll</strong>" in page
+        assert "available</span> <strong>Payroll</strong> <code>payroll</code>" in page
         assert "Consumer lag" in page and "payroll-clients" in page
         assert "Outbox: every event sent." in page and "Background loops" in page and "works" in page
         page = (await client.get("/status?lang=ru")).text
@@ -28,7 +28,7 @@ async def test_issue7_s3_status_page_shows_consumer_lag_outbox_and_a_service_tha
 
         async def not_ready() -> str | None:
             text = (await client.get("/status?lang=en")).text
-            return text if "not ready</span> <strong>payroll</strong>" in text else None
+            return text if "not ready</span> <strong>Payroll</strong> <code>payroll</code>" in text else None
 
         page = await eventually(not_ready, message="payroll not ready on the status page")
         assert "NATS does not answer." in page

@@ -34,6 +34,7 @@ from sqlalchemy import MetaData, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import migrate
+from shared.agency_calendar import follow_calendar
 from shared.auth import api_guard, provide_actor
 from shared.bus import Bus
 from shared.clock import Clock, SystemClock
@@ -129,6 +130,7 @@ class Runtime:
             sup.start("relay", self.relay.run, health=_observe_rounds(self.relay, "publish_batch", "relay"))
             for consumer in self.consumers:
                 sup.start(f"consumer {consumer.name}", consumer.run, health=consumer.health)
+            sup.start("agency calendar", lambda: follow_calendar(self))
         for name, loop in self.spec.loops(self).items():
             sup.start(name, loop)
 

@@ -64,6 +64,7 @@ from clients.views import (
     staff_view,
     task_view,
 )
+from shared import messages as M
 
 MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 QUESTIONNAIRE_LINK_DAYS = 14
@@ -302,15 +303,15 @@ async def post_attachment(deal_id: str, session: NamedDependency[AsyncSession], 
     access.require_deal_change(actor, deal)
     upload = data.get("file")
     if not isinstance(upload, UploadFile):
-        raise DomainError("a file is required", field="file")
+        raise M.error("file", M.UPLOAD_REQUIRED)
     content_type = (upload.content_type or "").split(";")[0].strip().lower()
     if not content_type.startswith("audio/"):
-        raise DomainError("only audio recordings (audio/*) are accepted", field="file")
+        raise M.error("file", M.UPLOAD_AUDIO_ONLY)
     content = await upload.read()
     if len(content) > MAX_ATTACHMENT_BYTES:
-        raise DomainError("the file is larger than 50 MB", field="file")
+        raise M.error("file", M.UPLOAD_TOO_LARGE, limit_mb=MAX_ATTACHMENT_BYTES // (1024 * 1024))
     if not content:
-        raise DomainError("the file is empty", field="file")
+        raise M.error("file", M.UPLOAD_EMPTY)
     attachment = await services.add_attachment(ctx, deal, data.get("task_id") or None,
                                                Path(upload.filename or "recording").name, content_type, content)
     return attachment_view(attachment)
@@ -532,7 +533,7 @@ async def post_import(session: NamedDependency[AsyncSession], runtime: NamedDepe
     access.require_roles(actor, access.LEAD, access.INTEGRATION)
     upload = data.get("file")
     if not isinstance(upload, UploadFile):
-        raise DomainError("a CSV file is required", field="file")
+        raise M.error("file", M.UPLOAD_CSV_REQUIRED)
     job = await imports.start_import(ctx_of(session, runtime, actor), upload.filename or "import.csv",
                                      await upload.read())
     return imports.import_view(job) | {"errors": []}

@@ -49,11 +49,13 @@ from datetime import UTC, date, datetime
 
 from shared.auth import Actor
 from shared.errors import DomainError
+from shared.messages import message_code
 from sqlalchemy import select
 
 from clients import crypto, rules
 from clients.models import Deadline, Import
 from clients.schemas import ClientIn, PaymentIn
+from shared import messages as M
 from shared import timers
 
 CHUNK = 20
@@ -103,9 +105,13 @@ def drop_secrets(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 class RowError(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.message = field, message
+    """A row the import cannot take: the column, and what is wrong as a message code (shared.messages) with
+    its parameters; `message` is the English text."""
+
+    def __init__(self, field: str, code: str, **params: str) -> None:
+        self.message = M.text(code, **params)
+        super().__init__(self.message)
+        self.field, self.code, self.params = field, code, params
 
 
 def parse_csv(raw: bytes) -> list[dict[str, str]]:
@@ -116,12 +122,12 @@ def parse_csv(raw: bytes) -> list[dict[str, str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise DomainError("the file is neither UTF-8 nor Windows-1251", field="file")
+        raise M.error("file", M.UPLOAD_ENCODING)
     sample = text[:4096]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     if not reader.fieldnames or "ID" not in [f.strip() for f in reader.fieldnames]:
-        raise DomainError("not an amoCRM deals export: no ID column", field="file")
+        raise M.error("file", M.UPLOAD_NOT_AMOCRM)
     return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
 
 
@@ -136,7 +142,7 @@ def parse_when(cal, raw: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise RowError(field, f"not a date: {raw!r} (DD.MM.YYYY HH:MM)") from None
+        raise RowError(field, M.IMPORT_NOT_A_DATE, value=raw, format="DD.MM.YYYY HH:MM") from None
     return parsed.replace(tzinfo=cal.tz) if parsed.tzinfo is None else parsed
 
 
@@ -146,34 +152,34 @@ def parse_day(raw: str, field: str) -> date:
             return datetime.strptime(raw, fmt).date()
         except ValueError:
             continue
-    raise RowError(field, f"not a date: {raw!r} (DD.MM.YYYY)")
+    raise RowError(field, M.IMPORT_NOT_A_DATE, value=raw, format="DD.MM.YYYY")
 
 
 def row_to_payment(cal, row: dict[str, str]) -> tuple[PaymentIn, str, dict[str, str]]:
     def need(column: str) -> str:
         value = row.get(column, "")
         if not value:
-            raise RowError(column, "required")
+            raise RowError(column, M.REQUIRED)
         return value
 
     external = need("ID")
     stage = STAGE_NAMES.get(need("Этап сделки").lower())
     if stage is None:
-        raise RowError("Этап сделки", f"unknown stage {row['Этап сделки']!r}")
+        raise RowError("Этап сделки", M.IMPORT_UNKNOWN_STAGE, value=row["Этап сделки"])
     kind = KIND_NAMES.get(need("Тип услуги").lower())
     if kind is None:
-        raise RowError("Тип услуги", f"unknown service {row['Тип услуги']!r}")
+        raise RowError("Тип услуги", M.IMPORT_UNKNOWN_SERVICE, value=row["Тип услуги"])
     payer = PAYER_NAMES.get((row.get("Тип плательщика") or "физ. лицо").lower())
     if payer is None:
-        raise RowError("Тип плательщика", f"unknown payer type {row['Тип плательщика']!r}")
+        raise RowError("Тип плательщика", M.IMPORT_UNKNOWN_PAYER, value=row["Тип плательщика"])
     paid_raw = row.get("Дата оплаты") or row.get("Дата создания") or ""
     if not paid_raw:
-        raise RowError("Дата оплаты", "required")
+        raise RowError("Дата оплаты", M.REQUIRED)
     paid_at = parse_when(cal, paid_raw, "Дата оплаты" if row.get("Дата оплаты") else "Дата создания")
     amount = need("Бюджет").replace("\u00a0", "").replace(" ", "").replace(",", ".")
     name = row.get("Контакт: ФИО") or row.get("Название сделки") or ""
     if not name:
-        raise RowError("Контакт: ФИО", "required")
+        raise RowError("Контакт: ФИО", M.REQUIRED)
     client = ClientIn(full_name=name, phone=row.get("Контакт: Телефон") or None,
                       instagram=row.get("Контакт: Instagram") or None, email=row.get("Контакт: Email") or None,
                       payer_type=payer, company_name=row.get("Компания") or None, bin=row.get("БИН") or None,
@@ -209,11 +215,11 @@ async def apply_stage(ctx, deal, stage: str, row: dict[str, str], paid_at: datet
     if target >= order.index("project_launched") and deal.period_no == 0:
         start_raw = row.get("Дата начала обслуживания", "")
         if not start_raw:
-            raise RowError("Дата начала обслуживания", "required for a launched deal (CL-8)")
+            raise RowError("Дата начала обслуживания", M.IMPORT_REQUIRED_LAUNCHED)
         start = parse_day(start_raw, "Дата начала обслуживания")
         for column in ("Логин Instagram", "Пароль Instagram"):
             if not row.get(column):
-                raise RowError(column, "required for a launched deal (CL-8)")
+                raise RowError(column, M.IMPORT_REQUIRED_LAUNCHED)
         launched_at = max(paid_at, rules.local_midnight(ctx.cal, start))
         await services.launch(ctx, deal, min(launched_at, ctx.now), start, row["Логин Instagram"],
                               row["Пароль Instagram"])
@@ -261,10 +267,13 @@ def import_handler(make_ctx):
                     await import_row(ctx, open_row(ctx.settings, job.rows[index]))
                 job.imported += 1
             except RowError as exc:
-                errors.append({"row": row_number, "field": exc.field, "message": exc.message})
+                errors.append({"row": row_number, "field": exc.field, "message": exc.message, "code": exc.code,
+                               "params": exc.params})
             except DomainError as exc:
                 for item in exc.errors or [{"field": None, "message": exc.message}]:
-                    errors.append({"row": row_number, "field": item.get("field"), "message": item["message"]})
+                    errors.append({"row": row_number, "field": item.get("field"), "message": item["message"],
+                                   "code": item.get("code") or message_code(item["message"]),
+                                   "params": item.get("params") or {}})
             job.processed = index + 1
         job.errors = errors
         if job.processed >= job.total:

@@ -11,7 +11,11 @@ from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from shared.calendar import BusinessCalendar
+from shared.agency import check_bik, check_bin, check_iban, normalize_iban
+from shared.agency_calendar import build as build_calendar
+from shared.calendar import BusinessCalendar, _parse_holidays, _parse_hours, _parse_tz, _parse_workdays
+
+from shared import messages as M
 
 STAGES = ("new", "contacted", "questionnaire_received", "project_launched", "notification_sent", "lost")
 SERVICE_KINDS = ("account_management", "complex_promotion")
@@ -33,12 +37,25 @@ class RuleValues:
     renewal_task_days_before_end: int = 3         # CL-11
     loss_after_days: int = 7                      # CL-13
     money_back_days: int = 10                     # CL-15
-    # CL-12 documents: the agency's own details printed on payment details and invoices.
-    agency_name: str = "SMM Pro Agency"
-    agency_bin: str = "000000000000"
-    agency_bank: str = "АО «Kaspi Bank»"
-    agency_iban: str = "KZ00 0000 0000 0000 0000"
-    agency_email: str = "service@smmpro.agency"
+    # CL-12 documents: the agency's own requisites. Empty until the lead enters them in Settings: a
+    # document never prints placeholder zeros; it says which requisites are missing (`missing_requisites`).
+    agency_name: str = ""
+    agency_bin: str = ""
+    agency_bank: str = ""
+    agency_bik: str = ""
+    agency_iban: str = ""
+    agency_address: str = ""
+    agency_signer: str = ""
+    agency_email: str = ""
+    # CAL-1, the business calendar the lead sets in Settings (empty: the process's AGENCY_* environment).
+    # Applied from the moment it is saved; the clients service announces it with
+    # `clients.agency.calendar_changed.v1` and every service computes new deadlines with it.
+    calendar_timezone: str = ""
+    calendar_hours: str = ""
+    calendar_workdays: str = ""
+    calendar_holidays: str = ""
+    # The language new staff accounts and the public pages (questionnaire, approval) start in (gateway).
+    default_language: str = ""
 
     @classmethod
     def names(cls) -> dict[str, type]:
@@ -46,35 +63,105 @@ class RuleValues:
 
     @classmethod
     def coerce(cls, key: str, value: object) -> object:
-        """Validate one setting's value; raises ValueError naming what is wrong."""
+        """Validate one setting's value; raises SettingError with a message code (shared.messages)."""
         kinds = cls.names()
         if key not in kinds:
-            raise ValueError(f"unknown setting {key!r}")
+            raise SettingError(M.UNKNOWN_SETTING)
         kind = kinds[key]
         if kind is bool:
             if not isinstance(value, bool):
-                raise ValueError("must be true or false")
+                raise SettingError(M.BOOLEAN)
             return value
         if kind in (int, float):
+            if isinstance(value, str):
+                try:
+                    value = float(value.strip().replace(",", ".")) if value.strip() else value
+                except ValueError:
+                    raise SettingError(M.NUMBER) from None
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError("must be a number")
+                raise SettingError(M.NUMBER)
             if value < 0:
-                raise ValueError("must not be negative")
+                raise SettingError(M.NOT_NEGATIVE)
             if kind is int:
                 if int(value) != value:
-                    raise ValueError("must be a whole number")
+                    raise SettingError(M.WHOLE)
+                value = int(value)
+            elif float(value).is_integer():
                 value = int(value)
             if key == "period_months" and value < 1:
-                raise ValueError("must be at least 1")
+                raise SettingError(M.AT_LEAST_ONE)
             return value
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError("must be a non-empty string")
+        if not isinstance(value, str):
+            raise SettingError(M.REQUIRED)
+        value = value.strip()
+        if key == "default_language":
+            if value not in LANGUAGES:
+                raise SettingError(M.LANGUAGE)
+            return value
+        if key in REQUISITES or key.startswith("calendar_"):
+            return check_agency_value(key, value)
+        if not value:
+            raise SettingError(M.REQUIRED)
         if key == "first_call_morning":
             try:
                 time.fromisoformat(value)
             except ValueError:
-                raise ValueError("must be HH:MM") from None
+                raise SettingError(M.TIME_FORMAT) from None
         return value
+
+    def missing_requisites(self) -> list[str]:
+        """CL-12: the requisites a document needs and the agency has not entered yet."""
+        return [key for key in REQUIRED_REQUISITES if not getattr(self, key)]
+
+    def calendar(self, base: BusinessCalendar) -> BusinessCalendar:
+        """The calendar the lead set (CAL-1); each part left empty keeps the process's own."""
+        if not any((self.calendar_timezone, self.calendar_hours, self.calendar_workdays, self.calendar_holidays)):
+            return base
+        return build_calendar(base, self.calendar_timezone, self.calendar_hours, self.calendar_workdays,
+                              self.calendar_holidays)
+
+
+class SettingError(ValueError):
+    """A setting's value is refused: `code` is a shared.messages code."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(M.text(code))
+        self.code = code
+
+
+LANGUAGES = ("ru", "kk", "en", "zh")
+REQUISITES = ("agency_name", "agency_bin", "agency_bank", "agency_bik", "agency_iban", "agency_address",
+              "agency_signer", "agency_email")
+REQUIRED_REQUISITES = ("agency_name", "agency_bin", "agency_bank", "agency_bik", "agency_iban", "agency_address",
+                       "agency_signer")
+
+
+def check_agency_value(key: str, value: str) -> str:
+    """Requisites and calendar parts: empty is allowed (not entered yet / the environment's); otherwise the
+    value must be well-formed (BIN checksum, KZ IBAN, BIK; calendar syntax of shared.calendar)."""
+    if not value:
+        return value
+    code = None
+    if key == "agency_bin":
+        code = check_bin(value)
+    elif key == "agency_iban":
+        code = check_iban(value)
+        value = normalize_iban(value)
+    elif key == "agency_bik":
+        code = check_bik(value)
+        value = value.upper()
+    elif key.startswith("calendar_"):
+        parse, code_if_bad = {
+            "calendar_timezone": (_parse_tz, M.CALENDAR_TZ), "calendar_hours": (_parse_hours, M.CALENDAR_HOURS),
+            "calendar_workdays": (_parse_workdays, M.CALENDAR_WORKDAYS),
+            "calendar_holidays": (_parse_holidays, M.CALENDAR_HOLIDAYS)}[key]
+        try:
+            parse(value)
+        except ValueError:
+            code = code_if_bad
+    if code:
+        raise SettingError(code)
+    return value
 
 
 # ----------------------------------------------------------------------------- CL-3

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import msgspec
 from shared.errors import DomainError
 
+from shared import messages as M
+
 ServiceKind = Literal["account_management", "complex_promotion"]
 PayerType = Literal["individual", "legal"]
 
@@ -146,7 +148,9 @@ class Errors:
         self.items: list[dict[str, str]] = []
 
     def add(self, field: str, message: str) -> None:
-        self.items.append({"field": field, "message": message})
+        """A field error; a fixed message carries its code (shared.messages) for the gateway to translate."""
+        code = M.message_code(message)
+        self.items.append({"field": field, "message": message, **({"code": code, "params": {}} if code else {})})
 
     def require(self, field: str, value: object) -> None:
         if value is None or (isinstance(value, str) and not value.strip()):

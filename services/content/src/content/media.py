@@ -23,6 +23,7 @@ from sqlalchemy import select
 from content.models import MediaFile
 from content.plans import Gone, iso
 from content.services import Ctx
+from shared import messages as M
 
 PURPOSE = "content-media"
 REF = "media:"
@@ -48,12 +49,12 @@ def sniff(head: bytes) -> str | None:
 async def store(ctx: Ctx, deal_id: str, filename: str, data: bytes) -> MediaFile:
     """Keep an uploaded file (422 naming `file` when it is empty, too big or not JPEG / MP4 / MOV)."""
     if not data:
-        raise DomainError("the file is empty", field="file")
+        raise M.error("file", M.UPLOAD_EMPTY)
     if len(data) > MAX_BYTES:
-        raise DomainError(f"at most {MAX_BYTES // (1024 * 1024)} MB", field="file")
+        raise M.error("file", M.UPLOAD_AT_MOST, limit_mb=MAX_BYTES // (1024 * 1024))
     content_type = sniff(data[:16])
     if content_type is None:
-        raise DomainError("Instagram publishes JPEG images and MP4 or MOV videos only", field="file")
+        raise M.error("file", M.UPLOAD_MEDIA_KIND)
     media = MediaFile(deal_id=deal_id, filename=(filename or "upload")[:300], content_type=content_type,
                       size=len(data), sha256=hashlib.sha256(data).hexdigest(), created_by=ctx.actor.login,
                       created_at=ctx.now)

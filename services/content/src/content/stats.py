@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from content import rules, stats_rules
 from content.models import Account, ClientProfile, StatDay, StatImport, StatWeek
 from content.services import Ctx
+from shared import messages as M
 
 MAX_WEEKS = 104
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -32,9 +33,9 @@ async def import_csv(ctx: Ctx, account: Account, filename: str, content: bytes) 
     """CO-7: read the file's daily figures by header name; good rows are stored (a day again replaces it),
     bad rows come back with their row number, field and reason. The same file again → the same import."""
     if not content.strip():
-        raise DomainError("the file is empty", field="file")
+        raise M.error("file", M.UPLOAD_EMPTY)
     if len(content) > MAX_FILE_BYTES:
-        raise DomainError("at most 5 MB", field="file")
+        raise M.error("file", M.UPLOAD_AT_MOST, limit_mb=MAX_FILE_BYTES // (1024 * 1024))
     digest = hashlib.sha256(content).hexdigest()
     existing = (await ctx.session.execute(select(StatImport).where(
         StatImport.deal_id == account.deal_id, StatImport.sha256 == digest))).scalar_one_or_none()

@@ -16,7 +16,7 @@ from shared.service import ServiceSpec, create_service_app
 from shared.settings import Settings
 from shared.telemetry import trace_url
 
-from gateway import i18n
+from gateway import agency, i18n
 from gateway.config import GatewayConfig
 from gateway.guards import page_exception_handlers, page_guard
 from gateway.models import Base
@@ -33,11 +33,12 @@ from gateway.staff import seed_demo_staff
 
 def spec(settings: Settings) -> ServiceSpec:
     i18n.load_all()
+    i18n.set_agency_default("")   # until the clients service says otherwise (gateway/agency.py)
     pages = Router(path="/", route_handlers=[*page_routes, *events_docs.routes], guards=[page_guard],
                    middleware=[WebSessionMiddleware, PeopleMiddleware], include_in_schema=False)
     static = create_static_files_router(path="/static", directories=[STATIC_DIR], name="static",
                                         cache_control=None)
-    engine = create_template_engine(settings.calendar)
+    engine = create_template_engine(settings)   # follows the lead's calendar (gateway/agency.py)
     engine.engine.globals["deal_trace_url"] = trace_url   # "this deal's trace" (ZABOTA_TRACE_URL, issue 14)
     return ServiceSpec(
         name="gateway",
@@ -45,6 +46,7 @@ def spec(settings: Settings) -> ServiceSpec:
         uses_bus=False,
         public_routes=[pages, static, *proxy_routes],
         on_startup=[open_http_client, seed_demo_staff],
+        loops=lambda runtime: {"agency settings": lambda: agency.follow(runtime)},
         app_options={
             "template_config": TemplateConfig(instance=engine),
             "dependencies": {"services": Provide(provide_services, sync_to_thread=False)},

@@ -21,6 +21,16 @@ LANGUAGES: dict[str, str] = {"ru": "Русский", "kk": "Қазақша", "en
 DEFAULT_LANGUAGE = "ru"
 
 _current: ContextVar[str] = ContextVar("zabota_language", default=DEFAULT_LANGUAGE)
+# The agency's default (Settings, issue 9): new accounts and visitors who have not chosen start in it.
+_agency_default: list[str] = [DEFAULT_LANGUAGE]
+
+
+def set_agency_default(language: str) -> None:
+    _agency_default[0] = normalize(language) or DEFAULT_LANGUAGE
+
+
+def agency_default() -> str:
+    return _agency_default[0]
 
 
 def N_(message: str) -> str:

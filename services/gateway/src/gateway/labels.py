@@ -72,6 +72,10 @@ QUESTIONS: list[tuple[str, str]] = [
     ("notes", N_("Anything else we should know")),
 ]
 
+# Answer keys the API accepts besides the form's own (older questionnaires, the demo seed, integrations).
+EXTRA_QUESTION_KEYS: dict[str, str] = {"niche": N_("Niche"), "tone": N_("Tone of voice"), "goal": N_("Goal"),
+                                       "competitors": N_("Competitors"), "budget": N_("Budget")}
+
 # What a deadline is about (clients `what_code`): a task kind (TASK_KINDS) or one of these.
 DEADLINE_WHAT: dict[str, str] = {"first_post": N_("First published post")}
 LOST_REASONS: dict[str, str] = {"declined": N_("the client declined"), "unpaid": N_("not paid in time"),
@@ -126,10 +130,15 @@ CLIENT_FIELDS: dict[str, str] = {
     "payer_type": N_("Payer"), "company_name": N_("Company name"), "bin": N_("BIN/IIN"), "notes": N_("Notes"),
 }
 
+# Our services, as the pages name them (System status, "service unavailable").
+SERVICES: dict[str, str] = {"clients": N_("Clients and deals"), "content": N_("Content"),
+                            "engagement": N_("Care inbox"), "payroll": N_("Payroll"), "gateway": N_("Web pages")}
+
 _TABLES: dict[str, dict[str, str]] = {
+    "service": SERVICES,
     "stage": STAGES, "kind": SERVICE_KINDS, "payer": PAYER_TYPES, "deadline": DEADLINE_STATES,
     "task": TASK_STATUSES, "taskkind": TASK_KINDS, "lead": LEAD_STAGES, "funnel": FUNNEL_STEPS, "import": IMPORT_STATUSES,
-    "month": MONTH_STATES, "pay": PAY_RULES, "criterion": BEST_MANAGER_CRITERIA, "question": dict(QUESTIONS),
+    "month": MONTH_STATES, "pay": PAY_RULES, "criterion": BEST_MANAGER_CRITERIA, "question": {**dict(QUESTIONS), **EXTRA_QUESTION_KEYS},
     "lost": LOST_REASONS, "document": DOCUMENT_KINDS, "checklist": CHECKLIST_ITEMS, "clientfield": CLIENT_FIELDS,
 }
 
@@ -211,9 +220,20 @@ def timeline_text(entry: dict[str, Any]) -> str:
         return str(entry.get("summary") or "")
 
 
+def field_name(name: str | None) -> str:
+    """A field a service names (`client.phone`, an amoCRM column) as the reader calls it."""
+    if not name:
+        return "—"
+    key = name.removeprefix("client.")
+    msgid = CLIENT_FIELDS.get(key)
+    return gettext(msgid) if msgid else name
+
+
 def template_globals() -> dict[str, Any]:
+    from gateway import messages
     from gateway.pages import content_labels  # the content pages' names (issue 10)
 
     return {**content_labels.template_globals(),
             "label": label, "task_title": task_title, "deadline_what": deadline_what, "timeline_text": timeline_text,
-            "options": options, "STAGES": list(STAGES), "MANUAL_STAGES": MANUAL_STAGES}
+            "options": options, "STAGES": list(STAGES), "MANUAL_STAGES": MANUAL_STAGES,
+            "say_item": messages.say_item, "line_note": messages.line_note, "field_name": field_name}

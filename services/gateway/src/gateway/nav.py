@@ -40,6 +40,7 @@ NAV: list[NavItem] = [
     NavItem("payroll", N_("Payroll")),
     NavItem("payroll_rules", N_("Pay rules")),
     NavItem("staff_list", N_("Staff")),
+    NavItem("settings", N_("Settings")),
     NavItem("status", N_("System status")),
     NavItem("events_docs", N_("Event catalogue")),
 ]

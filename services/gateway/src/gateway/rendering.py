@@ -48,8 +48,9 @@ HTMX_CONFIG = {
 }
 
 
-def local_filter(calendar: BusinessCalendar):
-    """`{{ ts|local }}`: a UTC timestamp in the agency's time zone (CAL-1: every page shows local time)."""
+def local_filter(calendar: BusinessCalendar | Any):
+    """`{{ ts|local }}`: a UTC timestamp in the agency's time zone (CAL-1: every page shows local time).
+    Given the process's Settings, it follows the calendar the lead sets (gateway/agency.py)."""
 
     def local(value: datetime | str | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
         if isinstance(value, str):   # the services answer ISO-8601 strings
@@ -59,7 +60,8 @@ def local_filter(calendar: BusinessCalendar):
                 return value
         if value is None:
             return ""
-        return calendar.local(value).strftime(fmt)
+        current = calendar if isinstance(calendar, BusinessCalendar) else calendar.calendar
+        return current.local(value).strftime(fmt)
 
     return local
 
@@ -96,7 +98,7 @@ def role_choices() -> list[tuple[str, str]]:
     return [(role, i18n.gettext(label)) for role, label in ROLES.items()]
 
 
-def create_template_engine(calendar: BusinessCalendar) -> JinjaTemplateEngine:
+def create_template_engine(calendar: BusinessCalendar | Any) -> JinjaTemplateEngine:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(("html",)),

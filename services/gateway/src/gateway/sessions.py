@@ -129,7 +129,7 @@ async def _load(scope: Scope) -> WebContext:
     cookies = connection.cookies
     switch = i18n.normalize(connection.query_params.get("lang"))
     config = gateway_config(connection)
-    web = WebContext(staff=None, csrf_token="", language=i18n.DEFAULT_LANGUAGE,
+    web = WebContext(staff=None, csrf_token="", language=i18n.agency_default(),
                      secure=not _is_local_http(connection), https=served_over_https(scope), config=config)
 
     token = cookies.get(web.cookie_key(SESSION_COOKIE))
@@ -162,7 +162,7 @@ async def _load(scope: Scope) -> WebContext:
             web.set_cookie(CSRF_COOKIE, nonce)
         web.csrf_token = _anonymous_csrf_token(nonce, settings.secret_key)
         chosen = i18n.normalize(cookies.get(LANGUAGE_COOKIE))
-        web.language = chosen or i18n.DEFAULT_LANGUAGE
+        web.language = chosen or i18n.agency_default()
         web.language_chosen = chosen is not None
         if switch and switch != chosen:
             web.language, web.language_chosen = switch, True

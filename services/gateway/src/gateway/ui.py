@@ -35,7 +35,9 @@ def form_errors(exc: ServiceError, default_field: str = "form") -> dict[str, str
     for item in exc.errors:
         field = str(item.get("field") or default_field)
         field = field.removeprefix("client.")
-        message = say(str(item.get("message", "")))
+        from gateway.messages import say_item
+
+        message = say_item(item)
         errors[field] = f"{errors[field]} {message}" if field in errors else message
     if not errors:
         errors[default_field] = say(exc.detail)

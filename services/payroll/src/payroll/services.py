@@ -10,6 +10,7 @@ rule-set versions live in `rule_sets.py`, the roster in `roster.py`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ from payroll.rules import (
     next_month,
     rank_best_manager,
 )
+from shared import messages as M
 
 # Refusal codes (the gateway words them): closing with an unresolved PAY-7 tie; picking outside a tie.
 TIE_UNRESOLVED = "payroll.best_manager_tie_unresolved"
@@ -122,14 +124,14 @@ def best_line(month: str, manager: str, book: RuleBook, why: dict[str, Any], tz:
             "currency": book.currency, "deal_id": None, "event_id": None, "deadline_id": None,
             "occurred_at": month_start_utc(next_month(month), tz) - timedelta(microseconds=1),
             "trace_id": None, "note": f"best manager of {month}: {why.get('reason', '')}",
-            "adjusts_month": None, "corrects_line_id": None}
+            "adjusts_month": None, "corrects_line_id": None, "month": month}
 
 
 def base_line(month: str, manager: str, book: RuleBook, tz: ZoneInfo) -> dict[str, Any]:
     return {"id": None, "manager": manager, "rule": "PAY-1", "amount_minor": book.amount("PAY-1"),
             "currency": book.currency, "deal_id": None, "event_id": None, "deadline_id": None,
             "occurred_at": month_start_utc(month, tz), "trace_id": None, "note": f"base salary {month}",
-            "adjusts_month": None, "corrects_line_id": None}
+            "adjusts_month": None, "corrects_line_id": None, "month": month}
 
 
 def why_seen_by(why: dict[str, Any], manager: str) -> dict[str, Any]:
@@ -203,13 +205,15 @@ async def month_view(session: AsyncSession, month: str, tz: ZoneInfo, only: str 
 
 LINE_COLUMNS = (LedgerLine.id, LedgerLine.manager, LedgerLine.rule, LedgerLine.amount_minor, LedgerLine.currency,
                 LedgerLine.deal_id, LedgerLine.source_event_id, LedgerLine.deadline_id, LedgerLine.occurred_at,
-                LedgerLine.trace_id, LedgerLine.note, LedgerLine.adjusts_month, LedgerLine.corrects_line_id)
+                LedgerLine.trace_id, LedgerLine.note, LedgerLine.adjusts_month, LedgerLine.corrects_line_id,
+                LedgerLine.deadline_rule, LedgerLine.month)
 
 
 def _line_dict(row: Any) -> dict[str, Any]:
     return {"id": row[0], "manager": row[1], "rule": row[2], "amount_minor": row[3], "currency": row[4],
             "deal_id": row[5], "event_id": row[6], "deadline_id": row[7], "occurred_at": row[8],
-            "trace_id": row[9], "note": row[10], "adjusts_month": row[11], "corrects_line_id": row[12]}
+            "trace_id": row[9], "note": row[10], "adjusts_month": row[11], "corrects_line_id": row[12],
+            "deadline_rule": row[13], "month": row[14]}
 
 
 async def stored_lines(session: AsyncSession, month: str, manager: str | None = None, offset: int = 0,
@@ -237,7 +241,41 @@ def line_json(line: dict[str, Any]) -> dict[str, Any]:
             "deal_id": line["deal_id"], "event_id": line["event_id"],
             "occurred_at": line["occurred_at"].isoformat(), "note": line["note"], "id": line["id"],
             "deadline_id": line["deadline_id"], "trace_id": line["trace_id"],
-            "adjusts_month": line["adjusts_month"], "corrects_line_id": line["corrects_line_id"]}
+            "adjusts_month": line["adjusts_month"], "corrects_line_id": line["corrects_line_id"],
+            **note_code(line)}
+
+
+LINE_CODES = {"PAY-1": M.LINE_BASE_SALARY, "PAY-2": M.LINE_RENEWAL, "PAY-3": M.LINE_LOST, "PAY-4": M.LINE_REFUND,
+              "PAY-5": M.LINE_NO_REFUND, "PAY-6": M.LINE_DEADLINE, "PAY-7": M.LINE_BEST_MANAGER}
+
+
+_WAIVED = re.compile(r"deadline (\S+) waived by (\S+): (.*)$", re.S)
+_MET = re.compile(r"deadline (\S+) met at ")
+
+
+def note_code(line: dict[str, Any]) -> dict[str, Any]:
+    """What a statement line is about as a message code + parameters (issue 9: the gateway says it in the
+    reader's language; `note` stays the English text for the CSV and the API). A reversal names the line it
+    reverses; a line of a closed month's fact says which month it corrects (`adjusts_month`, shown apart)."""
+    month = line.get("adjusts_month") or line.get("month") or str(line["occurred_at"])[:7]
+    if line.get("corrects_line_id"):
+        # The reversal's own note (ledger.reverse) names the fact behind it: a waiver keeps its reason.
+        note, params = str(line.get("note") or ""), {"line": line["corrects_line_id"]}
+        if waived := _WAIVED.search(note):
+            return {"note_code": M.LINE_REVERSAL_WAIVED,
+                    "note_params": {**params, "rule": waived[1], "by": waived[2], "reason": waived[3]}}
+        if met := _MET.search(note):
+            return {"note_code": M.LINE_REVERSAL_MET, "note_params": {**params, "rule": met[1]}}
+        return {"note_code": M.LINE_REVERSAL, "note_params": params}
+    code = LINE_CODES.get(line["rule"])
+    if code is None:
+        return {"note_code": None, "note_params": {}}
+    params: dict[str, Any] = {}
+    if code in (M.LINE_BASE_SALARY, M.LINE_BEST_MANAGER):
+        params["month"] = month
+    elif code == M.LINE_DEADLINE:
+        params["rule"] = line.get("deadline_rule") or ""
+    return {"note_code": code, "note_params": params}
 
 
 async def statements(session: AsyncSession, month: str, tz: ZoneInfo, only: str | None = None) -> list[dict]:
@@ -289,9 +327,9 @@ async def close_month(session: AsyncSession, month: str, by: str, tz: ZoneInfo, 
     check_month(month)
     await ledger_lock(session, exclusive=True)
     if await is_closed(session, month):
-        raise Conflict(f"{month} is already closed", field="month")
+        raise Conflict(M.text(M.MONTH_CLOSED, month=month), errors=[M.item("month", M.MONTH_CLOSED, month=month)])
     if clock.now() < month_start_utc(next_month(month), tz):
-        raise Conflict(f"{month} has not ended yet (agency time)", field="month")
+        raise Conflict(M.text(M.MONTH_NOT_ENDED, month=month), errors=[M.item("month", M.MONTH_NOT_ENDED, month=month)])
     view = await month_view(session, month, tz)
     tie = view.why.get("tie")
     if view.best_manager is None and tie:

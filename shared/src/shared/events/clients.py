@@ -187,3 +187,18 @@ class LeadStageChanged(Event, frozen=True, kw_only=True):
     conversation_ids: list[str] = []
     owner: str = ""
     disqualified: str | None = None
+
+
+@event("clients.agency.calendar_changed.v1")
+class AgencyCalendarChanged(Event, frozen=True, kw_only=True):
+    """CAL-1: the lead changed the agency's business calendar in Settings. Carries the whole calendar (each
+    part empty = the process's AGENCY_* environment value), so the newest message alone is the state:
+    every service applies it at once and reads the stream's last one when it starts
+    (shared/agency_calendar.py). `version` grows with every change."""
+
+    version: int
+    timezone: str = ""
+    working_hours: str = ""
+    workdays: str = ""
+    holidays: str = ""
+    changed_by: str = ""

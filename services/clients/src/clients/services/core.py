@@ -38,6 +38,7 @@ from clients.schemas import (
     Errors,
     check_aware,
 )
+from shared import messages as M
 from shared import timers
 
 SYSTEM = Actor(login="system", role="integration")
@@ -87,18 +88,41 @@ async def rule_values(session: AsyncSession, at: datetime) -> RuleValues:
 
 
 async def put_settings(ctx: Ctx, values: dict[str, Any], effective_from: datetime) -> None:
+    """Store the changed settings from `effective_from` on, audited. A change of the calendar (CAL-1) takes
+    effect at once: announced with `clients.agency.calendar_changed.v1` (the whole calendar, versioned), which
+    every service applies (shared/agency_calendar.py), this one included."""
+    from shared.events.clients import AgencyCalendarChanged
+
+    from clients.rules import SettingError
+
     errors = Errors()
     coerced: dict[str, Any] = {}
     for key, value in values.items():
         try:
             coerced[key] = RuleValues.coerce(key, value)
-        except ValueError as exc:
-            errors.add(f"values.{key}", str(exc))
+        except SettingError as exc:
+            errors.items.append(M.item(f"values.{key}", exc.code))
     errors.raise_if_any("invalid settings")
+    calendar_keys = [k for k in coerced if k.startswith("calendar_")]
+    if calendar_keys:
+        effective_from = min(effective_from, ctx.now)
     for key, value in coerced.items():
         ctx.session.add(RuleSetting(key=key, value=value, effective_from=effective_from, created_at=ctx.now,
                                     created_by=ctx.actor.login))
     ctx.audit("settings.changed", None, values=coerced, effective_from=effective_from.isoformat())
+    if calendar_keys:
+        await ctx.session.flush()
+        current = await rule_values(ctx.session, ctx.now)
+        try:
+            current.calendar(ctx.settings.calendar)
+        except ValueError:
+            raise DomainError("invalid settings", errors=[M.item("values.calendar_hours", M.CALENDAR_HOURS)]) from None
+        version = (await ctx.session.execute(select(func.count()).select_from(RuleSetting).where(
+            RuleSetting.key.like("calendar\\_%", escape="\\")))).scalar_one()
+        ctx.emit(AgencyCalendarChanged(
+            version=version, timezone=current.calendar_timezone, working_hours=current.calendar_hours,
+            workdays=current.calendar_workdays, holidays=current.calendar_holidays, changed_by=ctx.actor.login,
+            occurred_at=ctx.now))
 
 
 async def put_staff(ctx: Ctx, login: str, role: str, full_name: str, active: bool) -> StaffMember:

@@ -22,12 +22,14 @@ from gateway.pages import (
     monitoring,
     payroll,
     sales,
+    settings,
     staff,
     status,
     webform,
 )
 
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *clients.routes, *leads.routes, *payroll.routes,
-               *staff.routes, *status.routes, *content.routes, *content_board.routes, *content_public.routes,
-               *content_stats.routes, *content_instagram.routes, *media.routes, *care_quality.routes,
-               *monitoring.routes, *sales.routes, *webform.routes, *inbox_admin.routes, *inbox.routes]
+               *staff.routes, *status.routes, *settings.routes, *content.routes, *content_board.routes,
+               *content_public.routes, *content_stats.routes, *content_instagram.routes, *media.routes,
+               *care_quality.routes, *monitoring.routes, *sales.routes, *webform.routes, *inbox_admin.routes,
+               *inbox.routes]

@@ -122,12 +122,13 @@ async def lead_context(request: Request, services: ServiceClient) -> dict[str, A
     now, calendar = _now(request), _calendar(request)
     today = calendar.local(now).date()
     month = month_of(now, request)
-    tasks, breached, stages, payroll, letters = await asyncio.gather(
+    tasks, breached, stages, payroll, letters, agency = await asyncio.gather(
         _safe(services.get("clients", "/tasks", params={"status": "open", "limit": "200"})),
         _safe(services.get("clients", "/deadlines", params={"state": "breached", "sort": "-due_at", "limit": "200"})),
         _safe(deals_by_stage(services, {})),
         _safe(services.get("payroll", f"/months/{month}")),
-        dead_letter_counts(services))
+        dead_letter_counts(services),
+        _safe(services.get("clients", "/settings")))
     overdue: dict[str, list[dict[str, Any]]] = {}
     for task in sort_tasks(request, tasks or [])["overdue"]:
         overdue.setdefault(task.get("assignee") or "", []).append(task)
@@ -142,7 +143,15 @@ async def lead_context(request: Request, services: ServiceClient) -> dict[str, A
     return {"team_overdue": sorted(overdue.items(), key=lambda kv: -len(kv[1])),
             "breached_today": sorted(breached_today.items(), key=lambda kv: -len(kv[1])),
             "stages": stages, "payroll": payroll, "standing": standing[:3], "month": month,
-            "letters": [(name, count) for name, count in letters if count], "clients_down": tasks is None}
+            "letters": [(name, count) for name, count in letters if count], "clients_down": tasks is None,
+            # CL-12: documents cannot be paid by until the requisites are entered; the lead is told here.
+            "requisites_missing": missing_requisites((agency or {}).get("values") or {}) if agency else []}
+
+
+def missing_requisites(values: dict[str, Any]) -> list[str]:
+    from gateway.pages.settings import missing_requisites as missing
+
+    return missing(values)
 
 
 async def dead_letter_counts(services: ServiceClient) -> list[tuple[str, int]]:

@@ -218,12 +218,22 @@ async def payroll_statement_csv(request: Request, services: Services, month: Fro
 def rules_form_defaults(current: dict[str, Any], month: str) -> dict[str, str]:
     form = {"effective_from": month, "currency": current.get("currency", "KZT"),
             "default_fine": current.get("default_fine", "0"),
-            "best_manager_rule": ", ".join(current.get("best_manager_rule", []))}
+            **{f"criterion_{i + 1}": c for i, c in enumerate(current.get("best_manager_rule", []))}}
     for rule in PAY_RULES:
         if rule != "PAY-6":
             form[f"amount_{rule}"] = current.get("amounts", {}).get(rule, "")
-    form["fines"] = "\n".join(f"{k}={v}" for k, v in current.get("deadline_fines", {}).items())
+    for rule, amount in current.get("deadline_fines", {}).items():
+        form[f"fine_{rule}"] = amount
     return form
+
+
+# PAY-6: the deadline rules a fine can be set for (CAL-3 deadlines of the clients and content services).
+FINE_RULES = ("CL-3", "CL-6", "CL-7", "CL-9", "CL-11", "CO-3", "CO-5")
+
+
+def fine_rules(current: dict[str, Any]) -> list[str]:
+    return sorted(set(FINE_RULES) | set(current.get("deadline_fines", {})),
+                  key=lambda r: (r[:2], int(r[3:]) if r[3:].isdigit() else 0))
 
 
 async def rules_context(request: Request, services: ServiceClient, form: dict[str, str] | None = None,
@@ -231,7 +241,8 @@ async def rules_context(request: Request, services: ServiceClient, form: dict[st
     rules = await services.get("payroll", "/rules")
     return {"rules": rules, "current": rules["current"], "history": list(reversed(rules.get("history", []))),
             "form": form or rules_form_defaults(rules["current"], rules["month"]), "errors": errors or {},
-            "notice": notice, "can_edit": staff_of(request).role == LEAD, "criteria": CRITERIA}
+            "notice": notice, "can_edit": staff_of(request).role == LEAD, "criteria": CRITERIA,
+            "fine_rules": fine_rules(rules["current"])}
 
 
 @get("/payroll/rules", name="payroll_rules", opt=READERS)
@@ -253,17 +264,17 @@ async def payroll_rules_create(request: Request, services: Services) -> Response
         body["amounts"] = amounts
     if form.get("default_fine", "").strip():
         body["default_fine"] = form["default_fine"].strip()
-    fines: dict[str, str] = {}
-    for line in form.get("fines", "").splitlines():
-        if not line.strip():
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            errors["fines"] = _("One rule per line, like CL-9=-5000.")
-            break
-        fines[key.strip()] = value.strip()
-    body["deadline_fines"] = fines
-    criteria = [c.strip() for c in form.get("best_manager_rule", "").split(",") if c.strip()]
+    # PAY-6 per deadline rule, one field each; an empty field means "the fine for any other deadline".
+    body["deadline_fines"] = {key.removeprefix("fine_"): value.strip() for key, value in form.items()
+                              if key.startswith("fine_") and value.strip()}
+    # PAY-7: the criteria in order, one choice each (an empty choice ends the list; a repeat is ignored).
+    criteria: list[str] = []
+    for i in range(1, len(CRITERIA) + 1):
+        choice = form.get(f"criterion_{i}", "").strip()
+        if choice and choice not in criteria:
+            criteria.append(choice)
+    if form.get("best_manager_rule", "").strip():        # the API-style list still works
+        criteria = [c.strip() for c in form["best_manager_rule"].split(",") if c.strip()]
     if criteria:
         body["best_manager_rule"] = criteria
     if not errors:
@@ -273,7 +284,8 @@ async def payroll_rules_create(request: Request, services: Services) -> Response
             if exc.status_code not in (409, 422):
                 raise
             errors = {("amount_" + k.removeprefix("amounts.") if k.startswith("amounts.") else
-                       "fines" if k.startswith("deadline_fines") else k): v
+                       "criterion_1" if k.startswith("best_manager_rule") else
+                       "fine_" + k.removeprefix("deadline_fines.") if k.startswith("deadline_fines.") else k): v
                       for k, v in form_errors(exc).items()}
     if not errors and not is_htmx(request):
         return redirect(request, "/payroll/rules")

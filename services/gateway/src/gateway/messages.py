@@ -1,0 +1,98 @@
+"""The services' message codes (shared.messages) in the reader's language (issue 9).
+
+Every code a service may send has a msgid here; test_messages.py fails when one is missing or is not
+translated in all four catalogues. A message without a code (free text a person wrote, or an older
+service) is shown as sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.i18n import N_, gettext
+from shared import messages as M
+
+MESSAGES: dict[str, str] = {
+    M.REQUIRED: N_("Required."),
+    M.BIN_LENGTH: N_("A BIN/IIN is 12 digits."),
+    M.BIN_CHECKSUM: N_("This BIN/IIN's control digit does not match: check the number."),
+    M.IBAN_FORMAT: N_("A Kazakh IBAN is KZ, 2 check digits and 16 characters (20 in all)."),
+    M.IBAN_CHECKSUM: N_("This IBAN's check digits do not match: check the number."),
+    M.BIK_FORMAT: N_("A BIK is 8 characters like CASPKZKA."),
+    M.TIME_FORMAT: N_("Enter a time like 11:00."),
+    M.NUMBER: N_("Enter a number."),
+    M.NOT_NEGATIVE: N_("Must not be negative."),
+    M.WHOLE: N_("Enter a whole number."),
+    M.AT_LEAST_ONE: N_("Must be at least 1."),
+    M.BOOLEAN: N_("Choose yes or no."),
+    M.CALENDAR_TZ: N_("Unknown time zone: use a name like Asia/Almaty."),
+    M.CALENDAR_HOURS: N_("Working hours start before they end, like 10:00–20:00."),
+    M.CALENDAR_WORKDAYS: N_("Choose at least one working day."),
+    M.CALENDAR_HOLIDAYS: N_("Holidays are dates like 2026-03-08, one per line."),
+    M.UNKNOWN_SETTING: N_("Unknown setting."),
+    M.LANGUAGE: N_("Choose one of the four languages."),
+    M.PHONE: N_("Enter a phone number like +7 701 123 45 67."),
+    M.EMAIL: N_("Enter an e-mail address like name@example.kz."),
+    M.DATETIME: N_("Enter a valid date and time."),
+    M.MONTH_NOT_ENDED: N_("%(month)s has not ended yet: a month is closed after its last day."),
+    M.MONTH_CLOSED: N_("%(month)s is already closed."),
+    M.LINE_BASE_SALARY: N_("Base salary for %(month)s"),
+    M.LINE_RENEWAL: N_("Renewal after a month of service"),
+    M.LINE_LOST: N_("Client lost after a month of service"),
+    M.LINE_REFUND: N_("Refund within 10 days of the first payment"),
+    M.LINE_NO_REFUND: N_("No refund within 10 days of the first payment"),
+    M.LINE_DEADLINE: N_("Deadline %(rule)s breached"),
+    M.LINE_BEST_MANAGER: N_("Best manager of %(month)s"),
+    M.LINE_REVERSAL: N_("Reverses line %(line)s"),
+    M.LINE_ADJUSTMENT: N_("Correction of %(month)s (closed)"),
+    M.LINE_REVERSAL_WAIVED: N_("Reverses line %(line)s: deadline %(rule)s waived by %(by)s: %(reason)s"),
+    M.LINE_REVERSAL_MET: N_("Reverses line %(line)s: deadline %(rule)s was met in time"),
+    M.UPLOAD_REQUIRED: N_("Choose a file."),
+    M.UPLOAD_AUDIO_ONLY: N_("Only audio recordings are accepted."),
+    M.UPLOAD_TOO_LARGE: N_("The file is larger than %(limit_mb)s MB."),
+    M.UPLOAD_EMPTY: N_("The file is empty."),
+    M.UPLOAD_AT_MOST: N_("The file may be at most %(limit_mb)s MB."),
+    M.UPLOAD_MEDIA_KIND: N_("Instagram publishes JPEG images and MP4 or MOV videos only."),
+    M.UPLOAD_CSV_REQUIRED: N_("Choose a CSV file."),
+    M.UPLOAD_ENCODING: N_("The file is neither UTF-8 nor Windows-1251."),
+    M.UPLOAD_NOT_AMOCRM: N_("This is not an amoCRM deals export: there is no ID column."),
+    M.IMPORT_UNKNOWN_STAGE: N_("Unknown stage “%(value)s”."),
+    M.IMPORT_UNKNOWN_SERVICE: N_("Unknown service “%(value)s”."),
+    M.IMPORT_UNKNOWN_PAYER: N_("Unknown payer type “%(value)s”."),
+    M.IMPORT_NOT_A_DATE: N_("“%(value)s” is not a date (%(format)s)."),
+    M.IMPORT_REQUIRED_LAUNCHED: N_("Required for a launched deal (CL-8)."),
+}
+_MONTH_PARAMS = ("month",)
+
+
+def say_code(code: str | None, params: dict[str, Any] | None = None, fallback: str = "") -> str:
+    """A code and its parameters in the request language; `fallback` (the English text) if the code is new
+    to this gateway or its parameters do not fit."""
+    msgid = MESSAGES.get(code or "")
+    if msgid is None:
+        return fallback
+    values = dict(params or {})
+    if "by" in values:   # a login the service names: the person's full name
+        from gateway.people import person
+
+        values["by"] = person(values["by"])
+    if any(name in values for name in _MONTH_PARAMS):
+        from gateway.rendering import month_name
+
+        values = {k: month_name(v) if k in _MONTH_PARAMS else v for k, v in values.items()}
+    try:
+        return gettext(msgid) % values if "%(" in msgid else gettext(msgid)
+    except (KeyError, TypeError, ValueError):
+        return fallback
+
+
+def say_item(item: dict[str, Any]) -> str:
+    """One error item of a service's 4xx (or an import row error) in the request language."""
+    message = str(item.get("message") or "")
+    code = item.get("code") or M.message_code(message)
+    return say_code(code, item.get("params"), message)
+
+
+def line_note(line: dict[str, Any]) -> str:
+    """A statement line's fact (payroll `note_code`), else the service's note."""
+    return say_code(line.get("note_code"), line.get("note_params"), str(line.get("note") or ""))
