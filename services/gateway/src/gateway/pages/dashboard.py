@@ -110,25 +110,27 @@ async def deals_by_stage(services: ServiceClient, params: dict[str, str]) -> lis
 async def manager_context(request: Request, services: ServiceClient) -> dict[str, Any]:
     staff = request.state.web.staff
     deal_params = {"manager": staff.login} if staff.role == CONTENT_MANAGER else {}
-    tasks, deadlines, stages = await asyncio.gather(
+    tasks, deadlines, stages, rounds = await asyncio.gather(
         _safe(services.get("clients", "/tasks", params={"status": "open", "assignee": staff.login, "limit": "200"})),
         _safe(services.get("clients", "/deadlines", params={"state": "open", "owner": staff.login, "limit": "200"})),
-        _safe(deals_by_stage(services, deal_params)))
+        _safe(deals_by_stage(services, deal_params)),
+        _safe(services.get("engagement", "/check-rounds")))   # EN-4: today's rounds of my clients
     return {"buckets": sort_tasks(request, tasks or []), "risk": at_risk(request, deadlines or []),
-            "stages": stages, "deal_params": deal_params, "clients_down": tasks is None}
+            "stages": stages, "deal_params": deal_params, "clients_down": tasks is None, "rounds": rounds or []}
 
 
 async def lead_context(request: Request, services: ServiceClient) -> dict[str, Any]:
     now, calendar = _now(request), _calendar(request)
     today = calendar.local(now).date()
     month = month_of(now, request)
-    tasks, breached, stages, payroll, letters, agency = await asyncio.gather(
+    tasks, breached, stages, payroll, letters, agency, rounds = await asyncio.gather(
         _safe(services.get("clients", "/tasks", params={"status": "open", "limit": "200"})),
         _safe(services.get("clients", "/deadlines", params={"state": "breached", "sort": "-due_at", "limit": "200"})),
         _safe(deals_by_stage(services, {})),
         _safe(services.get("payroll", f"/months/{month}")),
         dead_letter_counts(services),
-        _safe(services.get("clients", "/settings")))
+        _safe(services.get("clients", "/settings")),
+        _safe(services.get("engagement", "/check-rounds")))   # EN-4: the team's rounds today
     overdue: dict[str, list[dict[str, Any]]] = {}
     for task in sort_tasks(request, tasks or [])["overdue"]:
         overdue.setdefault(task.get("assignee") or "", []).append(task)
@@ -144,6 +146,7 @@ async def lead_context(request: Request, services: ServiceClient) -> dict[str, A
             "breached_today": sorted(breached_today.items(), key=lambda kv: -len(kv[1])),
             "stages": stages, "payroll": payroll, "standing": standing[:3], "month": month,
             "letters": [(name, count) for name, count in letters if count], "clients_down": tasks is None,
+            "rounds": rounds or [],
             # CL-12: documents cannot be paid by until the requisites are entered; the lead is told here.
             "requisites_missing": missing_requisites((agency or {}).get("values") or {}) if agency else []}
 
