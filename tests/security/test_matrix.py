@@ -567,9 +567,11 @@ READERS = frozenset({"lead", "content_manager", "ad_manager", "growth", "analyst
 PAGE_READ_ALL = frozenset({"lead", "analyst"})
 CONTENT_READERS = frozenset({"lead", "content_manager", "analyst"})
 TRIAGE_PAGES = frozenset({"lead", "monitoring"})
-INBOX_PAGES = frozenset({"lead", "senior_agent", "care_agent", "monitoring"})
+# EN-4: content/ad managers and growth open the inbox for their own clients' check rounds (the foreign deal is
+# manager2's: they do not see it).
+INBOX_PAGES = frozenset({"lead", "senior_agent", "care_agent", "monitoring", "content_manager", "ad_manager", "growth"})
 INBOX_PAGE_SEES = frozenset({"lead", "senior_agent", "monitoring"})
-INBOX_PAGE_WRITERS = frozenset({"lead", "senior_agent", "care_agent"})
+INBOX_PAGE_WRITERS = frozenset({"lead", "senior_agent", "care_agent", "content_manager", "ad_manager", "growth"})
 INBOX_SENIORS = frozenset({"lead", "senior_agent"})
 PAGES: list[Page] = [
     Page("GET", "/login", ANYONE), Page("POST", "/login", ANYONE, form={"login": "nobody", "password": ""}),   # no failed password:
@@ -706,6 +708,8 @@ PAGES: list[Page] = [
          form={"category": "matrix"}),
     Page("POST", "/inbox/{conversation_id}/priority", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS,
          form={"priority": "normal"}),
+    Page("POST", "/inbox/{conversation_id}/checked", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS),
+    Page("POST", "/inbox/{conversation_id}/quality", INBOX_SENIORS, form={"score": "4"}),
     Page("POST", "/inbox/{conversation_id}/ask", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS,
          form={"question": "page matrix?"}),
     Page("GET", "/inbox/channels", LEAD_ONLY),

@@ -35,13 +35,25 @@ from shared.auth import staff_assertion_headers
 from gateway.config import gateway_config
 from gateway.i18n import N_, _
 from gateway.rendering import page, redirect, render
-from gateway.roles import CARE_AGENT, LEAD, MONITORING, SENIOR_AGENT, allow
+from gateway.roles import (
+    AD_MANAGER,
+    CARE_AGENT,
+    CONTENT_MANAGER,
+    GROWTH,
+    LEAD,
+    MONITORING,
+    SENIOR_AGENT,
+    allow,
+)
 from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable, service_url
 from gateway.ui import form_errors, page_number, page_of
 
 Services = NamedDependency[ServiceClient]
-READERS = allow(LEAD, SENIOR_AGENT, CARE_AGENT, MONITORING)
-WRITERS = allow(LEAD, SENIOR_AGENT, CARE_AGENT)
+# EN-4 (issue 12): content/ad managers and growth specialists check their own clients' comments and Direct twice a
+# day — they answer or mark them checked here; the engagement service shows them only the clients they manage.
+MANAGERS = (CONTENT_MANAGER, AD_MANAGER, GROWTH)
+READERS = allow(LEAD, SENIOR_AGENT, CARE_AGENT, MONITORING, *MANAGERS)
+WRITERS = allow(LEAD, SENIOR_AGENT, CARE_AGENT, *MANAGERS)
 KEEPERS = allow(LEAD, SENIOR_AGENT)
 PAGE_SIZE = 25
 SCOPES = ("mine", "unassigned", "all")
@@ -378,6 +390,25 @@ async def priority(request: Request, services: Services, conversation_id: FromPa
                       field="priority", notice=_("Priority saved."))
 
 
+@post("/inbox/{conversation_id:str}/checked", name="inbox_checked", opt=WRITERS)
+async def checked(request: Request, services: Services, conversation_id: FromPath[str]) -> Response:
+    """EN-4: nothing to answer (a thank-you, an emoji): the check round no longer waits for it."""
+    return await _act(request, services, conversation_id, "checked", {}, field="checked",
+                      notice=_("Marked as checked."))
+
+
+@post("/inbox/{conversation_id:str}/quality", name="inbox_quality", opt=KEEPERS)
+async def quality_mark(request: Request, services: Services, conversation_id: FromPath[str]) -> Response:
+    """EN-6: a senior agent's mark (1-5 and a note) on the conversation's first answer."""
+    form = await _form(request)
+    try:
+        score = int(form.get("score", ""))
+    except ValueError:
+        score = 0
+    return await _act(request, services, conversation_id, "quality-mark", {"score": score, "note": form.get("note", "")},
+                      field="score", notice=_("Mark saved."), form=form)
+
+
 @post("/inbox/{conversation_id:str}/ask", name="inbox_ask", opt=WRITERS)
 async def ask(request: Request, services: Services, conversation_id: FromPath[str]) -> Response:
     form = await _form(request)
@@ -391,4 +422,4 @@ async def ask(request: Request, services: Services, conversation_id: FromPath[st
 
 
 routes = [inbox, inbox_stream, conversation_page, conversation_thread, reply, note, assign, status, tags, category,
-          priority, ask]
+          priority, checked, quality_mark, ask]
