@@ -71,6 +71,6 @@ async def test_issue11_monitoring_staff_menu_has_the_mentions_and_their_sources(
     await page.click("button[type=submit]")
     await page.wait_for_url(base_url + "/")
     assert await page.locator(".mainnav a").all_inner_texts() == [
-        "Главная", "Упоминания", "Источники мониторинга", "Каталог событий"]
+        "Главная", "Входящие", "Упоминания", "Источники мониторинга", "Каталог событий"]
     # The engagement service is not running here: the dashboard says so instead of failing.
     assert "сервис обращений не отвечает" in await page.locator("main").inner_text()
