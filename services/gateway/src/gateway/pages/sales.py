@@ -22,7 +22,7 @@ from gateway.labels import LEAD_STAGES
 from gateway.pages.deals import Services, is_htmx
 from gateway.rendering import page, redirect
 from gateway.roles import CARE_AGENT, LEAD, SENIOR_AGENT, allow
-from gateway.service_client import ServiceClient, ServiceError
+from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.ui import form_errors
 
 SALES_STAFF = allow(LEAD, SENIOR_AGENT, CARE_AGENT)   # those who answer the agency's sales accounts
@@ -84,7 +84,10 @@ async def answer(request: Request, services: ServiceClient, conversation_id: str
 
 @get("/inbox/{conversation_id:str}/lead", name="inbox_lead", opt=SALES_STAFF)
 async def inbox_lead(request: Request, services: Services, conversation_id: FromPath[str]) -> Response:
-    return panel(request, await panel_context(services, conversation_id))
+    try:
+        return panel(request, await panel_context(services, conversation_id))
+    except ServiceUnavailable:   # the panel loads into the conversation page: leave the page whole
+        return Response("", media_type="text/html", headers={"Vary": "HX-Request"})
 
 
 @post("/inbox/{conversation_id:str}/lead", name="inbox_lead_save", opt=SALES_STAFF)
