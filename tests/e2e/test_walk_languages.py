@@ -18,10 +18,11 @@ import pytest
 from babel.messages.pofile import read_po
 from clients.app import create_app as create_clients
 from content.app import create_app as create_content
+from engagement.app import create_app as create_engagement
 from gateway import i18n
 from gateway.app import create_app as create_gateway
 from payroll.app import create_app as create_payroll
-from shared.testing import free_port, make_settings
+from shared.testing import make_settings
 
 pytestmark = pytest.mark.browser
 
@@ -91,7 +92,7 @@ async def test_issue9_every_role_every_menu_page_in_four_languages(browser_page,
     urls = {"clients": live_server(create_clients(settings("clients"))),
             "content": live_server(create_content(settings("content"))),
             "payroll": live_server(create_payroll(settings("payroll"))),
-            "engagement": f"http://127.0.0.1:{free_port()}"}   # not built into pages yet: down is shown as down
+            "engagement": live_server(create_engagement(settings("engagement")))}
     gateway_url = live_server(create_gateway(settings("gateway", demo=True, service_urls=urls)))
     seed(gateway_url)
     i18n.load_all()

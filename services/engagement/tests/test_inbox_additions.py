@@ -15,7 +15,7 @@ AGENT = ("agent1", "care_agent")
 async def test_issue11_seeded_scripts_3_and_4_and_template_crud_by_senior_only(api) -> None:
     listed = await api.ok("get", "/templates", as_=AGENT)
     titles = {t["title"] for t in listed}
-    assert {"Script #3: the first call", "Script #4: renewal"} <= titles
+    assert {"Скрипт №3: первый звонок", "Скрипт №4: продление"} <= titles
     created = await api.ok("post", "/templates", {"title": "Доставка", "body": "{customer_name}, заказ едет",
                                                   "category": "Delivery"}, as_=SENIOR, status=201)
     assert created["category"] == "delivery"

@@ -276,7 +276,7 @@ async def test_issue11_channel_accounts_page_never_shows_secrets_and_registers_t
 async def test_issue11_templates_page_for_the_senior_agent(client: AsyncTestClient, engagement: Backend) -> None:
     csrf = await sign_in(client, "senior1")
     page = await client.get("/inbox/templates?lang=ru")
-    assert page.status_code == 200 and "Script #3" in page.text and "Script #4" in page.text
+    assert page.status_code == 200 and "Скрипт №3" in page.text and "Скрипт №4" in page.text
     bad = await client.post("/inbox/templates", data={"title": "", "body": "", "_csrf": csrf}, headers=HX)
     assert bad.status_code == 422
     made = await client.post("/inbox/templates", data={"title": "Доставка", "body": "{customer_name}, заказ в пути",

@@ -19,16 +19,17 @@ depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-# Seed 001's scripts, as examples the senior agent edits (the seed names them; their wording is ours).
+# Seed 001's scripts, as examples the senior agent edits (the seed names them; their wording is ours). They are the
+# agency's own data, written in its working language (Russian), like the templates the team adds.
 SEED_TEMPLATES = [
-    ("seed-script-3-first-call", "script", "onboarding", "Script #3: the first call",
+    ("seed-script-3-first-call", "script", "запуск", "Скрипт №3: первый звонок",
      "Здравствуйте, {customer_name}! Меня зовут {agent_name}, я ваш менеджер в агентстве по проекту "
      "{client_name}. Спасибо за оплату! Расскажу, как пройдёт запуск: сначала короткая анкета, затем "
      "контент-план на согласование. Когда вам удобно созвониться?"),
-    ("seed-script-4-renewal", "script", "renewal", "Script #4: renewal",
+    ("seed-script-4-renewal", "script", "продление", "Скрипт №4: продление",
      "Здравствуйте, {customer_name}! Это {agent_name}, ваш менеджер по проекту {client_name}. Через 3 дня "
      "заканчивается срок обслуживания. Подведём итоги месяца и обсудим продление?"),
-    ("seed-template-greeting", "template", "", "Greeting",
+    ("seed-template-greeting", "template", "", "Приветствие",
      "Здравствуйте, {customer_name}! Меня зовут {agent_name}, чем могу помочь?"),
 ]
 
