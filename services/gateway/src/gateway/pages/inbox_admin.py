@@ -17,7 +17,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from gateway.i18n import _
+from gateway.i18n import N_, _
 from gateway.pages.content_public import link_problem
 from gateway.pages.inbox import ilabel
 from gateway.rendering import page, redirect
@@ -33,7 +33,16 @@ CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
     "telegram": ("bot_token", "secret_token"),
     "vk": ("group_id", "access_token", "secret", "confirmation"),
     "email": ("address", "imap_host", "imap_port", "smtp_host", "smtp_port", "username", "password", "tls"),
-    "webform": (),
+    "webform": ("email_channel_id",),   # the e-mail channel the form's answers go out through
+}
+# What each key is called on the page (the API's key names are for integrations).
+CONFIG_LABELS: dict[str, str] = {
+    "ig_user_id": N_("Instagram user id"), "access_token": N_("Access token"), "bot_token": N_("Bot token"),
+    "secret_token": N_("Webhook secret"), "group_id": N_("Community id"), "secret": N_("Secret key"),
+    "confirmation": N_("Confirmation string"), "address": N_("Mailbox address"), "imap_host": N_("IMAP server"),
+    "imap_port": N_("IMAP port"), "smtp_host": N_("SMTP server"), "smtp_port": N_("SMTP port"),
+    "username": N_("Login"), "password": N_("Password"), "tls": N_("Encrypted connection (TLS)"),
+    "email_channel_id": N_("Answers go out by e-mail through"),
 }
 SECRET_FIELDS = {"access_token", "bot_token", "secret_token", "secret", "confirmation", "password"}
 NUMBER_FIELDS = {"imap_port", "smtp_port"}
@@ -51,6 +60,7 @@ async def channels_context(request: Request, services: ServiceClient, *, form: d
     names = {d["id"]: d.get("client_name") or d["id"] for d in deals}
     return {"channels": channels, "deals": deals, "deal_names": names, "kinds": CHANNEL_KINDS,
             "fields": CONFIG_FIELDS, "secrets": SECRET_FIELDS, "form": form or {}, "errors": errors or {},
+            "config_labels": CONFIG_LABELS, "email_channels": [c for c in channels if c.get("kind") == "email"],
             "notice": notice, "ilabel": ilabel}
 
 
