@@ -35,7 +35,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "manager1": ("My deals by stage", "Deadlines at risk"),
     "admanager": ("My deals by stage", "Due today"),
     "growth": ("My deals by stage", "Due this week"),
-    "agent1": ("Your workspace is being built.",),
+    "agent1": ("My open conversations", "Waiting for the client"),
     "analyst": ("Deadline compliance by manager",),
 }
 # Words of the demo data itself (clients' Instagram names, questionnaire answers), not of the interface.
