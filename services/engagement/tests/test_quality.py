@@ -141,6 +141,10 @@ async def test_en3_agents_report_sums_per_agent_and_a_replay_changes_nothing(api
     await api.ok("post", f"/conversations/{first['id']}/quality-mark", {"score": 5}, as_=("lead", "lead"))
     marked = {r["agent"]: r for r in await api.ok("get", "/reports/agents", as_=("analyst1", "analyst"))}
     assert marked["agent1"]["quality_avg"] == 4.5 and marked["agent2"]["quality_avg"] is None
+    by_channel = await api.get("/reports/agents", as_=("analyst1", "analyst"), channel="vk")
+    assert by_channel.status_code == 200 and by_channel.json() == []             # everything was on Telegram
+    telegram = await api.get("/reports/agents", as_=("analyst1", "analyst"), channel="telegram")
+    assert {r["agent"] for r in telegram.json()} == {"agent1", "agent2"}
     own = await api.ok("get", "/reports/agents", as_=AGENT1)
     assert [r["agent"] for r in own] == ["agent1"]
     assert len(await api.rows(ResponseFact)) == 3

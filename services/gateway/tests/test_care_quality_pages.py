@@ -69,6 +69,8 @@ async def test_care_report_shows_agents_by_name_with_a_chart_and_a_csv(client, e
     csv = await client.get("/care/reports.csv")
     assert csv.status_code == 200 and "attachment" in csv.headers["content-disposition"]
     assert "Асель Жумабаева" in csv.content.decode("utf-8-sig")
+    vk_only = await client.get("/care/reports", params={"channel": "vk"})
+    assert vk_only.status_code == 200 and "empty-state" in vk_only.text                 # answered on Telegram
 
     bad = await client.get("/care/reports", params={"start": "2026-12-10", "end": "2026-12-01"})
     assert bad.status_code == 422 and "role=\"alert\"" in bad.text

@@ -353,11 +353,14 @@ async def on_timer(session: AsyncSession, timer: Any, clock: Clock) -> None:
 # ---------------------------------------------------------------- the agents' report
 
 async def agents_report(session: AsyncSession, *, start: date, end: date, account: str | None,
-                        agents: list[str] | None) -> list[dict[str, Any]]:
-    """Per agent over [start, end] (local days): sums from `agent_days`, p90 from the response facts."""
+                        agents: list[str] | None, channel: str | None = None) -> list[dict[str, Any]]:
+    """Per agent over [start, end] (local days): sums from `agent_days`, p90 from the response facts; optionally
+    for one client account and/or one channel kind."""
     conditions: list[Any] = [AgentDay.day >= start, AgentDay.day <= end]
     if account:
         conditions.append(AgentDay.account == account)
+    if channel:
+        conditions.append(AgentDay.channel_kind == channel)
     if agents is not None:
         conditions.append(AgentDay.agent.in_(agents))
     rows = (await session.execute(
@@ -365,7 +368,7 @@ async def agents_report(session: AsyncSession, *, start: date, end: date, accoun
                func.sum(AgentDay.messages_sent), func.sum(AgentDay.first_count), func.sum(AgentDay.first_wall_sum),
                func.sum(AgentDay.first_business_sum), func.sum(AgentDay.within_target))
         .where(*conditions, AgentDay.agent != "").group_by(AgentDay.agent).order_by(AgentDay.agent))).all()
-    p90 = await _p90(session, start, end, account, agents)
+    p90 = await _p90(session, start, end, account, agents, channel)
     marks = await _marks(session, start, end, agents)
     out = []
     for agent, answered, resolved, sent, n, wall, business, within in rows:
@@ -411,11 +414,13 @@ async def mark(session: AsyncSession, conversation: Conversation, *, by: str, sc
     return row
 
 
-async def _p90(session: AsyncSession, start: date, end: date, account: str | None,
-               agents: list[str] | None) -> dict[str, tuple[int | None, int | None]]:
+async def _p90(session: AsyncSession, start: date, end: date, account: str | None, agents: list[str] | None,
+               channel: str | None = None) -> dict[str, tuple[int | None, int | None]]:
     conditions: list[Any] = [ResponseFact.day >= start, ResponseFact.day <= end, ResponseFact.kind == "first"]
     if account:
         conditions.append(ResponseFact.account == account)
+    if channel:
+        conditions.append(ResponseFact.channel_kind == channel)
     if agents is not None:
         conditions.append(ResponseFact.agent.in_(agents))
     if session.bind.dialect.name == "postgresql":

@@ -90,7 +90,7 @@ def _day(value: str | None, name: str, default: date) -> date:
 async def agents_report(session: AsyncSession, actor: Actor, runtime: Runtime,
                         from_: Annotated[str | None, Parameter(query="from")] = None,
                         to: str | None = None, team: str | None = None,
-                        account: str | None = None) -> list[dict[str, Any]]:
+                        account: str | None = None, channel: str | None = None) -> list[dict[str, Any]]:
     access.require_roles(actor, *REPORT_READERS)
     today = runtime.clock.now().astimezone(runtime.settings.calendar.tz).date()
     start = _day(from_, "from", today.replace(day=1))
@@ -100,7 +100,8 @@ async def agents_report(session: AsyncSession, actor: Actor, runtime: Runtime,
     if (end - start).days >= MAX_REPORT_DAYS:
         raise DomainError(f"a report covers at most {MAX_REPORT_DAYS} days", field="to")
     agents = [actor.login] if actor.role == access.AGENT else None
-    return await quality.agents_report(session, start=start, end=end, account=account or None, agents=agents)
+    return await quality.agents_report(session, start=start, end=end, account=account or None, agents=agents,
+                                       channel=channel or None)
 
 
 @get("/check-rounds")

@@ -61,8 +61,14 @@ def _minutes(seconds: Any) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-async def _report(services: Services, first: date, last: date, account: str) -> list[dict[str, Any]]:
-    params = {"from": first.isoformat(), "to": last.isoformat(), **({"account": account} if account else {})}
+CHANNELS = {"instagram": "Instagram", "telegram": "Telegram", "vk": N_("VK"), "email": N_("E-mail"),
+            "webform": N_("Website form"), "monitoring": N_("Mentions")}
+
+
+async def _report(services: Services, first: date, last: date, account: str,
+                  channel: str = "") -> list[dict[str, Any]]:
+    params = {"from": first.isoformat(), "to": last.isoformat(), **({"account": account} if account else {}),
+              **({"channel": channel} if channel in CHANNELS else {})}
     rows = await services.get("engagement", "/reports/agents", params=params)
     days = (last - first).days + 1
     for row in rows:
@@ -73,15 +79,20 @@ async def _report(services: Services, first: date, last: date, account: str) -> 
 
 @get("/care/reports", name="care_report", opt=REPORT_READERS)
 async def care_report(request: Request, services: Services, start: str = "", end: str = "",
-                      account: str = "") -> Response:
+                      account: str = "", channel: str = "") -> Response:
     first, last, errors = _period(request, start, end)
     try:
-        rows = await _report(services, first, last, account)
+        rows = await _report(services, first, last, account, channel)
         unavailable = False
     except ServiceError:
         rows, unavailable = [], True
+    try:   # the accounts to choose from (names as the inbox knows them); analysts and seniors read them
+        accounts = [(a["account"], a["name"]) for a in await services.get("engagement", "/care-settings")]
+    except ServiceError:
+        accounts = []
     chart = bar_chart([(r["name"], float(r["per_day"]), _("%(n)s a day") % {"n": r["per_day"]}) for r in rows])
     ctx = {"rows": rows, "chart": chart, "start": first.isoformat(), "end": last.isoformat(), "account": account,
+           "channel": channel, "channels": CHANNELS, "accounts": accounts,
            "errors": errors, "unavailable": unavailable, "goal": DAILY_GOAL, "minutes": _minutes,
            "own_only": staff_of(request).role == CARE_AGENT}
     return page(request, "pages/care_report.html", ctx, block="report", status_code=422 if errors else 200)
@@ -89,9 +100,9 @@ async def care_report(request: Request, services: Services, start: str = "", end
 
 @get("/care/reports.csv", name="care_report_csv", opt=REPORT_READERS)
 async def care_report_csv(request: Request, services: Services, start: str = "", end: str = "",
-                          account: str = "") -> Response:
+                          account: str = "", channel: str = "") -> Response:
     first, last, _errors = _period(request, start, end)
-    rows = await _report(services, first, last, account)
+    rows = await _report(services, first, last, account, channel)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([_("Agent"), _("Answered"), _("A day"), _("Resolved"), _("Messages sent"),

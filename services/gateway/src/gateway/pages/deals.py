@@ -24,7 +24,7 @@ from gateway.people import person
 from gateway.printable import printable_document
 from gateway.rendering import page, redirect
 from gateway.roles import AD_MANAGER, ANALYST, CONTENT_MANAGER, GROWTH, LEAD, allow
-from gateway.service_client import ServiceClient, ServiceError
+from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
 from gateway.sessions import SignedIn
 from gateway.ui import form_errors, parse_ts, to_decimal
 
@@ -117,7 +117,12 @@ async def tasks_context(request: Request, services: ServiceClient, scope: str, e
 async def my_tasks(request: Request, services: Services,
                    view: Annotated[str, Parameter(query="scope")] = "mine") -> Response:
     # `scope` is a reserved name in Litestar (the ASGI scope): read the query parameter under another name.
-    return page(request, "pages/tasks.html", await tasks_context(request, services, view), block="tasks")
+    ctx = await tasks_context(request, services, view)
+    try:   # EN-4 (issue 12): today's check rounds of my clients sit beside my tasks
+        ctx["rounds"] = await services.get("engagement", "/check-rounds")
+    except (ServiceError, ServiceUnavailable):
+        ctx["rounds"] = []
+    return page(request, "pages/tasks.html", ctx, block="tasks")
 
 
 @post("/tasks/{task_id:str}/complete", name="task_complete", opt=TASK_ROLES)
