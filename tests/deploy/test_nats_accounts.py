@@ -78,7 +78,7 @@ async def test_issue14_partner_receives_deal_paid_from_the_services_account_and_
         info = await js.stream_info(PARTNER_STREAM)
         assert info.state.messages == 1
         assert info.config.num_replicas == kit.STREAM_REPLICAS
-        services_info = await svc.nc.jetstream().stream_info("CLIENTS")
+        services_info = await svc.nc.jetstream(timeout=30).stream_info("CLIENTS")
         assert services_info.config.num_replicas == kit.STREAM_REPLICAS
         assert len(services_info.cluster.replicas or []) == kit.STREAM_REPLICAS - 1
     finally:
@@ -95,9 +95,9 @@ async def test_issue14_partner_cannot_publish_to_clients(nats_cluster, kit) -> N
         await acme.nc.publish("clients.deal.paid.v1", encode(forged))
         assert "clients.deal.paid.v1" in await acme.violation('Publish to "clients.deal.paid.v1"')
         # Nothing was stored on either side.
-        assert (await svc.nc.jetstream().stream_info("CLIENTS")).state.messages == 0
+        assert (await svc.nc.jetstream(timeout=30).stream_info("CLIENTS")).state.messages == 0
         admin = await kit.Conn().open(nats_cluster.partners_admin_url)
-        assert (await admin.nc.jetstream().stream_info(PARTNER_STREAM)).state.messages == 0
+        assert (await admin.nc.jetstream(timeout=30).stream_info(PARTNER_STREAM)).state.messages == 0
         await admin.close()
     finally:
         await acme.close()
@@ -123,9 +123,9 @@ async def test_issue14_partner_cannot_read_deadletters(nats_cluster, kit) -> Non
             await kit.publish(svc, paid.subject, encode(paid), paid.event_id)
             admin = await kit.Conn().open(nats_cluster.partners_admin_url)
             async with asyncio.timeout(30):  # the deal, published after the dead letter, has arrived
-                while (await admin.nc.jetstream().stream_info(PARTNER_STREAM)).state.messages < 1:
+                while (await admin.nc.jetstream(timeout=30).stream_info(PARTNER_STREAM)).state.messages < 1:
                     await asyncio.sleep(0.05)
-            assert (await admin.nc.jetstream().stream_info(PARTNER_STREAM)).state.messages == 1
+            assert (await admin.nc.jetstream(timeout=30).stream_info(PARTNER_STREAM)).state.messages == 1
             await admin.close()
             assert (await js.consumer_info(PARTNER_STREAM, "acme")).num_pending == 0
         # Nor can it read the services' DEADLETTER stream: that stream is in another account.
@@ -150,7 +150,7 @@ async def test_issue14_partner_cannot_delete_a_stream_nor_another_partners_consu
                 PARTNER_STREAM, ConsumerConfig(durable_name="globex", name="globex"))
         assert await acme.violation("CONSUMER.CREATE.PUBLIC.globex")
         admin = await kit.Conn().open(nats_cluster.partners_admin_url)
-        assert (await admin.nc.jetstream().stream_info(PARTNER_STREAM)).config.name == PARTNER_STREAM
+        assert (await admin.nc.jetstream(timeout=30).stream_info(PARTNER_STREAM)).config.name == PARTNER_STREAM
         await admin.close()
     finally:
         await acme.close()

@@ -18,7 +18,7 @@ import pytest
 from engagement.app import create_app as create_engagement
 from engagement.config import ChannelSettings
 from gateway.app import create_app as create_gateway
-from shared.testing import default_settings, eventually, free_port, make_settings, staff_headers
+from shared.testing import default_settings, eventually, page_true, free_port, make_settings, staff_headers
 
 pytestmark = pytest.mark.browser
 
@@ -73,7 +73,7 @@ async def test_issue12_the_live_clock_turns_amber_and_red_and_the_lead_reads_the
     await page.goto(gateway_url + "/inbox?scope=all&lang=ru")
     amber = page.locator(".inbox-row", has_text="Где мой заказ?").locator("time.sla-clock")
     await amber.wait_for()
-    await page.wait_for_function("document.querySelector('time.sla-clock').classList.contains('sla-amber')")
+    await page_true(page, "document.querySelector('time.sla-clock').classList.contains('sla-amber')")
     assert "осталось" in await amber.inner_text()
     red = page.locator(".inbox-row", has_text="Ответьте, пожалуйста").locator(".sla-red")
     assert (await red.inner_text()).strip() == "норма нарушена"

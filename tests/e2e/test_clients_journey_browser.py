@@ -13,7 +13,7 @@ import httpx
 import pytest
 from clients.app import create_app as create_clients
 from gateway.app import create_app as create_gateway
-from shared.testing import free_port, make_settings
+from shared.testing import free_port, make_settings, page_true
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ async def test_cl3_cl4_payment_first_call_task_contacted_on_the_board(browser_pa
     page = browser_page
     await page.goto(gateway_url + "/tasks")
     assert page.url.startswith(gateway_url + "/login")
-    await page.wait_for_function("window.htmx !== undefined")
+    await page_true(page, "window.htmx !== undefined")
     await page.fill("input[name=login]", "manager1")
     await page.fill("input[name=password]", "demo")
     await page.click("button[type=submit]")
@@ -57,7 +57,7 @@ async def test_cl3_cl4_payment_first_call_task_contacted_on_the_board(browser_pa
     await row.wait_for()
     assert "Первый звонок (скрипт №3)" in await row.inner_text()
     countdown = row.locator("time[data-countdown]")
-    await page.wait_for_function("document.querySelector('time[data-countdown]').textContent.includes('осталось')")
+    await page_true(page, "document.querySelector('time[data-countdown]').textContent.includes('осталось')")
     assert "мин" in await countdown.inner_text()
 
     # The deal card, one click: contacted (CL-4).

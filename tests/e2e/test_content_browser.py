@@ -16,7 +16,7 @@ import pytest
 from clients.app import create_app as create_clients
 from content.app import create_app as create_content
 from gateway.app import create_app as create_gateway
-from shared.testing import default_settings, eventually, free_port, make_settings, staff_headers
+from shared.testing import default_settings, eventually, page_true, free_port, make_settings, staff_headers
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,7 @@ async def no_csp_violations(page) -> None:
 
 async def sign_in(page, gateway_url: str, next_path: str) -> None:
     await page.goto(gateway_url + next_path)
-    await page.wait_for_function("window.htmx !== undefined")
+    await page_true(page, "window.htmx !== undefined")
     await page.fill("input[name=login]", "manager1")
     await page.fill("input[name=password]", "demo")
     await page.click("button[type=submit]")
@@ -96,7 +96,7 @@ async def test_co4_cl9_manager_plan_client_approves_on_a_phone_post_published_de
     await page.fill("#f-date", (date.fromisoformat(start) + timedelta(days=20)).isoformat())
     await page.locator("#e-date", has_text="Дата должна быть в днях плана").wait_for()
     await page.fill("#f-date", start)
-    await page.wait_for_function("document.getElementById('e-date').textContent.trim() === ''")
+    await page_true(page, "document.getElementById('e-date').textContent.trim() === ''")
     await page.select_option("#f-kind", "feed")
     await page.fill("#f-caption", "Торт недели: медовик")
     await page.click("#add-item")

@@ -18,7 +18,7 @@ from engagement.app import create_app as create_engagement
 from engagement.config import ChannelSettings
 from gateway.app import create_app as create_gateway
 from litestar import Litestar, Request, Response, post
-from shared.testing import default_settings, eventually, free_port, make_settings, staff_headers
+from shared.testing import default_settings, eventually, page_true, free_port, make_settings, staff_headers
 
 pytestmark = pytest.mark.browser
 
@@ -84,7 +84,7 @@ async def test_issue11_a_telegram_message_appears_live_and_agent1_answers_with_a
     page = browser_page
     await page.add_init_script(LISTEN)
     await page.goto(gateway_url + "/inbox?scope=all&lang=ru")
-    await page.wait_for_function("window.htmx !== undefined")
+    await page_true(page, "window.htmx !== undefined")
     await page.fill("input[name=login]", "agent1")
     await page.fill("input[name=password]", "demo")
     await page.click("button[type=submit]")

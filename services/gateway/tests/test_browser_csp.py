@@ -13,6 +13,7 @@ import re
 
 import pytest
 from gateway.app import create_app
+from shared.testing import page_true
 
 from .backends import Backend, payment, roster, serve_clients
 from .conftest import down_service_urls, gateway_settings
@@ -60,7 +61,7 @@ async def test_issue8_7_main_pages_have_zero_csp_violations_and_htmx_works(brows
 
     async def sign_in(login: str) -> None:
         await visit("/login")
-        await page.wait_for_function("window.htmx !== undefined")
+        await page_true(page, "window.htmx !== undefined")
         await page.fill("input[name=login]", login)
         await page.fill("input[name=password]", "demo")
         await page.click("#login-form button[type=submit]")   # htmx form: HX-Redirect on success
@@ -108,4 +109,4 @@ async def test_issue8_7_main_pages_have_zero_csp_violations_and_htmx_works(brows
 
     # The listener does see a violation when there is one (an inline style set from a script).
     await page.evaluate("document.body.setAttribute('style', 'color: red')")
-    await page.wait_for_function("window.__csp.length > 0")
+    await page_true(page, "window.__csp.length > 0")

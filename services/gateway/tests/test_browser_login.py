@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from gateway.app import create_app
+from shared.testing import page_true
 
 from .conftest import gateway_settings
 
@@ -18,7 +19,7 @@ async def test_manager_signs_in_through_the_form_and_sees_the_dashboard(browser_
 
     await page.goto(base_url + "/")
     assert page.url.startswith(base_url + "/login")   # anonymous: sent to sign in
-    await page.wait_for_function("window.htmx !== undefined")
+    await page_true(page, "window.htmx !== undefined")
 
     await page.fill("input[name=login]", "manager1")
     await page.fill("input[name=password]", "wrong")

@@ -212,6 +212,18 @@ async def eventually(predicate, timeout: float = 30.0, interval: float = 0.05, m
         await asyncio.sleep(interval)
 
 
+async def page_true(page, expression: str, timeout: float = 15.0) -> None:
+    """Wait until a JavaScript expression is true in a Playwright page.
+
+    Not `page.wait_for_function`: when its first check is false it polls by evaluating the string
+    inside the page, which our Content-Security-Policy (no 'unsafe-eval') refuses — so it failed only
+    when the machine was slow. `page.evaluate` goes through the DevTools protocol, outside the CSP.
+    """
+    async def holds() -> bool:
+        return bool(await page.evaluate(expression))
+    await eventually(holds, timeout=timeout, interval=0.1, message=expression)
+
+
 # ---------------------------------------------------------------- services as real processes
 
 class ServiceProcesses:
