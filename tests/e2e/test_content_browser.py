@@ -16,7 +16,7 @@ import pytest
 from clients.app import create_app as create_clients
 from content.app import create_app as create_content
 from gateway.app import create_app as create_gateway
-from shared.testing import default_settings, eventually, page_true, free_port, make_settings, staff_headers
+from shared.testing import default_settings, eventually, free_port, make_settings, page_true, staff_headers
 
 pytestmark = pytest.mark.browser
 

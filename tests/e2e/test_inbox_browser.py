@@ -18,7 +18,7 @@ from engagement.app import create_app as create_engagement
 from engagement.config import ChannelSettings
 from gateway.app import create_app as create_gateway
 from litestar import Litestar, Request, Response, post
-from shared.testing import default_settings, eventually, page_true, free_port, make_settings, staff_headers
+from shared.testing import default_settings, eventually, free_port, make_settings, page_true, staff_headers
 
 pytestmark = pytest.mark.browser
 
