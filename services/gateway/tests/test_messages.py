@@ -43,8 +43,9 @@ def say(language: str, fn, *args):
 def test_issue9_statement_lines_import_errors_and_refusals_in_each_language() -> None:
     base = {"rule": "PAY-1", "note": "base salary 2026-11", "note_code": M.LINE_BASE_SALARY,
             "note_params": {"month": "2026-11"}}
-    assert say("ru", line_note, base) == "Оклад за Ноябрь 2026"
+    assert say("ru", line_note, base) == "Оклад за ноябрь 2026"
     assert say("zh", line_note, base) == "2026年11月 基本工资"
+    assert say("kk", line_note, base) == "Қараша 2026 айлықақы"   # a sentence that begins with the month
     breach = {"rule": "PAY-6", "note": "deadline CL-3 breached (first_call)", "note_code": M.LINE_DEADLINE,
               "note_params": {"rule": "CL-3"}}
     assert say("kk", line_note, breach) == "CL-3 мерзімі бұзылды"

@@ -79,9 +79,11 @@ def say_code(code: str | None, params: dict[str, Any] | None = None, fallback: s
     if any(name in values for name in _MONTH_PARAMS):
         from gateway.rendering import month_name
 
-        values = {k: month_name(v) if k in _MONTH_PARAMS else v for k, v in values.items()}
+        values = {k: month_name(v, in_text=True) if k in _MONTH_PARAMS else v for k, v in values.items()}
     try:
-        return gettext(msgid) % values if "%(" in msgid else gettext(msgid)
+        from gateway.rendering import upfirst
+
+        return upfirst(gettext(msgid) % values if "%(" in msgid else gettext(msgid))
     except (KeyError, TypeError, ValueError):
         return fallback
 

@@ -66,8 +66,10 @@ def local_filter(calendar: BusinessCalendar | Any):
     return local
 
 
-def month_name(month: str | date | None) -> str:
-    """"2026-11" -> "Ноябрь 2026" / "November 2026" / "2026年11月" in the request language (babel)."""
+def month_name(month: str | date | None, *, in_text: bool = False) -> str:
+    """"2026-11" -> "Ноябрь 2026" / "November 2026" / "2026年11月" in the request language (babel).
+    `in_text`: inside a sentence, where Russian and Kazakh write month names in lower case ("за ноябрь 2026",
+    "қараша 2026 жалақысы"); English keeps its capital and Chinese has none."""
     if not month:
         return ""
     if isinstance(month, str):
@@ -77,6 +79,17 @@ def month_name(month: str | date | None) -> str:
             return month
     language = i18n.current_language()
     text = format_date(month, "y年M月" if language == "zh" else "LLLL y", locale=language)
+    if in_text:
+        return text[:1].lower() + text[1:] if language in ("ru", "kk") else text
+    return text[:1].upper() + text[1:]
+
+
+def month_in_text(month: str | date | None) -> str:
+    return month_name(month, in_text=True)
+
+
+def upfirst(text: str) -> str:
+    """A sentence's first letter in upper case (a Kazakh sentence may begin with a month: "қараша 2026 жалақысы")."""
     return text[:1].upper() + text[1:]
 
 
@@ -115,6 +128,8 @@ def create_template_engine(calendar: BusinessCalendar | Any) -> JinjaTemplateEng
     env.filters["money"] = ui.money
     env.filters["link"] = link
     env.filters["month_name"] = month_name
+    env.filters["month_in_text"] = month_in_text
+    env.filters["upfirst"] = upfirst
     env.filters["day"] = day
     env.filters["person"] = person
     env.filters["percent"] = lambda v: "—" if v is None else f"{float(v) * 100:.1f}%".replace(".0%", "%")

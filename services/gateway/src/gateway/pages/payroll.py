@@ -156,7 +156,7 @@ async def payroll_pick(request: Request, services: Services, month: FromPath[str
         return redirect(request, f"/payroll?month={month}")
     month = valid_month(month) or current_month(request)
     notice = "" if errors else _("%(manager)s is the best manager of %(month)s.") % {"manager": person(manager),
-                                                                                    "month": month_name(month)}
+                                                                                    "month": month_name(month, in_text=True)}
     ctx = await month_context(request, services, month, errors, notice)
     return page(request, "pages/payroll.html", ctx, block="month", status_code=422 if errors else 200)
 
