@@ -21,8 +21,11 @@ def catalogue(language: str) -> dict[str, str]:
 
 def test_issue9_every_service_message_code_has_a_gateway_text() -> None:
     assert set(M.CODES) - set(MESSAGES) == set(), "codes the gateway cannot say"
-    for code, english in M.CODES.items():   # the same parameters on both sides
-        assert set(re.findall(r"%\((\w+)\)s", english)) == set(re.findall(r"%\((\w+)\)s", MESSAGES[code])), code
+    for code, english in M.CODES.items():
+        # The gateway's text uses only parameters the service sends (it may leave out an internal word, such as
+        # a plan's state, that the sentence says in its own way).
+        sent, used = set(re.findall(r"%\((\w+)\)[sr]", english)), set(re.findall(r"%\((\w+)\)s", MESSAGES[code]))
+        assert used <= sent, code
 
 
 @pytest.mark.parametrize("language", sorted(i18n.LANGUAGES))
@@ -58,3 +61,4 @@ def test_issue9_statement_lines_import_errors_and_refusals_in_each_language() ->
     refusal = M.item("month", M.MONTH_NOT_ENDED, month="2026-12")
     assert say("ru", say_item, refusal).startswith("Декабрь 2026 ещё не закончился")
     assert say("en", say_item, {"message": "free text a person wrote"}) == "free text a person wrote"
+

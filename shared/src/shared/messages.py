@@ -64,6 +64,51 @@ IMPORT_UNKNOWN_SERVICE = "import.unknown_service"
 IMPORT_UNKNOWN_PAYER = "import.unknown_payer"
 IMPORT_NOT_A_DATE = "import.not_a_date"
 IMPORT_REQUIRED_LAUNCHED = "import.required_for_launched"
+# ---------------------------------------------------------------- facts reported late (every service)
+DATE_FORMAT = "date.format"
+FACT_IN_FUTURE = "fact.in_future"
+FACT_BACKDATE = "fact.backdate_forbidden"
+# ---------------------------------------------------------------- content (CO-1…CO-7)
+CONTENT_DEAL_LOST = "content.deal_lost"
+CONTENT_NO_LONGER_RUN = "content.no_longer_run"
+CONTENT_PLAN_LOCKED = "content.plan.locked"
+CONTENT_PLAN_IN_APPROVAL = "content.plan.in_approval"
+CONTENT_PLAN_APPROVED = "content.plan.approved"
+CONTENT_PLAN_NOT_WAITING = "content.plan.not_waiting"
+CONTENT_PLAN_EMPTY = "content.plan.empty"
+CONTENT_PLAN_OPEN_COMMENTS = "content.plan.open_comments"
+CONTENT_PLAN_1_NOT_APPROVED = "content.plan.first_not_approved"
+CONTENT_ITEM_OUTSIDE_PLAN = "content.item.outside_plan"
+CONTENT_ITEM_KIND = "content.item.kind"
+CONTENT_CAPTION_TOO_LONG = "content.item.caption_too_long"
+CONTENT_MEDIA_LIST = "content.item.media_list"
+CONTENT_ITEM_PUBLISHED = "content.item.published"
+CONTENT_ALREADY_PUBLISHED = "content.item.already_published"
+CONTENT_PERMALINK = "content.item.permalink"
+CONTENT_NO_MEDIA = "content.item.no_media"
+CONTENT_REEL_VIDEO = "content.item.reel_needs_video"
+CONTENT_RETRY_FAILED_ONLY = "content.item.retry_failed_only"
+CONTENT_EMPTY_REPLY = "content.comment.empty_reply"
+CONTENT_NOT_AN_ITEM = "content.comment.not_an_item"
+CONTENT_SAY_WHAT = "content.approval.say_what"
+CONTENT_DECISION_APPROVAL = "content.approval.decision"
+CONTENT_ROUND_ANSWERED = "content.approval.round_answered"
+CONTENT_LINK_EXPIRED = "content.link_expired"
+CONTENT_DECISION_REQUEST = "content.request.decision"
+CONTENT_REQUEST_ANSWERED = "content.request.answered"
+CONTENT_IG_USER_ID = "content.instagram.user_id"
+CONTENT_IG_NOT_CONNECTED = "content.instagram.not_connected"
+CONTENT_PLAN_DAYS_ORDER = "content.settings.plan_days_order"
+STATS_WEEK_MONDAY = "stats.week_monday"
+STATS_WEEK_NOT_STARTED = "stats.week_not_started"
+STATS_UNKNOWN_FIGURE = "stats.unknown_figure"
+STATS_WHOLE = "stats.whole"
+STATS_AT_LEAST_ONE = "stats.at_least_one"
+STATS_WEEKS_RANGE = "stats.weeks_range"
+STATS_NO_DATE_COLUMN = "stats.no_date_column"
+STATS_NO_FIGURE_COLUMN = "stats.no_figure_column"
+STATS_NOT_WHOLE = "stats.not_whole"
+STATS_NOT_A_DATE = "stats.not_a_date"
 
 CODES: dict[str, str] = {
     REQUIRED: "required",
@@ -114,6 +159,50 @@ CODES: dict[str, str] = {
     IMPORT_UNKNOWN_PAYER: "unknown payer type %(value)s",
     IMPORT_NOT_A_DATE: "not a date: %(value)s (%(format)s)",
     IMPORT_REQUIRED_LAUNCHED: "required for a launched deal (CL-8)",
+    DATE_FORMAT: "must be YYYY-MM-DD",
+    FACT_IN_FUTURE: "a fact cannot be dated in the future",
+    FACT_BACKDATE: "only the project lead or an integration may backdate a fact",
+    CONTENT_DEAL_LOST: "the deal is lost: its content work has stopped",
+    CONTENT_NO_LONGER_RUN: "the agency no longer runs this account",
+    CONTENT_PLAN_LOCKED: "the plan is %(state)s: items change only while it is a draft or after the client asked "
+                         "for changes (CO-4)",
+    CONTENT_PLAN_IN_APPROVAL: "the plan is already waiting for the client's answer",
+    CONTENT_PLAN_APPROVED: "the plan is already approved",
+    CONTENT_PLAN_NOT_WAITING: "the plan is not waiting for the client's answer",
+    CONTENT_PLAN_EMPTY: "a plan needs at least one item before it is sent",
+    CONTENT_PLAN_OPEN_COMMENTS: "%(count)s comment(s) not addressed: answer them or mark them done (CO-4)",
+    CONTENT_PLAN_1_NOT_APPROVED: "plan 1 of the period is not approved (CO-2)",
+    CONTENT_ITEM_OUTSIDE_PLAN: "outside the plan's days %(first)s…%(last)s",
+    CONTENT_ITEM_KIND: "must be one of %(kinds)s",
+    CONTENT_CAPTION_TOO_LONG: "at most 2,200 characters (Instagram's limit)",
+    CONTENT_MEDIA_LIST: "a list of media URLs",
+    CONTENT_ITEM_PUBLISHED: "a published item does not change",
+    CONTENT_ALREADY_PUBLISHED: "already published at %(at)s",
+    CONTENT_PERMALINK: "must be the post's URL",
+    CONTENT_NO_MEDIA: "the item has no media to publish",
+    CONTENT_REEL_VIDEO: "a reel needs a video",
+    CONTENT_RETRY_FAILED_ONLY: "only a failed item is retried (this one is %(status)s)",
+    CONTENT_EMPTY_REPLY: "an empty reply: leave it out to mark the comment done",
+    CONTENT_NOT_AN_ITEM: "not an item of this plan",
+    CONTENT_SAY_WHAT: "say what to change: at least one comment",
+    CONTENT_DECISION_APPROVAL: "must be approve or changes",
+    CONTENT_ROUND_ANSWERED: "this round was already answered; the newest link shows the plan as it is now",
+    CONTENT_LINK_EXPIRED: "this link has expired; ask your manager for a new one",
+    CONTENT_DECISION_REQUEST: "must be approve or decline",
+    CONTENT_REQUEST_ANSWERED: "already %(status)s",
+    CONTENT_IG_USER_ID: "the Instagram professional account's numeric id",
+    CONTENT_IG_NOT_CONNECTED: "no Instagram account connected",
+    CONTENT_PLAN_DAYS_ORDER: "plan_1_last_day must be before plan_2_last_day",
+    STATS_WEEK_MONDAY: "a week starts on a Monday",
+    STATS_WEEK_NOT_STARTED: "the week has not started",
+    STATS_UNKNOWN_FIGURE: "unknown figure",
+    STATS_WHOLE: "a whole number, 0 or more",
+    STATS_AT_LEAST_ONE: "give at least one figure",
+    STATS_WEEKS_RANGE: "between 1 and %(max)s",
+    STATS_NO_DATE_COLUMN: "no date column (Date, Дата, Күні, 日期)",
+    STATS_NO_FIGURE_COLUMN: "no known figure column (likes, reach, …)",
+    STATS_NOT_WHOLE: "not a whole number: %(value)r",
+    STATS_NOT_A_DATE: "not a date: %(value)r (YYYY-MM-DD or DD.MM.YYYY)",
 }
 
 
@@ -136,7 +225,12 @@ def error(field: str | None, code: str, **params: Any) -> Any:
     """A DomainError (422) carrying one coded item."""
     from shared.errors import DomainError
 
-    return DomainError(text(code, **params), errors=[item(field, code, **params)])
+    return refusal(DomainError, field, code, **params)
+
+
+def refusal(kind: type, field: str | None, code: str, **params: Any) -> Any:
+    """An error of `kind` (DomainError or one of its 4xx subclasses: Conflict, Gone…) carrying one coded item."""
+    return kind(text(code, **params), errors=[item(field, code, **params)])
 
 
 def item(field: str | None, code: str, **params: Any) -> dict[str, Any]:

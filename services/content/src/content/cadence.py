@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content import access, rules, services
 from content.models import Account, CadenceMiss, ClientProfile, Period, PlanItem
+from shared import messages as M
 from shared import timers
 
 CHECK_TIMER = "content.cadence_check"
@@ -157,11 +158,10 @@ async def start_daily_check(ctx: services.Ctx) -> None:
 
 
 def parse_day(raw: str | None, now: datetime, ctx: services.Ctx, field: str = "date") -> date:
-    from shared.errors import DomainError
 
     if raw is None:
         return rules.local_date(ctx.cal, now)
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise DomainError("must be YYYY-MM-DD", field=field) from None
+        raise M.error(field, M.DATE_FORMAT) from None

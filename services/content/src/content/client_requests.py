@@ -14,6 +14,7 @@ from content import access, plans, services
 from content.models import Account, ClientRequest, Plan
 from content.schemas import ClientRequestIn, Errors, RequestAnswerIn
 from content.services import Ctx
+from shared import messages as M
 
 
 def request_view(r: ClientRequest) -> dict[str, Any]:
@@ -33,14 +34,14 @@ async def submit_request(ctx: Ctx, token: str, data: ClientRequestIn) -> ClientR
     errors = Errors()
     errors.require("text", data.text)
     if data.media is not None and any(not isinstance(m, str) or not m.strip() for m in data.media):
-        errors.add("media", "a list of media URLs")
+        errors.add("media", M.CONTENT_MEDIA_LIST)
     errors.raise_if_any()
     plan = await ctx.session.get(Plan, ref["plan_id"])
     if plan is None:
         raise NotFound("invalid link")
     account = await services.lock_account(ctx.session, plan.deal_id)
     if account is None or account.lost_at is not None:
-        raise Conflict("the agency no longer runs this account", field="deal")
+        raise M.refusal(Conflict, "deal", M.CONTENT_NO_LONGER_RUN)
     number = len(await requests_of(ctx.session, plan.deal_id)) + 1  # under the deal's lock
     request = ClientRequest(deal_id=plan.deal_id, plan_id=plan.id, number=number, text=data.text.strip(), day=data.date,
                             media=list(data.media or []), status="requested", created_at=ctx.now)
@@ -58,13 +59,13 @@ async def answer(ctx: Ctx, request_id: str, data: RequestAnswerIn) -> ClientRequ
     assert request is not None and isinstance(account, Account)
     errors = Errors()
     if data.decision not in ("approve", "decline"):
-        errors.add("decision", "must be approve or decline")
+        errors.add("decision", M.CONTENT_DECISION_REQUEST)
     if data.decision == "decline":
         errors.require("reason", data.reason)
     errors.raise_if_any()
     await ctx.session.refresh(request)
     if request.status != "requested":
-        raise Conflict(f"already {request.status}", field="decision")
+        raise M.refusal(Conflict, "decision", M.CONTENT_REQUEST_ANSWERED, status=request.status)
     request.status = "approved" if data.decision == "approve" else "declined"
     request.reason = (data.reason or "").strip() or None
     request.answered_by, request.answered_at = ctx.actor.login, ctx.now

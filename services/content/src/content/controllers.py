@@ -39,6 +39,7 @@ from content.schemas import (
     SettingsIn,
     SubmitIn,
 )
+from shared import messages as M
 
 CLIENT = Actor(login="client", role="client")
 
@@ -192,9 +193,8 @@ async def stats_import(deal_id: str, session: NamedDependency[AsyncSession], run
     access.require_change(actor, account)
     upload = data.get("file")
     if not isinstance(upload, UploadFile):
-        from shared.errors import DomainError
 
-        raise DomainError("a CSV file is required", field="file")
+        raise M.error("file", M.UPLOAD_CSV_REQUIRED)
     job, repeated = await stats.import_csv(ctx, account, upload.filename or "insights.csv", await upload.read())
     return Response(stats.import_view(job, repeated), status_code=200 if repeated else 201)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from shared.errors import Conflict, DomainError
+from shared.errors import Conflict
 from shared.infra import Timer
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,6 +28,7 @@ from content.crypto import decrypt_token
 from content.graph import BadGateway, Graph, GraphConfig, GraphError, Unavailable
 from content.models import Account, InstagramAccount
 from content.services import Ctx
+from shared import messages as M
 from shared import timers
 
 INSIGHTS_TIMER = "content.insights"
@@ -47,13 +48,13 @@ def _value(metric: dict[str, Any]) -> int | None:
 
 async def fetch_week(ctx: Ctx, account: Account, week: date) -> dict[str, Any]:
     if week != stats_rules.week_start(week):
-        raise DomainError("a week starts on a Monday", field="week_start")
+        raise M.error("week_start", M.STATS_WEEK_MONDAY)
     today = ctx.now.astimezone(ctx.cal.tz).date()
     if week > today:
-        raise DomainError("the week has not started", field="week_start")
+        raise M.error("week_start", M.STATS_WEEK_NOT_STARTED)
     conn = await ctx.session.get(InstagramAccount, account.deal_id)
     if conn is None:
-        raise Conflict("no Instagram account connected for this client", field="instagram")
+        raise M.refusal(Conflict, "instagram", M.CONTENT_IG_NOT_CONNECTED)
     days: dict[date, dict[str, int | None]] = {}
     last = min(week + timedelta(days=6), today)
     try:

@@ -13,13 +13,13 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, JSONBody
 from litestar.response import File
 from shared.auth import Actor
-from shared.errors import DomainError
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from content import access, insights, media, plans, publishing, services, stats_rules
 from content.controllers import CLIENT, ctx_of
 from content.models import InstagramAccount
+from shared import messages as M
 
 
 @get("/deals/{deal_id:str}/instagram")
@@ -78,7 +78,7 @@ async def upload_media(deal_id: str, session: NamedDependency[AsyncSession], run
     access.require_change(actor, account)
     upload = data.get("file")
     if not isinstance(upload, UploadFile):
-        raise DomainError("a media file is required", field="file")
+        raise M.error("file", M.UPLOAD_REQUIRED)
     stored = await media.store(ctx, deal_id, upload.filename or "upload", await upload.read())
     return media.view(ctx, stored)
 
@@ -106,7 +106,7 @@ async def stats_fetch(deal_id: str, session: NamedDependency[AsyncSession], runt
         try:
             week = date.fromisoformat(str(raw))
         except ValueError:
-            raise DomainError("a date YYYY-MM-DD", field="week_start") from None
+            raise M.error("week_start", M.DATE_FORMAT) from None
     return await insights.fetch_week(ctx, account, week)
 
 

@@ -16,6 +16,7 @@ from content import access, rules, services
 from content.models import Account, ApprovalRound, ClientProfile, Period, Plan, PlanComment, PlanItem
 from content.schemas import DecisionIn, Errors, ItemIn, ItemPatchIn
 from content.services import Ctx
+from shared import messages as M
 
 APPROVAL_PURPOSE = "content-approval"
 
@@ -122,22 +123,21 @@ def _check_item(errors: Errors, plan: Plan, day: date | None, kind: str | None, 
         errors.require("date", day)
         errors.require("kind", kind)
     if day is not None and not rules.date_in_plan(day, plan.first_day, plan.last_day):
-        errors.add("date", f"outside the plan's days {plan.first_day.isoformat()}…{plan.last_day.isoformat()}")
+        errors.add("date", M.CONTENT_ITEM_OUTSIDE_PLAN, first=plan.first_day.isoformat(), last=plan.last_day.isoformat())
     if kind is not None and kind not in rules.KINDS:
-        errors.add("kind", f"must be one of {', '.join(rules.KINDS)}")
+        errors.add("kind", M.CONTENT_ITEM_KIND, kinds=", ".join(rules.KINDS))
     if caption is not None and len(caption) > 2200:
-        errors.add("caption", "at most 2,200 characters (Instagram's limit)")
+        errors.add("caption", M.CONTENT_CAPTION_TOO_LONG)
     errors.aware("scheduled_at", scheduled_at)
     if media is not None and any(not isinstance(m, str) or not m.strip() for m in media):
-        errors.add("media", "a list of media URLs")
+        errors.add("media", M.CONTENT_MEDIA_LIST)
 
 
 def _require_editable(account: Account, plan: Plan) -> None:
     if account.lost_at is not None:
-        raise Conflict("the deal is lost: its content work has stopped", field="deal")
+        raise M.refusal(Conflict, "deal", M.CONTENT_DEAL_LOST)
     if plan.state not in rules.EDITABLE_STATES:
-        raise Conflict(f"the plan is {plan.state}: items change only while it is a draft or after the client "
-                       "asked for changes (CO-4)", field="status")
+        raise M.refusal(Conflict, "status", M.CONTENT_PLAN_LOCKED, state=plan.state)
 
 
 async def add_item(ctx: Ctx, account: Account, plan: Plan, data: ItemIn) -> PlanItem:
@@ -167,7 +167,7 @@ async def patch_item(ctx: Ctx, account: Account, plan: Plan, item: PlanItem, dat
     errors.raise_if_any()
     _require_editable(account, plan)
     if item.status == "published":
-        raise Conflict("a published item does not change", field="status")
+        raise M.refusal(Conflict, "status", M.CONTENT_ITEM_PUBLISHED)
     for name in ("date", "kind", "scheduled_at", "media"):
         value = getattr(data, name)
         if value is not None:
@@ -198,17 +198,17 @@ async def submit(ctx: Ctx, account: Account, plan: Plan, at: datetime) -> dict[s
     signed link. Every comment of earlier rounds must be addressed first (422 listing them). CO-3: the
     first submission meets the plan's deadline, judged on its own time."""
     if account.lost_at is not None:
-        raise Conflict("the deal is lost: its content work has stopped", field="deal")
+        raise M.refusal(Conflict, "deal", M.CONTENT_DEAL_LOST)
     if plan.state == "in_approval":
-        raise Conflict("the plan is already waiting for the client's answer", field="status")
+        raise M.refusal(Conflict, "status", M.CONTENT_PLAN_IN_APPROVAL)
     if plan.state == "approved":
-        raise Conflict("the plan is already approved", field="status")
+        raise M.refusal(Conflict, "status", M.CONTENT_PLAN_APPROVED)
     items = (await items_of(ctx.session, [plan.id]))[plan.id]
     if not items:
-        raise DomainError("a plan needs at least one item before it is sent", field="items")
+        raise M.error("items", M.CONTENT_PLAN_EMPTY)
     open_comments = [c for c in (await comments_of(ctx.session, [plan.id]))[plan.id] if not c.resolved]
     if open_comments:
-        raise DomainError(f"{len(open_comments)} comment(s) not addressed: answer them or mark them done (CO-4)",
+        raise DomainError(M.text(M.CONTENT_PLAN_OPEN_COMMENTS, count=len(open_comments)),
                           errors=[{"field": f"comments.{c.id}", "message": c.text, "comment_id": c.id,
                                    "item_id": c.item_id, "round": c.round} for c in open_comments])
     rv = await services.rule_values(ctx.session, at)
@@ -237,8 +237,7 @@ def read_approval_token(ctx: Ctx, token: str) -> dict[str, Any]:
         data = read_token(token, secret_key=ctx.settings.secret_key, purpose=APPROVAL_PURPOSE, now=ctx.now)
         return {"plan_id": str(data["plan_id"]), "round": int(data["round"])}
     except ExpiredToken:
-        raise Gone("this link has expired", errors=[
-            {"field": "token", "message": "this link has expired; ask your manager for a new one"}]) from None
+        raise M.refusal(Gone, "token", M.CONTENT_LINK_EXPIRED) from None
     except (BadToken, KeyError, TypeError, ValueError):
         raise NotFound("invalid link") from None
 
@@ -262,7 +261,7 @@ async def rounds_view(session: AsyncSession, plan: Plan) -> list[dict[str, Any]]
 async def fresh_link(ctx: Ctx, plan: Plan) -> dict[str, Any]:
     """A new signed link to the round waiting for the client (the first one was lost or has expired)."""
     if plan.state != "in_approval":
-        raise Conflict("the plan is not waiting for the client's answer", field="status")
+        raise M.refusal(Conflict, "status", M.CONTENT_PLAN_NOT_WAITING)
     rv = await services.rule_values(ctx.session, ctx.now)
     expires_at = ctx.now + timedelta(days=rv.approval_link_days)
     token = approval_token(ctx, plan, expires_at)
@@ -318,18 +317,18 @@ async def decide(ctx: Ctx, token: str, data: DecisionIn) -> dict[str, Any]:
     ref = read_approval_token(ctx, token)
     errors = Errors()
     if data.decision not in ("approve", "changes"):
-        errors.add("decision", "must be approve or changes")
+        errors.add("decision", M.CONTENT_DECISION_APPROVAL)
     plan = await ctx.session.get(Plan, ref["plan_id"])
     if plan is None:
         raise NotFound("invalid link")
     item_ids = {i.id for i in (await items_of(ctx.session, [plan.id]))[plan.id]}
     for n, comment in enumerate(data.comments):
         if not (comment.text or "").strip():
-            errors.add(f"comments[{n}].text", "required")
+            errors.add(f"comments[{n}].text", M.REQUIRED)
         if comment.item_id is not None and comment.item_id not in item_ids:
-            errors.add(f"comments[{n}].item_id", "not an item of this plan")
+            errors.add(f"comments[{n}].item_id", M.CONTENT_NOT_AN_ITEM)
     if data.decision == "changes" and not data.comments:
-        errors.add("comments", "say what to change: at least one comment")
+        errors.add("comments", M.CONTENT_SAY_WHAT)
     errors.raise_if_any()
     account = await services.lock_account(ctx.session, plan.deal_id)
     await ctx.session.refresh(plan)
@@ -363,7 +362,7 @@ async def resolve_comment(ctx: Ctx, plan: Plan, comment_id: str, reply: str | No
     if comment is None or comment.plan_id != plan.id:
         raise NotFound("comment not found")
     if reply is not None and not reply.strip():
-        raise DomainError("an empty reply: leave it out to mark the comment done", field="reply")
+        raise M.error("reply", M.CONTENT_EMPTY_REPLY)
     comment.resolved, comment.resolved_at, comment.resolved_by = True, ctx.now, ctx.actor.login
     if reply is not None:
         comment.reply = reply.strip()
@@ -378,21 +377,21 @@ async def mark_published(ctx: Ctx, account: Account, plan: Plan, item: PlanItem,
     period's plan 1 must have been approved by then (409 naming CO-2). The post goes out as
     `content.post.published.v1` (CL-9 in clients); a feed post or reel may be the period's first (CO-3)."""
     if permalink is not None and not permalink.startswith(("https://", "http://")):
-        raise DomainError("must be the post's URL", field="permalink")
+        raise M.error("permalink", M.CONTENT_PERMALINK)
     if item.status == "published":
         if item.published_at == published_at:
             return item  # the same report again: nothing new
-        raise Conflict(f"already published at {iso(item.published_at)}", field="published_at")
+        raise M.refusal(Conflict, "published_at", M.CONTENT_ALREADY_PUBLISHED, at=iso(item.published_at))
     if account.lost_at is not None and published_at >= account.lost_at:
-        raise Conflict("the deal is lost: its content work has stopped", field="deal")
+        raise M.refusal(Conflict, "deal", M.CONTENT_DEAL_LOST)
     period = await ctx.session.get(Period, plan.period_id)
     plan_1 = (await ctx.session.execute(select(Plan).where(Plan.period_id == period.id, Plan.number == 1))
               ).scalar_one()
     if not rules.publishing_allowed(plan_1.first_approved_at, published_at):
         raise Conflict(f"CO-2: plan 1 of period {period.period_no} must be approved by the client before any "
                        "post of the period is published", errors=[{
-                           "field": "published_at", "rule": "CO-2", "plan_id": plan_1.id,
-                           "message": "plan 1 of the period is not approved (CO-2)"}])
+                           **M.item("published_at", M.CONTENT_PLAN_1_NOT_APPROVED), "rule": "CO-2",
+                           "plan_id": plan_1.id}])
     await services.settle(ctx, account.deal_id, before=published_at)
     item.status, item.published_at, item.published_by = "published", published_at, ctx.actor.login
     item.permalink = permalink

@@ -42,6 +42,7 @@ from content.graph import BadGateway, Graph, GraphConfig, GraphError, Unavailabl
 from content.models import Account, InstagramAccount, Period, Plan, PlanItem
 from content.plans import iso
 from content.services import Ctx
+from shared import messages as M
 from shared import timers
 
 PUBLISH_TIMER = "content.publish"
@@ -82,7 +83,7 @@ async def test(ctx: Ctx, account: Account) -> dict[str, Any]:
     require_connect(ctx.actor, account)
     conn = await ctx.session.get(InstagramAccount, account.deal_id)
     if conn is None:
-        raise NotFound("no Instagram account connected", field="instagram")
+        raise M.refusal(NotFound, "instagram", M.CONTENT_IG_NOT_CONNECTED)
     try:
         me = await Graph(GraphConfig.from_env(), decrypt_token(ctx.settings, conn.token_enc)).account(conn.ig_user_id)
     except GraphError as exc:
@@ -109,9 +110,9 @@ async def connect(ctx: Ctx, account: Account, ig_user_id: str | None, token: str
     errors: list[dict[str, str]] = []
     ig_user_id, token = (ig_user_id or "").strip(), (token or "").strip()
     if not ig_user_id.isdigit():
-        errors.append({"field": "ig_user_id", "message": "the Instagram professional account's numeric id"})
+        errors.append(M.item("ig_user_id", M.CONTENT_IG_USER_ID))
     if not token:
-        errors.append({"field": "access_token", "message": "required"})
+        errors.append(M.item("access_token", M.REQUIRED))
     if errors:
         raise DomainError("invalid Instagram connection", errors=errors)
     try:
@@ -174,7 +175,7 @@ async def schedule_item(ctx: Ctx, item: PlanItem) -> None:
 async def retry(ctx: Ctx, item: PlanItem) -> PlanItem:
     """A failed item is scheduled again: now, or at its time when that is still ahead."""
     if item.status != "failed":
-        raise Conflict(f"only a failed item is retried (this one is {item.status})", field="status")
+        raise M.refusal(Conflict, "status", M.CONTENT_RETRY_FAILED_ONLY, status=item.status)
     ctx.audit("item.publish_retried", item.id, error=item.publish_error)
     item.status, item.publish_polls, item.publish_state = "scheduled", 0, None
     item.updated_at = ctx.now
@@ -197,14 +198,14 @@ def local_error(ctx: Ctx, code: str, message: str, step: str) -> dict[str, Any]:
 async def container_fields(ctx: Ctx, graph: Graph, ig: str, item: PlanItem) -> dict[str, Any]:
     refs = await media.resolve(ctx, item.deal_id, list(item.media or []))
     if not refs:
-        raise DomainError("the item has no media to publish", field="media")
+        raise M.error("media", M.CONTENT_NO_MEDIA)
     url, video = refs[0]
     source = {"video_url": url} if video else {"image_url": url}
     if item.kind == "story":
         return {"media_type": "STORIES", **source}
     if item.kind == "reel":
         if not video:
-            raise DomainError("a reel needs a video", field="media")
+            raise M.error("media", M.CONTENT_REEL_VIDEO)
         return {"media_type": "REELS", "video_url": url, "caption": item.caption}
     if len(refs) == 1:
         if video:  # a feed video is published as a reel shared to the feed (VIDEO is deprecated)

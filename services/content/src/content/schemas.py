@@ -12,6 +12,8 @@ from typing import Any
 import msgspec
 from shared.errors import DomainError
 
+from shared import messages as M
+
 
 class ItemIn(msgspec.Struct, kw_only=True):
     date: date | None = None
@@ -78,16 +80,17 @@ class Errors:
     def __init__(self) -> None:
         self.items: list[dict[str, str]] = []
 
-    def add(self, field: str, message: str) -> None:
-        self.items.append({"field": field, "message": message})
+    def add(self, field: str, code: str, **params: Any) -> None:
+        """One field's error: a message code (shared.messages) and its parameters."""
+        self.items.append(M.item(field, code, **params))
 
     def require(self, field: str, value: object) -> None:
         if value is None or (isinstance(value, str) and not value.strip()):
-            self.add(field, "required")
+            self.add(field, M.REQUIRED)
 
     def aware(self, field: str, value: datetime | None) -> None:
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-            self.add(field, "must be ISO-8601 with a UTC offset")
+            self.add(field, M.DATETIME)
 
     def raise_if_any(self, message: str = "invalid request") -> None:
         if self.items:

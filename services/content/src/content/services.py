@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from content import access, rules
 from content.models import Account, AuditEntry, ClientProfile, Deadline, Period, Plan, RuleSetting
 from content.rules import RuleValues
+from shared import messages as M
 from shared import timers
 
 SYSTEM = Actor(login="system", role="integration")
@@ -88,8 +89,8 @@ async def put_settings(ctx: Ctx, values: dict[str, Any], effective_from: datetim
     if not errors:
         try:
             RuleValues(**{**(await rule_values(ctx.session, effective_from)).__dict__, **coerced}).check()
-        except ValueError as exc:
-            errors.append({"field": "values", "message": str(exc)})
+        except ValueError:
+            errors.append(M.item("values", M.CONTENT_PLAN_DAYS_ORDER))
     if errors:
         raise DomainError("invalid settings", errors=errors)
     for key, value in coerced.items():
@@ -139,11 +140,11 @@ def fact_time(ctx: Ctx, at: datetime | None, field_name: str = "at", grace_minut
     if at is None:
         return ctx.now
     if at.tzinfo is None or at.utcoffset() is None:
-        raise DomainError("must be ISO-8601 with a UTC offset", field=field_name)
+        raise M.error(field_name, M.DATETIME)
     if at > ctx.now:
-        raise DomainError("a fact cannot be dated in the future", field=field_name)
+        raise M.error(field_name, M.FACT_IN_FUTURE)
     if not access.may_backdate(ctx.actor) and at < ctx.now - timedelta(minutes=grace_minutes):
-        raise DomainError("only the project lead or an integration may backdate a fact", field=field_name)
+        raise M.error(field_name, M.FACT_BACKDATE)
     return at
 
 

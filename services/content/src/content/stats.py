@@ -43,8 +43,7 @@ async def import_csv(ctx: Ctx, account: Account, filename: str, content: bytes) 
         return existing, True
     parsed = stats_rules.parse_csv(content)
     if parsed.errors and parsed.errors[0]["row"] == 1 and not parsed.days:
-        raise DomainError(parsed.errors[0]["message"], errors=[{"field": "file", "message": e["message"]}
-                                                               for e in parsed.errors])
+        raise DomainError(parsed.errors[0]["message"], errors=[{**e, "field": "file"} for e in parsed.errors])
     job = StatImport(deal_id=account.deal_id, sha256=digest, filename=filename[:300], columns=parsed.columns,
                      ignored=parsed.ignored, rows_total=parsed.rows, rows_ok=len(parsed.days),
                      errors=parsed.errors[:1000], created_by=ctx.actor.login, created_at=ctx.now)
@@ -66,14 +65,14 @@ async def enter_week(ctx: Ctx, account: Account, week: date, figures: dict[str, 
     """CO-7 manual entry: a week's figures (any subset, whole numbers ≥ 0), Monday-based."""
     errors = []
     if week != stats_rules.week_start(week):
-        errors.append({"field": "week_start", "message": "a week starts on a Monday"})
+        errors.append(M.item("week_start", M.STATS_WEEK_MONDAY))
     for metric, value in figures.items():
         if metric not in stats_rules.METRICS:
-            errors.append({"field": metric, "message": "unknown figure"})
+            errors.append(M.item(metric, M.STATS_UNKNOWN_FIGURE))
         elif value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            errors.append({"field": metric, "message": "a whole number, 0 or more"})
+            errors.append(M.item(metric, M.STATS_WHOLE))
     if not figures:
-        errors.append({"field": "likes", "message": "give at least one figure"})
+        errors.append(M.item("likes", M.STATS_AT_LEAST_ONE))
     if errors:
         raise DomainError("invalid figures", errors=errors)
     row = (await ctx.session.execute(select(StatWeek).where(
@@ -92,7 +91,7 @@ async def weeks(ctx: Ctx, account: Account, count: int, until: date | None = Non
     """The last `count` weeks up to the current one (local), oldest first: figures (null where there is no
     data), engagement rate and the change from the week before."""
     if not 1 <= count <= MAX_WEEKS:
-        raise DomainError(f"between 1 and {MAX_WEEKS}", field="weeks")
+        raise M.error("weeks", M.STATS_WEEKS_RANGE, max=MAX_WEEKS)
     last = stats_rules.week_start(until or rules.local_date(ctx.cal, ctx.now))
     first = last - timedelta(weeks=count)  # one more week, for the first week's change
     days: dict[date, dict[date, dict[str, int | None]]] = {}
@@ -125,7 +124,7 @@ def report_link(ctx: Ctx, account: Account, count: int, until: date | None) -> d
     """CO-7: the weekly report the manager shares with the client: a signed link (14 days by default)
     to these weeks, on the gateway (`/report/<token>`), printable."""
     if not 1 <= count <= MAX_WEEKS:
-        raise DomainError(f"between 1 and {MAX_WEEKS}", field="weeks")
+        raise M.error("weeks", M.STATS_WEEKS_RANGE, max=MAX_WEEKS)
     until = until or rules.local_date(ctx.cal, ctx.now)
     expires_at = ctx.now + timedelta(days=14)
     token = make_token({"deal_id": account.deal_id, "weeks": count, "until": until.isoformat()},

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from shared import messages as M
+
 METRICS = ("likes", "comments", "saves", "reach", "followers")
 
 # Header aliases, compared after `_norm` (lowercase, letters and digits only). Meta's insights exports
@@ -39,7 +41,7 @@ def parse_count(raw: str) -> int:
     """A whole count with optional thousands separators: "12 345", "12,345", "12.345", "12'345" → 12345."""
     text = raw.strip().replace("\u00a0", " ").replace("\u202f", " ")
     if not _NUMBER.fullmatch(text):
-        raise ValueError(f"not a whole number: {raw!r}")
+        raise ValueError(M.text(M.STATS_NOT_WHOLE, value=raw))
     return int(re.sub(r"\D", "", text))
 
 
@@ -51,7 +53,7 @@ def parse_day(raw: str) -> date:
             return datetime.strptime(text[:10] if fmt == "%Y-%m-%d" else text, fmt).date()
         except ValueError:
             continue
-    raise ValueError(f"not a date: {raw!r} (YYYY-MM-DD or DD.MM.YYYY)")
+    raise ValueError(M.text(M.STATS_NOT_A_DATE, value=raw))
 
 
 def decode_text(content: bytes) -> str:
@@ -71,6 +73,10 @@ class Parsed:
     days: dict[date, dict[str, int]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     rows: int = 0
+
+
+def _cell(row: list[str], index: int) -> str:
+    return row[index] if index < len(row) else ""
 
 
 def parse_csv(content: bytes) -> Parsed:
@@ -93,10 +99,10 @@ def parse_csv(content: bytes) -> Parsed:
             ignored.append(name.strip())
     parsed = Parsed(columns={k: header[i].strip() for k, i in columns.items()}, ignored=ignored)
     if "date" not in columns:
-        parsed.errors.append({"row": 1, "field": "date", "message": "no date column (Date, Дата, Күні, 日期)"})
+        parsed.errors.append({"row": 1, **M.item("date", M.STATS_NO_DATE_COLUMN)})
         return parsed
     if not set(columns) & set(METRICS):
-        parsed.errors.append({"row": 1, "field": "file", "message": "no known figure column (likes, reach, …)"})
+        parsed.errors.append({"row": 1, **M.item("file", M.STATS_NO_FIGURE_COLUMN)})
         return parsed
     for number, row in enumerate(reader, start=2):
         if not any(cell.strip() for cell in row):
@@ -106,9 +112,9 @@ def parse_csv(content: bytes) -> Parsed:
         values: dict[str, int] = {}
         day = None
         try:
-            day = parse_day(row[columns["date"]] if columns["date"] < len(row) else "")
-        except ValueError as exc:
-            errors.append({"row": number, "field": "date", "message": str(exc)})
+            day = parse_day(_cell(row, columns["date"]))
+        except ValueError:
+            errors.append({"row": number, **M.item("date", M.STATS_NOT_A_DATE, value=_cell(row, columns["date"]))})
         for metric in METRICS:
             if metric not in columns:
                 continue
@@ -117,8 +123,8 @@ def parse_csv(content: bytes) -> Parsed:
                 continue
             try:
                 values[metric] = parse_count(cell)
-            except ValueError as exc:
-                errors.append({"row": number, "field": metric, "message": str(exc)})
+            except ValueError:
+                errors.append({"row": number, **M.item(metric, M.STATS_NOT_WHOLE, value=cell)})
         if errors:
             parsed.errors.extend(errors)
         elif day is not None:
