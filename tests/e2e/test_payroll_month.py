@@ -6,7 +6,9 @@ renewal deadlines, the automatic loss); its outbox relay publishes to JetStream;
 
 Two content managers, April 2026 (Asia/Almaty). Deals A1–A3 (anna) and B1–B2 (boris) were launched on
 2 March, so their first period ends on 2 April 00:00. The agency fines a breached renewal call (CL-11)
-with 1,000 from April (a rule version set by the lead; DOMAIN leaves CL-11 at 0 until an agency sets it).
+with 1,000, a care first response past its target (EN-3) with 500 and a missed check round (EN-4) with 300 from
+April (a rule version set by the lead; DOMAIN leaves these at 0 until an agency sets them). The care inbox's
+deadlines arrive on the ENGAGEMENT stream, published here as the engagement service publishes them.
 
 anna  PAY-1 base                                   150,000
       PAY-2 A1 renewed 1 Apr (after a full month)  +10,000
@@ -16,15 +18,18 @@ anna  PAY-1 base                                   150,000
       PAY-5 N3 paid 3 Apr, not refunded by 13 Apr  +2,000
       PAY-5 N4 paid 3 Apr, not refunded by 13 Apr  +2,000 → voided: two partial refunds dated 12 Apr were
       PAY-4 N4 refunded (twice) inside the 10 days −4,000   recorded on 20 Apr; one refunded client, one line
-                                                  = 159,000
+      PAY-6 A1's 19:00 check round missed 7 Apr (EN-4) −300
+                                                  = 158,700
 boris PAY-1 base                                   150,000
       PAY-2 B1 renewed 1 Apr                       +10,000
       PAY-6 B2 renewal call (CL-11) breached 2 Apr  −1,000
       PAY-3 B2 lost automatically 9 Apr             −5,000 → undone: the late payment is dated 8 Apr
       PAY-2 B2 renewed by that payment (8 Apr)     +10,000
       PAY-5 N2 paid 3 Apr, not refunded by 13 Apr  +2,000
+      PAY-6 a Direct to B1 answered late 14 Apr (EN-3) −500
+      PAY-6 a comment on B1 answered late 15 Apr (EN-3) −500 → waived by the senior agent (spam): undone
       PAY-7 best manager                           +30,000   (2 renewals each; lost: boris 0, anna 1)
-                                                  = 201,000
+                                                  = 200,500
 
 April is closed on 2 May. On 3 May the renewal call of B2 turns out to have been made on 1 April (a fact
 dated before its due time, recorded late: `clients.deadline.met.v1` revising the breach, published here as
@@ -49,6 +54,7 @@ from shared.bus import Bus, Outgoing
 from shared.clock import FixedClock
 from shared.events import encode
 from shared.events.clients import DeadlineMet
+from shared.events.engagement import EngagementDeadlineBreached, EngagementDeadlineWaived
 from shared.infra import OutboxRow
 from shared.testing import default_settings, eventually, make_settings, staff_headers
 from sqlalchemy import func, select
@@ -142,11 +148,27 @@ async def payroll_caught_up(clients: Clients, bus: Bus) -> None:
 
     await eventually(done, timeout=60, message="clients published everything and payroll consumed it")
 
+    async def engagement_done() -> bool:
+        stream = await bus.js.stream_info("ENGAGEMENT")
+        try:
+            info = await bus.js.consumer_info("ENGAGEMENT", "payroll-engagement")
+        except NotFoundError:
+            return False
+        return info.num_pending == 0 and info.num_ack_pending == 0 and \
+            info.delivered.stream_seq >= stream.state.last_seq
+
+    await eventually(engagement_done, timeout=60, message="payroll consumed the care inbox's deadlines")
+
+
+async def publish(bus: Bus, *events: Any) -> None:
+    await bus.publish_many([Outgoing(e.subject, encode(e), {"Nats-Msg-Id": e.event_id}) for e in events])
+
 
 async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nats(stack) -> None:
     clients, payroll, bus = stack
     rules = await payroll.put("/api/payroll/rules", json={"effective_from": "2026-04",
-                                                          "deadline_fines": {"CL-9": "-5000", "CL-11": "-1000"}},
+                                                          "deadline_fines": {"CL-9": "-5000", "CL-11": "-1000",
+                                                                             "EN-3": "-500", "EN-4": "-300"}},
                               headers=LEAD)
     assert rules.status_code == 200, rules.text
     # 2 March: five clients pay and are launched the same day.
@@ -181,6 +203,23 @@ async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nat
     await clients.at(local(2026, 4, 10, 12, 0))
     await clients.pay("B2-r", local(2026, 4, 8, 12, 0), deal_id=deals["B2"])
 
+    # The care inbox (issue 12): anna missed A1's 19:00 check round on 7 April (EN-4); boris answered a Direct
+    # to B1 past the 7-minute target on 14 April (EN-3), and a comment on 15 April — waived by the senior agent
+    # (spam), so its fine is undone.
+    await publish(bus,
+                  EngagementDeadlineBreached(deadline_id="round-A1-0407-1900", rule="EN-4", owner="anna",
+                                             due_at=local(2026, 4, 7, 19, 0), deal_id=deals["A1"],
+                                             occurred_at=local(2026, 4, 7, 19, 0)),
+                  EngagementDeadlineBreached(deadline_id="frt-c1", rule="EN-3", owner="boris",
+                                             due_at=local(2026, 4, 14, 10, 7), deal_id=deals["B1"],
+                                             conversation_id="c1", occurred_at=local(2026, 4, 14, 10, 7)),
+                  EngagementDeadlineBreached(deadline_id="frt-c2", rule="EN-3", owner="boris",
+                                             due_at=local(2026, 4, 15, 16, 7), deal_id=deals["B1"],
+                                             conversation_id="c2", occurred_at=local(2026, 4, 15, 16, 7)),
+                  EngagementDeadlineWaived(deadline_id="frt-c2", rule="EN-3", owner="boris", waived_by="sanzhar",
+                                           reason="spam", due_at=local(2026, 4, 15, 16, 7), deal_id=deals["B1"],
+                                           conversation_id="c2", occurred_at=local(2026, 4, 15, 17, 0)))
+
     # 20 April: N1–N4's 10 days ended on 13 April (N4: not refunded, PAY-5) — then two partial refunds of N4
     # dated 12 April are recorded: inside the window after all (issue 7 §1): N4's PAY-5 is voided, one PAY-4.
     await clients.at(local(2026, 4, 20, 12, 0))
@@ -207,11 +246,12 @@ async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nat
     assert lines("anna") == [
         ("PAY-1", "150000.00", None), ("PAY-2", "10000.00", "A1"), ("PAY-2", "10000.00", "A2"),
         ("PAY-3", "-5000.00", "A3"), ("PAY-4", "-4000.00", "N1"), ("PAY-4", "-4000.00", "N4"),
-        ("PAY-5", "2000.00", "N3")]
+        ("PAY-5", "2000.00", "N3"), ("PAY-6", "-300.00", "A1")]
     assert lines("boris") == [
         ("PAY-1", "150000.00", None), ("PAY-2", "10000.00", "B1"), ("PAY-2", "10000.00", "B2"),
-        ("PAY-5", "2000.00", "N2"), ("PAY-6", "-1000.00", "B2"), ("PAY-7", "30000.00", None)]
-    assert (st["anna"]["total"], st["boris"]["total"]) == ("159000.00", "201000.00")
+        ("PAY-5", "2000.00", "N2"), ("PAY-6", "-1000.00", "B2"), ("PAY-6", "-500.00", "B1"),
+        ("PAY-7", "30000.00", None)]
+    assert (st["anna"]["total"], st["boris"]["total"]) == ("158700.00", "200500.00")
     for s in st.values():
         assert Decimal(s["total"]) == sum(Decimal(ln["amount"]) for ln in s["lines"])
     assert (st["anna"]["best_manager"], st["boris"]["best_manager"]) == (False, True)
@@ -228,14 +268,15 @@ async def test_payroll_month_hand_computed_from_seed_001_through_clients_and_nat
 
     closed = await payroll.post("/api/payroll/months/2026-04/close", headers=LEAD)
     assert closed.status_code == 200, closed.text
-    assert {m["manager"]: m["total"] for m in closed.json()["managers"]} == {"anna": "159000.00",
-                                                                             "boris": "201000.00"}
+    assert {m["manager"]: m["total"] for m in closed.json()["managers"]} == {"anna": "158700.00",
+                                                                             "boris": "200500.00"}
     after = (await payroll.get("/api/payroll/statements", params={"month": "2026-04"}, headers=LEAD)).json()
-    assert {s["manager"]: s["total"] for s in after} == {"anna": "159000.00", "boris": "201000.00"}
+    assert {s["manager"]: s["total"] for s in after} == {"anna": "158700.00", "boris": "200500.00"}
 
     # 3 May: B2's renewal call was made on 1 April after all; the met is recorded now, after April closed.
-    fine = next(ln for ln in st["boris"]["lines"] if ln["rule"] == "PAY-6")
-    frozen = next(ln for s in after if s["manager"] == "boris" for ln in s["lines"] if ln["rule"] == "PAY-6")
+    fine = next(ln for ln in st["boris"]["lines"] if ln["rule"] == "PAY-6" and ln["deal_id"] == deals["B2"])
+    frozen = next(ln for s in after if s["manager"] == "boris" for ln in s["lines"]
+                  if ln["rule"] == "PAY-6" and ln["deal_id"] == deals["B2"])
     clients.clock.set(local(2026, 5, 3, 10, 0))
     due = datetime.fromisoformat(fine["occurred_at"])
     met = DeadlineMet(deadline_id=fine["deadline_id"], rule="CL-11", owner="boris", due_at=due,
