@@ -10,8 +10,8 @@ from shared.auth import Actor
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engagement import access, assignment, changes, notes, sales, services, templates, webform
 from engagement import ask_client as ask_client_ops
-from engagement import assignment, changes, notes, sales, services, templates, webform
 from engagement.schemas import (
     AgentIn,
     AskClientIn,
@@ -65,8 +65,15 @@ async def set_staff_accounts(session: AsyncSession, actor: Actor, runtime: Runti
 async def set_agent(session: AsyncSession, actor: Actor, runtime: Runtime, login: FromPath[str],
                     data: AgentIn) -> dict[str, Any]:
     agent = await assignment.set_agent(session, actor, login, on_shift=data.on_shift, cap=data.cap,
-                                       clear_cap=data.clear_cap, clock=runtime.clock)
-    return assignment.agent_out(agent)
+                                       clear_cap=data.clear_cap, clock=runtime.clock, team=data.team)
+    return assignment.agent_out(agent, await services.staff_accounts(session, login))
+
+
+@get("/agents")
+async def list_agents(session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
+    """The care team (lead, senior agents, analysts): each agent's shift, cap, team and served accounts."""
+    access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR, "analyst")
+    return await assignment.list_agents(session)
 
 
 @get("/conversations")
@@ -157,5 +164,5 @@ async def webform_submit(actor: Actor, runtime: Runtime, slug: FromPath[str],
     return result
 
 
-api_routes = [webform_info, webform_submit, *templates.routes, *notes.routes, *changes.routes, ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_conversations, get_conversation, post_reply,
+api_routes = [webform_info, webform_submit, *templates.routes, *notes.routes, *changes.routes, ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_agents, list_conversations, get_conversation, post_reply,
               assign, set_status, change_tags, *sales.routes]

@@ -187,7 +187,9 @@ class Message(Base):
 
 class Agent(Base):
     """A care agent's availability for automatic assignment (issue 11 §assignment): on shift or not, their cap
-    of open conversations (None: the default), and when they were last given one (the round-robin order)."""
+    of open conversations (None: the default), and when they were last given one (the round-robin order).
+    `team` (EN-6): the care team the agent belongs to, named by the agency; a senior agent with a team reads
+    that team's report."""
 
     __tablename__ = "agents"
 
@@ -195,6 +197,7 @@ class Agent(Base):
     on_shift: Mapped[bool] = mapped_column(Boolean, default=False)
     cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str] = mapped_column(String(100))
 

@@ -1,9 +1,7 @@
 """The care quality API under /api/engagement (issue 12): care settings per client account and the agents'
-report. Who reads what (EN-6): the lead, analysts and senior agents read every agent; a care agent reads only
-their own line. Only the lead changes care settings.
-
-Choice where the issue is silent: the agency has one care team until teams are modelled, so a senior agent's
-"team" is every care agent; `team` is accepted and ignored for now.
+report. Who reads what (EN-6): the lead and analysts read every agent (or one team with `team=`); a senior
+agent reads their team — every agent when they have none (an agency with a single care team need not name
+it); a care agent reads only their own line. Only the lead changes care settings.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from shared.errors import DomainError
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import access, clocks, quality, rounds, services
+from engagement import access, assignment, clocks, quality, rounds, services
 
 ANALYST = "analyst"
 REPORT_READERS = (access.LEAD, access.INTEGRATION, access.SENIOR, ANALYST, access.AGENT)
@@ -99,9 +97,22 @@ async def agents_report(session: AsyncSession, actor: Actor, runtime: Runtime,
         raise DomainError("to is before from", field="to")
     if (end - start).days >= MAX_REPORT_DAYS:
         raise DomainError(f"a report covers at most {MAX_REPORT_DAYS} days", field="to")
-    agents = [actor.login] if actor.role == access.AGENT else None
-    return await quality.agents_report(session, start=start, end=end, account=account or None, agents=agents,
+    agents = await _readable_agents(session, actor, team or None)
+    rows = await quality.agents_report(session, start=start, end=end, account=account or None, agents=agents,
                                        channel=channel or None)
+    teams = {a["login"]: a["team"] for a in await assignment.list_agents(session)}
+    return [r | {"team": teams.get(r["agent"])} for r in rows]
+
+
+async def _readable_agents(session: AsyncSession, actor: Actor, team: str | None) -> list[str] | None:
+    """The agents whose lines `actor` reads (None: everyone), narrowed to `team` when one is asked for."""
+    if actor.role == access.AGENT:
+        return [actor.login]
+    readable = await assignment.team_members(session, actor.login) if actor.role == access.SENIOR else None
+    if team is None:
+        return readable
+    members = await assignment.team_of(session, team)
+    return members if readable is None else [m for m in members if m in readable]
 
 
 @get("/check-rounds")

@@ -47,6 +47,7 @@ class AgentIn(msgspec.Struct, forbid_unknown_fields=True):
     on_shift: bool | None = None
     cap: int | None = None
     clear_cap: bool = False
+    team: str | None = None        # "" takes the agent out of any team
 
 
 class TagRuleIn(msgspec.Struct, forbid_unknown_fields=True):
