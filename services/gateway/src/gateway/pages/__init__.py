@@ -7,6 +7,7 @@ Every handler here sits behind `page_guard` (gateway.guards) and must declare wh
 from gateway.pages import (
     auth,
     care_quality,
+    care_team,
     clients,
     content,
     content_board,
@@ -31,5 +32,5 @@ from gateway.pages import (
 page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *clients.routes, *leads.routes, *payroll.routes,
                *staff.routes, *status.routes, *settings.routes, *content.routes, *content_board.routes,
                *content_public.routes, *content_stats.routes, *content_instagram.routes, *media.routes,
-               *care_quality.routes, *monitoring.routes, *sales.routes, *webform.routes, *inbox_admin.routes,
+               *care_quality.routes, *care_team.routes, *monitoring.routes, *sales.routes, *webform.routes, *inbox_admin.routes,
                *inbox.routes]

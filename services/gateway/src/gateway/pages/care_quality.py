@@ -66,9 +66,9 @@ CHANNELS = {"instagram": "Instagram", "telegram": "Telegram", "vk": N_("VK"), "e
 
 
 async def _report(services: Services, first: date, last: date, account: str,
-                  channel: str = "") -> list[dict[str, Any]]:
+                  channel: str = "", team: str = "") -> list[dict[str, Any]]:
     params = {"from": first.isoformat(), "to": last.isoformat(), **({"account": account} if account else {}),
-              **({"channel": channel} if channel in CHANNELS else {})}
+              **({"channel": channel} if channel in CHANNELS else {}), **({"team": team} if team else {})}
     rows = await services.get("engagement", "/reports/agents", params=params)
     days = (last - first).days + 1
     for row in rows:
@@ -79,10 +79,10 @@ async def _report(services: Services, first: date, last: date, account: str,
 
 @get("/care/reports", name="care_report", opt=REPORT_READERS)
 async def care_report(request: Request, services: Services, start: str = "", end: str = "",
-                      account: str = "", channel: str = "") -> Response:
+                      account: str = "", channel: str = "", team: str = "") -> Response:
     first, last, errors = _period(request, start, end)
     try:
-        rows = await _report(services, first, last, account, channel)
+        rows = await _report(services, first, last, account, channel, team)
         unavailable = False
     except ServiceError:
         rows, unavailable = [], True
@@ -90,9 +90,15 @@ async def care_report(request: Request, services: Services, start: str = "", end
         accounts = [(a["account"], a["name"]) for a in await services.get("engagement", "/care-settings")]
     except ServiceError:
         accounts = []
+    teams: list[str] = []
+    if staff_of(request).role != CARE_AGENT:   # the teams to narrow to (a senior agent is held to theirs anyway)
+        try:
+            teams = sorted({a["team"] for a in await services.get("engagement", "/agents") if a.get("team")})
+        except ServiceError:
+            teams = []
     chart = bar_chart([(r["name"], float(r["per_day"]), _("%(n)s a day") % {"n": r["per_day"]}) for r in rows])
     ctx = {"rows": rows, "chart": chart, "start": first.isoformat(), "end": last.isoformat(), "account": account,
-           "channel": channel, "channels": CHANNELS, "accounts": accounts,
+           "channel": channel, "channels": CHANNELS, "accounts": accounts, "teams": teams, "team": team,
            "errors": errors, "unavailable": unavailable, "goal": DAILY_GOAL, "minutes": _minutes,
            "own_only": staff_of(request).role == CARE_AGENT}
     return page(request, "pages/care_report.html", ctx, block="report", status_code=422 if errors else 200)
@@ -100,17 +106,17 @@ async def care_report(request: Request, services: Services, start: str = "", end
 
 @get("/care/reports.csv", name="care_report_csv", opt=REPORT_READERS)
 async def care_report_csv(request: Request, services: Services, start: str = "", end: str = "",
-                          account: str = "", channel: str = "") -> Response:
+                          account: str = "", channel: str = "", team: str = "") -> Response:
     first, last, _errors = _period(request, start, end)
-    rows = await _report(services, first, last, account, channel)
+    rows = await _report(services, first, last, account, channel, team)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([_("Agent"), _("Answered"), _("A day"), _("Resolved"), _("Messages sent"),
+    writer.writerow([_("Agent"), _("Team"), _("Answered"), _("A day"), _("Resolved"), _("Messages sent"),
                      _("First response, average (working time, s)"), _("First response, p90 (working time, s)"),
                      _("First response, average (s)"), _("First response, p90 (s)"), _("Within target"),
                      _("Quality")])
     for r in rows:
-        writer.writerow([r["name"], r["answered"], r["per_day"], r["resolved"], r["messages_sent"],
+        writer.writerow([r["name"], r.get("team") or "", r["answered"], r["per_day"], r["resolved"], r["messages_sent"],
                          r["first_response_business_avg_s"] or "", r.get("first_response_business_p90_s") or "",
                          r["first_response_avg_s"] or "", r["first_response_p90_s"] or "",
                          "" if r["within_target_share"] is None else f"{r['within_target_share'] * 100:.1f}%",
