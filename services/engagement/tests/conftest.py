@@ -224,3 +224,14 @@ async def api_any(database_url, clock, stand_in) -> AsyncIterator[Api]:
     """SQLite and PostgreSQL, with the stand-in channel APIs."""
     async for a in _api(database_url, clock, stand_in.url):
         yield a
+
+
+@pytest.fixture
+def mailserver() -> Iterator[Any]:
+    """A real SMTP + IMAP server on loopback (mail-devel), for the e-mail channel and the EN-5 notices."""
+    from .mailserver import MailServer
+
+    server = MailServer()
+    server.start()
+    yield server
+    server.stop()

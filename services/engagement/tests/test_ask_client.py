@@ -62,3 +62,45 @@ async def test_en5_the_link_expires_and_monitoring_cannot_ask(api) -> None:
                          status=201)
     api.clock.advance(timedelta(days=8))
     assert (await api.client.post(f"/ask/{asked['token']}", json={"answer": "1000"})).status_code == 410
+
+
+async def test_en5_the_contact_person_is_told_by_email_through_a_real_smtp_server(api, mailserver) -> None:
+    from .mailserver import SUPPORT
+
+    conversation = await _conversation(api)            # a Telegram conversation of deal-1
+    await api.ok("post", "/channels", {"kind": "email", "name": "Агентство", "config": mailserver.config()},
+                 status=201)                            # the agency's own mailbox sends the notice
+    bad = await api.put("/care-settings/deal-1", {"contact_email": "не почта", "contact_telegram": "@anna"})
+    assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} == {"contact_email",
+                                                                                    "contact_telegram"}
+    await api.ok("put", "/care-settings/deal-1", {"contact_email": SUPPORT})
+    asked = await api.ok("post", f"/conversations/{conversation['id']}/ask-client",
+                         {"question": "Есть ли доставка в Шымкент?"}, status=201)
+    assert asked["notice"] == {"via": "email", "to": SUPPORT, "state": "pending", "error": None, "sent_at": None}
+    assert await api.send() == 1
+    [mail] = mailserver.inbox(SUPPORT)
+    assert mail["Subject"] == "Вопрос от службы поддержки"
+    body = mail.get_content()
+    assert "«Есть ли доставка в Шымкент?»" in body and f"https://zabota.example/answer/{asked['token']}" in body
+    detail = await api.ok("get", f"/conversations/{conversation['id']}")
+    [question] = detail["client_questions"]
+    assert question["notice"]["state"] == "sent" and question["notice"]["sent_at"]
+    assert await api.send() == 0                         # sent once
+
+
+async def test_en5_the_contact_person_is_told_by_telegram_and_a_missing_channel_fails_with_the_reason(
+        api, stand_in) -> None:
+    conversation = await _conversation(api)
+    await api.ok("put", "/care-settings/deal-1", {"contact_telegram": "555001"})
+    asked = await api.ok("post", f"/conversations/{conversation['id']}/ask-client", {"question": "Цена?"},
+                         status=201)
+    await api.send()
+    [notice] = [c for c in stand_in.delivered if c["body"].get("chat_id") == 555001]
+    assert "Цена?" in notice["body"]["text"] and asked["token"] in notice["body"]["text"]
+
+    await api.ok("put", "/care-settings/deal-1", {"contact_email": "owner@client.kz"})   # no e-mail channel
+    await api.ok("post", f"/conversations/{conversation['id']}/ask-client", {"question": "И ещё?"}, status=201)
+    await api.send()
+    questions = (await api.ok("get", f"/conversations/{conversation['id']}"))["client_questions"]
+    failed = next(q for q in questions if q["question"] == "И ещё?")["notice"]
+    assert failed["state"] == "failed" and failed["error"] == "no active email channel to send the notice through"

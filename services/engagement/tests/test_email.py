@@ -8,25 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from engagement.channels import email as mail_channel
 from engagement.mailbox import wait_for_news
 from engagement.models import Delivery, MailboxState, Message
 
-from .mailserver import PASSWORD, SUPPORT, MailServer, mail
+from .mailserver import PASSWORD, SUPPORT, mail
 
 CUSTOMER = "ann@example.com"
-
-
-@pytest.fixture
-def mailserver() -> Iterator[MailServer]:
-    server = MailServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def _poll(api) -> int:

@@ -97,18 +97,22 @@ async def test_care_settings_form_validates_in_the_users_language_and_saves(clie
     page = await client.get("/care/settings")
     assert page.status_code == 200 and "Бренд" in page.text and "Поддержка бренда" in page.text
     bad = await client.post("/care/settings/agency", data={"_csrf": csrf, "mode": "brand", "target_minutes": "0",
-                                                            "hours": "9-18", "holidays": "tomorrow"},
+                                                            "hours": "9-18", "holidays": "tomorrow",
+                                                            "contact_email": "нет", "contact_telegram": "@anna"},
                             headers={"HX-Request": "true"})
     assert bad.status_code == 422
     text = text_of(bad.text)
     assert "Введите минуты" in text and "Выберите хотя бы один день" in text and "ГГГГ-ММ-ДД" in text
+    assert "name@example.kz" in text and "Id чата Telegram — это число" in text
     assert Backend(engagement_url, "engagement").call("GET", "/care-settings/agency", as_=LEAD)["target_s"] == 420
     ok = await client.post("/care/settings/agency", data={
         "_csrf": csrf, "mode": "brand", "target_minutes": "5", "hours": "09:00-13:00, 14:00-21:00",
-        "days": ["1", "2", "3", "4", "5", "6", "7"], "holidays": "2026-12-16"}, headers={"HX-Request": "true"})
+        "days": ["1", "2", "3", "4", "5", "6", "7"], "holidays": "2026-12-16", "contact_email": "owner@brand.kz"},
+        headers={"HX-Request": "true"})
     assert ok.status_code == 200 and "Сохранено." in ok.text
     saved = Backend(engagement_url, "engagement").call("GET", "/care-settings/agency", as_=LEAD)
     assert (saved["target_s"], saved["holidays"], saved["days"]) == (300, ["2026-12-16"], "1,2,3,4,5,6,7")
+    assert (saved["contact_email"], saved["contact_telegram"]) == ("owner@brand.kz", "")
 
 
 async def test_care_settings_are_not_for_care_agents(client, engagement_url) -> None:

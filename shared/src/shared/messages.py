@@ -34,6 +34,7 @@ LANGUAGE = "language.unknown"
 PHONE = "phone.format"
 EMAIL = "email.format"
 DATETIME = "datetime.format"
+TELEGRAM_CHAT_ID = "telegram.chat_id"
 # ---------------------------------------------------------------- payroll
 MONTH_NOT_ENDED = "payroll.month_not_ended"
 MONTH_CLOSED = "payroll.month_closed"
@@ -132,6 +133,7 @@ CODES: dict[str, str] = {
     PHONE: "not a phone number",
     EMAIL: "not an e-mail address",
     DATETIME: "must be ISO-8601 with a UTC offset",
+    TELEGRAM_CHAT_ID: "a Telegram chat id is a number",
     MONTH_NOT_ENDED: "%(month)s has not ended yet (agency time)",
     MONTH_CLOSED: "%(month)s is already closed",
     LINE_BASE_SALARY: "base salary %(month)s",

@@ -23,7 +23,7 @@ from shared.signing import BadToken, ExpiredToken, make_token, read_token
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import access, quality, rules
+from engagement import access, client_notices, quality, rules
 from engagement.models import ClientQuestion, Conversation, new_id
 from engagement.services import get_conversation
 
@@ -37,7 +37,8 @@ class Gone(DomainError):
 
 def question_out(q: ClientQuestion) -> dict[str, Any]:
     return {"id": q.id, "question": q.question, "asked_by": q.asked_by, "asked_at": q.asked_at,
-            "expires_at": q.expires_at, "answer": q.answer, "answered_at": q.answered_at}
+            "expires_at": q.expires_at, "answer": q.answer, "answered_at": q.answered_at,
+            "notice": client_notices.notice_out(q)}
 
 
 async def ask(session: AsyncSession, actor: Actor, conversation_id: str, question: str, *, secret_key: str,
@@ -51,6 +52,7 @@ async def ask(session: AsyncSession, actor: Actor, conversation_id: str, questio
     row = ClientQuestion(id=new_id(), conversation_id=conversation.id, question=question, asked_by=actor.login,
                          asked_at=now, expires_at=now + timedelta(days=LINK_DAYS))
     session.add(row)
+    await client_notices.plan_notice(session, row, conversation.account, now)
     conversation.status = rules.WAITING_CLIENT
     await session.flush()
     await quality.refresh(session, conversation, clock)  # EN-5: the response clock pauses

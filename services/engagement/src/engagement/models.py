@@ -231,6 +231,14 @@ class ClientQuestion(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The notice to the contact person (e-mail or Telegram, client_notices.py): sent by the reply sender's loop.
+    notice_via: Mapped[str | None] = mapped_column(String(10), nullable=True)     # email | telegram
+    notice_to: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    notice_state: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)  # pending|sent|failed
+    notice_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    notice_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    notice_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 # ---------------------------------------------------------------- monitoring (issue 11: mentions)

@@ -92,17 +92,20 @@ async def all_settings(session: AsyncSession) -> list[dict[str, Any]]:
 
 def settings_out(row: CareSettings) -> dict[str, Any]:
     return {"account": row.account, "target_s": row.target_s, "tz": row.tz or _agency_tz, "hours": row.hours,
-            "days": row.days, "holidays": [h for h in (row.holidays or "").split(",") if h], "mode": row.mode}
+            "days": row.days, "holidays": [h for h in (row.holidays or "").split(",") if h], "mode": row.mode,
+            "contact_email": row.contact_email or "", "contact_telegram": row.contact_telegram or ""}
 
 
 async def put_settings(session: AsyncSession, account: str, *, target_s: int, tz: str, hours: str, days: str,
-                       holidays: list[str], mode: str, actor: str, clock: Clock) -> CareSettings:
+                       holidays: list[str], mode: str, actor: str, clock: Clock, contact_email: str = "",
+                       contact_telegram: str = "") -> CareSettings:
     row = await session.get(CareSettings, account)
     if row is None:
         row = CareSettings(account=account)
         session.add(row)
     row.target_s, row.tz, row.hours, row.days, row.mode = target_s, tz, hours, days, mode
     row.holidays = ",".join(sorted(holidays))
+    row.contact_email, row.contact_telegram = contact_email.strip(), contact_telegram.strip()
     row.updated_at, row.updated_by = clock.now(), actor
     await session.flush()
     return row

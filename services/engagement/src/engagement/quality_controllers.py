@@ -6,6 +6,7 @@ it); a care agent reads only their own line. Only the lead changes care settings
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import access, assignment, clocks, quality, rounds, services
+from shared import messages as M
 
 ANALYST = "analyst"
 REPORT_READERS = (access.LEAD, access.INTEGRATION, access.SENIOR, ANALYST, access.AGENT)
@@ -32,6 +34,11 @@ class CareSettingsIn(msgspec.Struct, forbid_unknown_fields=True):
     days: str = "1-7"
     holidays: list[str] = msgspec.field(default_factory=list)
     mode: str = "brand"
+    contact_email: str = ""       # EN-5: the contact person told of a question by e-mail …
+    contact_telegram: str = ""    # … or by Telegram (the chat id of their private chat with the agency's bot)
+
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _validate(data: CareSettingsIn) -> None:
@@ -40,6 +47,10 @@ def _validate(data: CareSettingsIn) -> None:
         errors.append({"field": "target_s", "message": "the target must be between 30 seconds and 7 days"})
     if data.mode not in ("brand", "rounds"):
         errors.append({"field": "mode", "message": "mode must be brand or rounds"})
+    if data.contact_email.strip() and not EMAIL.match(data.contact_email.strip()):
+        errors.append(M.item("contact_email", M.EMAIL))
+    if data.contact_telegram.strip() and not data.contact_telegram.strip().lstrip("-").isdigit():
+        errors.append(M.item("contact_telegram", M.TELEGRAM_CHAT_ID))
     for name, check in (("tz", lambda: clocks.CareCalendar.from_strings(data.tz or "UTC")),
                         ("hours", lambda: clocks.CareCalendar.from_strings(hours=data.hours)),
                         ("days", lambda: clocks.CareCalendar.from_strings(days=data.days)),
@@ -71,7 +82,8 @@ async def put_care_settings(session: AsyncSession, actor: Actor, runtime: Runtim
     _validate(data)
     row = await quality.put_settings(session, account, target_s=data.target_s, tz=data.tz, hours=data.hours,
                                      days=data.days, holidays=data.holidays, mode=data.mode, actor=actor.login,
-                                     clock=runtime.clock)
+                                     clock=runtime.clock, contact_email=data.contact_email,
+                                     contact_telegram=data.contact_telegram)
     return quality.settings_out(row)
 
 

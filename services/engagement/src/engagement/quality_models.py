@@ -41,6 +41,10 @@ class CareSettings(Base):
     days: Mapped[str] = mapped_column(String(20), default="1-7")
     holidays: Mapped[str] = mapped_column(Text, default="")
     mode: Mapped[str] = mapped_column(String(10), default="brand")  # brand | rounds (EN-4)
+    # EN-5: the client account's contact person, told of a question by e-mail or Telegram (the chat id of a
+    # private chat with the agency's bot).
+    contact_email: Mapped[str] = mapped_column(String(200), default="")
+    contact_telegram: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str] = mapped_column(String(100))
 

@@ -21,7 +21,7 @@ from shared.loop import WakeableLoop
 from shared.settings import Settings
 from sqlalchemy import select
 
-from engagement import rules
+from engagement import client_notices, rules
 from engagement.channels import (
     PATH_SECRET_HEADER,
     PATH_SECRET_PLACEHOLDER,
@@ -178,6 +178,7 @@ class Sender(WakeableLoop):
                 message.next_attempt_at = self.clock.now() + timedelta(seconds=seconds)
 
     async def send_batch(self) -> int:
+        notices = await client_notices.send_due(self)   # EN-5: the contact person told of a question
         claimed = await self._claim()
         for message, conversation, channel in claimed:
             if (wait := self._pace(message, conversation, channel)) > 0:
@@ -194,7 +195,7 @@ class Sender(WakeableLoop):
                 await self._record(message.id, retry=Retry(f"{type(exc).__name__}"))
             else:
                 await self._record(message.id, external_id=external_id)
-        return len(claimed)
+        return len(claimed) + notices
 
     async def run_due(self) -> int:
         total = 0

@@ -34,6 +34,7 @@ MESSAGES: dict[str, str] = {
     M.PHONE: N_("Enter a phone number like +7 701 123 45 67."),
     M.EMAIL: N_("Enter an e-mail address like name@example.kz."),
     M.DATETIME: N_("Enter a valid date and time."),
+    M.TELEGRAM_CHAT_ID: N_("A Telegram chat id is a number, like 123456789."),
     M.MONTH_NOT_ENDED: N_("%(month)s has not ended yet: a month is closed after its last day."),
     M.MONTH_CLOSED: N_("%(month)s is already closed."),
     M.LINE_BASE_SALARY: N_("Base salary for %(month)s"),

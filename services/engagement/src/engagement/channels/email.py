@@ -227,7 +227,8 @@ def build_reply(config: dict[str, Any], sender_name: str, out: Outgoing) -> tupl
     message["From"] = formataddr((sender_name, address))
     message["To"] = formataddr((str(target.get("name") or ""), str(target["to"])))
     message["Reply-To"] = token_address(address, token)
-    message["Subject"] = reply_subject(str(target.get("subject") or ""))
+    subject = str(target.get("subject") or "")
+    message["Subject"] = subject if target.get("new_thread") else reply_subject(subject)
     ours = our_message_id(out.message_id, token, address)
     message["Message-ID"] = ours
     parent = target.get("in_reply_to")

@@ -147,6 +147,7 @@ async def check_rounds(request: Request, services: Services, day: str = "") -> R
 
 # ------------------------------------------------------------------ care settings per account (EN-3 / EN-4)
 
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 HOURS = re.compile(r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*(,\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*)*$")
 WEEKDAYS = ((1, N_("Mon")), (2, N_("Tue")), (3, N_("Wed")), (4, N_("Thu")), (5, N_("Fri")), (6, N_("Sat")),
             (7, N_("Sun")))
@@ -180,8 +181,15 @@ def parse_settings_form(form: Any) -> tuple[dict[str, Any], dict[str, str]]:
     mode = str(form.get("mode", "brand"))
     if mode not in ("brand", "rounds"):
         errors["mode"] = _("Choose how the account is checked.")
+    contact_email = str(form.get("contact_email", "")).strip()
+    if contact_email and not EMAIL.match(contact_email):
+        errors["contact_email"] = _("Enter an e-mail address like name@example.kz.")
+    contact_telegram = str(form.get("contact_telegram", "")).strip()
+    if contact_telegram and not contact_telegram.lstrip("-").isdigit():
+        errors["contact_telegram"] = _("A Telegram chat id is a number, like 123456789.")
     body = {"target_s": target_s, "hours": hours, "days": ",".join(str(d) for d in days) or "1-7",
-            "holidays": holidays, "mode": mode, "tz": str(form.get("tz", "")).strip()}
+            "holidays": holidays, "mode": mode, "tz": str(form.get("tz", "")).strip(),
+            "contact_email": contact_email, "contact_telegram": contact_telegram}
     return body, errors
 
 
@@ -229,7 +237,8 @@ async def care_settings_save(request: Request, services: Services, account: From
         for a in ctx["accounts"]:
             if a["account"] == account:
                 a.update(target_minutes=form.get("target_minutes", ""), hours=body["hours"], mode=body["mode"],
-                         holidays=body["holidays"], day_set=_day_set(body["days"]))
+                         holidays=body["holidays"], day_set=_day_set(body["days"]),
+                         contact_email=body["contact_email"], contact_telegram=body["contact_telegram"])
     return page(request, "pages/care_settings.html", ctx, block="accounts", status_code=422 if errors else 200)
 
 
