@@ -25,6 +25,7 @@ upload being a separate product). VK errors inside HTTP 200: 6 and 9 are waited 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import json
 import time
@@ -82,6 +83,7 @@ class PaceSettings:
     bot_per_second: int = 30       # "not able to broadcast more than about 30 messages per second"
     vk_per_second: int = 20        # API calls per second with a community token
     max_wait: float = 60.0         # 429 / flood waits inside one delivery before it is handed back as Retry
+    max_in_flight: int = 50        # requests on the wire at once (below httpx's pool: no queue inside it)
     margin: float = 0.05
     unit: float = 1.0              # seconds per unit of the limits above (1 in production)
 
@@ -89,52 +91,74 @@ class PaceSettings:
 class Pacer:
     """Per chat ≤ 1 send call per `chat_interval`; per group ≤ `group_per_minute` messages in any minute; per bot
     ≤ `bot_per_second` messages in any second (an album of n counts n against the windows, one call against the
-    chat spacing); a chat or a whole bot paused after a 429 for its `retry_after`. Kept per process (asyncio: the
-    check and the note have no await between them). `monotonic` and `sleep` are injectable for tests."""
+    chat spacing); a chat or a whole bot paused after a 429 for its `retry_after`.
+
+    A call reserves the earliest moment that keeps every limit, given the moments already reserved (in the past
+    and in the future), and sleeps once until then: a thousand waiting pushes do not wake each other up. Kept per
+    process (asyncio: a reservation has no await inside). `monotonic` and `sleep` are injectable for tests."""
 
     def __init__(self, settings: PaceSettings | None = None, *, monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, remember: int = 10_000) -> None:
         self.settings = settings or PaceSettings()
         self.monotonic, self.sleep = monotonic, sleep
-        self._chat_last: dict[tuple[str, str], float] = {}
-        self._group_sent: dict[tuple[str, str], deque[float]] = {}
-        self._bot_sent: dict[str, deque[float]] = {}
+        self._chat_last: dict[tuple[str, str], float] = {}          # the latest reserved call per chat
+        self._group_sent: dict[tuple[str, str], deque[float]] = {}  # reserved messages per group (ascending)
+        self._bot_sent: dict[str, list[float]] = {}                 # reserved messages per bot (sorted)
         self._paused: dict[tuple[str, str | None], float] = {}
         self._progress: OrderedDict[str, list[str]] = OrderedDict()
         self._remember = remember
+        # When the channel answers slower than the pace, requests wait here rather than in httpx's pool, whose
+        # every connection event scans all its waiting requests.
+        self.in_flight = asyncio.Semaphore(self.settings.max_in_flight)
 
     def _span(self, units: float) -> float:
         return units * self.settings.unit * (1 + self.settings.margin)
 
+    def _earliest(self, bot: str, chat: str | None, group: bool, messages: int, per_second: int | None) -> float:
+        now, s = self.monotonic(), self.settings
+        at = max(now, self._paused_until(bot, chat))
+        if chat is not None and (bot, chat) in self._chat_last:
+            at = max(at, self._chat_last[(bot, chat)] + self._span(s.chat_interval))
+        if chat is not None and group and (bot, chat) in self._group_sent:
+            at = _after_window(self._group_sent[(bot, chat)], at, self._span(60), s.group_per_minute, messages)
+        sent = self._bot_sent.get(bot, [])
+        del sent[:bisect.bisect_right(sent, now - self._span(1))]   # forget what no window can hold any more
+        return _bot_slot(sent, at, self._span(1), per_second or s.bot_per_second, messages)
+
     def wait_for(self, bot: str, chat: str | None, *, group: bool, messages: int = 1,
                  per_second: int | None = None) -> float:
-        """Seconds until a call of `messages` messages to `chat` may go (0: now)."""
-        now, s = self.monotonic(), self.settings
-        waits = [self._paused.get((bot, None), now), self._paused.get((bot, chat), now) if chat else now]
-        if chat is not None and (bot, chat) in self._chat_last:
-            waits.append(self._chat_last[(bot, chat)] + self._span(s.chat_interval))
-        if chat is not None and group:
-            waits.append(_window_free(self._group_sent.get((bot, chat)), now, self._span(60), s.group_per_minute,
-                                      messages))
-        waits.append(_window_free(self._bot_sent.get(bot), now, self._span(1), per_second or s.bot_per_second,
-                                  messages))
-        return max(0.0, max(waits) - now)
+        """Seconds until a call of `messages` messages to `chat` could go (0: now); reserves nothing."""
+        return self._earliest(bot, chat, group, messages, per_second) - self.monotonic()
+
+    def reserve(self, bot: str, chat: str | None, *, group: bool, messages: int = 1,
+                per_second: int | None = None) -> float:
+        """Reserve the earliest moment (monotonic) the call may go."""
+        at = self._earliest(bot, chat, group, messages, per_second)
+        if chat is not None:
+            self._chat_last[(bot, chat)] = at
+            if group:
+                self._group_sent.setdefault((bot, chat), deque()).extend([at] * messages)
+        sent = self._bot_sent.setdefault(bot, [])
+        index = bisect.bisect_right(sent, at)
+        sent[index:index] = [at] * messages
+        return at
 
     async def acquire(self, bot: str, chat: str | None, *, group: bool, messages: int = 1,
                       per_second: int | None = None) -> None:
-        while (wait := self.wait_for(bot, chat, group=group, messages=messages, per_second=per_second)) > 0:
-            await self.sleep(wait)
-        now = self.monotonic()
-        if chat is not None:
-            self._chat_last[(bot, chat)] = now
-            if group:
-                self._group_sent.setdefault((bot, chat), deque()).extend([now] * messages)
-        self._bot_sent.setdefault(bot, deque()).extend([now] * messages)
+        while True:
+            at = self.reserve(bot, chat, group=group, messages=messages, per_second=per_second)
+            if (wait := at - self.monotonic()) > 0:
+                await self.sleep(wait)
+            if self._paused_until(bot, chat) <= at:
+                return   # else a 429 paused the chat while we slept: take a later moment
 
     def pause(self, bot: str, chat: str | None, seconds: float) -> None:
         """After a 429: nothing more to `chat` (or, with None, from the bot) for `seconds`."""
         until = self.monotonic() + seconds
         self._paused[(bot, chat)] = max(until, self._paused.get((bot, chat), until))
+
+    def _paused_until(self, bot: str, chat: str | None) -> float:
+        return max(self._paused.get((bot, None), 0.0), self._paused.get((bot, chat), 0.0) if chat else 0.0)
 
     def progress(self, dedupe_key: str) -> list[str]:
         """The parts of a push already accepted by the channel (message ids, uploaded attachments)."""
@@ -150,14 +174,27 @@ class Pacer:
         self._progress.pop(dedupe_key, None)
 
 
-def _window_free(sent: deque[float] | None, now: float, window: float, limit: int, messages: int) -> float:
-    """When `messages` more fit under `limit` in the sliding `window` (old entries are dropped on the way)."""
-    if not sent:
-        return now
-    while sent and sent[0] <= now - window:
+def _after_window(sent: deque[float], at: float, window: float, limit: int, messages: int) -> float:
+    """The earliest moment ≥ `at` when `messages` more fit under `limit` in the window ending there; `sent`
+    is ascending and ≤ `at` (one chat's reservations only grow), so only that one window matters."""
+    while sent and sent[0] <= at - window:
         sent.popleft()
     over = len(sent) + min(messages, limit) - limit
-    return now if over <= 0 else sent[over - 1] + window
+    return at if over <= 0 else max(at, sent[over - 1] + window)
+
+
+def _bot_slot(sent: list[float], at: float, window: float, limit: int, messages: int) -> float:
+    """The earliest moment ≥ `at` where `messages` more keep every sliding window (y - window, y] holding `at`
+    within `limit`; `sent` is sorted and may hold future reservations. A window that is full rules out every
+    moment inside it, so the search jumps past it to the next moment a message leaves a window."""
+    messages = min(messages, limit)
+    while True:
+        inside = sent[bisect.bisect_right(sent, at):bisect.bisect_left(sent, at + window)]
+        full = [y for y in (at, *inside)
+                if bisect.bisect_right(sent, y) - bisect.bisect_right(sent, y - window) + messages > limit]
+        if not full:
+            return at
+        at = sent[bisect.bisect_right(sent, full[-1] - window)] + window
 
 
 async def deliver(http: httpx.AsyncClient, pacer: Pacer, *, kind: str, base_url: str, config: dict,
@@ -257,12 +294,14 @@ async def _telegram_call(http: httpx.AsyncClient, pacer: Pacer, base_url: str, t
     while True:
         await pacer.acquire(bot, chat_id, group=is_group, messages=call.messages)
         try:
-            if call.files:
-                data = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in call.fields.items()}
-                files = [(name, (f.name, f.data, f.content_type)) for name, f in call.files]
-                response = await http.post(url, data=data, files=files, headers=headers)
-            else:
-                response = await http.post(url, json=call.fields, headers=headers)
+            async with pacer.in_flight:
+                if call.files:
+                    data = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                            for k, v in call.fields.items()}
+                    files = [(name, (f.name, f.data, f.content_type)) for name, f in call.files]
+                    response = await http.post(url, data=data, files=files, headers=headers)
+                else:
+                    response = await http.post(url, json=call.fields, headers=headers)
         except httpx.HTTPError as exc:
             raise Retry(f"telegram unreachable: {type(exc).__name__}") from exc
         body = json_or_none(response) or {}
@@ -311,12 +350,14 @@ class _Vk:
         while True:
             await self.pacer.acquire(self.bot, chat, group=False, per_second=self.pacer.settings.vk_per_second)
             try:
-                response = await self.http.post(f"{self.base_url}/{method}", data={**params, "v": self.version},
-                                                headers={"Authorization": f"Bearer {self.token}"})
+                async with self.pacer.in_flight:
+                    response = await self.http.post(f"{self.base_url}/{method}", data={**params, "v": self.version},
+                                                    headers={"Authorization": f"Bearer {self.token}"})
             except httpx.HTTPError as exc:
                 raise Retry(f"vk unreachable: {type(exc).__name__}") from exc
             body = json_or_none(response)
-            code = (body.get("error") or {}).get("error_code") if isinstance(body, dict) else None
+            error = body.get("error") if isinstance(body, dict) else None
+            code = error.get("error_code") if isinstance(error, dict) else None
             if code in VK_WAIT_CODES and waited + 2 ** attempt <= self.pacer.settings.max_wait:
                 wait, attempt = 2 ** attempt, attempt + 1
                 waited += wait
