@@ -207,14 +207,19 @@ async def test_issue13_pacer_spaces_a_chat_by_a_second_a_group_by_20_a_minute_a_
         await p.acquire("bot", "-1", group=True)
         at.append(t.now)
     assert at[:3] == [0, 1, 2] and at[19] == 19 and at[20] == 60 and at[21] == 61
-    t.now = 1000.0
+    t.now, at = 1000.0, []
     for n in range(31):
         await p.acquire("bot", str(n), group=False)
-    assert t.now == 1001.0                       # the 31st message of the second waits for the next one
+        at.append(t.now)
+    assert at[1] == pytest.approx(1000 + 1 / 30) and at[29] == pytest.approx(1000 + 29 / 30)   # evenly
+    assert at[30] == pytest.approx(1001.0)     # the 31st message waits for the next second
+    t.now = 2000.0
     await p.acquire("bot", "-2", group=True, messages=10)
     assert p.wait_for("bot", "-2", group=True, messages=10) == 1.0
+    assert p.wait_for("bot", "-5", group=True) == pytest.approx(10 / 30)   # an album takes 10 spaces
     await p.acquire("bot", "-2", group=True, messages=10)
     assert p.wait_for("bot", "-2", group=True) == pytest.approx(59.0)   # 20 album items in this minute
+    t.now = 3000.0
     p.pause("bot", "-3", 5)
     assert p.wait_for("bot", "-3", group=True) == 5 and p.wait_for("bot", "-4", group=True) == 0
     p.pause("bot", None, 7)

@@ -90,8 +90,10 @@ class PaceSettings:
 
 class Pacer:
     """Per chat ≤ 1 send call per `chat_interval`; per group ≤ `group_per_minute` messages in any minute; per bot
-    ≤ `bot_per_second` messages in any second (an album of n counts n against the windows, one call against the
-    chat spacing); a chat or a whole bot paused after a 429 for its `retry_after`.
+    ≤ `bot_per_second` messages in any second, spread evenly (1/30 s apart: a burst of 30 at once would reach the
+    platform spread by its own queue and overlap the next second's); an album of n counts n against the windows
+    and the bot's spacing, one call against the chat's; a chat or a whole bot paused after a 429 for its
+    `retry_after`.
 
     A call reserves the earliest moment that keeps every limit, given the moments already reserved (in the past
     and in the future), and sleeps once until then: a thousand waiting pushes do not wake each other up. Kept per
@@ -104,6 +106,7 @@ class Pacer:
         self._chat_last: dict[tuple[str, str], float] = {}          # the latest reserved call per chat
         self._group_sent: dict[tuple[str, str], deque[float]] = {}  # reserved messages per group (ascending)
         self._bot_sent: dict[str, list[float]] = {}                 # reserved messages per bot (sorted)
+        self._bot_busy: dict[str, tuple[list[float], list[float]]] = {}  # (starts, ends) of its calls' spacing
         self._paused: dict[tuple[str, str | None], float] = {}
         self._progress: OrderedDict[str, list[str]] = OrderedDict()
         self._remember = remember
@@ -121,9 +124,17 @@ class Pacer:
             at = max(at, self._chat_last[(bot, chat)] + self._span(s.chat_interval))
         if chat is not None and group and (bot, chat) in self._group_sent:
             at = _after_window(self._group_sent[(bot, chat)], at, self._span(60), s.group_per_minute, messages)
+        limit = per_second or s.bot_per_second
         sent = self._bot_sent.get(bot, [])
         del sent[:bisect.bisect_right(sent, now - self._span(1))]   # forget what no window can hold any more
-        return _bot_slot(sent, at, self._span(1), per_second or s.bot_per_second, messages)
+        starts, ends = self._bot_busy.get(bot, ([], []))
+        gone = bisect.bisect_right(ends, now)
+        del starts[:gone], ends[:gone]
+        while True:   # both only move later: they meet
+            spaced = _free_gap(starts, ends, at, self._span(1) / limit * min(messages, limit))
+            at = _bot_slot(sent, spaced, self._span(1), limit, messages)
+            if at == spaced:
+                return at
 
     def wait_for(self, bot: str, chat: str | None, *, group: bool, messages: int = 1,
                  per_second: int | None = None) -> float:
@@ -141,6 +152,10 @@ class Pacer:
         sent = self._bot_sent.setdefault(bot, [])
         index = bisect.bisect_right(sent, at)
         sent[index:index] = [at] * messages
+        starts, ends = self._bot_busy.setdefault(bot, ([], []))
+        index = bisect.bisect_right(starts, at)
+        starts.insert(index, at)
+        ends.insert(index, at + self._span(1) / (per_second or self.settings.bot_per_second) * messages)
         return at
 
     async def acquire(self, bot: str, chat: str | None, *, group: bool, messages: int = 1,
@@ -181,6 +196,18 @@ def _after_window(sent: deque[float], at: float, window: float, limit: int, mess
         sent.popleft()
     over = len(sent) + min(messages, limit) - limit
     return at if over <= 0 else max(at, sent[over - 1] + window)
+
+
+def _free_gap(starts: list[float], ends: list[float], at: float, length: float) -> float:
+    """The earliest moment ≥ `at` with [moment, moment + length) clear of the reserved intervals (disjoint,
+    sorted)."""
+    index = bisect.bisect_right(starts, at)
+    if index > 0 and ends[index - 1] > at:
+        at = ends[index - 1]
+    while index < len(starts) and starts[index] < at + length:
+        at = max(at, ends[index])
+        index += 1
+    return at
 
 
 def _bot_slot(sent: list[float], at: float, window: float, limit: int, messages: int) -> float:
