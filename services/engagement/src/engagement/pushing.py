@@ -1,6 +1,8 @@
 """Bot auto-send of an SOP push (issue 13, EN-11): one push's content into one group chat through the channel's
 bot, paced at the platform's documented limits. No database and no models here: the push loop calls `deliver`
-(many at once, e.g. in a TaskGroup) and records what it returns or raises; one `Pacer` per process orders them.
+(many at once, e.g. in a TaskGroup: the pacer gives each its moment) and records what it returns or raises; one
+`Pacer` per process orders them (two replicas sending through one bot would each keep the full pace: the 429
+handling below absorbs that, a shared budget is not built).
 
 Telegram (CHANNELS.md §3.3-3.5): text alone → `sendMessage` (links appended, split at 4096 characters); one image
 → `sendPhoto`, one video → `sendVideo`, one file → `sendDocument` (caption = the text); 2-10 images/videos →
@@ -12,9 +14,12 @@ Every call waits on the pacer. 429 → the chat is paused for `retry_after` and 
 The bot token travels only in SecretPathTransport's placeholder header (`sender.channel_http` makes the client).
 
 The Bot API has no idempotency key: the parts of a push already accepted (an album, then a 429 on its document)
-are remembered by `dedupe_key` in the pacer, so a retried delivery in this process resumes after them.
+are remembered by `dedupe_key` in the pacer, so a retried delivery in this process resumes after them. A call
+whose answer is lost (timeout after Telegram took it) is retried and may show twice — CHANNELS.md §3.3's
+accepted rare duplicate; a 429 or 4xx never took effect.
 
-VK (§4.3-4.4): `messages.send` with `peer_id` = the chat, `random_id` derived from `dedupe_key` (VK drops a
+VK (§4.3-4.4; `v` = `config["api_version"]` or 5.199; API calls ≤ 20 a second per community token through the
+same pacer): `messages.send` with `peer_id` = the chat, `random_id` derived from `dedupe_key` (VK drops a
 repeat, so a retry never doubles the message), links in the text. Images are uploaded by
 `photos.getMessagesUploadServer` → POST → `photos.saveMessagesPhoto` (`photo{owner}_{id}`), videos and files by
 `docs.getMessagesUploadServer` → POST → `docs.save` (`doc{owner}_{id}`: a video goes as a document, VK's video
@@ -229,6 +234,8 @@ async def deliver(http: httpx.AsyncClient, pacer: Pacer, *, kind: str, base_url:
                   dedupe_key: str) -> str:
     """Send one push; returns the channel's message id(s), ",".join. Raises channels.Retry (try later, `after`
     seconds if the channel said), channels.Permanent (the channel's words) or Migrated (Telegram)."""
+    if not secrets.get("bot_token" if kind == "telegram" else "access_token"):
+        raise Permanent(f"the {kind} channel has no token to send with")
     if kind == "telegram":
         ids = await _telegram(http, pacer, base_url, secrets, str(chat_id), is_group, content, dedupe_key)
     elif kind == "vk":
