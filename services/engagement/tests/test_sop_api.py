@@ -242,6 +242,7 @@ async def test_calendar_entries_expiry_and_bad_input(api_any) -> None:
     bad = await api.post("/sop-rules", {"name": "x", "target": {"category": "A"}, "time": "25:00",
                                         "content": CONTENT})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "time"
+    assert bad.json()["errors"][0]["code"] == "time.format"                  # the gateway translates the code
     bad = await api.post("/sop-rules", {"name": "x", "target": {"category": "A"}, "time": "09:00",
                                         "timezone": "Mars/Base", "content": CONTENT})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "timezone"

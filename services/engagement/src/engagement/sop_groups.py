@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engagement import sop_rules
 from engagement.models import Channel
 from engagement.sop_models import Group, GroupOwnerChange, OwnerRoster, Push, PushSettings
+from shared import messages as M
 
 AGENCY = "agency"
 GROUP_CHANNEL_KINDS = ("telegram", "vk")
@@ -71,7 +72,7 @@ def _clean_tags(tags: list[str]) -> list[str]:
 def _check_text(value: str, field: str, limit: int, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
-        raise DomainError("required", field=field)
+        raise M.error(field, M.REQUIRED)
     if len(value) > limit:
         raise DomainError(f"at most {limit} characters", field=field)
     return value
