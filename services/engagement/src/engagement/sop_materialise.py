@@ -218,8 +218,10 @@ async def on_expire_timer(session: AsyncSession, payload: dict[str, Any], clock:
     task = await session.get(PushTask, payload["task"])
     if task is None:
         return 0
-    pending = (await session.execute(select(Push).where(Push.task_id == task.id, Push.status == "pending")
-                                     .with_for_update())).scalars().all()
+    now = clock.now()
+    in_flight = and_(Push.lease_until.is_not(None), Push.lease_until > now)   # the bot is sending it right now
+    pending = (await session.execute(select(Push).where(Push.task_id == task.id, Push.status == "pending",
+                                                        ~in_flight).with_for_update())).scalars().all()
     settings = await settings_row(session, clock)
     at = min(as_utc(task.due_at) + timedelta(hours=settings.expire_after_hours), clock.now())
     for push in pending:
