@@ -18,7 +18,7 @@ from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
-from engagement import changes, quality, rounds, rounds_handlers
+from engagement import changes, quality, rounds, rounds_handlers, sop_materialise
 from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
@@ -28,8 +28,11 @@ from engagement.mailbox import MailboxPoller
 from engagement.models import Base
 from engagement.monitoring import FeedPoller
 from engagement.monitoring_api import monitoring_routes
+from engagement.push_sender import PushSender
 from engagement.quality_controllers import quality_routes
 from engagement.sender import Sender
+from engagement.sop_controllers import sop_routes
+from engagement.sop_push_controllers import push_routes
 
 SUPERVISED = "loops" in {f.name for f in dataclasses.fields(ServiceSpec)}
 
@@ -41,9 +44,11 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
         poller = FeedPoller(rt.db, rt.clock)
         mailbox = MailboxPoller(rt.db, rt.clock, rt.settings, poll_seconds=channels.imap_poll_seconds,
                                 on_stored=processor.wake, timeout=channels.http_timeout_seconds)
-        rt.state.update(processor=processor, sender=sender, poller=poller, mailbox=mailbox)
+        pushes = PushSender(rt.db, rt.clock, channels, rt.settings)  # issue 13: SOP auto-send and reminders
+        rt.state.update(processor=processor, sender=sender, poller=poller, mailbox=mailbox, push_sender=pushes)
         tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run()),
-                 asyncio.create_task(poller.run()), asyncio.create_task(mailbox.run())] \
+                 asyncio.create_task(poller.run()), asyncio.create_task(mailbox.run()),
+                 asyncio.create_task(pushes.run())] \
             if background and not SUPERVISED else []
         stop_runtime = rt.stop
 
@@ -54,12 +59,14 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
             sender.stop()
             poller.stop()
             mailbox.stop()
+            pushes.stop()
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5)
             await stop_runtime()
             await sender.close()
             await poller.close()
+            await pushes.close()
 
         rt.stop = stop  # type: ignore[method-assign]
 
@@ -76,7 +83,18 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
         async def en4_due(session, timer) -> None:  # noqa: ANN001
             await rounds.on_due(session, timer.payload["round"], rt.clock)
 
-        return {quality.TIMER_KIND: en3, rounds.ROUND_TIMER: en4_round, rounds.DUE_TIMER: en4_due}
+        async def sop_rule(session, timer) -> None:  # noqa: ANN001
+            await sop_materialise.on_rule_timer(session, timer.payload, rt.settings.calendar.tz, rt.clock)
+
+        async def sop_calendar(session, timer) -> None:  # noqa: ANN001
+            await sop_materialise.on_calendar_timer(session, timer.payload, rt.settings.calendar.tz, rt.clock)
+
+        async def sop_expire(session, timer) -> None:  # noqa: ANN001
+            await sop_materialise.on_expire_timer(session, timer.payload, rt.clock)
+
+        return {quality.TIMER_KIND: en3, rounds.ROUND_TIMER: en4_round, rounds.DUE_TIMER: en4_due,
+                sop_materialise.RULE_TIMER: sop_rule, sop_materialise.CALENDAR_TIMER: sop_calendar,
+                sop_materialise.EXPIRE_TIMER: sop_expire}
 
     async def schedule_rounds(rt: Runtime) -> None:
         async with rt.db.transaction() as session:
@@ -85,9 +103,10 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
     extra = {"loops": lambda rt: {"engagement inbound": rt.state["processor"].run,
                                   "engagement sender": rt.state["sender"].run,
                                   "engagement monitoring": rt.state["poller"].run,
-                                  "engagement mailbox": rt.state["mailbox"].run}} if SUPERVISED else {}
+                                  "engagement mailbox": rt.state["mailbox"].run,
+                                  "engagement push sender": rt.state["push_sender"].run}} if SUPERVISED else {}
     return ServiceSpec(name="engagement", metadata=Base.metadata,
-                       api_routes=[*api_routes, *quality_routes, *monitoring_routes],
+                       api_routes=[*api_routes, *quality_routes, *monitoring_routes, *sop_routes, *push_routes],
                        public_routes=[*webhook_routes, *ask_client_routes],
                        on_startup=[start_loops, schedule_rounds, changes.install],
                        timers=timers, subscriptions=rounds_handlers.subscriptions, **extra)

@@ -62,6 +62,22 @@ def kicked_from(update: dict[str, Any]) -> tuple[Any, str] | None:
     return None
 
 
+def bot_member_change(update: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """Issue 13: (chat, the bot's new status) of a `my_chat_member` update."""
+    member = update.get("my_chat_member")
+    if not isinstance(member, dict) or not isinstance(member.get("chat"), dict):
+        return None
+    return member["chat"], str((member.get("new_chat_member") or {}).get("status") or "")
+
+
+def migration_of(update: dict[str, Any]) -> tuple[str, str] | None:
+    """Issue 13: (old chat id, new chat id) when a group became a supergroup (`migrate_to_chat_id`)."""
+    message = update.get("message")
+    if not isinstance(message, dict) or message.get("migrate_to_chat_id") is None:
+        return None
+    return str((message.get("chat") or {}).get("id")), str(message["migrate_to_chat_id"])
+
+
 async def send(http: httpx.AsyncClient, base_url: str, config: dict, secrets: dict[str, str],
                out: Outgoing) -> str:
     body: dict[str, Any] = {"chat_id": out.target["chat_id"], "text": out.text}
