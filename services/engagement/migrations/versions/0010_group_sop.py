@@ -2,7 +2,7 @@
 calendar, attachments, push tasks, pushes, owner reminders and the push settings
 
 Revision ID: 0003_sop
-Revises: 0003_inbox
+Revises: 0003_teams
 Create Date: 2026-12-02 02:03:57
 """
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ import shared.db
 
 
 revision = '0003_sop'
-down_revision = '0003_inbox'
+down_revision = '0003_teams'
 branch_labels = None
 depends_on = None
 
