@@ -13,7 +13,6 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from gateway.i18n import _
@@ -136,16 +135,23 @@ async def settings_save(request: Request, services: Services) -> Response:
     return page(request, "pages/sop_rules.html", ctx, block="rules", status_code=422 if errors else 200)
 
 
-@post("/sop/rules/{rule_id:str}/{action:str}", name="sop_rule_toggle", opt=SOP_EDITORS)
-async def rule_toggle(request: Request, services: Services, rule_id: FromPath[str], action: FromPath[str]) -> Response:
-    if action not in ("pause", "resume"):
-        raise NotFoundException()
+async def _toggle(request: Request, services: ServiceClient, rule_id: str, action: str) -> Response:
     await services.post("engagement", f"/sop-rules/{rule_id}/{action}")
     if request.headers.get("hx-request") != "true":
         return redirect(request, "/sop/rules")
     notice = _("The rule is paused: no pushes are made until it is resumed.") if action == "pause" else \
         _("The rule is running again.")
     return page(request, "pages/sop_rules.html", await rules_context(request, services, notice=notice), block="rules")
+
+
+@post("/sop/rules/{rule_id:str}/pause", name="sop_rule_pause", opt=SOP_EDITORS)
+async def rule_pause(request: Request, services: Services, rule_id: FromPath[str]) -> Response:
+    return await _toggle(request, services, rule_id, "pause")
+
+
+@post("/sop/rules/{rule_id:str}/resume", name="sop_rule_resume", opt=SOP_EDITORS)
+async def rule_resume(request: Request, services: Services, rule_id: FromPath[str]) -> Response:
+    return await _toggle(request, services, rule_id, "resume")
 
 
 # ------------------------------------------------------------------ one rule: form and preview
@@ -258,4 +264,4 @@ async def rule_update(request: Request, services: Services, rule_id: FromPath[st
     return await _save_rule(request, services, rule_id)
 
 
-routes = [rules_page, settings_save, rule_toggle, rule_new, rule_page, rule_create, rule_update]
+routes = [rules_page, settings_save, rule_pause, rule_resume, rule_new, rule_page, rule_create, rule_update]
