@@ -9,7 +9,7 @@ show people by name and times in the agency's time zone.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -178,11 +178,13 @@ async def upload_files(form: Any, services: ServiceClient, errors: dict[str, str
 
 async def content_of(form: Any, services: ServiceClient, errors: dict[str, str]) -> dict[str, Any]:
     text = str(form.get("text") or "").strip()
-    if not text:
-        errors["text"] = _("Write the text of the push.")
     attachments = kept_attachments(form)
     attachments += await upload_files(form, services, errors)
     attachments += links_of(str(form.get("links") or ""), errors)
+    if not text and not attachments and "files" not in errors:
+        errors["text"] = _("Write the text of the push.")
+    elif len(text) > 4096:   # one Telegram message
+        errors["text"] = _("At most 4096 characters: a Telegram message.")
     return {"text": text, "attachments": attachments}
 
 
@@ -226,14 +228,12 @@ def period(request: Request, start: str, end: str, default_days: int = 7) -> tup
     if last < first:
         errors["to"] = _("The end is before the start.")
         last = first
-    if (last - first).days > 366:
+    if (last - first).days > 365:
         errors["to"] = _("A report covers at most a year.")
-        last = first + timedelta(days=366)
+        last = first + timedelta(days=365)
     return first, last, errors
 
 
-def bounds(request: Request, first: date, last: date) -> dict[str, str]:
-    """Local dates as the service's `from` / `to`: the agency's midnights, ISO with offset (end exclusive)."""
-    tz = request.app.state.settings.calendar.tz
-    return {"from": datetime.combine(first, time(0), tzinfo=tz).isoformat(),
-            "to": datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz).isoformat()}
+def bounds(first: date, last: date) -> dict[str, str]:
+    """Local dates as the service's `from` / `to` (both inclusive, in the agency's time zone)."""
+    return {"from": first.isoformat(), "to": last.isoformat()}

@@ -21,7 +21,8 @@ from gateway.service_client import ServiceClient, ServiceError
 from gateway.ui import page_number, page_of, parse_ts
 
 Services = NamedDependency[ServiceClient]
-PER_PAGE = 20
+# The service pages newest first; the pending ones fit one long page, shown oldest first (the owner starts there).
+PER_PAGE = {"pending": 100, "sent": 20}
 # A push still pending an hour after its due time is marked overdue: the SOP's moment (a morning card, a
 # flash-sale link) is passing, although the push only expires after the lead's expiry window.
 OVERDUE_AFTER = timedelta(hours=1)
@@ -37,7 +38,7 @@ def _items(answer: Any) -> tuple[list[dict[str, Any]], int]:
 async def pushes_context(request: Request, services: ServiceClient, tab: str, number: int,
                          notice: str = "", errors: dict[str, str] | None = None) -> dict[str, Any]:
     answer = await services.get("engagement", "/pushes", params={"owner": "me", "status": tab, "page": number,
-                                                                 "per_page": PER_PAGE})
+                                                                 "per_page": PER_PAGE[tab]})
     items, total = _items(answer)
     now = request.app.state.runtime.clock.now()
     for p in items:
@@ -49,13 +50,12 @@ async def pushes_context(request: Request, services: ServiceClient, tab: str, nu
         p["links"] = [a for a in content.get("attachments", []) if a.get("kind") == "link"]
         p["channel_text"] = _(CHANNEL_KINDS.get(p.get("channel_kind") or "", CHANNEL_KINDS[""]))
         p["reason_text"] = reason_text(p) if p.get("status") == "failed" else ""
-    # The service orders them; pending ones are shown oldest first whatever it sent (the owner starts there).
     items.sort(key=lambda p: p.get("due_at") or "", reverse=tab != "pending")
     try:
         pending = int((await services.get("engagement", "/pushes/count", params={"owner": "me"}))["pending"])
     except (ServiceError, KeyError, TypeError, ValueError):
         pending = None
-    return {"tab": tab, "pushes": page_of(items, number, PER_PAGE, total), "pending_count": pending,
+    return {"tab": tab, "pushes": page_of(items, number, PER_PAGE[tab], total), "pending_count": pending,
             "notice": notice, "errors": errors or {}, "query": {"tab": tab}}
 
 

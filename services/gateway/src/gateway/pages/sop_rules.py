@@ -25,6 +25,7 @@ from gateway.pages.sop_common import (
     channel_list,
     content_of,
     form_values,
+    owner_choices,
     parse_date,
     sop_errors,
     target_of,
@@ -94,6 +95,7 @@ async def rules_context(request: Request, services: ServiceClient, **extra: Any)
     return {"rules": sorted(rules, key=lambda r: (r["is_paused"], r.get("time", ""), r.get("name", ""))),
             "settings": settings, "is_lead": is_lead, "can_edit": can_edit(request),
             "bots": [c for c in await channel_list(services) if c.get("kind") == "telegram"] if is_lead else [],
+            "owners": await owner_choices(request) if is_lead else [],
             "notice": "", "errors": {}, "form": None, "modes": dict(MODES), **extra}
 
 
@@ -106,14 +108,15 @@ def settings_body(form: Any) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
     body: dict[str, Any] = {}
     for key, low, high, message in (
-            ("monthly_quota", 1, 100, _("Enter a whole number of pushes from 1 to 100.")),
-            ("expire_after_hours", 1, 24 * 14, _("Enter whole hours from 1 to 336."))):
+            ("monthly_quota", 0, 1000, _("Enter a whole number of pushes from 0 to 1000.")),
+            ("expire_after_hours", 1, 24 * 31, _("Enter whole hours from 1 to 744."))):
         raw = str(form.get(key) or "").strip()
         if not raw.isdigit() or not low <= int(raw) <= high:
             errors[key] = message
         else:
             body[key] = int(raw)
     body["reminder_channel_id"] = str(form.get("reminder_channel_id") or "").strip() or None
+    body["default_owner"] = str(form.get("default_owner") or "").strip() or None
     return body, errors
 
 
@@ -131,7 +134,8 @@ async def settings_save(request: Request, services: Services) -> Response:
     ctx = await rules_context(request, services, errors=errors, notice="" if errors else _("Push settings saved."))
     if errors:
         ctx["settings"] = {**(ctx["settings"] or {}), **{k: str(form.get(k) or "") for k in
-                                                        ("monthly_quota", "expire_after_hours")}}
+                                                        ("monthly_quota", "expire_after_hours", "reminder_channel_id",
+                                                         "default_owner")}}
     return page(request, "pages/sop_rules.html", ctx, block="rules", status_code=422 if errors else 200)
 
 

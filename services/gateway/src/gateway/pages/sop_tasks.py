@@ -48,7 +48,7 @@ async def tasks_page(request: Request, services: Services, start: str = "", end:
                      sort: str = "-due_at") -> Response:
     first, last, errors = period(request, start or request.query_params.get("from", ""),
                                  end or request.query_params.get("to", ""))
-    tasks = await services.get("engagement", "/push-tasks", params=bounds(request, first, last))
+    tasks = await services.get("engagement", "/push-tasks", params=bounds(first, last))
     sort = sort if sort in SORTS else "-due_at"
     key = sort.lstrip("-")
     tasks.sort(key=lambda t: t.get("due_at") or "" if key == "due_at" else t.get("metrics", {}).get(key, 0),
@@ -96,7 +96,8 @@ async def push_retarget(request: Request, services: Services, task_id: FromPath[
     except ServiceError as exc:
         if exc.status_code not in (404, 409, 422):
             raise
-        errors[push_id] = _("Only a push failed as transferred can be re-targeted, to a group that has an owner.")
+        errors[push_id] = _("Only a push failed as transferred or because its owner left is re-targeted, to a group that has "
+                            "an owner.")
     if not errors and request.headers.get("hx-request") != "true":
         return redirect(request, f"/sop/tasks/{task_id}")
     ctx = await task_context(request, services, task_id, errors=errors,
@@ -108,7 +109,7 @@ async def push_retarget(request: Request, services: Services, task_id: FromPath[
 
 async def report_rows(request: Request, services: ServiceClient, first: Any, last: Any,
                       group_by: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    params = bounds(request, first, last)
+    params = bounds(first, last)
     periods = await services.get("engagement", "/push-reports", params={**params, "group_by": group_by})
     owners = await services.get("engagement", "/push-reports/owners", params=params)
     for o in owners:
