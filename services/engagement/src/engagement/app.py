@@ -18,7 +18,7 @@ from shared.clock import Clock
 from shared.service import Runtime, ServiceSpec, create_service_app
 from shared.settings import Settings
 
-from engagement import changes, quality, rounds, rounds_handlers
+from engagement import changes, quality, rounds, rounds_handlers, sop_materialise
 from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
@@ -30,6 +30,8 @@ from engagement.monitoring import FeedPoller
 from engagement.monitoring_api import monitoring_routes
 from engagement.quality_controllers import quality_routes
 from engagement.sender import Sender
+from engagement.sop_controllers import sop_routes
+from engagement.sop_push_controllers import push_routes
 
 SUPERVISED = "loops" in {f.name for f in dataclasses.fields(ServiceSpec)}
 
@@ -76,7 +78,18 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
         async def en4_due(session, timer) -> None:  # noqa: ANN001
             await rounds.on_due(session, timer.payload["round"], rt.clock)
 
-        return {quality.TIMER_KIND: en3, rounds.ROUND_TIMER: en4_round, rounds.DUE_TIMER: en4_due}
+        async def sop_rule(session, timer) -> None:  # noqa: ANN001
+            await sop_materialise.on_rule_timer(session, timer.payload, rt.settings.calendar.tz, rt.clock)
+
+        async def sop_calendar(session, timer) -> None:  # noqa: ANN001
+            await sop_materialise.on_calendar_timer(session, timer.payload, rt.settings.calendar.tz, rt.clock)
+
+        async def sop_expire(session, timer) -> None:  # noqa: ANN001
+            await sop_materialise.on_expire_timer(session, timer.payload, rt.clock)
+
+        return {quality.TIMER_KIND: en3, rounds.ROUND_TIMER: en4_round, rounds.DUE_TIMER: en4_due,
+                sop_materialise.RULE_TIMER: sop_rule, sop_materialise.CALENDAR_TIMER: sop_calendar,
+                sop_materialise.EXPIRE_TIMER: sop_expire}
 
     async def schedule_rounds(rt: Runtime) -> None:
         async with rt.db.transaction() as session:
@@ -87,7 +100,7 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
                                   "engagement monitoring": rt.state["poller"].run,
                                   "engagement mailbox": rt.state["mailbox"].run}} if SUPERVISED else {}
     return ServiceSpec(name="engagement", metadata=Base.metadata,
-                       api_routes=[*api_routes, *quality_routes, *monitoring_routes],
+                       api_routes=[*api_routes, *quality_routes, *monitoring_routes, *sop_routes, *push_routes],
                        public_routes=[*webhook_routes, *ask_client_routes],
                        on_startup=[start_loops, schedule_rounds, changes.install],
                        timers=timers, subscriptions=rounds_handlers.subscriptions, **extra)

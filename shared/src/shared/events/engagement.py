@@ -125,3 +125,33 @@ class SalesDialogStarted(Event, frozen=True, kw_only=True):
     phone: str = ""
     email: str = ""
     text: str = ""
+
+
+@event("engagement.push.sent.v1")
+class PushSent(Event, frozen=True, kw_only=True):
+    """Issue 13 (EN-11): a group SOP push reached its group — marked sent by its owner (manual mode) or sent by
+    the bot (auto mode). `channel_kind` is the group's (telegram, vk, or manual for a hand-entered group)."""
+
+    push_id: str
+    task_id: str
+    group_id: str
+    channel_kind: str
+    owner: str
+    mode: Literal["manual", "auto"]
+    due_at: datetime
+    sent_at: datetime
+
+
+@event("engagement.push.failed.v1")
+class PushFailed(Event, frozen=True, kw_only=True):
+    """Issue 13 (EN-12): a group SOP push failed. `reason`: owner_left | transferred | quota | channel_error |
+    expired | group_inactive; `detail` keeps the channel's own words for channel_error."""
+
+    push_id: str
+    task_id: str
+    group_id: str
+    owner: str
+    reason: str
+    detail: str = ""
+    due_at: datetime
+    failed_at: datetime
