@@ -9,6 +9,7 @@ owner's My pushes (copy text, download, Sent, the nav counter) up to the lead's 
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,6 +85,11 @@ async def test_groups_filters_hand_entry_bulk_change_and_transfer(client, engage
     assert "Оптовики" in searched and "VIP-клуб" not in searched
     by_owner = text_of((await client.get("/groups", params={"owner": "manager1"})).text)
     assert "Оптовики" in by_owner and "Новички" not in by_owner
+    by_category = text_of((await client.get("/groups", params={"sort": "category"})).text)
+    assert by_category.index("Оптовики") < by_category.index("Новички")           # A before B, then by name
+    by_title = text_of((await client.get("/groups")).text)
+    assert by_title.index("Новички") < by_title.index("Оптовики")
+    assert "Подходящих групп нет." in (await client.get("/groups", params={"channel": "no-such"})).text
     none = await client.get("/groups", params={"q": "нет такой"})
     assert "Подходящих групп нет." in none.text
 
@@ -138,6 +144,17 @@ async def test_rule_form_validates_uploads_previews_and_pauses(client, engagemen
     preview = text_of(detail.text.split('id="rule-preview"', 1)[1])
     assert "VIP-клуб" in preview and "Асель Жумабаева" in preview and "Оптовики" not in preview
     assert "card.png" in detail.text and "09:00" in preview
+
+    image = next(a for a in rule["content"]["attachments"] if a["kind"] == "image")
+    edited = await client.post(f"/sop/rules/{rule['id']}", data={
+        "_csrf": csrf, "name": "A: утренняя карточка", "category": "A", "time": "10:30", "repeat": "every",
+        "every_n_days": "2", "text": "Карточка знаний, через день.", "attachment": json.dumps(image),
+        "mode": "manual"}, headers=HX)
+    assert edited.status_code == 200 and edited.headers["hx-redirect"] == location
+    stored = api(engagement_url).call("GET", f"/sop-rules/{rule['id']}", as_=LEAD)
+    assert (stored["time"], stored["every_n_days"]) == ("10:30", 2)
+    assert [a["name"] for a in stored["content"]["attachments"]] == ["card.png"]     # kept; the link removed
+    assert "10:30" in text_of((await client.get(location)).text.split('id="rule-preview"', 1)[1])
 
     paused = await client.post(f"/sop/rules/{rule['id']}/pause", data={"_csrf": csrf}, headers=HX)
     assert paused.status_code == 200 and "Приостановлено" in paused.text

@@ -32,8 +32,8 @@ from gateway.ui import page_number, page_of
 Services = NamedDependency[ServiceClient]
 PER_PAGE = 25
 FILTERS = ("category", "tag", "owner", "channel", "q", "sort", "page")
-SORTS = {"title": "title", "category": "category", "owner": "owner", "-pushes": "-pushes_this_month",
-         "-created": "-created_at"}
+SORTS = ("title", "category", "owner", "-pushes")
+ALL_PAGE = 500   # the service's largest page
 
 
 def query_of(pairs: Any) -> dict[str, str]:
@@ -51,15 +51,7 @@ async def groups_context(request: Request, services: ServiceClient, query: dict[
                          notice: str = "", errors: dict[str, str] | None = None,
                          form: dict[str, Any] | None = None) -> dict[str, Any]:
     number = page_number(query.get("page"))
-    params: dict[str, Any] = {"page": number, "per_page": PER_PAGE, "active": "true"}
-    for key in ("category", "tag", "owner", "q"):
-        if query.get(key):
-            params[key] = query[key]
-    if query.get("channel"):
-        params["channel_id"] = query["channel"]
-    if query.get("sort") in SORTS:
-        params["sort"] = SORTS[query["sort"]]
-    answer = await services.get("engagement", "/groups", params=params)
+    answer = await list_groups(services, query, number)
     channels = await channel_list(services)
     names = {c["id"]: c.get("name") or c["id"] for c in channels}
     for g in answer["items"]:
@@ -68,8 +60,34 @@ async def groups_context(request: Request, services: ServiceClient, query: dict[
     return {"groups": page_of(answer["items"], number, PER_PAGE, int(answer.get("total", len(answer["items"])))),
             "query": query, "quota": await quota_of(services), "channels": channels,
             "owners": await owner_choices(request), "can_edit": can_edit(request), "notice": notice,
-            "errors": errors or {}, "form": form or {}, "sorts": SORTS,
+            "errors": errors or {}, "form": form or {},
             "back": urlencode({k: v for k, v in query.items()})}
+
+
+async def list_groups(services: ServiceClient, query: dict[str, str], number: int) -> dict[str, Any]:
+    """One page of groups. The service filters by category, tag, owner and name, pages by title; a channel
+    filter or another order is applied here over all the matching groups (an agency has hundreds, not more)."""
+    params: dict[str, Any] = {"active": "true", **{k: query[k] for k in ("category", "tag", "owner", "q")
+                                                    if query.get(k)}}
+    sort, channel = query.get("sort") if query.get("sort") in SORTS else "", query.get("channel", "")
+    if not sort and not channel:
+        return await services.get("engagement", "/groups", params={**params, "page": number, "per_page": PER_PAGE})
+    items: list[dict[str, Any]] = []
+    while True:
+        answer = await services.get("engagement", "/groups", params={
+            **params, "page": len(items) // ALL_PAGE + 1, "per_page": ALL_PAGE})
+        items += answer["items"]
+        if len(answer["items"]) < ALL_PAGE or len(items) >= int(answer.get("total", 0)):
+            break
+    if channel:
+        items = [g for g in items if (g.get("channel_id") or "") == channel]
+    if sort:
+        key = {"title": lambda g: (g.get("title") or "").lower(), "category": lambda g: g.get("category") or "",
+               "owner": lambda g: person(g.get("owner")) if g.get("owner") else "",
+               "-pushes": lambda g: -int(g.get("pushes_this_month") or 0)}[sort]
+        items.sort(key=key)
+    start = (number - 1) * PER_PAGE
+    return {"items": items[start:start + PER_PAGE], "total": len(items)}
 
 
 @get("/groups", name="groups", opt=SOP_READERS)
