@@ -28,6 +28,7 @@ from engagement.mailbox import MailboxPoller
 from engagement.models import Base
 from engagement.monitoring import FeedPoller
 from engagement.monitoring_api import monitoring_routes
+from engagement.push_sender import PushSender
 from engagement.quality_controllers import quality_routes
 from engagement.sender import Sender
 from engagement.sop_controllers import sop_routes
@@ -43,9 +44,11 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
         poller = FeedPoller(rt.db, rt.clock)
         mailbox = MailboxPoller(rt.db, rt.clock, rt.settings, poll_seconds=channels.imap_poll_seconds,
                                 on_stored=processor.wake, timeout=channels.http_timeout_seconds)
-        rt.state.update(processor=processor, sender=sender, poller=poller, mailbox=mailbox)
+        pushes = PushSender(rt.db, rt.clock, channels, rt.settings)  # issue 13: SOP auto-send and reminders
+        rt.state.update(processor=processor, sender=sender, poller=poller, mailbox=mailbox, push_sender=pushes)
         tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run()),
-                 asyncio.create_task(poller.run()), asyncio.create_task(mailbox.run())] \
+                 asyncio.create_task(poller.run()), asyncio.create_task(mailbox.run()),
+                 asyncio.create_task(pushes.run())] \
             if background and not SUPERVISED else []
         stop_runtime = rt.stop
 
@@ -56,12 +59,14 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
             sender.stop()
             poller.stop()
             mailbox.stop()
+            pushes.stop()
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5)
             await stop_runtime()
             await sender.close()
             await poller.close()
+            await pushes.close()
 
         rt.stop = stop  # type: ignore[method-assign]
 
@@ -98,7 +103,8 @@ def spec(channels: ChannelSettings, background: bool = True) -> ServiceSpec:
     extra = {"loops": lambda rt: {"engagement inbound": rt.state["processor"].run,
                                   "engagement sender": rt.state["sender"].run,
                                   "engagement monitoring": rt.state["poller"].run,
-                                  "engagement mailbox": rt.state["mailbox"].run}} if SUPERVISED else {}
+                                  "engagement mailbox": rt.state["mailbox"].run,
+                                  "engagement push sender": rt.state["push_sender"].run}} if SUPERVISED else {}
     return ServiceSpec(name="engagement", metadata=Base.metadata,
                        api_routes=[*api_routes, *quality_routes, *monitoring_routes, *sop_routes, *push_routes],
                        public_routes=[*webhook_routes, *ask_client_routes],

@@ -311,6 +311,7 @@ async def process_delivery(session: AsyncSession, delivery: Delivery, clock: Clo
 
         return await process_submission(session, channel, delivery.body, clock)
     if delivery.kind == "telegram":
+        groups = await _telegram_groups(session, channel, body, clock)  # issue 13: the SOP's groups
         kicked = telegram.kicked_from(body)
         if kicked is not None:
             conversation = (await session.execute(select(Conversation).where(
@@ -318,12 +319,31 @@ async def process_delivery(session: AsyncSession, delivery: Delivery, clock: Clo
             if conversation is not None:
                 conversation.unreachable = kicked[1]
             return kicked[1]
+        if groups:
+            return groups
         items = telegram.parse_update(body, now)
     else:
         items = vk.parse_event(body, now)
     for item in items:
         stored += await record_inbound(session, channel, item, clock) is not None
     return f"{stored} stored"
+
+
+async def _telegram_groups(session: AsyncSession, channel: Channel, body: dict[str, Any], clock: Clock) -> str:
+    """Issue 13 (EN-8): the bot added to a group makes it a group of the SOP, removed makes it inactive; a group
+    upgraded to a supergroup (`migrate_to_chat_id`) keeps its row under the new chat id. "" when not such an
+    update (a member change is also the inbox's "unreachable" when the bot is kicked: the caller goes on)."""
+    from engagement import sop_groups
+
+    member = telegram.bot_member_change(body)
+    if member is not None:
+        outcome = await sop_groups.bot_membership(session, channel, member[0], member[1], clock)
+        return "" if member[1] in ("kicked", "left") else outcome
+    migration = telegram.migration_of(body)
+    if migration is not None:
+        moved = await sop_groups.migrate_chat(session, channel.id, migration[0], migration[1], clock)
+        return f"group {migration[0]} migrated to {migration[1]}" if moved else "migration: no such group"
+    return ""
 
 
 class DeliveryProcessor(WakeableLoop):

@@ -62,6 +62,22 @@ def kicked_from(update: dict[str, Any]) -> tuple[Any, str] | None:
     return None
 
 
+def bot_member_change(update: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """Issue 13: (chat, the bot's new status) of a `my_chat_member` update."""
+    member = update.get("my_chat_member")
+    if not isinstance(member, dict) or not isinstance(member.get("chat"), dict):
+        return None
+    return member["chat"], str((member.get("new_chat_member") or {}).get("status") or "")
+
+
+def migration_of(update: dict[str, Any]) -> tuple[str, str] | None:
+    """Issue 13: (old chat id, new chat id) when a group became a supergroup (`migrate_to_chat_id`)."""
+    message = update.get("message")
+    if not isinstance(message, dict) or message.get("migrate_to_chat_id") is None:
+        return None
+    return str((message.get("chat") or {}).get("id")), str(message["migrate_to_chat_id"])
+
+
 async def send(http: httpx.AsyncClient, base_url: str, config: dict, secrets: dict[str, str],
                out: Outgoing) -> str:
     body: dict[str, Any] = {"chat_id": out.target["chat_id"], "text": out.text}
@@ -75,15 +91,22 @@ async def send(http: httpx.AsyncClient, base_url: str, config: dict, secrets: di
     data = json_or_none(response) or {}
     if response.status_code == 200 and data.get("ok"):
         return f"{out.target['chat_id']}:{(data.get('result') or {}).get('message_id', '')}"
-    description = str(data.get("description") or f"HTTP {response.status_code}")
-    if response.status_code == 429:
-        raise Retry(description, after=(data.get("parameters") or {}).get("retry_after"))
-    if response.status_code >= 500:
+    raise_for(response.status_code, data)
+
+
+def raise_for(status: int, data: dict[str, Any]) -> None:
+    """Telegram's answer to a refused call, as Retry or Permanent (CHANNELS.md §3.4): 429 waits `retry_after`,
+    5xx is retried, 400 with `migrate_to_chat_id` retargets, 403 marks the chat unreachable, the rest is permanent
+    with Telegram's description."""
+    description = str(data.get("description") or f"HTTP {status}")
+    parameters = data.get("parameters") or {}
+    if status == 429:
+        raise Retry(description, after=parameters.get("retry_after"))
+    if status >= 500:
         raise Retry(description)
-    migrated = (data.get("parameters") or {}).get("migrate_to_chat_id")
-    if response.status_code == 400 and migrated:
-        raise Retry(description, after=0, retarget={"chat_id": migrated})
-    if response.status_code == 403:
+    if status == 400 and parameters.get("migrate_to_chat_id"):
+        raise Retry(description, after=0, retarget={"chat_id": parameters["migrate_to_chat_id"]})
+    if status == 403:
         raise Permanent(description, unreachable=True)
     raise Permanent(description)
 

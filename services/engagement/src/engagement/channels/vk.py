@@ -14,6 +14,7 @@ from engagement.channels import Inbound, Outgoing, Permanent, Retry, from_epoch,
 from engagement.rules import vk_random_id
 
 RETRY_CODES = {6, 9, 10}
+UNREACHABLE_CODES = {900, 901, 902}
 CHAT_PEER_BASE = 2_000_000_000
 
 
@@ -64,6 +65,16 @@ async def send(http: httpx.AsyncClient, base_url: str, version: str, config: dic
                                    headers={"Authorization": f"Bearer {secrets['access_token']}"})
     except httpx.HTTPError as exc:
         raise Retry(f"vk unreachable: {type(exc).__name__}") from exc
+    result = result_of(response)
+    if isinstance(result, dict):
+        result = result.get("comment_id") or result.get("message_id") or ""
+    where = f"wall:{out.target['owner_id']}_" if out.thread_kind == "vk_wall" else f"msg:{out.target['peer_id']}:"
+    return f"{where}{result}"
+
+
+def result_of(response: httpx.Response, unreachable: set[int] = UNREACHABLE_CODES) -> Any:
+    """The `response` of a VK API call; VK's errors (inside HTTP 200) as Retry (6 too many requests, 9 flood
+    control, 10 internal error, and 5xx) or Permanent with VK's reason ("(901) Can't send messages …")."""
     data = json_or_none(response)
     if response.status_code >= 500 or not isinstance(data, dict):
         raise Retry(f"HTTP {response.status_code}")
@@ -73,9 +84,5 @@ async def send(http: httpx.AsyncClient, base_url: str, version: str, config: dic
         reason = f"({code}) {error.get('error_msg', '')}".strip()
         if code in RETRY_CODES:
             raise Retry(reason)
-        raise Permanent(reason, unreachable=code in (900, 901, 902))
-    result = data.get("response")
-    if isinstance(result, dict):
-        result = result.get("comment_id") or result.get("message_id") or ""
-    where = f"wall:{out.target['owner_id']}_" if out.thread_kind == "vk_wall" else f"msg:{out.target['peer_id']}:"
-    return f"{where}{result}"
+        raise Permanent(reason, unreachable=code in unreachable)
+    return data.get("response")
