@@ -258,3 +258,42 @@ async def test_calendar_and_tasks_validate_and_say_when_empty(client, engagement
     assert "За этот период заданий рассылок нет." in (await client.get("/sop/tasks")).text
     mine = await client.get("/my-pushes")
     assert mine.status_code == 200 and "Сейчас отправлять нечего." in mine.text
+
+
+async def test_a_transferred_push_fails_with_its_reason_and_the_lead_re_targets_it(client, engagement_url,
+                                                                                  clock) -> None:
+    group = hand_group(engagement_url, "VIP-клуб", "agent1", "A", [])
+    api(engagement_url).call("POST", "/calendar", {
+        "at": (clock.now() + timedelta(minutes=2)).isoformat(), "title": "Распродажа",
+        "target": {"category": "A"}, "content": {"text": "Скидки до 50 %!", "attachments": []}, "mode": "manual"},
+        as_=LEAD)
+    clock.advance(timedelta(minutes=3))
+
+    async def made() -> bool:
+        return bool(api(engagement_url).call("GET", "/pushes/count?owner=agent1", as_=LEAD)["pending"])
+
+    await eventually(made, timeout=30, message="the push is made at its minute")
+    csrf = await sign_in(client, "lead")
+    moved = await client.post(f"/groups/{group['id']}", data={"_csrf": csrf, "title": "VIP-клуб",
+                                                               "owner": "manager1", "category": "A"}, headers=HX)
+    assert moved.status_code == 200
+    [task] = api(engagement_url).call("GET", "/push-tasks", as_=LEAD)
+    page = await client.get(f"/sop/tasks/{task['id']}")
+    text = text_of(page.text)
+    assert "Группа передана другому владельцу" in text and "Перенаправить текущему владельцу" in text
+    failed = await client.get(f"/sop/tasks/{task['id']}", params={"status": "failed"})
+    assert "VIP-клуб" in failed.text
+    [push] = api(engagement_url).call("GET", f"/push-tasks/{task['id']}", as_=LEAD)["pushes"]
+    again = await client.post(f"/sop/tasks/{task['id']}/pushes/{push['id']}/retarget", data={"_csrf": csrf},
+                              headers=HX)
+    assert again.status_code == 200 and "Рассылка передана текущему владельцу группы." in again.text
+    owners = text_of(again.text.split('id="task-owners"', 1)[1].split("</table>", 1)[0])
+    assert "Дана Ахметова" in owners
+    twice = await client.post(f"/sop/tasks/{task['id']}/pushes/{push['id']}/retarget", data={"_csrf": csrf},
+                              headers=HX)
+    assert twice.status_code == 409 and "Перенаправить можно только" in twice.text
+
+    client.cookies.clear()
+    await sign_in(client, "analyst")
+    read = await client.get(f"/sop/tasks/{task['id']}")
+    assert read.status_code == 200 and "/retarget" not in read.text
