@@ -78,7 +78,8 @@ async def test_groups_filters_hand_entry_bulk_change_and_transfer(client, engage
 
     listing = text_of((await client.get("/groups")).text)
     assert "Асель Жумабаева" in listing and "Дана Ахметова" in listing and "agent1" not in listing
-    assert "0 / 4" in listing and "新客" in listing and "3 группы" in listing
+    assert "0 / 4" in listing and "新客" in listing and "3 группы" in listing and "Вручную" in listing
+    assert "Project-Id-Version" not in listing
     only_a = text_of((await client.get("/groups", params={"category": "A"})).text)
     assert "VIP-клуб" in only_a and "Оптовики" in only_a and "Новички" not in only_a
     searched = text_of((await client.get("/groups", params={"q": "товики"})).text)

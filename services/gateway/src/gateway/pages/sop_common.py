@@ -42,7 +42,12 @@ REASONS = {
     "group_inactive": N_("The group is no longer active"),
 }
 STATUSES = {"pending": N_("Pending"), "sent": N_("Sent"), "failed": N_("Failed")}
-CHANNEL_KINDS = {"telegram": "Telegram", "vk": N_("VK"), "": N_("By hand")}
+CHANNEL_KINDS = {"telegram": "Telegram", "vk": N_("VK"), "manual": N_("By hand")}
+
+
+def channel_label(kind: str | None) -> str:
+    """A group's channel kind as the reader says it ("manual": a hand-entered group where no bot posts)."""
+    return _(CHANNEL_KINDS.get(kind or "manual", CHANNEL_KINDS["manual"]))
 
 
 def reason_text(push: dict[str, Any]) -> str:

@@ -15,10 +15,10 @@ from litestar.params import FromPath
 
 from gateway.i18n import _
 from gateway.pages.sop_common import (
-    CHANNEL_KINDS,
     SOP_EDITORS,
     SOP_READERS,
     can_edit,
+    channel_label,
     channel_list,
     owner_choices,
     sop_errors,
@@ -56,7 +56,7 @@ async def groups_context(request: Request, services: ServiceClient, query: dict[
     names = {c["id"]: c.get("name") or c["id"] for c in channels}
     for g in answer["items"]:
         g["owner_name"] = person(g.get("owner")) if g.get("owner") else _("No owner yet")
-        g["channel_name"] = names.get(g.get("channel_id"), _(CHANNEL_KINDS.get(g.get("channel_kind") or "", "")))
+        g["channel_name"] = names.get(g.get("channel_id"), channel_label(g.get("channel_kind")))
     return {"groups": page_of(answer["items"], number, PER_PAGE, int(answer.get("total", len(answer["items"])))),
             "query": query, "quota": await quota_of(services), "channels": channels,
             "owners": await owner_choices(request), "can_edit": can_edit(request), "notice": notice,
@@ -165,7 +165,7 @@ async def group_context(request: Request, services: ServiceClient, group_id: str
     group = await services.get("engagement", f"/groups/{group_id}")
     channels = await channel_list(services)
     names = {c["id"]: c.get("name") or c["id"] for c in channels}
-    group["channel_name"] = names.get(group.get("channel_id"), _(CHANNEL_KINDS.get(group.get("channel_kind") or "", "")))
+    group["channel_name"] = names.get(group.get("channel_id"), channel_label(group.get("channel_kind")))
     return {"group": group, "owners": await owner_choices(request), "quota": await quota_of(services),
             "can_edit": can_edit(request), "errors": {}, "notice": "", "form": None, **extra}
 

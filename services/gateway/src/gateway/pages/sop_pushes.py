@@ -15,7 +15,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from gateway.i18n import _
-from gateway.pages.sop_common import CHANNEL_KINDS, PUSH_OWNERS, reason_text
+from gateway.pages.sop_common import PUSH_OWNERS, channel_label, reason_text
 from gateway.rendering import page, redirect
 from gateway.service_client import ServiceClient, ServiceError
 from gateway.ui import page_number, page_of, parse_ts
@@ -48,7 +48,7 @@ async def pushes_context(request: Request, services: ServiceClient, tab: str, nu
         p["text"] = content.get("text", "")
         p["files"] = [a for a in content.get("attachments", []) if a.get("kind") != "link" and a.get("file_id")]
         p["links"] = [a for a in content.get("attachments", []) if a.get("kind") == "link"]
-        p["channel_text"] = _(CHANNEL_KINDS.get(p.get("channel_kind") or "", CHANNEL_KINDS[""]))
+        p["channel_text"] = channel_label(p.get("channel_kind"))
         p["reason_text"] = reason_text(p) if p.get("status") == "failed" else ""
     items.sort(key=lambda p: p.get("due_at") or "", reverse=tab != "pending")
     try:
