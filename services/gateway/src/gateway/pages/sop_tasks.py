@@ -122,21 +122,30 @@ def period_label(row: dict[str, Any]) -> str:
     return str(row.get("period") or row.get("start") or "")
 
 
+def period_text(row: dict[str, Any], group_by: str) -> str:
+    """A period as the reader says it: a day or a week's Monday as DD.MM.YYYY, a month by its name."""
+    from gateway.rendering import day, month_name
+
+    label = period_label(row)
+    return month_name(label) if group_by == "month" else day(label)
+
+
 @get("/sop/reports", name="push_reports", opt=SOP_READERS)
 async def reports_page(request: Request, services: Services, start: str = "", end: str = "",
                        group_by: str = "day") -> Response:
     first, last, errors = period(request, start, end, default_days=30)
     group_by = group_by if group_by in GROUP_BY else "day"
     periods, owners = await report_rows(request, services, first, last, group_by)
-    chart = bar_chart([(period_label(r), float(r.get("metrics", r).get("groups_sent", 0)),
+    chart = bar_chart([(period_text(r, group_by), float(r.get("metrics", r).get("groups_sent", 0)),
                         _("%(sent)s sent · %(failed)s failed") % {
                             "sent": r.get("metrics", r).get("groups_sent", 0),
-                            "failed": r.get("metrics", r).get("groups_failed", 0)}) for r in periods])
+                            "failed": r.get("metrics", r).get("groups_failed", 0)}) for r in periods],
+                      value_width=230)
     owner_chart = bar_chart([(o["name"], float(o.get("completion_rate") or 0) * 100,
                               f"{float(o.get('completion_rate') or 0) * 100:.0f}%") for o in owners])
     ctx = {"periods": periods, "owners": owners, "chart": chart, "owner_chart": owner_chart, "metrics": METRICS,
            "group_by": group_by, "group_bys": GROUP_BY, "start": first.isoformat(), "end": last.isoformat(),
-           "errors": errors, "delay_text": delay_text, "period_label": period_label}
+           "errors": errors, "delay_text": delay_text, "period_text": period_text}
     return page(request, "pages/push_report.html", ctx, block="report", status_code=422 if errors else 200)
 
 
@@ -162,7 +171,7 @@ async def reports_csv(request: Request, services: Services, start: str = "", end
                  for o in owners]
         return csv_response(rows, f"push-owners-{first.isoformat()}-{last.isoformat()}.csv")
     rows = [[_(GROUP_BY[group_by]), *(_(label) for _key, label in METRICS)]]
-    rows += [[period_label(r), *(r.get("metrics", r).get(k, 0) for k, _label in METRICS)] for r in periods]
+    rows += [[period_text(r, group_by), *(r.get("metrics", r).get(k, 0) for k, _label in METRICS)] for r in periods]
     return csv_response(rows, f"push-report-{group_by}-{first.isoformat()}-{last.isoformat()}.csv")
 
 
