@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import sys
 import tempfile
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,16 +80,28 @@ async def main() -> None:
             print(f"{args.groups * args.rules} groups, {args.rules} rule(s), {args.owners} owners; due at "
                   f"{due.isoformat()} ({local:%H:%M} {TZ.key})")
             await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+            db = await asyncpg.connect(plain(database_url))
+            committed = None
             while True:
-                counts = await asyncio.gather(*(http.get("/api/engagement/pushes/count",
-                                                         params={"owner": o}) for o in owners))
-                pending = sum(c.json()["pending"] for c in counts)
-                elapsed = (datetime.now(UTC) - due).total_seconds()
-                if pending >= total:
-                    break
-                if elapsed > 120:
-                    raise RuntimeError(f"only {pending} of {total} pushes after 120 s")
-                await asyncio.sleep(0.1)
+                # one owner's counter, lightly (a storm of polls would starve the service it measures) …
+                first = (await http.get("/api/engagement/pushes/count", params={"owner": owners[-1]})).json()
+                if committed is None and await db.fetchval("SELECT count(*) FROM push_tasks"):
+                    committed = (datetime.now(UTC) - due).total_seconds()
+                    started = await db.fetchval("SELECT min(created_at) FROM push_tasks")
+                    print(f"task committed {committed:.2f} s after the due minute (made from "
+                          f"{(started - due).total_seconds():.2f} s)")
+                if first["pending"]:
+                    # … then every owner's counter at once
+                    counts = await asyncio.gather(*(http.get("/api/engagement/pushes/count",
+                                                             params={"owner": o}) for o in owners))
+                    pending = sum(c.json()["pending"] for c in counts)
+                    elapsed = (datetime.now(UTC) - due).total_seconds()
+                    if pending >= total:
+                        break
+                if (datetime.now(UTC) - due).total_seconds() > 120:
+                    raise RuntimeError("not every push after 120 s")
+                await asyncio.sleep(0.2)
+            await db.close()
         print(f"{pending} pushes materialised and every owner's counter answering {elapsed:.2f} s after the due "
               f"minute (goal ≤ 5 s)")
     finally:
@@ -102,5 +113,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    t0 = time.perf_counter()
     asyncio.run(main())

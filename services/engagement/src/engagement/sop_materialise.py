@@ -161,20 +161,25 @@ async def materialise(session: AsyncSession, *, source: str, source_id: str, nam
     dialect = (await session.connection()).dialect.name
     g, p = Group.__table__.c, Push.__table__.c
     start, end = sop_rules.month_bounds(due_at, agency_tz)
-    counted = (select(func.count()).select_from(Push.__table__).where(
-        p.group_id == g.id, p.status.in_(("pending", "sent")), p.due_at >= start, p.due_at < end)
-        .correlate(Group.__table__).scalar_subquery())
+    # the month's count per group once (a correlated count would rescan the pushes this very INSERT is adding)
+    counted = (select(p.group_id, func.count().label("n")).where(
+        p.status.in_(("pending", "sent")), p.due_at >= start, p.due_at < end).group_by(p.group_id).subquery())
     left = select(OwnerRoster.login).where(OwnerRoster.active.is_(False))
     reason = case((g.active.is_(False), "group_inactive"), (func.coalesce(g.owner, "").in_(left), "owner_left"),
-                  (counted >= settings.monthly_quota, "quota"), else_=null())
-    auto = and_(literal(mode == "auto"), g.channel_id.is_not(None))
+                  (func.coalesce(counted.c.n, 0) >= settings.monthly_quota, "quota"), else_=null())
+    # the reason once per group (a subquery), then the push's columns from it
+    decided = (select(g.id, g.owner, g.channel_id, reason.label("reason"))
+               .select_from(Group.__table__.outerjoin(counted, counted.c.group_id == g.id))
+               .where(_target_filter(target, dialect)).subquery())
+    d = decided.c
+    auto = and_(literal(mode == "auto"), d.channel_id.is_not(None))
     when = literal(due_at, UTCDateTime())
-    columns = {"id": _new_ids(dialect), "task_id": literal(task.id), "group_id": g.id,
-               "owner": func.coalesce(g.owner, ""), "mode": case((auto, "auto"), else_="manual"), "due_at": when,
-               "status": case((reason.is_(None), "pending"), else_="failed"), "reason": reason,
-               "failed_at": case((reason.is_(None), null()), else_=literal(now, UTCDateTime())),
-               "attempts": literal(0), "next_attempt_at": case((and_(auto, reason.is_(None)), when), else_=null())}
-    query = select(*[expr.label(col) for col, expr in columns.items()]).where(_target_filter(target, dialect))
+    columns = {"id": _new_ids(dialect), "task_id": literal(task.id), "group_id": d.id,
+               "owner": func.coalesce(d.owner, ""), "mode": case((auto, "auto"), else_="manual"), "due_at": when,
+               "status": case((d.reason.is_(None), "pending"), else_="failed"), "reason": d.reason,
+               "failed_at": case((d.reason.is_(None), null()), else_=literal(now, UTCDateTime())),
+               "attempts": literal(0), "next_attempt_at": case((and_(auto, d.reason.is_(None)), when), else_=null())}
+    query = select(*[expr.label(col) for col, expr in columns.items()])
     await session.execute(insert(Push.__table__).from_select(list(columns), query))
     failed = (await session.execute(select(Push.id, Push.group_id, Push.owner, Push.reason).where(
         Push.task_id == task.id, Push.status == "failed"))).all()
