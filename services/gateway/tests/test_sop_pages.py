@@ -227,20 +227,22 @@ async def test_planned_push_reaches_its_owner_who_copies_and_marks_it_sent(clien
     client.cookies.clear()
     await sign_in(client, "lead")
     day = due.date().isoformat()
-    tasks = await client.get("/sop/tasks", params={"start": day, "end": day})
+    tasks = await client.get("/sop/tasks", params={"from": day, "to": day})
     assert tasks.status_code == 200 and "Прямой эфир" in tasks.text
+    others = await client.get("/sop/tasks", params={"from": day, "to": day, "owner": "manager1"})
+    assert "За этот период заданий рассылок нет." in others.text                 # not manager1's task
     [task] = api(engagement_url).call("GET", f"/push-tasks?from={day}&to={day}", as_=LEAD)
     detail = await client.get(f"/sop/tasks/{task['id']}")
     metric = re.search(r'data-metric="groups_sent"><dt>[^<]*</dt><dd>(\d+)</dd>', detail.text)
     assert metric and metric.group(1) == "1"
     assert "Асель Жумабаева" in text_of(detail.text) and "VIP-клуб" in detail.text
 
-    report = await client.get("/sop/reports", params={"start": day, "end": day, "group_by": "week"})
+    report = await client.get("/sop/reports", params={"from": day, "to": day, "group_by": "week"})
     assert report.status_code == 200 and "<svg" in report.text and "Асель Жумабаева" in text_of(report.text)
-    owners_csv = await client.get("/sop/reports.csv", params={"start": day, "end": day, "kind": "owners"})
+    owners_csv = await client.get("/sop/reports.csv", params={"from": day, "to": day, "kind": "owners"})
     assert owners_csv.status_code == 200 and "attachment" in owners_csv.headers["content-disposition"]
     assert "Асель Жумабаева" in owners_csv.content.decode("utf-8-sig")
-    periods_csv = (await client.get("/sop/reports.csv", params={"start": day, "end": day})).content.decode("utf-8-sig")
+    periods_csv = (await client.get("/sop/reports.csv", params={"from": day, "to": day})).content.decode("utf-8-sig")
     assert "Группы с отправкой" in periods_csv.splitlines()[0]
 
     client.cookies.clear()

@@ -17,7 +17,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from gateway.i18n import N_, _
-from gateway.pages.sop_common import SOP_READERS, STATUSES, bounds, period, reason_text
+from gateway.pages.sop_common import SOP_READERS, STATUSES, bounds, owner_choices, period, reason_text
 from gateway.people import person
 from gateway.rendering import page, redirect
 from gateway.roles import LEAD, allow
@@ -41,21 +41,26 @@ def delay_text(seconds: Any) -> str:
     return _("%(h)s h %(m)02d min") % {"h": hours, "m": minutes} if hours else _("%(m)s min") % {"m": minutes}
 
 
+def dates_of(request: Request) -> tuple[str, str]:
+    """The period's `from` / `to` (local dates) of the query; `start` / `end` are read too (older links)."""
+    q = request.query_params
+    return q.get("from") or q.get("start") or "", q.get("to") or q.get("end") or ""
+
+
 # ------------------------------------------------------------------ tasks of a period
 
 @get("/sop/tasks", name="push_tasks", opt=SOP_READERS)
-async def tasks_page(request: Request, services: Services, start: str = "", end: str = "",
-                     sort: str = "-due_at") -> Response:
-    first, last, errors = period(request, start or request.query_params.get("from", ""),
-                                 end or request.query_params.get("to", ""))
-    tasks = await services.get("engagement", "/push-tasks", params=bounds(first, last))
+async def tasks_page(request: Request, services: Services, sort: str = "-due_at", owner: str = "") -> Response:
+    first, last, errors = period(request, *dates_of(request))
+    params = {**bounds(first, last), **({"owner": owner} if owner else {})}
+    tasks = await services.get("engagement", "/push-tasks", params=params)
     sort = sort if sort in SORTS else "-due_at"
     key = sort.lstrip("-")
     tasks.sort(key=lambda t: t.get("due_at") or "" if key == "due_at" else t.get("metrics", {}).get(key, 0),
                reverse=sort.startswith("-"))
     totals = {k: sum(t.get("metrics", {}).get(k, 0) for t in tasks) for k, _label in METRICS}
     ctx = {"tasks": tasks, "totals": totals, "metrics": METRICS, "start": first.isoformat(), "end": last.isoformat(),
-           "errors": errors, "sort": sort}
+           "errors": errors, "sort": sort, "owner": owner, "owners": await owner_choices(request)}
     return page(request, "pages/push_tasks.html", ctx, block="tasks", status_code=422 if errors else 200)
 
 
@@ -131,9 +136,8 @@ def period_text(row: dict[str, Any], group_by: str) -> str:
 
 
 @get("/sop/reports", name="push_reports", opt=SOP_READERS)
-async def reports_page(request: Request, services: Services, start: str = "", end: str = "",
-                       group_by: str = "day") -> Response:
-    first, last, errors = period(request, start, end, default_days=30)
+async def reports_page(request: Request, services: Services, group_by: str = "day") -> Response:
+    first, last, errors = period(request, *dates_of(request), default_days=30)
     group_by = group_by if group_by in GROUP_BY else "day"
     periods, owners = await report_rows(request, services, first, last, group_by)
     chart = bar_chart([(period_text(r, group_by), float(r.get("metrics", r).get("groups_sent", 0)),
@@ -157,9 +161,9 @@ def csv_response(rows: list[list[Any]], name: str) -> Response:
 
 
 @get("/sop/reports.csv", name="push_reports_csv", opt=SOP_READERS)
-async def reports_csv(request: Request, services: Services, start: str = "", end: str = "",
-                      group_by: str = "day", kind: str = "periods") -> Response:
-    first, last, _errors = period(request, start, end, default_days=30)
+async def reports_csv(request: Request, services: Services, group_by: str = "day",
+                      kind: str = "periods") -> Response:
+    first, last, _errors = period(request, *dates_of(request), default_days=30)
     group_by = group_by if group_by in GROUP_BY else "day"
     periods, owners = await report_rows(request, services, first, last, group_by)
     if kind == "owners":
