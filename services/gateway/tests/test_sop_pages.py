@@ -91,6 +91,7 @@ async def test_groups_filters_hand_entry_bulk_change_and_transfer(client, engage
     by_title = text_of((await client.get("/groups")).text)
     assert by_title.index("Новички") < by_title.index("Оптовики")
     assert "Подходящих групп нет." in (await client.get("/groups", params={"channel": "no-such"})).text
+    assert "Подходящих групп нет." in (await client.get("/groups", params={"state": "inactive"})).text
     none = await client.get("/groups", params={"q": "нет такой"})
     assert "Подходящих групп нет." in none.text
 
@@ -107,6 +108,10 @@ async def test_groups_filters_hand_entry_bulk_change_and_transfer(client, engage
     assert transfer.status_code == 200
     assert "Группа передана: Дана Ахметова" in text_of(transfer.text)
     assert api(engagement_url).call("GET", f"/groups/{ids['Новички']}", as_=LEAD)["owner"] == "manager1"
+    api(engagement_url).call("PATCH", f"/groups/{ids['Оптовики']}", {"active": False}, as_=LEAD)   # the bot left
+    left = text_of((await client.get("/groups", params={"state": "inactive"})).text)
+    assert "Оптовики" in left and "VIP-клуб" not in left
+    assert "Оптовики" not in text_of((await client.get("/groups")).text)
 
     client.cookies.clear()
     await sign_in(client, "analyst")

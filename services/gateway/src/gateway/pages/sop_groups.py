@@ -31,7 +31,7 @@ from gateway.ui import page_number, page_of
 
 Services = NamedDependency[ServiceClient]
 PER_PAGE = 25
-FILTERS = ("category", "tag", "owner", "channel", "q", "sort", "page")
+FILTERS = ("category", "tag", "owner", "channel", "q", "sort", "page", "state")
 SORTS = ("title", "category", "owner", "-pushes")
 ALL_PAGE = 500   # the service's largest page
 
@@ -67,7 +67,8 @@ async def groups_context(request: Request, services: ServiceClient, query: dict[
 async def list_groups(services: ServiceClient, query: dict[str, str], number: int) -> dict[str, Any]:
     """One page of groups. The service filters by category, tag, owner and name, pages by title; a channel
     filter or another order is applied here over all the matching groups (an agency has hundreds, not more)."""
-    params: dict[str, Any] = {"active": "true", **{k: query[k] for k in ("category", "tag", "owner", "q")
+    active = "false" if query.get("state") == "inactive" else "true"   # groups the bot was removed from
+    params: dict[str, Any] = {"active": active, **{k: query[k] for k in ("category", "tag", "owner", "q")
                                                     if query.get(k)}}
     sort, channel = query.get("sort") if query.get("sort") in SORTS else "", query.get("channel", "")
     if not sort and not channel:
