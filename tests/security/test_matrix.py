@@ -135,6 +135,9 @@ CARE_READERS = frozenset({"lead", "integration", "senior_agent", "analyst"})
 # Monitoring mentions (engagement/monitoring.py, EN-6): monitoring staff, the lead and integrations triage
 # mentions and keep the feeds and keyword rules; nobody else sees them (care agents read converted ones in the inbox).
 MONITORS = frozenset({"lead", "integration", "monitoring"})
+SOP_EDIT = frozenset({"lead", "integration", "senior_agent"})
+SOP_READ = SOP_EDIT | {"analyst"}
+SOP_STAFF = (ALL_STAFF - {"monitoring"}) | {"integration"}
 
 
 def _jpeg(_ids: dict[str, str]) -> dict[str, Any]:
@@ -327,6 +330,42 @@ SERVICE_ROUTES: list[Route] = [
     # changes rules (not an integration: a close is a person's decision).
     Route("payroll", "GET", f"{P}/statements", READ_ALL | {"content_manager"}, sees=READ_ALL),
     Route("payroll", "GET", f"{P}/statements/{{manager}}", READ_ALL),
+    # The group SOP (issue 13, engagement/sop_controllers.py, SOP_API.md "Roles"): the lead and senior agents edit
+    # groups, rules and the calendar; analysts read everything; any staff role that may own a group reads groups,
+    # attachments and their own pushes (the lead anyone's). Objects by id are absent here (404 to the admitted).
+    Route("engagement", "PUT", f"{E}/staff/{{login}}/owner", WRITE_ALL, body=_json({"active": True})),
+    Route("engagement", "POST", f"{E}/groups", SOP_EDIT, body=lambda _ids: {"json": {
+        "external_id": f"matrix-{uuid.uuid4().hex[:10]}", "title": "Matrix group", "category": "M"}}),
+    Route("engagement", "GET", f"{E}/groups", SOP_STAFF),
+    Route("engagement", "POST", f"{E}/groups/bulk", SOP_EDIT, body=lambda ids: {"json": {"ids": [ids["group_id"]]}}),
+    Route("engagement", "GET", f"{E}/groups/{{group_id}}", SOP_STAFF),
+    Route("engagement", "PATCH", f"{E}/groups/{{group_id}}", SOP_EDIT, body=_json({"title": "matrix"})),
+    Route("engagement", "POST", f"{E}/sop-rules", SOP_EDIT, body=_json({
+        "name": "Matrix rule", "target": {"category": "M"}, "time": "09:00", "weekdays": [1],
+        "content": {"text": "matrix", "attachments": []}})),
+    Route("engagement", "GET", f"{E}/sop-rules", SOP_READ),
+    Route("engagement", "GET", f"{E}/sop-rules/{{rule_id}}", SOP_READ),
+    Route("engagement", "PATCH", f"{E}/sop-rules/{{rule_id}}", SOP_EDIT, body=_json({"name": "matrix"})),
+    Route("engagement", "POST", f"{E}/sop-rules/{{rule_id}}/pause", SOP_EDIT),
+    Route("engagement", "POST", f"{E}/sop-rules/{{rule_id}}/resume", SOP_EDIT),
+    Route("engagement", "GET", f"{E}/sop-rules/{{rule_id}}/preview", SOP_READ),
+    Route("engagement", "POST", f"{E}/calendar", SOP_EDIT, body=lambda _ids: {"json": {
+        "at": (datetime.now(UTC) + timedelta(days=30)).isoformat(), "target": {"category": "M"},
+        "content": {"text": "matrix", "attachments": []}}}),
+    Route("engagement", "GET", f"{E}/calendar", SOP_READ),
+    Route("engagement", "DELETE", f"{E}/calendar/{{entry_id}}", SOP_EDIT),
+    Route("engagement", "POST", f"{E}/sop-files", SOP_EDIT, body=_jpeg),
+    Route("engagement", "GET", f"{E}/sop-files/{{file_id}}", SOP_STAFF),
+    Route("engagement", "GET", f"{E}/push-settings", SOP_READ),
+    Route("engagement", "PUT", f"{E}/push-settings", WRITE_ALL, body=_json({"monthly_quota": 4})),
+    Route("engagement", "GET", f"{E}/pushes", SOP_STAFF),
+    Route("engagement", "GET", f"{E}/pushes/count", SOP_STAFF),
+    Route("engagement", "POST", f"{E}/pushes/{{push_id}}/sent", WRITE_ALL),
+    Route("engagement", "POST", f"{E}/pushes/{{push_id}}/retarget", SOP_EDIT),
+    Route("engagement", "GET", f"{E}/push-tasks", SOP_STAFF),
+    Route("engagement", "GET", f"{E}/push-tasks/{{task_id}}", SOP_STAFF),
+    Route("engagement", "GET", f"{E}/push-reports", SOP_READ),
+    Route("engagement", "GET", f"{E}/push-reports/owners", SOP_STAFF),
     Route("payroll", "GET", f"{P}/months/{{month}}", READ_ALL | {"content_manager"}, sees=READ_ALL),
     Route("payroll", "GET", f"{P}/months", READ_ALL | {"content_manager"}),   # months with data (issue 9)
     Route("payroll", "POST", f"{P}/months/{{past_month}}/close", LEAD_ONLY),
@@ -349,7 +388,9 @@ def concrete(path: str, ids: dict[str, str]) -> str:
 def ids_of(stack: Stack) -> dict[str, str]:
     return {**stack.foreign.ids, "past_month": "2020-01", "service": "clients", **stack.foreign.content_ids,
             "account": stack.foreign.deal_id,
-            **stack.foreign.engagement_ids}
+            **stack.foreign.engagement_ids,
+            "group_id": "matrix-absent", "entry_id": "matrix-absent", "file_id": "matrix-absent",
+            "push_id": "matrix-absent"}
 
 
 def params_of(route: Route, ids: dict[str, str]) -> dict[str, str]:

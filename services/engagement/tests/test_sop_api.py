@@ -242,6 +242,7 @@ async def test_calendar_entries_expiry_and_bad_input(api_any) -> None:
     bad = await api.post("/sop-rules", {"name": "x", "target": {"category": "A"}, "time": "25:00",
                                         "content": CONTENT})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "time"
+    assert bad.json()["errors"][0]["code"] == "time.format"                  # the gateway translates the code
     bad = await api.post("/sop-rules", {"name": "x", "target": {"category": "A"}, "time": "09:00",
                                         "timezone": "Mars/Base", "content": CONTENT})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "timezone"
@@ -283,3 +284,26 @@ async def test_groups_filters_and_bulk_changes(api_any) -> None:
     assert {(g["category"], tuple(g["tags"])) for g in items} == {("C", ("vip",))} and len(items) == 2
     dup = await api.post("/groups", {"external_id": "Alpha club", "title": "again"})
     assert dup.status_code == 422 and dup.json()["errors"][0]["field"] == "external_id"
+
+
+async def test_pause_resume_and_an_edit_replace_the_rules_timer(api_any) -> None:
+    api = api_any
+    await group(api, "A1", "ann")
+    r = await rule(api, "10:00", {"category": "A"})
+    assert r["next_due_at"] == "2026-03-03T05:00:00Z"
+    paused = await api.ok("post", f"/sop-rules/{r['id']}/pause", as_=SENIOR)
+    assert (paused["paused"], paused["next_due_at"]) == (True, None)
+    fire(api, utc(2026, 3, 3, 5))
+    assert await api.count(PushTask) == 0                          # paused: the timer was cancelled
+    resumed = await api.ok("post", f"/sop-rules/{r['id']}/resume")
+    assert resumed["next_due_at"] == "2026-03-04T05:00:00Z"        # from now on, no catch-up of the pause
+    api.clock.set(utc(2026, 3, 3, 12))                             # 17:00 local: today's 11:00 has passed
+    await patch(api, f"/sop-rules/{r['id']}", {"time": "11:00"})
+    fire(api, utc(2026, 3, 4, 5))
+    assert await api.count(PushTask) == 0                          # the 10:00 timer of the old version
+    fire(api, utc(2026, 3, 4, 6))
+    [task] = await tasks(api)
+    assert task["due_at"] == "2026-03-04T06:00:00Z"
+    assert (await api.post(f"/sop-rules/{r['id']}/pause", as_=ANALYST)).status_code == 403
+    listed = await api.ok("get", "/sop-rules", as_=ANALYST)
+    assert [x["next_due_at"] for x in listed] == ["2026-03-05T06:00:00Z"]

@@ -65,3 +65,14 @@ async def test_private_chats_never_become_groups_and_the_inbox_still_marks_unrea
     assert (await api.ok("get", "/groups"))["total"] == 0
     [conversation] = await api.conversations()
     assert conversation["unreachable"] == "bot status in the chat: kicked"
+
+
+async def test_a_supergroup_seen_before_the_migration_gives_way_to_the_old_group(api) -> None:
+    channel = await api.channel("telegram", TG_CONFIG)
+    await deliver(api, channel, member_update(1, "member"))
+    [old] = (await api.ok("get", "/groups"))["items"]
+    await deliver(api, channel, member_update(2, "member", chat={**CHAT, "id": -1009876543210, "type": "supergroup"}))
+    assert (await api.ok("get", "/groups"))["total"] == 2
+    await deliver(api, channel, migration(3, -1009876543210))
+    [kept] = (await api.ok("get", "/groups"))["items"]
+    assert (kept["id"], kept["external_id"]) == (old["id"], "-1009876543210")

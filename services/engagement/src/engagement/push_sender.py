@@ -116,9 +116,11 @@ class PushSender(WakeableLoop):
             if outcome == "sent":
                 record_sent(session, push, group, now, self.clock, external_id=str(value)[:100] or None)
             elif isinstance(value, pushing.Migrated):
-                if group is not None and group.channel_id:
-                    await sop_groups.migrate_chat(session, group.channel_id, group.external_id, value.new_chat_id,
-                                                  self.clock)
+                moved = group is not None and group.channel_id is not None and await sop_groups.migrate_chat(
+                    session, group.channel_id, group.external_id, value.new_chat_id, self.clock)
+                if not moved:   # the new chat is another group's already: say so rather than loop
+                    sop_groups.fail(session, push, "channel_error", value.reason[:1000], now, self.clock)
+                    return
                 push.attempts -= 1   # nothing was sent: the move is not an attempt
                 push.next_attempt_at = now
                 session.info[PUSH_FLAG] = True

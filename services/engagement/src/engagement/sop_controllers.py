@@ -182,9 +182,9 @@ async def upload_file(session: AsyncSession, actor: Actor, runtime: Runtime,
     access.require_roles(actor, *EDITORS)
     upload = data.get("file")
     if not isinstance(upload, UploadFile):
-        from shared.errors import DomainError
+        from shared import messages as M
 
-        raise DomainError("a file is required", field="file")
+        raise M.error("file", M.UPLOAD_REQUIRED)
     content_type = (upload.content_type or "").split(";")[0].strip().lower()
     row = await sop_services.add_file(session, actor, (upload.filename or "file").rsplit("/", 1)[-1],
                                       content_type, await upload.read(), runtime.clock)

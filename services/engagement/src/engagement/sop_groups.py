@@ -17,12 +17,13 @@ from shared.auth import Actor
 from shared.clock import Clock
 from shared.errors import DomainError, NotFound
 from shared.outbox import add_event
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import sop_rules
 from engagement.models import Channel
 from engagement.sop_models import Group, GroupOwnerChange, OwnerRoster, Push, PushSettings
+from shared import messages as M
 
 AGENCY = "agency"
 GROUP_CHANNEL_KINDS = ("telegram", "vk")
@@ -71,7 +72,7 @@ def _clean_tags(tags: list[str]) -> list[str]:
 def _check_text(value: str, field: str, limit: int, required: bool = False) -> str:
     value = value.strip()
     if required and not value:
-        raise DomainError("required", field=field)
+        raise M.error(field, M.REQUIRED)
     if len(value) > limit:
         raise DomainError(f"at most {limit} characters", field=field)
     return value
@@ -281,11 +282,19 @@ async def bot_membership(session: AsyncSession, channel: Channel, chat: dict[str
 
 
 async def migrate_chat(session: AsyncSession, channel_id: str, old_id: str, new_id: str, clock: Clock) -> bool:
-    """A group became a supergroup: the same group row takes the new chat id (its pushes and history stay)."""
-    taken = (await session.execute(select(Group.id).where(Group.channel_id == channel_id,
-                                                          Group.external_id == new_id))).first()
-    if taken:
-        return False
+    """A group became a supergroup: the same group row takes the new chat id (its pushes and history stay).
+    A row the bot's `my_chat_member` made for the new chat first (no pushes yet) gives way to the old one."""
+    taken = (await session.execute(select(Group).where(Group.channel_id == channel_id,
+                                                       Group.external_id == new_id))).scalar_one_or_none()
+    if taken is not None:
+        old = (await session.execute(select(Group.id).where(Group.channel_id == channel_id,
+                                                            Group.external_id == old_id))).first()
+        has_pushes = (await session.execute(select(Push.id).where(Push.group_id == taken.id).limit(1))).first()
+        if old is None or has_pushes:
+            return False
+        await session.execute(delete(GroupOwnerChange).where(GroupOwnerChange.group_id == taken.id))
+        await session.delete(taken)
+        await session.flush()
     result = await session.execute(update(Group).where(Group.channel_id == channel_id, Group.external_id == old_id)
-                                   .values(external_id=new_id, updated_at=clock.now()))
+                                   .values(external_id=new_id, active=True, updated_at=clock.now()))
     return result.rowcount > 0

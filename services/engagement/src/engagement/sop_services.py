@@ -28,6 +28,7 @@ from engagement import sop_rules
 from engagement.models import Channel
 from engagement.sop_groups import settings_row
 from engagement.sop_models import CalendarEntry, Group, Push, PushSettings, PushTask, SopFile, SopRule
+from shared import messages as M
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 FILE_TYPES = ("image/", "video/", "application/pdf", "application/msword", "application/vnd.openxmlformats-",
@@ -129,7 +130,7 @@ def _zone(name: str | None, agency_tz: ZoneInfo) -> str:
     try:
         return ZoneInfo(name).key
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise DomainError("unknown time zone (an IANA name like Asia/Almaty)", field="timezone") from exc
+        raise M.error("timezone", M.CALENDAR_TZ) from exc
 
 
 def _check_schedule(rule: SopRule) -> None:
@@ -138,7 +139,7 @@ def _check_schedule(rule: SopRule) -> None:
         if len(rule.time) != 5:
             raise ValueError
     except ValueError as exc:
-        raise DomainError("must be HH:MM", field="time") from exc
+        raise M.error("time", M.TIME_FORMAT) from exc
     if any(d not in range(1, 8) for d in rule.weekdays):
         raise DomainError("weekdays are 1 (Monday) to 7 (Sunday)", field="weekdays")
     if rule.every_n_days is not None and not 1 <= rule.every_n_days <= 366:
@@ -243,7 +244,7 @@ def entry_out(entry: CalendarEntry) -> dict[str, Any]:
 
 async def create_entry(session: AsyncSession, actor: Actor, data: CalendarIn, clock: Clock) -> CalendarEntry:
     if data.at.tzinfo is None:
-        raise DomainError("must be ISO-8601 with a UTC offset", field="at")
+        raise M.error("at", M.DATETIME)
     at = as_utc(data.at).replace(second=0, microsecond=0)
     if at <= clock.now():
         raise DomainError("must be in the future", field="at")
@@ -287,9 +288,9 @@ def file_out(row: SopFile) -> dict[str, Any]:
 async def add_file(session: AsyncSession, actor: Actor, name: str, content_type: str, data: bytes,
                    clock: Clock) -> SopFile:
     if not data:
-        raise DomainError("the file is empty", field="file")
+        raise M.error("file", M.UPLOAD_EMPTY)
     if len(data) > MAX_FILE_BYTES:
-        raise DomainError("the file is larger than 20 MB", field="file")
+        raise M.error("file", M.UPLOAD_TOO_LARGE, limit_mb=MAX_FILE_BYTES // (1024 * 1024))
     if not content_type.startswith(FILE_TYPES):
         raise DomainError("images, videos, PDF and office documents only", field="file")
     row = SopFile(name=name[:300] or "file", content_type=content_type, size=len(data), data=data,
