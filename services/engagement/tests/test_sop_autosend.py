@@ -92,3 +92,16 @@ async def test_owners_with_a_linked_chat_get_one_reminder_per_task(api_any, stan
     assert all("R push" in c["body"]["text"] for c in reminders)
     rows = await api.rows(PushReminder)
     assert sorted((r.owner, r.pushes, r.status) for r in rows) == [("ann", 2, "sent"), ("ann", 2, "sent")]
+
+
+async def test_an_auto_push_retried_past_its_window_expires(api_any, stand_in) -> None:
+    api = api_any
+    api.clock.set(utc(2026, 3, 3))
+    g = await setup(api, "A", "-4001", "10:00")
+    stand_in.script("/sendMessage", (502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}))
+    fire_and_send(api, utc(2026, 3, 3, 5))
+    [push] = await pushes_of(api, g["id"])
+    assert (push["status"], push["detail"]) == ("pending", "Bad Gateway")      # retried later, the words kept
+    fire_and_send(api, utc(2026, 3, 4, 5, 1))                                # the 24 h window closed
+    [push] = [p for p in await pushes_of(api, g["id"]) if p["due_at"].startswith("2026-03-03")]
+    assert (push["status"], push["reason"]) == ("failed", "expired")

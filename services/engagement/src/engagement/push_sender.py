@@ -7,7 +7,9 @@ at once; the process's one `Pacer` keeps the platforms' limits), and records eac
 transaction: sent (engagement.push.sent.v1), a retry (the channel's `retry_after`, else backoff), failed with
 reason `channel_error` and the channel's own words (engagement.push.failed.v1), or — Telegram's
 `migrate_to_chat_id` — the group takes the new chat id and the push is due again at once, so it goes once, to
-the new chat. A push that stopped being pending meanwhile (expired, transferred) is left as it is.
+the new chat. A claimed push is leased (`lease_until`): the expiry timer leaves it to the sender, which fails
+it as `expired` if a retry finds its window closed. A push that stopped being pending meanwhile (transferred,
+owner left) is left as it is.
 
 Reminders (one per owner per task, queued at materialisation) go through the reminder channel's bot to the
 owner's linked chat, in the same round.
@@ -70,7 +72,7 @@ class PushSender(WakeableLoop):
                      .order_by(Push.next_attempt_at, Push.id).limit(self.batch))
             for push in (await session.execute(skip_locked(query, self.db))).scalars().all():
                 push.attempts += 1
-                push.next_attempt_at = now + LEASE
+                push.next_attempt_at = push.lease_until = now + LEASE   # the expiry timer leaves it to us
                 group = await session.get(Group, push.group_id)
                 channel = await session.get(Channel, group.channel_id) if group and group.channel_id else None
                 task = await session.get(PushTask, push.task_id)
@@ -122,7 +124,7 @@ class PushSender(WakeableLoop):
                     sop_groups.fail(session, push, "channel_error", value.reason[:1000], now, self.clock)
                     return
                 push.attempts -= 1   # nothing was sent: the move is not an attempt
-                push.next_attempt_at = now
+                push.next_attempt_at, push.lease_until = now, None
                 session.info[PUSH_FLAG] = True
             elif isinstance(value, Permanent):
                 sop_groups.fail(session, push, "channel_error", value.reason[:1000], now, self.clock)
@@ -130,6 +132,13 @@ class PushSender(WakeableLoop):
                 sop_groups.fail(session, push, "channel_error", f"gave up after {push.attempts} attempts: "
                                 f"{value.reason}"[:1000], now, self.clock)
             else:
+                push.lease_until = None
+                settings = await session.get(PushSettings, sop_groups.AGENCY)
+                hours = settings.expire_after_hours if settings else 24
+                if now >= as_utc(push.due_at) + timedelta(hours=hours):   # its window closed while we tried
+                    sop_groups.fail(session, push, "expired", f"not sent within {hours} hours: {value.reason}"[:1000],
+                                    now, self.clock)
+                    return
                 wait = value.after if value.after is not None else rules.backoff_seconds(push.attempts)
                 push.next_attempt_at, push.detail = now + timedelta(seconds=float(wait)), value.reason[:1000]
 

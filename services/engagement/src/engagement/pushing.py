@@ -1,6 +1,8 @@
 """Bot auto-send of an SOP push (issue 13, EN-11): one push's content into one group chat through the channel's
 bot, paced at the platform's documented limits. No database and no models here: the push loop calls `deliver`
-(many at once, e.g. in a TaskGroup) and records what it returns or raises; one `Pacer` per process orders them.
+(many at once, e.g. in a TaskGroup: the pacer gives each its moment) and records what it returns or raises; one
+`Pacer` per process orders them (two replicas sending through one bot would each keep the full pace: the 429
+handling below absorbs that, a shared budget is not built).
 
 Telegram (CHANNELS.md §3.3-3.5): text alone → `sendMessage` (links appended, split at 4096 characters); one image
 → `sendPhoto`, one video → `sendVideo`, one file → `sendDocument` (caption = the text); 2-10 images/videos →
@@ -12,9 +14,12 @@ Every call waits on the pacer. 429 → the chat is paused for `retry_after` and 
 The bot token travels only in SecretPathTransport's placeholder header (`sender.channel_http` makes the client).
 
 The Bot API has no idempotency key: the parts of a push already accepted (an album, then a 429 on its document)
-are remembered by `dedupe_key` in the pacer, so a retried delivery in this process resumes after them.
+are remembered by `dedupe_key` in the pacer, so a retried delivery in this process resumes after them. A call
+whose answer is lost (timeout after Telegram took it) is retried and may show twice — CHANNELS.md §3.3's
+accepted rare duplicate; a 429 or 4xx never took effect.
 
-VK (§4.3-4.4): `messages.send` with `peer_id` = the chat, `random_id` derived from `dedupe_key` (VK drops a
+VK (§4.3-4.4; `v` = `config["api_version"]` or 5.199; API calls ≤ 20 a second per community token through the
+same pacer): `messages.send` with `peer_id` = the chat, `random_id` derived from `dedupe_key` (VK drops a
 repeat, so a retry never doubles the message), links in the text. Images are uploaded by
 `photos.getMessagesUploadServer` → POST → `photos.saveMessagesPhoto` (`photo{owner}_{id}`), videos and files by
 `docs.getMessagesUploadServer` → POST → `docs.save` (`doc{owner}_{id}`: a video goes as a document, VK's video
@@ -24,12 +29,8 @@ upload being a separate product). VK errors inside HTTP 200: 6 and 9 are waited 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,7 +45,10 @@ from engagement.channels import (
     telegram,
     vk,
 )
+from engagement.pacing import Pacer, PaceSettings
 from engagement.rules import vk_random_id
+
+__all__ = ["Migrated", "PaceSettings", "Pacer", "PushContent", "PushFile", "deliver", "telegram_calls"]
 
 
 @dataclass(frozen=True)
@@ -71,100 +75,13 @@ class Migrated(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class PaceSettings:
-    """The documented limits (Bots FAQ, CHANNELS.md §3.5; VK §4.4), in `unit`s of time: tests scale `unit` down
-    and the stand-in Bot API enforces the same scaled limits. `margin` widens every spacing and window a little,
-    because arrival at the platform jitters by some milliseconds against our clock."""
-
-    chat_interval: float = 1.0     # "avoid sending more than one message per second" in a chat
-    group_per_minute: int = 20     # "not able to send more than 20 messages per minute" in a group
-    bot_per_second: int = 30       # "not able to broadcast more than about 30 messages per second"
-    vk_per_second: int = 20        # API calls per second with a community token
-    max_wait: float = 60.0         # 429 / flood waits inside one delivery before it is handed back as Retry
-    margin: float = 0.05
-    unit: float = 1.0              # seconds per unit of the limits above (1 in production)
-
-
-class Pacer:
-    """Per chat ≤ 1 send call per `chat_interval`; per group ≤ `group_per_minute` messages in any minute; per bot
-    ≤ `bot_per_second` messages in any second (an album of n counts n against the windows, one call against the
-    chat spacing); a chat or a whole bot paused after a 429 for its `retry_after`. Kept per process (asyncio: the
-    check and the note have no await between them). `monotonic` and `sleep` are injectable for tests."""
-
-    def __init__(self, settings: PaceSettings | None = None, *, monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, remember: int = 10_000) -> None:
-        self.settings = settings or PaceSettings()
-        self.monotonic, self.sleep = monotonic, sleep
-        self._chat_last: dict[tuple[str, str], float] = {}
-        self._group_sent: dict[tuple[str, str], deque[float]] = {}
-        self._bot_sent: dict[str, deque[float]] = {}
-        self._paused: dict[tuple[str, str | None], float] = {}
-        self._progress: OrderedDict[str, list[str]] = OrderedDict()
-        self._remember = remember
-
-    def _span(self, units: float) -> float:
-        return units * self.settings.unit * (1 + self.settings.margin)
-
-    def wait_for(self, bot: str, chat: str | None, *, group: bool, messages: int = 1,
-                 per_second: int | None = None) -> float:
-        """Seconds until a call of `messages` messages to `chat` may go (0: now)."""
-        now, s = self.monotonic(), self.settings
-        waits = [self._paused.get((bot, None), now), self._paused.get((bot, chat), now) if chat else now]
-        if chat is not None and (bot, chat) in self._chat_last:
-            waits.append(self._chat_last[(bot, chat)] + self._span(s.chat_interval))
-        if chat is not None and group:
-            waits.append(_window_free(self._group_sent.get((bot, chat)), now, self._span(60), s.group_per_minute,
-                                      messages))
-        waits.append(_window_free(self._bot_sent.get(bot), now, self._span(1), per_second or s.bot_per_second,
-                                  messages))
-        return max(0.0, max(waits) - now)
-
-    async def acquire(self, bot: str, chat: str | None, *, group: bool, messages: int = 1,
-                      per_second: int | None = None) -> None:
-        while (wait := self.wait_for(bot, chat, group=group, messages=messages, per_second=per_second)) > 0:
-            await self.sleep(wait)
-        now = self.monotonic()
-        if chat is not None:
-            self._chat_last[(bot, chat)] = now
-            if group:
-                self._group_sent.setdefault((bot, chat), deque()).extend([now] * messages)
-        self._bot_sent.setdefault(bot, deque()).extend([now] * messages)
-
-    def pause(self, bot: str, chat: str | None, seconds: float) -> None:
-        """After a 429: nothing more to `chat` (or, with None, from the bot) for `seconds`."""
-        until = self.monotonic() + seconds
-        self._paused[(bot, chat)] = max(until, self._paused.get((bot, chat), until))
-
-    def progress(self, dedupe_key: str) -> list[str]:
-        """The parts of a push already accepted by the channel (message ids, uploaded attachments)."""
-        return list(self._progress.get(dedupe_key, ()))
-
-    def keep(self, dedupe_key: str, parts: list[str]) -> None:
-        self._progress[dedupe_key] = list(parts)
-        self._progress.move_to_end(dedupe_key)
-        while len(self._progress) > self._remember:
-            self._progress.popitem(last=False)
-
-    def forget(self, dedupe_key: str) -> None:
-        self._progress.pop(dedupe_key, None)
-
-
-def _window_free(sent: deque[float] | None, now: float, window: float, limit: int, messages: int) -> float:
-    """When `messages` more fit under `limit` in the sliding `window` (old entries are dropped on the way)."""
-    if not sent:
-        return now
-    while sent and sent[0] <= now - window:
-        sent.popleft()
-    over = len(sent) + min(messages, limit) - limit
-    return now if over <= 0 else sent[over - 1] + window
-
-
 async def deliver(http: httpx.AsyncClient, pacer: Pacer, *, kind: str, base_url: str, config: dict,
                   secrets: dict[str, str], chat_id: str, is_group: bool, content: PushContent,
                   dedupe_key: str) -> str:
     """Send one push; returns the channel's message id(s), ",".join. Raises channels.Retry (try later, `after`
     seconds if the channel said), channels.Permanent (the channel's words) or Migrated (Telegram)."""
+    if not secrets.get("bot_token" if kind == "telegram" else "access_token"):
+        raise Permanent(f"the {kind} channel has no token to send with")
     if kind == "telegram":
         ids = await _telegram(http, pacer, base_url, secrets, str(chat_id), is_group, content, dedupe_key)
     elif kind == "vk":
@@ -257,12 +174,14 @@ async def _telegram_call(http: httpx.AsyncClient, pacer: Pacer, base_url: str, t
     while True:
         await pacer.acquire(bot, chat_id, group=is_group, messages=call.messages)
         try:
-            if call.files:
-                data = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in call.fields.items()}
-                files = [(name, (f.name, f.data, f.content_type)) for name, f in call.files]
-                response = await http.post(url, data=data, files=files, headers=headers)
-            else:
-                response = await http.post(url, json=call.fields, headers=headers)
+            async with pacer.in_flight:
+                if call.files:
+                    data = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                            for k, v in call.fields.items()}
+                    files = [(name, (f.name, f.data, f.content_type)) for name, f in call.files]
+                    response = await http.post(url, data=data, files=files, headers=headers)
+                else:
+                    response = await http.post(url, json=call.fields, headers=headers)
         except httpx.HTTPError as exc:
             raise Retry(f"telegram unreachable: {type(exc).__name__}") from exc
         body = json_or_none(response) or {}
@@ -311,12 +230,14 @@ class _Vk:
         while True:
             await self.pacer.acquire(self.bot, chat, group=False, per_second=self.pacer.settings.vk_per_second)
             try:
-                response = await self.http.post(f"{self.base_url}/{method}", data={**params, "v": self.version},
-                                                headers={"Authorization": f"Bearer {self.token}"})
+                async with self.pacer.in_flight:
+                    response = await self.http.post(f"{self.base_url}/{method}", data={**params, "v": self.version},
+                                                    headers={"Authorization": f"Bearer {self.token}"})
             except httpx.HTTPError as exc:
                 raise Retry(f"vk unreachable: {type(exc).__name__}") from exc
             body = json_or_none(response)
-            code = (body.get("error") or {}).get("error_code") if isinstance(body, dict) else None
+            error = body.get("error") if isinstance(body, dict) else None
+            code = error.get("error_code") if isinstance(error, dict) else None
             if code in VK_WAIT_CODES and waited + 2 ** attempt <= self.pacer.settings.max_wait:
                 wait, attempt = 2 ** attempt, attempt + 1
                 waited += wait

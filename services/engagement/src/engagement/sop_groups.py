@@ -145,6 +145,8 @@ async def create_group(session: AsyncSession, actor: Actor, data: GroupIn, clock
 
 async def list_groups(session: AsyncSession, *, category: str | None, tag: str | None, owner: str | None,
                       q: str | None, active: bool | None, page: int, per_page: int) -> tuple[list[Group], int]:
+    from engagement.sop_materialise import target_filter
+
     query = select(Group)
     if category:
         query = query.where(Group.category == category)
@@ -155,11 +157,12 @@ async def list_groups(session: AsyncSession, *, category: str | None, tag: str |
     if q:
         like = f"%{q.strip().lower()}%"
         query = query.where(or_(func.lower(Group.title).like(like), Group.external_id.like(like)))
-    rows = list((await session.execute(query.order_by(Group.title, Group.id))).scalars())
-    if tag:  # tags are a JSON list: filtered here, the same way on SQLite and PostgreSQL
-        rows = [g for g in rows if tag in (g.tags or [])]
-    start = (page - 1) * per_page
-    return rows[start:start + per_page], len(rows)
+    if tag:  # tags are a JSON list: the same clause as a rule's target
+        query = query.where(target_filter({"tags": [tag]}, (await session.connection()).dialect.name))
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = (await session.execute(query.order_by(Group.title, Group.id).offset((page - 1) * per_page)
+                                  .limit(per_page))).scalars()
+    return list(rows), total
 
 
 async def transfer(session: AsyncSession, group: Group, owner: str | None, by: str, clock: Clock) -> int:

@@ -114,7 +114,7 @@ async def target_groups(session: AsyncSession, target: dict[str, Any], *, light:
     return [r for r in rows if sop_rules.matches(target, r.id, r.category, getattr(r, "tags", None) or [])]
 
 
-def _target_filter(target: dict[str, Any], dialect: str) -> Any:
+def target_filter(target: dict[str, Any], dialect: str) -> Any:
     """The target as a WHERE clause on sop_groups (the same meaning as sop_rules.matches)."""
     g = Group.__table__.c
     if target.get("group_ids"):
@@ -170,7 +170,7 @@ async def materialise(session: AsyncSession, *, source: str, source_id: str, nam
     # the reason once per group (a subquery), then the push's columns from it
     decided = (select(g.id, g.owner, g.channel_id, reason.label("reason"))
                .select_from(Group.__table__.outerjoin(counted, counted.c.group_id == g.id))
-               .where(_target_filter(target, dialect)).subquery())
+               .where(target_filter(target, dialect)).subquery())
     d = decided.c
     auto = and_(literal(mode == "auto"), d.channel_id.is_not(None))
     when = literal(due_at, UTCDateTime())
@@ -218,8 +218,10 @@ async def on_expire_timer(session: AsyncSession, payload: dict[str, Any], clock:
     task = await session.get(PushTask, payload["task"])
     if task is None:
         return 0
-    pending = (await session.execute(select(Push).where(Push.task_id == task.id, Push.status == "pending")
-                                     .with_for_update())).scalars().all()
+    now = clock.now()
+    in_flight = and_(Push.lease_until.is_not(None), Push.lease_until > now)   # the bot is sending it right now
+    pending = (await session.execute(select(Push).where(Push.task_id == task.id, Push.status == "pending",
+                                                        ~in_flight).with_for_update())).scalars().all()
     settings = await settings_row(session, clock)
     at = min(as_utc(task.due_at) + timedelta(hours=settings.expire_after_hours), clock.now())
     for push in pending:
