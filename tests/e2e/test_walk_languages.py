@@ -14,6 +14,7 @@ import time
 from functools import cache
 from pathlib import Path
 
+import httpx
 import pytest
 from babel.messages.pofile import read_po
 from clients.app import create_app as create_clients
@@ -22,7 +23,7 @@ from engagement.app import create_app as create_engagement
 from gateway import i18n
 from gateway.app import create_app as create_gateway
 from payroll.app import create_app as create_payroll
-from shared.testing import make_settings
+from shared.testing import default_settings, make_settings, staff_headers
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +82,22 @@ def seed(gateway_url: str) -> None:
     module.seed(module.Api([gateway_url], "dev-token"))
 
 
+def seed_groups(engagement_url: str) -> None:
+    """Issue 13's pages with something on them: two groups (one per owner), a rule and a planned push."""
+    lead = staff_headers("lead", "lead", default_settings("engagement"))
+    with httpx.Client(base_url=engagement_url + "/api/engagement", headers=lead, timeout=30) as api:
+        for title, owner, category in (("Клуб любителей кофе", "agent1", "A"), ("Оптовые покупатели", "manager1", "B")):
+            assert api.post("/groups", json={"channel_id": None, "external_id": title, "title": title, "owner": owner,
+                                             "category": category, "tags": ["клиенты"]}).status_code == 201
+        content = {"text": "Доброе утро! Карточка знаний дня.", "attachments": []}
+        assert api.post("/sop-rules", json={"name": "Группы A: карточка знаний", "target": {"category": "A"},
+                                            "time": "09:00", "weekdays": [1, 2, 3, 4, 5], "content": content,
+                                            "mode": "manual"}).status_code == 201
+        at = time.strftime("%Y-%m-%dT%H:%M:00+00:00", time.gmtime(time.time() + 3 * 86400))
+        assert api.post("/calendar", json={"at": at, "title": "Прямой эфир", "target": {"category": "B"},
+                                           "content": content, "mode": "manual"}).status_code == 201
+
+
 async def test_issue9_every_role_every_menu_page_in_four_languages(browser_page, live_server, nats_server,
                                                                    tmp_path) -> None:
     started = time.monotonic()
@@ -95,6 +112,7 @@ async def test_issue9_every_role_every_menu_page_in_four_languages(browser_page,
             "engagement": live_server(create_engagement(settings("engagement")))}
     gateway_url = live_server(create_gateway(settings("gateway", demo=True, service_urls=urls)))
     seed(gateway_url)
+    seed_groups(urls["engagement"])
     i18n.load_all()
 
     page = browser_page

@@ -36,7 +36,7 @@ async def test_manager_signs_in_through_the_form_and_sees_the_dashboard(browser_
     assert await page.locator(".whoami").inner_text() == "Дана Ахметова Контент-менеджер"
     # A content manager's menu has no lead-only pages (staff, status, import).
     assert await page.locator(".mainnav a").all_inner_texts() == [
-        "Главная", "Мои задачи", "Воронка сделок", "Клиенты", "Лиды", "Воронка продаж", "Входящие", "Контент",
+        "Главная", "Мои задачи", "Мои рассылки", "Воронка сделок", "Клиенты", "Лиды", "Воронка продаж", "Входящие", "Контент",
         "Регулярность", "Проверки", "Зарплата", "Правила оплаты", "Каталог событий"]
 
     await page.click("text=Выйти")
@@ -47,8 +47,8 @@ async def test_manager_signs_in_through_the_form_and_sees_the_dashboard(browser_
     await page.fill("input[name=password]", "demo")
     await page.click("button[type=submit]")
     await page.wait_for_url(base_url + "/")
-    assert await page.locator(".mainnav a").all_inner_texts() == ["Главная", "Входящие", "Отчёт поддержки",
-                                                                   "Каталог событий"]
+    assert await page.locator(".mainnav a").all_inner_texts() == ["Главная", "Мои рассылки", "Входящие",
+                                                                   "Отчёт поддержки", "Каталог событий"]
     await page.click("text=Выйти")
     await page.wait_for_url(base_url + "/login")
 

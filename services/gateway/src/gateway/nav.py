@@ -22,6 +22,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("dashboard", N_("Dashboard")),
     NavItem("my_tasks", N_("My tasks")),
+    NavItem("my_pushes", N_("My pushes")),
     NavItem("pipeline", N_("Pipeline")),
     NavItem("clients", N_("Clients")),
     NavItem("leads", N_("Leads")),
@@ -34,6 +35,10 @@ NAV: list[NavItem] = [
     NavItem("check_rounds", N_("Check rounds")),
     NavItem("care_report", N_("Care report")),
     NavItem("care_settings", N_("Care settings")),
+    NavItem("groups", N_("Groups")),
+    NavItem("sop_rules", N_("SOP rules")),
+    NavItem("sop_calendar", N_("Group calendar")),
+    NavItem("push_tasks", N_("Push tasks")),
     NavItem("imports", N_("Import")),
     NavItem("monitoring", N_("Mentions")),
     NavItem("monitoring_sources", N_("Monitoring sources")),

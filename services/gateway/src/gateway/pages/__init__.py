@@ -24,6 +24,11 @@ from gateway.pages import (
     payroll,
     sales,
     settings,
+    sop_calendar,
+    sop_groups,
+    sop_pushes,
+    sop_rules,
+    sop_tasks,
     staff,
     status,
     webform,
@@ -33,4 +38,5 @@ page_routes = [*auth.routes, *dashboard.routes, *deals.routes, *clients.routes, 
                *staff.routes, *status.routes, *settings.routes, *content.routes, *content_board.routes,
                *content_public.routes, *content_stats.routes, *content_instagram.routes, *media.routes,
                *care_quality.routes, *care_team.routes, *monitoring.routes, *sales.routes, *webform.routes, *inbox_admin.routes,
-               *inbox.routes]
+               *inbox.routes, *sop_groups.routes, *sop_rules.routes, *sop_calendar.routes,
+               *sop_pushes.routes, *sop_tasks.routes]

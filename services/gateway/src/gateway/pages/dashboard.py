@@ -215,13 +215,24 @@ async def dashboard(request: Request, services: Services) -> Response:
 @get("/nav/counts", name="nav_counts", opt=allow(ALL_STAFF))
 async def nav_counts(request: Request, services: Services) -> Response:
     """The navigation badge: my open tasks and how many are overdue (htmx polls it every minute); with
-    `?for=inbox`, the inbox badge: conversations waiting for my answer, unassigned ones, my unread mentions."""
+    `?for=inbox`, the inbox badge: conversations waiting for my answer, unassigned ones, my unread mentions;
+    with `?for=pushes`, the My pushes badge: my pushes still to send (issue 13)."""
     staff = request.state.web.staff
+    if request.query_params.get("for") == "pushes":
+        from gateway.pages.sop_common import PUSH_OWNERS
+
+        pending = 0
+        if staff.role in PUSH_OWNERS["roles"]:
+            answer = await _safe(services.get("engagement", "/pushes/count", params={"owner": "me"}), {}) or {}
+            pending = int(answer.get("pending") or 0)
+        return page(request, "partials/nav_counts.html", {"pushes_pending": pending, "open_count": 0,
+                                                          "overdue": 0, "inbox": {}}, block="push_counts")
     if request.query_params.get("for") == "inbox":
         counts = {}
         if staff.role in INBOX_ROLES:
             counts = await _safe(services.get("engagement", "/counts"), {}) or {}
-        return page(request, "partials/nav_counts.html", {"inbox": counts, "open_count": 0, "overdue": 0},
+        return page(request, "partials/nav_counts.html", {"inbox": counts, "open_count": 0, "overdue": 0,
+                                                          "pushes_pending": 0},
                     block="inbox_counts")
     open_count = overdue = 0
     if staff.role in TASK_ROLES_SET:
@@ -230,7 +241,8 @@ async def nav_counts(request: Request, services: Services) -> Response:
         now = _now(request)
         open_count = len(tasks or [])
         overdue = sum(1 for t in tasks or [] if (due := parse_ts(t.get("due_at"))) is not None and due < now)
-    return page(request, "partials/nav_counts.html", {"open_count": open_count, "overdue": overdue, "inbox": {}},
+    return page(request, "partials/nav_counts.html", {"open_count": open_count, "overdue": overdue, "inbox": {},
+                                                      "pushes_pending": 0},
                 block="counts")
 
 
