@@ -9,9 +9,11 @@ owner's My pushes (copy text, download, Sent, the nav counter) up to the lead's 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +21,21 @@ from shared.clock import FixedClock
 from shared.settings import Settings
 from shared.testing import eventually, make_settings
 
-from .backends import Backend
-from .conftest import down_service_urls, gateway_settings, sign_in
+
+def _gateway_test_module(name: str):
+    """The gateway's own test helpers (its conftest and stand-in backends), loaded by path: this test lives here
+    because it runs the engagement app in-process (services' tests never import another service)."""
+    spec = importlib.util.spec_from_file_location(f"zabota_gateway_tests_{name}", GATEWAY_TESTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GATEWAY_TESTS = Path(__file__).resolve().parents[2] / "services" / "gateway" / "tests"
+_gw = _gateway_test_module("conftest")
+Backend = _gateway_test_module("backends").Backend
+down_service_urls, gateway_settings, sign_in = _gw.down_service_urls, _gw.gateway_settings, _gw.sign_in
+app, db, client = _gw.app, _gw.db, _gw.client   # the gateway fixtures, on this module's `settings`
 
 LEAD = ("lead", "lead")
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
