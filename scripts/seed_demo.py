@@ -1,4 +1,5 @@
-"""Demo data for `make up`: the clients roster, a realistic handful of deals across stages, a few leads.
+"""Demo data for `make up`: the clients roster, a realistic handful of deals across stages, a few leads; and
+seed 002's group SOP (customer groups in categories A/B/C, their rules, a planned live-stream push).
 
     ZABOTA_API_TOKEN=… python scripts/seed_demo.py --gateway http://127.0.0.1:8000
     ZABOTA_API_TOKEN=… python scripts/seed_demo.py --clients http://127.0.0.1:8001   # straight to the service
@@ -34,11 +35,12 @@ class Api:
     def __init__(self, bases: list[str], token: str) -> None:
         self.bases, self.token = bases, token
 
-    def call(self, method: str, path: str, body: object | None = None) -> tuple[int, object]:
+    def call(self, method: str, path: str, body: object | None = None,
+             service: str = "clients") -> tuple[int, object]:
         last: Exception | None = None
         for base in self.bases:
             request = urllib.request.Request(
-                base.rstrip("/") + "/api/clients" + path, method=method,
+                base.rstrip("/") + f"/api/{service}" + path, method=method,
                 data=None if body is None else json.dumps(body).encode(),
                 headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
                          "Accept": "application/json"})
@@ -55,8 +57,8 @@ class Api:
                 continue
         raise SystemExit(f"seed_demo: no answer from {', '.join(self.bases)}: {last}")
 
-    def must(self, method: str, path: str, body: object | None = None) -> object:
-        status, answer = self.call(method, path, body)
+    def must(self, method: str, path: str, body: object | None = None, service: str = "clients") -> object:
+        status, answer = self.call(method, path, body, service)
         if status >= 400:
             raise SystemExit(f"seed_demo: {method} {path} → {status} {answer}")
         return answer
@@ -155,6 +157,37 @@ def seed(api: Api) -> None:
     print(f"seed_demo: roster of {len(ROSTER)}, {len(lead_ids)} leads, 8 deals")
 
 
+# Seed 002: category A groups get the knowledge card at 09:00, B the flash-sale link at 15:00, C the live-stream
+# poster at 18:00 — each owner reminded at that minute.
+GROUPS = [("Клуб любителей кофе", "agent1", "A", ["vip"]), ("Кофе оптом: партнёры", "manager1", "B", ["опт"]),
+          ("Новые покупатели", "agent1", "C", ["новые"]), ("Бариста-школа", "agent2", "A", [])]
+RULES = [("Группы A: карточка знаний", "A", "09:00", "Доброе утро! Карточка знаний дня: как хранить зёрна."),
+         ("Группы B: флеш-распродажа", "B", "15:00", "Только сегодня −20% на дрип-пакеты: https://shop.example.kz/sale"),
+         ("Группы C: анонс эфира", "C", "18:00", "Сегодня в 19:00 прямой эфир с обжарщиком — приходите!")]
+
+
+def seed_groups(api: Api) -> None:
+    """Issue 13: hand-entered groups (VK chats where the bot may not post), the three rules, a planned push. Once."""
+    status, groups = api.call("GET", "/groups", service="engagement")
+    if status != 200:
+        print(f"seed_demo: the engagement service did not answer ({status}); no groups")
+        return
+    if groups.get("total"):
+        return
+    for n, (title, owner, category, tags) in enumerate(GROUPS, start=1):
+        api.must("POST", "/groups", {"channel_id": None, "external_id": f"demo-{n}", "title": title, "owner": owner,
+                                     "category": category, "tags": tags}, service="engagement")
+    for name, category, at, text in RULES:
+        api.must("POST", "/sop-rules", {"name": name, "target": {"category": category}, "time": at,
+                                        "weekdays": [1, 2, 3, 4, 5, 6, 7], "content": {"text": text, "attachments": []},
+                                        "mode": "manual"}, service="engagement")
+    when = (datetime.now(UTC) + timedelta(days=3)).replace(hour=13, minute=0, second=0, microsecond=0)
+    api.must("POST", "/calendar", {"at": when.isoformat(), "title": "Эфир с обжарщиком", "target": {"tags": ["vip"]},
+                                   "content": {"text": "Через час эфир — ссылка в профиле.", "attachments": []},
+                                   "mode": "manual"}, service="engagement")
+    print(f"seed_demo: {len(GROUPS)} groups, {len(RULES)} SOP rules, 1 planned push")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gateway", default="http://127.0.0.1:8000")
@@ -164,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     token = args.token or os.environ.get("ZABOTA_API_TOKEN", "").split(",")[0].strip()
     if not token:
         raise SystemExit("seed_demo: set ZABOTA_API_TOKEN to the API token of the services")
-    seed(Api([args.gateway] + ([args.clients] if args.clients else []), token))
+    api = Api([args.gateway] + ([args.clients] if args.clients else []), token)
+    seed(api)
+    seed_groups(api)
     return 0
 
 
