@@ -286,6 +286,7 @@ SERVICE_ROUTES: list[Route] = [
     # senior agents; a care agent reads only their own report line; content managers their own check rounds and
     # the conversations of the clients they manage (the foreign deal is manager2's: not theirs).
     Route("engagement", "GET", f"{E}/care-settings", CARE_READERS),
+    Route("engagement", "GET", f"{E}/agents", CARE_READERS),   # the care team: shifts, caps, teams, accounts
     Route("engagement", "GET", f"{E}/care-settings/{{account}}", CARE_READERS),
     Route("engagement", "PUT", f"{E}/care-settings/{{account}}", WRITE_ALL, body=_json({"target_s": 420})),
     Route("engagement", "GET", f"{E}/reports/agents", CARE_READERS | {"care_agent"}),
@@ -334,6 +335,7 @@ SERVICE_ROUTES: list[Route] = [
     # groups, rules and the calendar; analysts read everything; any staff role that may own a group reads groups,
     # attachments and their own pushes (the lead anyone's). Objects by id are absent here (404 to the admitted).
     Route("engagement", "PUT", f"{E}/staff/{{login}}/owner", WRITE_ALL, body=_json({"active": True})),
+    Route("engagement", "GET", f"{E}/staff/{{login}}/owner", SOP_EDIT),
     Route("engagement", "POST", f"{E}/groups", SOP_EDIT, body=lambda _ids: {"json": {
         "external_id": f"matrix-{uuid.uuid4().hex[:10]}", "title": "Matrix group", "category": "M"}}),
     Route("engagement", "GET", f"{E}/groups", SOP_STAFF),
@@ -390,7 +392,7 @@ def ids_of(stack: Stack) -> dict[str, str]:
             "account": stack.foreign.deal_id,
             **stack.foreign.engagement_ids,
             "group_id": "matrix-absent", "entry_id": "matrix-absent", "file_id": "matrix-absent",
-            "push_id": "matrix-absent"}
+            "push_id": "matrix-absent", "rule_id": "matrix-absent", "task_id": "matrix-absent"}
 
 
 def params_of(route: Route, ids: dict[str, str]) -> dict[str, str]:
@@ -614,6 +616,8 @@ INBOX_PAGES = frozenset({"lead", "senior_agent", "care_agent", "monitoring", "co
 INBOX_PAGE_SEES = frozenset({"lead", "senior_agent", "monitoring"})
 INBOX_PAGE_WRITERS = frozenset({"lead", "senior_agent", "care_agent", "content_manager", "ad_manager", "growth"})
 INBOX_SENIORS = frozenset({"lead", "senior_agent"})
+SOP_PAGE_READ = frozenset({"lead", "senior_agent", "analyst"})
+PUSH_OWNER_PAGES = frozenset({"lead", "care_agent", "senior_agent", "content_manager", "ad_manager", "growth"})
 PAGES: list[Page] = [
     Page("GET", "/login", ANYONE), Page("POST", "/login", ANYONE, form={"login": "nobody", "password": ""}),   # no failed password:
     # the walk must not use up the sign-in throttle of 127.0.0.1 (issue 8 §8)
@@ -760,6 +764,32 @@ PAGES: list[Page] = [
     Page("POST", "/inbox/templates", INBOX_SENIORS, form={"title": "page matrix", "body": "page matrix"}),
     Page("POST", "/inbox/templates/{template_id}", INBOX_SENIORS, form={"title": "page matrix", "body": "x"}),
     Page("POST", "/inbox/templates/{template_id}/delete", INBOX_SENIORS),
+    # The care team (issues 11, 12): the lead and senior agents set shifts, caps and accounts (only the lead names
+    # teams), analysts read; a bad cap is refused before anything is sent.
+    Page("GET", "/care/team", frozenset({"lead", "senior_agent", "analyst"})),
+    Page("POST", "/care/team/{login}", INBOX_SENIORS, form={"cap": "page matrix"}),
+    # Staff who leave (the lead): reactivating an active account changes nothing.
+    Page("POST", "/staff/{login}/active", LEAD_ONLY, form={"active": "1"}),
+    # The group SOP (issue 13): the lead and senior agents edit groups, rules and the calendar; analysts read
+    # groups, tasks and reports; whoever may own a group has My pushes. Objects by id are absent (404). Forms that
+    # would change something are sent invalid (refused with the reason, nothing written).
+    Page("GET", "/groups", SOP_PAGE_READ), Page("GET", "/groups/{group_id}", SOP_PAGE_READ),
+    Page("POST", "/groups", INBOX_SENIORS, form={"title": "", "external_id": ""}),
+    Page("POST", "/groups/bulk", INBOX_SENIORS),
+    Page("POST", "/groups/{group_id}", INBOX_SENIORS, form={"title": "page matrix"}),
+    Page("GET", "/my-pushes", PUSH_OWNER_PAGES), Page("POST", "/my-pushes/{push_id}/sent", PUSH_OWNER_PAGES),
+    Page("GET", "/sop-files/{file_id}", PUSH_OWNER_PAGES),
+    Page("GET", "/sop/rules", INBOX_SENIORS), Page("GET", "/sop/rules/new", INBOX_SENIORS),
+    Page("GET", "/sop/rules/{rule_id}", INBOX_SENIORS),
+    Page("POST", "/sop/rules", INBOX_SENIORS, form={"name": ""}),
+    Page("POST", "/sop/rules/{rule_id}", INBOX_SENIORS, form={"name": ""}),
+    Page("POST", "/sop/rules/{rule_id}/pause", INBOX_SENIORS), Page("POST", "/sop/rules/{rule_id}/resume", INBOX_SENIORS),
+    Page("POST", "/sop/settings", LEAD_ONLY, form={"monthly_quota": "page matrix"}),
+    Page("GET", "/sop/calendar", INBOX_SENIORS), Page("POST", "/sop/calendar", INBOX_SENIORS, form={"title": ""}),
+    Page("POST", "/sop/calendar/{entry_id}/delete", INBOX_SENIORS),
+    Page("GET", "/sop/tasks", SOP_PAGE_READ), Page("GET", "/sop/tasks/{task_id}", SOP_PAGE_READ),
+    Page("POST", "/sop/tasks/{task_id}/pushes/{push_id}/retarget", LEAD_ONLY),
+    Page("GET", "/sop/reports", SOP_PAGE_READ), Page("GET", "/sop/reports.csv", SOP_PAGE_READ),
     # The client's answer to "ask the client" (EN-5): the signed link is the credential.
     Page("GET", "/answer/{token}", ANYONE), Page("POST", "/answer/{token}", ANYONE, form={"answer": "page matrix"}),
 ]

@@ -20,7 +20,7 @@ from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import access, sop_groups, sop_services
-from engagement.sop_models import SopFile, SopRule
+from engagement.sop_models import OwnerRoster, SopFile, SopRule
 
 ANALYST = "analyst"
 EDITORS = (access.LEAD, access.INTEGRATION, access.SENIOR)
@@ -41,6 +41,16 @@ async def put_owner(session: AsyncSession, actor: Actor, runtime: Runtime, login
                     data: sop_groups.OwnerIn) -> dict[str, Any]:
     access.require_roles(actor, *LEADS)
     return sop_groups.owner_out(await sop_groups.put_owner(session, login, data, runtime.clock))
+
+
+@get("/staff/{login:str}/owner")
+async def get_owner(session: AsyncSession, actor: Actor, login: FromPath[str]) -> dict[str, Any]:
+    """An owner's roster entry (active, linked Telegram chat); 404 for someone never put on the roster."""
+    access.require_roles(actor, *LEADS, access.SENIOR)
+    row = await session.get(OwnerRoster, login)
+    if row is None:
+        raise NotFound("not on the owners' roster")
+    return sop_groups.owner_out(row)
 
 
 # ------------------------------------------------------------------ groups (EN-8)
@@ -216,6 +226,6 @@ async def put_settings(session: AsyncSession, actor: Actor, runtime: Runtime,
     return sop_services.settings_out(await sop_services.put_settings(session, actor, data, runtime.clock))
 
 
-sop_routes = [put_owner, create_group, list_groups, bulk_groups, get_group, patch_group, create_rule, list_rules,
+sop_routes = [put_owner, get_owner, create_group, list_groups, bulk_groups, get_group, patch_group, create_rule, list_rules,
               get_rule, patch_rule, pause_rule, resume_rule, preview_rule, create_entry, month_calendar,
               delete_entry, upload_file, download_file, get_settings, put_settings]

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from shared.errors import DomainError
 from shared.service import Runtime
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.i18n import _, agency_default, field_errors
+from gateway.models import Staff
+from gateway.pages.deals import Services, staff_of
 from gateway.rendering import page, redirect
 from gateway.roles import LEAD, allow
+from gateway.service_client import ServiceError, ServiceUnavailable
 from gateway.staff import NewStaff, create_staff, list_staff
 
 
@@ -21,7 +27,8 @@ def empty_form() -> dict[str, str]:
 
 @get("/staff", name="staff_list", opt=allow(LEAD))
 async def staff_list(request: Request, session: NamedDependency[AsyncSession]) -> Response:
-    return page(request, "pages/staff.html", {"team": await list_staff(session), "form": empty_form(), "errors": {}})
+    return page(request, "pages/staff.html", {"team": await list_staff(session), "form": empty_form(), "errors": {},
+                                              "me": staff_of(request).login})
 
 
 @post("/staff", name="staff_create", opt=allow(LEAD))
@@ -35,7 +42,8 @@ async def staff_create(request: Request, session: NamedDependency[AsyncSession],
     except DomainError as exc:
         errors = field_errors(exc.errors)
         values = {"login": new.login, "display_name": new.display_name, "role": new.role, "language": new.language}
-        return page(request, "pages/staff.html", {"team": await list_staff(session), "form": values, "errors": errors},
+        return page(request, "pages/staff.html", {"team": await list_staff(session), "form": values, "errors": errors,
+                                                  "me": staff_of(request).login},
                     block="staff_form", status_code=422,
                     headers={"HX-Retarget": "#staff-form", "HX-Reswap": "outerHTML"})
     if request.headers.get("hx-request") != "true":
@@ -43,8 +51,57 @@ async def staff_create(request: Request, session: NamedDependency[AsyncSession],
     # htmx: the table and a fresh form, in one swap of the section.
     notice = _("Account %(login)s created.") % {"login": staff.login}
     return page(request, "pages/staff.html",
-                {"team": await list_staff(session), "form": empty_form(), "errors": {}, "notice": notice},
+                {"team": await list_staff(session), "form": empty_form(), "errors": {}, "notice": notice,
+                 "me": staff_of(request).login},
                 block="staff_section")
 
 
-routes = [staff_list, staff_create]
+ROSTER_ROLES = ("content_manager", "ad_manager", "growth")   # the clients service assigns deals to these
+
+
+async def _tell_services(services: Services, member: Staff) -> list[str]:
+    """Whether a person works here is the gateway's to say; the services keep rosters of their own (clients:
+    who gets new deals; engagement: who owns chat groups, whose pending pushes fail as "owner left"). The
+    services that did not answer, by name (the PUTs are idempotent: pressing again retries)."""
+    failed = []
+    calls = [("engagement", f"/staff/{member.login}/owner", {"active": member.active, "full_name": member.display_name})]
+    if member.role in ROSTER_ROLES:
+        calls.append(("clients", f"/staff/{member.login}", {"role": member.role, "full_name": member.display_name,
+                                                             "active": member.active}))
+    for service, path, body in calls:
+        try:
+            await services.put(service, path, json=body)
+        except (ServiceError, ServiceUnavailable):
+            failed.append(service)
+    return failed
+
+
+@post("/staff/{login:str}/active", name="staff_active", opt=allow(LEAD))
+async def staff_active(request: Request, session: NamedDependency[AsyncSession], services: Services,
+                       login: FromPath[str]) -> Response:
+    """Deactivate someone who left (their sessions end at once, their rosters follow) or bring them back."""
+    form = await request.form()
+    member = (await session.execute(select(Staff).where(Staff.login == login))).scalar_one_or_none()
+    if member is None:
+        raise NotFoundException()
+    active = form.get("active") == "1"
+    if member.login == staff_of(request).login and not active:
+        notice, error = "", _("You cannot deactivate your own account.")
+    else:
+        member.active = active
+        await session.flush()
+        failed = await _tell_services(services, member)
+        notice = (_("%(name)s is active again.") if active else _("%(name)s is deactivated: they can no longer sign "
+                                                                   "in; their pending pushes fail as “owner left” "
+                                                                   "until re-targeted.")) % {
+            "name": member.display_name}
+        error = _("Saved here, but these services did not answer: %(services)s. Press the button again to retry.") % {
+            "services": ", ".join(failed)} if failed else ""
+    ctx = {"team": await list_staff(session), "form": empty_form(), "errors": {}, "notice": notice,
+           "error": error, "me": staff_of(request).login}
+    if request.headers.get("hx-request") != "true":
+        return page(request, "pages/staff.html", ctx)
+    return page(request, "pages/staff.html", ctx, block="staff_section")
+
+
+routes = [staff_list, staff_create, staff_active]
