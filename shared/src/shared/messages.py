@@ -111,6 +111,40 @@ STATS_NO_FIGURE_COLUMN = "stats.no_figure_column"
 STATS_NOT_WHOLE = "stats.not_whole"
 STATS_NOT_A_DATE = "stats.not_a_date"
 
+# ---------------------------------------------------------------- group SOP (EN-8…EN-13) and periods
+SOP_TAG_LONG = "sop.tag_too_long"
+SOP_TOO_LONG = "sop.too_long"
+SOP_NO_CHANNEL = "sop.no_channel"
+SOP_GROUP_EXISTS = "sop.group_exists"
+SOP_BULK_COUNT = "sop.bulk_count"
+SOP_GROUPS_MISSING = "sop.groups_missing"
+SOP_STATUS = "sop.status"
+SOP_CHOOSE_OWNER = "sop.choose_owner"
+END_BEFORE_START = "period.end_before_start"
+PERIOD_TOO_LONG = "period.too_long"
+SOP_GROUP_BY = "sop.group_by"
+SOP_TARGET = "sop.target"
+SOP_TEXT_LONG = "sop.text_too_long"
+SOP_LINK = "sop.link"
+SOP_NO_FILE = "sop.no_file"
+SOP_ATTACHMENT_KIND = "sop.attachment_kind"
+SOP_EMPTY = "sop.empty"
+SOP_WEEKDAYS = "sop.weekdays"
+SOP_EVERY_N = "sop.every_n_days"
+SOP_SCHEDULE = "sop.schedule"
+SOP_NAME = "sop.name"
+SOP_PREVIEW_DAYS = "sop.preview_days"
+SOP_IN_FUTURE = "sop.in_future"
+MONTH_FORMAT = "month.format"
+SOP_ENTRY_DUE = "sop.entry_due"
+SOP_FILE_KIND = "sop.file_kind"
+SOP_QUOTA = "sop.quota"
+SOP_EXPIRY = "sop.expiry"
+SOP_REMINDER_CHANNEL = "sop.reminder_channel"
+SOP_PUSH_FAILED = "sop.push_failed"
+SOP_RETARGET_ONLY = "sop.retarget_only"
+SOP_NO_OWNER = "sop.no_owner"
+
 CODES: dict[str, str] = {
     REQUIRED: "required",
     BIN_LENGTH: "a BIN/IIN is 12 digits",
@@ -205,6 +239,38 @@ CODES: dict[str, str] = {
     STATS_NO_FIGURE_COLUMN: "no known figure column (likes, reach, …)",
     STATS_NOT_WHOLE: "not a whole number: %(value)r",
     STATS_NOT_A_DATE: "not a date: %(value)r (YYYY-MM-DD or DD.MM.YYYY)",
+    SOP_TAG_LONG: "a tag is at most 50 characters",
+    SOP_TOO_LONG: "at most %(limit)s characters",
+    SOP_NO_CHANNEL: "no Telegram or VK channel account with this id",
+    SOP_GROUP_EXISTS: "this group is already registered",
+    SOP_BULK_COUNT: "choose between 1 and 5000 groups",
+    SOP_GROUPS_MISSING: "some groups do not exist",
+    SOP_STATUS: "status is pending, sent or failed",
+    SOP_CHOOSE_OWNER: "choose an owner",
+    END_BEFORE_START: "the end is before the start",
+    PERIOD_TOO_LONG: "at most %(days)s days",
+    SOP_GROUP_BY: "group_by is day, week or month",
+    SOP_TARGET: "choose a category, tags or groups",
+    SOP_TEXT_LONG: "at most 4096 characters (a Telegram message)",
+    SOP_LINK: "a link is an http(s) address",
+    SOP_NO_FILE: "no such file: upload it first",
+    SOP_ATTACHMENT_KIND: "kind is image, video, file or link",
+    SOP_EMPTY: "a push needs a text or an attachment",
+    SOP_WEEKDAYS: "weekdays are 1 (Monday) to 7 (Sunday)",
+    SOP_EVERY_N: "between 1 and 366 days",
+    SOP_SCHEDULE: "choose at least one weekday or every N days",
+    SOP_NAME: "required, at most 200 characters",
+    SOP_PREVIEW_DAYS: "between 1 and 62 days",
+    SOP_IN_FUTURE: "must be in the future",
+    MONTH_FORMAT: "month is YYYY-MM",
+    SOP_ENTRY_DUE: "the entry is due already: its pushes are made",
+    SOP_FILE_KIND: "images, videos, PDF and office documents only",
+    SOP_QUOTA: "between 0 and 1000",
+    SOP_EXPIRY: "between 1 hour and 31 days",
+    SOP_REMINDER_CHANNEL: "no Telegram channel account with this id",
+    SOP_PUSH_FAILED: "the push failed (%(reason)s): re-target it first",
+    SOP_RETARGET_ONLY: "only a push failed as transferred or owner_left is re-targeted",
+    SOP_NO_OWNER: "the group has no owner: set one first",
 }
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from shared.auth import Actor
 from shared.clock import Clock
-from shared.errors import DomainError, NotFound
+from shared.errors import NotFound
 from shared.outbox import add_event
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,7 +65,7 @@ class OwnerIn(msgspec.Struct, forbid_unknown_fields=True):
 def _clean_tags(tags: list[str]) -> list[str]:
     cleaned = sorted({t.strip() for t in tags if t and t.strip()})
     if any(len(t) > 50 for t in cleaned):
-        raise DomainError("a tag is at most 50 characters", field="tags")
+        raise M.error("tags", M.SOP_TAG_LONG)
     return cleaned
 
 
@@ -74,7 +74,7 @@ def _check_text(value: str, field: str, limit: int, required: bool = False) -> s
     if required and not value:
         raise M.error(field, M.REQUIRED)
     if len(value) > limit:
-        raise DomainError(f"at most {limit} characters", field=field)
+        raise M.error(field, M.SOP_TOO_LONG, limit=limit)
     return value
 
 
@@ -122,14 +122,14 @@ async def create_group(session: AsyncSession, actor: Actor, data: GroupIn, clock
     if data.channel_id is not None:
         channel = await session.get(Channel, data.channel_id)
         if channel is None or channel.kind not in GROUP_CHANNEL_KINDS:
-            raise DomainError("no Telegram or VK channel account with this id", field="channel_id")
+            raise M.error("channel_id", M.SOP_NO_CHANNEL)
         kind = channel.kind
     external_id = _check_text(data.external_id, "external_id", 100, required=True)
     exists = (await session.execute(select(Group.id).where(
         Group.channel_id.is_(None) if data.channel_id is None else Group.channel_id == data.channel_id,
         Group.external_id == external_id))).first()
     if exists:
-        raise DomainError("this group is already registered", field="external_id")
+        raise M.error("external_id", M.SOP_GROUP_EXISTS)
     now = clock.now()
     group = Group(channel_id=data.channel_id, channel_kind=kind, external_id=external_id,
                   title=_check_text(data.title, "title", 300, required=True), owner=data.owner or None,
@@ -201,10 +201,10 @@ async def patch_group(session: AsyncSession, actor: Actor, group: Group, data: G
 
 async def bulk(session: AsyncSession, actor: Actor, data: BulkIn, clock: Clock) -> int:
     if not data.ids or len(data.ids) > 5000:
-        raise DomainError("choose between 1 and 5000 groups", field="ids")
+        raise M.error("ids", M.SOP_BULK_COUNT)
     groups = list((await session.execute(select(Group).where(Group.id.in_(data.ids)))).scalars())
     if len(groups) != len(set(data.ids)):
-        raise DomainError("some groups do not exist", field="ids")
+        raise M.error("ids", M.SOP_GROUPS_MISSING)
     add, remove = _clean_tags(data.add_tags), set(_clean_tags(data.remove_tags))
     for group in groups:
         if data.category is not msgspec.UNSET:

@@ -11,13 +11,14 @@ from typing import Annotated, Any
 from litestar import Response, get, post
 from litestar.params import FromPath, Parameter
 from shared.auth import Actor
-from shared.errors import DomainError, Forbidden
+from shared.errors import Forbidden
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import access, sop_reports, sop_services
 from engagement.sop_controllers import EDITORS, OWNER_ROLES, READERS, STAFF
 from engagement.sop_models import Group
+from shared import messages as M
 
 PUSH_COLUMNS = ["period", "tasks", "owners_pending", "owners_done", "failed_tasks", "groups_pending",
                 "groups_sent", "groups_failed"]
@@ -50,10 +51,10 @@ async def my_pushes(session: AsyncSession, actor: Actor, owner: str | None = "me
                     page: int = 1, per_page: int = 50) -> dict[str, Any]:
     access.require_roles(actor, *STAFF)
     if status and status not in ("pending", "sent", "failed"):
-        raise DomainError("status is pending, sent or failed", field="status")
+        raise M.error("status", M.SOP_STATUS)
     who = _owner_of(actor, owner)
     if who is None:
-        raise DomainError("choose an owner", field="owner")
+        raise M.error("owner", M.SOP_CHOOSE_OWNER)
     return await sop_reports.owner_pushes(session, who, status, max(1, page), max(1, min(per_page, 200)))
 
 

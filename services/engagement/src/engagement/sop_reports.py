@@ -14,12 +14,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.clock import as_utc
-from shared.errors import DomainError, NotFound
+from shared.errors import NotFound
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import sop_rules
 from engagement.sop_models import Group, Push, PushTask
+from shared import messages as M
 
 MAX_DAYS = 366
 
@@ -32,13 +33,13 @@ def day_range(start: str | None, end: str | None, today: date, tz: ZoneInfo) -> 
         try:
             return date.fromisoformat(value[:10])
         except ValueError as exc:
-            raise DomainError("must be a date YYYY-MM-DD", field=name) from exc
+            raise M.error(name, M.DATE_FORMAT) from exc
 
     first, last = parse(start, "from", today.replace(day=1)), parse(end, "to", today)
     if last < first:
-        raise DomainError("to is before from", field="to")
+        raise M.error("to", M.END_BEFORE_START)
     if (last - first).days >= MAX_DAYS:
-        raise DomainError(f"at most {MAX_DAYS} days", field="to")
+        raise M.error("to", M.PERIOD_TOO_LONG, days=MAX_DAYS)
     return (as_utc(datetime.combine(first, time(), tz)),
             as_utc(datetime.combine(last + timedelta(days=1), time(), tz)))
 
@@ -130,7 +131,7 @@ async def period_report(session: AsyncSession, start: datetime, end: datetime, g
                         tz: ZoneInfo) -> list[dict[str, Any]]:
     """Per day / week (from Monday) / month of the tasks' due time in the agency zone: the summed 6 metrics."""
     if group_by not in ("day", "week", "month"):
-        raise DomainError("group_by is day, week or month", field="group_by")
+        raise M.error("group_by", M.SOP_GROUP_BY)
     tasks = list((await session.execute(select(PushTask).where(PushTask.due_at >= start, PushTask.due_at < end)))
                  .scalars())
     counts = await _counts(session, [t.id for t in tasks], None)

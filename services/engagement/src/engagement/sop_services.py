@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from shared.auth import Actor
 from shared.clock import Clock, as_utc
-from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.events.engagement import PushSent
 from shared.outbox import add_event
 from shared.timers import cancel
@@ -95,13 +95,13 @@ def _target(data: TargetIn) -> dict[str, Any]:
                                                                                  if t.strip()}),
               "group_ids": list(dict.fromkeys(data.group_ids))}
     if not target["category"] and not target["tags"] and not target["group_ids"]:
-        raise DomainError("choose a category, tags or groups", field="target")
+        raise M.error("target", M.SOP_TARGET)
     return target
 
 
 async def _content(session: AsyncSession, data: ContentIn) -> dict[str, Any]:
     if len(data.text) > 4096:
-        raise DomainError("at most 4096 characters (a Telegram message)", field="content.text")
+        raise M.error("content.text", M.SOP_TEXT_LONG)
     attachments = []
     for i, item in enumerate(data.attachments):
         field = f"content.attachments.{i}"
@@ -109,18 +109,18 @@ async def _content(session: AsyncSession, data: ContentIn) -> dict[str, Any]:
         if kind == "link":
             url = str(item.get("url") or "")
             if not url.startswith(("https://", "http://")):
-                raise DomainError("a link is an http(s) address", field=f"{field}.url")
+                raise M.error(f"{field}.url", M.SOP_LINK)
             attachments.append({"kind": "link", "url": url, "title": str(item.get("title") or "")[:300]})
         elif kind in ("image", "video", "file"):
             row = await session.get(SopFile, str(item.get("file_id") or ""))
             if row is None:
-                raise DomainError("no such file: upload it first", field=f"{field}.file_id")
+                raise M.error(f"{field}.file_id", M.SOP_NO_FILE)
             attachments.append({"kind": kind, "file_id": row.id, "name": row.name, "content_type": row.content_type,
                                 "size": row.size})
         else:
-            raise DomainError("kind is image, video, file or link", field=f"{field}.kind")
+            raise M.error(f"{field}.kind", M.SOP_ATTACHMENT_KIND)
     if not data.text.strip() and not attachments:
-        raise DomainError("a push needs a text or an attachment", field="content.text")
+        raise M.error("content.text", M.SOP_EMPTY)
     return {"text": data.text, "attachments": attachments}
 
 
@@ -141,19 +141,19 @@ def _check_schedule(rule: SopRule) -> None:
     except ValueError as exc:
         raise M.error("time", M.TIME_FORMAT) from exc
     if any(d not in range(1, 8) for d in rule.weekdays):
-        raise DomainError("weekdays are 1 (Monday) to 7 (Sunday)", field="weekdays")
+        raise M.error("weekdays", M.SOP_WEEKDAYS)
     if rule.every_n_days is not None and not 1 <= rule.every_n_days <= 366:
-        raise DomainError("between 1 and 366 days", field="every_n_days")
+        raise M.error("every_n_days", M.SOP_EVERY_N)
     if rule.every_n_days is None and not rule.weekdays:
-        raise DomainError("choose at least one weekday or every N days", field="weekdays")
+        raise M.error("weekdays", M.SOP_SCHEDULE)
     if rule.starts_on and rule.ends_on and rule.ends_on < rule.starts_on:
-        raise DomainError("the end is before the start", field="ends_on")
+        raise M.error("ends_on", M.END_BEFORE_START)
 
 
 def _name(value: str, field: str = "name") -> str:
     value = value.strip()
     if not value or len(value) > 200:
-        raise DomainError("required, at most 200 characters", field=field)
+        raise M.error(field, M.SOP_NAME)
     return value
 
 
@@ -227,7 +227,7 @@ async def preview(session: AsyncSession, rule: SopRule, days: int, agency_tz: Zo
                   clock: Clock) -> list[dict[str, Any]]:
     """Who gets what when in the next `days` (today's groups; no side effects)."""
     if not 1 <= days <= 62:
-        raise DomainError("between 1 and 62 days", field="days")
+        raise M.error("days", M.SOP_PREVIEW_DAYS)
     now = clock.now()
     dues = sop_rules.occurrences_between(mat.schedule_of(rule, agency_tz), now, now + timedelta(days=days))
     groups = [{"group_id": g.id, "title": g.title, "owner": g.owner, "category": g.category}
@@ -247,7 +247,7 @@ async def create_entry(session: AsyncSession, actor: Actor, data: CalendarIn, cl
         raise M.error("at", M.DATETIME)
     at = as_utc(data.at).replace(second=0, microsecond=0)
     if at <= clock.now():
-        raise DomainError("must be in the future", field="at")
+        raise M.error("at", M.SOP_IN_FUTURE)
     entry = CalendarEntry(at=at, title=data.title.strip()[:200], target=_target(data.target),
                           content=await _content(session, data.content), mode=data.mode, deleted=False,
                           created_at=clock.now(), created_by=actor.login)
@@ -261,7 +261,7 @@ async def month_entries(session: AsyncSession, month: str, agency_tz: ZoneInfo) 
     try:
         first, following = mat.month_of(month)
     except ValueError as exc:
-        raise DomainError("month is YYYY-MM", field="month") from exc
+        raise M.error("month", M.MONTH_FORMAT) from exc
     start = datetime.combine(first, time(), agency_tz)
     end = datetime.combine(following, time(), agency_tz)
     return list((await session.execute(select(CalendarEntry).where(
@@ -274,7 +274,7 @@ async def delete_entry(session: AsyncSession, entry_id: str, clock: Clock) -> No
     if entry is None or entry.deleted:
         raise NotFound("calendar entry not found")
     if as_utc(entry.at) <= clock.now():
-        raise Conflict("the entry is due already: its pushes are made")
+        raise M.refusal(Conflict, None, M.SOP_ENTRY_DUE)
     entry.deleted = True
     await cancel(session, f"sop:cal:{entry.id}", clock)
 
@@ -292,7 +292,7 @@ async def add_file(session: AsyncSession, actor: Actor, name: str, content_type:
     if len(data) > MAX_FILE_BYTES:
         raise M.error("file", M.UPLOAD_TOO_LARGE, limit_mb=MAX_FILE_BYTES // (1024 * 1024))
     if not content_type.startswith(FILE_TYPES):
-        raise DomainError("images, videos, PDF and office documents only", field="file")
+        raise M.error("file", M.SOP_FILE_KIND)
     row = SopFile(name=name[:300] or "file", content_type=content_type, size=len(data), data=data,
                   created_at=clock.now(), created_by=actor.login)
     session.add(row)
@@ -310,13 +310,13 @@ def settings_out(row: PushSettings) -> dict[str, Any]:
 
 async def put_settings(session: AsyncSession, actor: Actor, data: SettingsIn, clock: Clock) -> PushSettings:
     if not 0 <= data.monthly_quota <= 1000:
-        raise DomainError("between 0 and 1000", field="monthly_quota")
+        raise M.error("monthly_quota", M.SOP_QUOTA)
     if not 1 <= data.expire_after_hours <= 24 * 31:
-        raise DomainError("between 1 hour and 31 days", field="expire_after_hours")
+        raise M.error("expire_after_hours", M.SOP_EXPIRY)
     if data.reminder_channel_id:
         channel = await session.get(Channel, data.reminder_channel_id)
         if channel is None or channel.kind != "telegram":
-            raise DomainError("no Telegram channel account with this id", field="reminder_channel_id")
+            raise M.error("reminder_channel_id", M.SOP_REMINDER_CHANNEL)
     row = await settings_row(session, clock)
     row.monthly_quota, row.expire_after_hours = data.monthly_quota, data.expire_after_hours
     row.reminder_channel_id, row.default_owner = data.reminder_channel_id or None, data.default_owner or None
@@ -347,7 +347,7 @@ async def mark_sent(session: AsyncSession, actor: Actor, push_id: str, clock: Cl
     if actor.role not in LEAD_ROLES and actor.login != push.owner:
         raise Forbidden("only the push's owner or the lead marks it sent")
     if push.status == "failed":
-        raise Conflict(f"the push failed ({push.reason}): re-target it first")
+        raise M.refusal(Conflict, None, M.SOP_PUSH_FAILED, reason=push.reason)
     if push.status == "pending":
         record_sent(session, push, await session.get(Group, push.group_id), clock.now(), clock)
     return push
@@ -357,10 +357,10 @@ async def retarget(session: AsyncSession, push_id: str, clock: Clock) -> Push:
     """The lead sends a transferred (or orphaned) push to the group's current owner: pending again."""
     push = await get_push(session, push_id)
     if push.status != "failed" or push.reason not in ("transferred", "owner_left"):
-        raise Conflict("only a push failed as transferred or owner_left is re-targeted")
+        raise M.refusal(Conflict, None, M.SOP_RETARGET_ONLY)
     group = await session.get(Group, push.group_id)
     if group is None or not group.owner:
-        raise Conflict("the group has no owner: set one first")
+        raise M.refusal(Conflict, None, M.SOP_NO_OWNER)
     task = await session.get(PushTask, push.task_id)
     push.owner, push.status, push.reason, push.detail, push.failed_at = group.owner, "pending", None, None, None
     if push.mode == "auto" and task is not None:
