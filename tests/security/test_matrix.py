@@ -336,6 +336,7 @@ SERVICE_ROUTES: list[Route] = [
     # attachments and their own pushes (the lead anyone's). Objects by id are absent here (404 to the admitted).
     Route("engagement", "PUT", f"{E}/staff/{{login}}/owner", WRITE_ALL, body=_json({"active": True})),
     Route("engagement", "GET", f"{E}/staff/{{login}}/owner", SOP_EDIT),
+    Route("engagement", "GET", f"{E}/owners", SOP_EDIT),
     Route("engagement", "POST", f"{E}/groups", SOP_EDIT, body=lambda _ids: {"json": {
         "external_id": f"matrix-{uuid.uuid4().hex[:10]}", "title": "Matrix group", "category": "M"}}),
     Route("engagement", "GET", f"{E}/groups", SOP_STAFF),
@@ -770,6 +771,7 @@ PAGES: list[Page] = [
     Page("POST", "/care/team/{login}", INBOX_SENIORS, form={"cap": "page matrix"}),
     # Staff who leave (the lead): reactivating an active account changes nothing.
     Page("POST", "/staff/{login}/active", LEAD_ONLY, form={"active": "1"}),
+    Page("POST", "/staff/{login}/telegram", LEAD_ONLY, form={"telegram_chat_id": "page matrix"}),
     # The group SOP (issue 13): the lead and senior agents edit groups, rules and the calendar; analysts read
     # groups, tasks and reports; whoever may own a group has My pushes. Objects by id are absent (404). Forms that
     # would change something are sent invalid (refused with the reason, nothing written).

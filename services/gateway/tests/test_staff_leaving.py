@@ -45,6 +45,15 @@ async def test_the_lead_deactivates_a_manager_who_left_and_the_rosters_follow(cl
     back = await client.post("/staff/manager1/active", data={"_csrf": csrf, "active": "1"}, headers={"HX-Request": "true"})
     assert back.status_code == 200 and "снова в команде" in back.text
     assert Backend(urls["engagement"], "engagement").call("GET", "/staff/manager1/owner", as_=LEAD)["active"] is True
+    # The chat where manager1's push reminders go (issue 13): a number, or nothing.
+    bad = await client.post("/staff/manager1/telegram", data={"_csrf": csrf, "telegram_chat_id": "@dana"},
+                            headers={"HX-Request": "true"})
+    assert bad.status_code == 422 and "Id чата Telegram — это число" in bad.text
+    linked = await client.post("/staff/manager1/telegram", data={"_csrf": csrf, "telegram_chat_id": "555123"},
+                               headers={"HX-Request": "true"})
+    assert linked.status_code == 200 and 'value="555123"' in linked.text
+    owner = Backend(urls["engagement"], "engagement").call("GET", "/staff/manager1/owner", as_=LEAD)
+    assert (owner["telegram_chat_id"], owner["active"]) == ("555123", True)
     own = await client.post("/staff/lead/active", data={"_csrf": csrf, "active": "0"}, headers={"HX-Request": "true"})
     assert "Нельзя отключить собственную учётную запись." in own.text
     assert (await client.get("/")).status_code == 200                 # still signed in

@@ -43,6 +43,13 @@ async def put_owner(session: AsyncSession, actor: Actor, runtime: Runtime, login
     return sop_groups.owner_out(await sop_groups.put_owner(session, login, data, runtime.clock))
 
 
+@get("/owners")
+async def list_owners(session: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
+    """The owners' roster: who works here for the group SOP, and the Telegram chat their reminders go to."""
+    access.require_roles(actor, *LEADS, access.SENIOR)
+    return await sop_groups.list_owners(session)
+
+
 @get("/staff/{login:str}/owner")
 async def get_owner(session: AsyncSession, actor: Actor, login: FromPath[str]) -> dict[str, Any]:
     """An owner's roster entry (active, linked Telegram chat); 404 for someone never put on the roster."""
@@ -226,6 +233,6 @@ async def put_settings(session: AsyncSession, actor: Actor, runtime: Runtime,
     return sop_services.settings_out(await sop_services.put_settings(session, actor, data, runtime.clock))
 
 
-sop_routes = [put_owner, get_owner, create_group, list_groups, bulk_groups, get_group, patch_group, create_rule, list_rules,
+sop_routes = [put_owner, get_owner, list_owners, create_group, list_groups, bulk_groups, get_group, patch_group, create_rule, list_rules,
               get_rule, patch_rule, pause_rule, resume_rule, preview_rule, create_entry, month_calendar,
               delete_entry, upload_file, download_file, get_settings, put_settings]

@@ -237,6 +237,10 @@ def owner_out(row: OwnerRoster) -> dict[str, Any]:
             "telegram_chat_id": row.telegram_chat_id}
 
 
+async def list_owners(session: AsyncSession) -> list[dict[str, Any]]:
+    return [owner_out(r) for r in (await session.execute(select(OwnerRoster).order_by(OwnerRoster.login))).scalars()]
+
+
 async def put_owner(session: AsyncSession, login: str, data: OwnerIn, clock: Clock) -> OwnerRoster:
     now = clock.now()
     row = await session.get(OwnerRoster, login)
@@ -246,7 +250,10 @@ async def put_owner(session: AsyncSession, login: str, data: OwnerIn, clock: Clo
     if data.full_name is not msgspec.UNSET:
         row.full_name = _check_text(data.full_name, "full_name", 300)
     if data.telegram_chat_id is not msgspec.UNSET:
-        row.telegram_chat_id = (data.telegram_chat_id or "").strip() or None
+        chat = (data.telegram_chat_id or "").strip()
+        if chat and not chat.lstrip("-").isdigit():
+            raise M.error("telegram_chat_id", M.TELEGRAM_CHAT_ID)
+        row.telegram_chat_id = chat or None
     was_active, row.active, row.updated_at = row.active, data.active, now
     if was_active and not data.active:
         pending = (await session.execute(select(Push).where(Push.owner == login, Push.status == "pending")))

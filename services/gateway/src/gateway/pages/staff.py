@@ -25,10 +25,44 @@ def empty_form() -> dict[str, str]:
     return {"login": "", "display_name": "", "role": "content_manager", "language": agency_default()}
 
 
+async def _reminder_chats(services: Services) -> dict[str, str] | None:
+    """login → the Telegram chat the group SOP reminds them in (issue 13); None when engagement does not answer."""
+    try:
+        return {o["login"]: o.get("telegram_chat_id") or "" for o in await services.get("engagement", "/owners")}
+    except (ServiceError, ServiceUnavailable):
+        return None
+
+
 @get("/staff", name="staff_list", opt=allow(LEAD))
-async def staff_list(request: Request, session: NamedDependency[AsyncSession]) -> Response:
+async def staff_list(request: Request, session: NamedDependency[AsyncSession], services: Services) -> Response:
     return page(request, "pages/staff.html", {"team": await list_staff(session), "form": empty_form(), "errors": {},
-                                              "me": staff_of(request).login})
+                                              "me": staff_of(request).login, "chats": await _reminder_chats(services)})
+
+
+@post("/staff/{login:str}/telegram", name="staff_telegram", opt=allow(LEAD))
+async def staff_telegram(request: Request, session: NamedDependency[AsyncSession], services: Services,
+                         login: FromPath[str]) -> Response:
+    """Link the private Telegram chat where someone gets their push reminders (empty: unlink)."""
+    form = await request.form()
+    member = (await session.execute(select(Staff).where(Staff.login == login))).scalar_one_or_none()
+    if member is None:
+        raise NotFoundException()
+    chat = str(form.get("telegram_chat_id", "")).strip()
+    notice, error = "", ""
+    if chat and not chat.lstrip("-").isdigit():
+        error = _("A Telegram chat id is a number, like 123456789.")
+    else:
+        try:
+            await services.put("engagement", f"/staff/{login}/owner", json={
+                "active": member.active, "full_name": member.display_name, "telegram_chat_id": chat or None})
+            notice = _("Reminders for %(name)s: saved.") % {"name": member.display_name}
+        except (ServiceError, ServiceUnavailable):
+            error = _("The group SOP service did not answer: try again in a minute.")
+    ctx = {"team": await list_staff(session), "form": empty_form(), "errors": {}, "notice": notice, "error": error,
+           "me": staff_of(request).login, "chats": await _reminder_chats(services)}
+    if request.headers.get("hx-request") != "true":
+        return page(request, "pages/staff.html", ctx, status_code=422 if error else 200)
+    return page(request, "pages/staff.html", ctx, block="staff_section", status_code=422 if error else 200)
 
 
 @post("/staff", name="staff_create", opt=allow(LEAD))
@@ -98,10 +132,10 @@ async def staff_active(request: Request, session: NamedDependency[AsyncSession],
         error = _("Saved here, but these services did not answer: %(services)s. Press the button again to retry.") % {
             "services": ", ".join(failed)} if failed else ""
     ctx = {"team": await list_staff(session), "form": empty_form(), "errors": {}, "notice": notice,
-           "error": error, "me": staff_of(request).login}
+           "error": error, "me": staff_of(request).login, "chats": await _reminder_chats(services)}
     if request.headers.get("hx-request") != "true":
         return page(request, "pages/staff.html", ctx)
     return page(request, "pages/staff.html", ctx, block="staff_section")
 
 
-routes = [staff_list, staff_create, staff_active]
+routes = [staff_list, staff_create, staff_active, staff_telegram]
