@@ -145,6 +145,39 @@ SOP_PUSH_FAILED = "sop.push_failed"
 SOP_RETARGET_ONLY = "sop.retarget_only"
 SOP_NO_OWNER = "sop.no_owner"
 
+# ---------------------------------------------------------------- clients: deals, tasks, refunds, leads
+PAYMENT_IN_FUTURE = "payment.in_future"
+LEAD_ALREADY_CONVERTED = "lead.already_converted"
+NOT_A_MANAGER_IN_ROSTER = "roster.not_a_manager"
+DEAL_STAGE_MOVE = "deal.stage_move"
+DEAL_LOST = "deal.lost"
+QUESTIONNAIRE_BEFORE_PAYMENT = "deal.questionnaire_before_payment"
+SERVICE_BEFORE_PAYMENT = "deal.service_before_payment"
+TASK_STATE = "task.state"
+TASK_BEFORE_CREATED = "task.before_created"
+RENEWAL_CALL_RECORDING = "task.renewal_recording"
+PHONE_TAKEN = "client.phone_taken"
+NO_SUCH_TASK = "attachment.no_such_task"
+REFUND_NO_PAYMENT = "refund.no_payment"
+REFUND_CURRENCY = "refund.currency"
+REFUND_TOO_MUCH = "refund.too_much"
+RENEWAL_NOT_LAUNCHED = "renewal.not_launched"
+RENEWAL_BEFORE_PAYMENT = "renewal.before_payment"
+RENEWAL_ANSWER_STAGE = "renewal.answer_stage"
+NOT_A_CONTENT_MANAGER = "roster.not_content_manager"
+DEADLINE_STATE = "deadline.state"
+CHECKLIST_ITEM = "checklist.unknown_item"
+CHECKLIST_FIRST = "checklist.tick_first"
+LEAD_OWN = "lead.own"
+LEAD_PAID_BY_PAYMENT = "lead.paid_by_payment"
+LEAD_AT_STAGE = "lead.at_stage"
+LEAD_BEFORE_DIALOG = "lead.before_dialog"
+LEAD_DISQUALIFIED = "lead.disqualified"
+DEAL_ALREADY_LOST = "deal.already_lost"
+STAGE_NOT_BY_HAND = "deal.stage_not_by_hand"
+REFUND_IN_FUTURE = "refund.in_future"
+LEAD_PAID_NOT_SPAM = "lead.paid_not_spam"
+
 CODES: dict[str, str] = {
     REQUIRED: "required",
     BIN_LENGTH: "a BIN/IIN is 12 digits",
@@ -271,6 +304,37 @@ CODES: dict[str, str] = {
     SOP_PUSH_FAILED: "the push failed (%(reason)s): re-target it first",
     SOP_RETARGET_ONLY: "only a push failed as transferred or owner_left is re-targeted",
     SOP_NO_OWNER: "the group has no owner: set one first",
+    PAYMENT_IN_FUTURE: "a payment cannot be dated in the future",
+    LEAD_ALREADY_CONVERTED: "lead already converted",
+    NOT_A_MANAGER_IN_ROSTER: "not an active content manager in the roster",
+    DEAL_STAGE_MOVE: "cannot move from %(from_stage)s to %(to_stage)s",
+    DEAL_LOST: "the deal is lost",
+    QUESTIONNAIRE_BEFORE_PAYMENT: "the questionnaire cannot precede the payment",
+    SERVICE_BEFORE_PAYMENT: "the service cannot start before the first payment",
+    TASK_STATE: "task is %(status)s",
+    TASK_BEFORE_CREATED: "a task cannot be done before it existed",
+    RENEWAL_CALL_RECORDING: "attach the call recording to the deal before completing the renewal call (CL-11)",
+    PHONE_TAKEN: "another client card has this phone number; a returning client keeps one card",
+    NO_SUCH_TASK: "no such task on this deal",
+    REFUND_NO_PAYMENT: "no payment on this deal before the refund date",
+    REFUND_CURRENCY: "the payment was in %(currency)s",
+    REFUND_TOO_MUCH: "more than the payment's %(amount)s %(currency)s",
+    RENEWAL_NOT_LAUNCHED: "the deal has not been launched yet: a renewal needs a service period",
+    RENEWAL_BEFORE_PAYMENT: "a renewal cannot be dated before the deal's first payment",
+    RENEWAL_ANSWER_STAGE: "a renewal answer needs a launched deal, not %(stage)s",
+    NOT_A_CONTENT_MANAGER: "not a content manager in the roster",
+    DEADLINE_STATE: "deadline is already %(state)s",
+    CHECKLIST_ITEM: "not an item of this checklist: %(items)s",
+    CHECKLIST_FIRST: "tick every checklist item first (CL-7); missing: %(missing)s",
+    LEAD_OWN: "a manager registers leads for themselves",
+    LEAD_PAID_BY_PAYMENT: "a lead becomes paid when a payment with its lead_id arrives",
+    LEAD_AT_STAGE: "the lead is already at %(stage)s",
+    LEAD_BEFORE_DIALOG: "cannot precede the dialog",
+    LEAD_DISQUALIFIED: "the lead is marked %(reason)s",
+    DEAL_ALREADY_LOST: "the deal is already lost",
+    STAGE_NOT_BY_HAND: "%(stage)s is not set by hand",
+    REFUND_IN_FUTURE: "a refund cannot be dated in the future",
+    LEAD_PAID_NOT_SPAM: "a lead that paid is a client, not spam",
 }
 
 

@@ -149,13 +149,11 @@ async def post_stage(deal_id: str, data: JSONBody[StageIn], session: NamedDepend
         await services.renewal_answer(ctx, deal, True, at)
     elif data.stage == "lost":
         if deal.stage == "lost":
-            raise DomainError("the deal is already lost", field="stage")
+            raise M.error("stage", M.DEAL_ALREADY_LOST)
         with services.deal_span(deal, "declined"):
             await services.lose(ctx, deal, "declined", at)
     else:
-        raise DomainError(f"{data.stage} is not set by hand: "
-                          + ("post the questionnaire (CL-5)" if data.stage == "questionnaire_received"
-                             else "a deal starts as new"), field="stage")
+        raise M.error("stage", M.STAGE_NOT_BY_HAND, stage=data.stage)
     await services.settle_deal(ctx, deal)
     return await deal_view(session, deal)
 
@@ -249,7 +247,7 @@ async def post_refund(deal_id: str, data: JSONBody[RefundIn], session: NamedDepe
     errors.raise_if_any()
     deal = await services.load_deal_for_refund(ctx, deal_id)
     if data.refunded_at > ctx.now:
-        raise DomainError("a refund cannot be dated in the future", field="refunded_at")
+        raise M.error("refunded_at", M.REFUND_IN_FUTURE)
     await services.settle_deal(ctx, deal, before=data.refunded_at)
     refund, created = await services.record_refund(ctx, deal, data.external_id, amount, currency, data.refunded_at)
     await services.settle_deal(ctx, deal)

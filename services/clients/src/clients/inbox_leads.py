@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients import access
 from clients.models import Lead, LeadConversation
+from shared import messages as M
 
 SALES_AGENTS = ("care_agent", "senior_agent")
 DISQUALIFY_REASONS = ("spam", "wrong_number")
@@ -273,7 +274,7 @@ async def patch_lead(ctx: Any, lead: Lead, data: LeadPatchIn) -> Lead:
 async def disqualify(ctx: Any, lead: Lead, reason: str | None) -> Lead:
     """Spam / wrong number: the lead leaves the funnel (a converted lead cannot)."""
     if reason is not None and lead.deal_id is not None:
-        raise Conflict("a lead that paid is a client, not spam", field="reason")
+        raise M.refusal(Conflict, "reason", M.LEAD_PAID_NOT_SPAM)
     lead.disqualified = reason
     lead.disqualified_at = ctx.now if reason else None
     await ctx.session.flush()

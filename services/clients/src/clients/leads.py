@@ -15,13 +15,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared.errors import Conflict, DomainError, NotFound
+from shared.errors import Conflict, NotFound
 from sqlalchemy import false, func, select, true
 
 from clients import access, rules
 from clients.inbox_leads import notify, set_keys
 from clients.models import Deal, Lead, Payment
 from clients.schemas import EMAIL, Errors, LeadIn, Page, check_aware, check_instagram
+from shared import messages as M
 
 MANUAL = "manual"  # the funnel's channel of the leads entered by hand
 STAGE_FIELDS = {"warm_lead": "warm_at", "application": "application_at", "paid": "paid_at"}
@@ -48,7 +49,7 @@ async def create_lead(ctx, data: LeadIn) -> Lead:
     at = fact_time(ctx, data.at)
     owner = data.owner or ctx.actor.login
     if ctx.actor.role == access.CONTENT_MANAGER and owner != ctx.actor.login:
-        raise DomainError("a manager registers leads for themselves", field="owner")
+        raise M.error("owner", M.LEAD_OWN)
     lead = Lead(full_name=data.full_name.strip(), phone=data.phone or "", instagram=data.instagram or "",
                 email=data.email or "", product=data.product or "", payer_type=data.payer_type,
                 company_name=data.company_name, bin=data.bin, notes=data.notes or "", source=data.source or "",
@@ -127,14 +128,14 @@ async def get_lead(session, actor, lead_id: str) -> Lead:
 async def move_lead(ctx, lead: Lead, stage: str, at: datetime) -> None:
     """CL-16: forward only; `paid` comes from a payment (it needs a deal), not from this call."""
     if stage == "paid":
-        raise DomainError("a lead becomes paid when a payment with its lead_id arrives", field="stage")
+        raise M.error("stage", M.LEAD_PAID_BY_PAYMENT)
     order = rules.LEAD_STAGES
     if order.index(stage) <= order.index(lead.stage):
-        raise Conflict(f"the lead is already at {lead.stage}", field="stage")
+        raise M.refusal(Conflict, "stage", M.LEAD_AT_STAGE, stage=lead.stage)
     if at < lead.created_at:
-        raise DomainError("cannot precede the dialog", field="at")
+        raise M.error("at", M.LEAD_BEFORE_DIALOG)
     if lead.disqualified:
-        raise Conflict(f"the lead is marked {lead.disqualified}", field="stage")
+        raise M.refusal(Conflict, "stage", M.LEAD_DISQUALIFIED, reason=lead.disqualified)
     for step in order[order.index(lead.stage) + 1: order.index(stage) + 1]:
         if step in STAGE_FIELDS and getattr(lead, STAGE_FIELDS[step]) is None:
             setattr(lead, STAGE_FIELDS[step], at)  # skipped steps count as reached at the same moment
@@ -197,7 +198,7 @@ async def funnel_report(ctx, month: str | None, manager: str | None, *, channel:
             first = date.fromisoformat(month + "-01")
             last = rules.add_months(first, 1) - timedelta(days=1)
         except ValueError:
-            raise DomainError("month is YYYY-MM", field="month") from None
+            raise M.error("month", M.MONTH_FORMAT) from None
     else:
         errors.add("month", "a month YYYY-MM, or from and to")
     errors.raise_if_any()

@@ -8,7 +8,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shared.errors import DomainError
 from shared.settings import var_dir
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +19,7 @@ from clients.models import (
     Task,
 )
 from clients.services.core import Ctx, deal_span, history
+from shared import messages as M
 
 # ============================================================================ attachments (CL-11, DESIGN 9)
 
@@ -36,7 +36,7 @@ async def add_attachment(ctx: Ctx, deal: Deal, task_id: str | None, filename: st
     if task_id is not None:
         task = await ctx.session.get(Task, task_id)
         if task is None or task.deal_id != deal.id:
-            raise DomainError("no such task on this deal", field="task_id")
+            raise M.error("task_id", M.NO_SUCH_TASK)
     attachment = Attachment(deal_id=deal.id, task_id=task_id, filename=filename, content_type=content_type,
                             size=len(content), sha256=hashlib.sha256(content).hexdigest(), path="",
                             uploaded_by=ctx.actor.login, uploaded_at=ctx.now)

@@ -225,9 +225,9 @@ def fact_time(ctx: Ctx, at: datetime | None, field_name: str = "at") -> datetime
     check_aware(errors, field_name, at)
     errors.raise_if_any()
     if at > ctx.now:
-        raise DomainError("a fact cannot be dated in the future", field=field_name)
+        raise M.error(field_name, M.FACT_IN_FUTURE)
     if not access.may_backdate(ctx.actor) and at != ctx.now:
-        raise DomainError("only the project lead or an integration may backdate a fact", field=field_name)
+        raise M.error(field_name, M.FACT_BACKDATE)
     return at
 
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from opentelemetry import trace
-from shared.errors import Conflict, DomainError, NotFound
+from shared.errors import Conflict, NotFound
 from shared.events.clients import (
     ClientProfileChanged,
     DealManagerAssigned,
@@ -65,6 +65,7 @@ from clients.services.tasks import (
     require_checklist_done,
     resolve_deadline,
 )
+from shared import messages as M
 from shared import timers
 
 # ============================================================================ CL-3: a payment creates a deal
@@ -134,7 +135,7 @@ async def record_payment(ctx: Ctx, data: PaymentIn) -> PaymentResult:
     fire first (an automatic loss dated before the payment happens, and is then undone or not)."""
     amount, currency = validate_payment(data)
     if data.paid_at > ctx.now:
-        raise DomainError("a payment cannot be dated in the future", field="paid_at")
+        raise M.error("paid_at", M.PAYMENT_IN_FUTURE)
     if ctx.session.bind.dialect.name == "postgresql":
         await ctx.session.execute(select(func.pg_advisory_xact_lock(func.hashtext("payment:" + data.external_id))))
     existing = (await ctx.session.execute(select(Payment).where(Payment.external_id == data.external_id))
@@ -185,11 +186,11 @@ async def open_deal(ctx: Ctx, data: PaymentIn, amount: Decimal, currency: str) -
         if lead is None:
             raise NotFound("lead not found", field="lead_id")
         if lead.deal_id is not None:
-            raise Conflict("lead already converted", field="lead_id")
+            raise M.refusal(Conflict, "lead_id", M.LEAD_ALREADY_CONVERTED)
     if data.responsible_manager:
         member = await ctx.session.get(StaffMember, data.responsible_manager)
         if member is None or member.role != "content_manager" or not member.active:
-            raise DomainError("not an active content manager in the roster", field="responsible_manager")
+            raise M.error("responsible_manager", M.NOT_A_MANAGER_IN_ROSTER)
         manager = data.responsible_manager
     else:
         manager = await assign_least_loaded(ctx.session, "content_manager", Deal.responsible_manager)
@@ -255,7 +256,7 @@ async def emit_profile(ctx: Ctx, client: Client, at: datetime) -> None:
 async def mark_contacted(ctx: Ctx, deal: Deal, at: datetime) -> None:
     """CL-4: after the first call the stage is Contacted; the first-call task is done at that moment."""
     if not rules.can_move(deal.stage, "contacted"):
-        raise Conflict(f"cannot move from {deal.stage} to contacted", field="stage")
+        raise M.refusal(Conflict, "stage", M.DEAL_STAGE_MOVE, from_stage=deal.stage, to_stage="contacted")
     with deal_span(deal, "contacted"):
         deal.contacted_at = at
         change_stage(ctx, deal, "contacted", at)
@@ -270,14 +271,14 @@ async def receive_questionnaire(ctx: Ctx, deal: Deal, answers: dict[str, Any], r
     CL-7 account setup (content manager, or the ad manager for complex_promotion); CL-9 deadline
     for the first post (3 working days). A second submission updates the answers only."""
     if deal.stage == "lost":
-        raise Conflict("the deal is lost", field="stage")
+        raise M.refusal(Conflict, "stage", M.DEAL_LOST)
     with deal_span(deal, "questionnaire"):
         if deal.questionnaire_received_at is not None:
             deal.questionnaire = answers
             history(ctx, deal, received_at, "questionnaire", "questionnaire updated", code="questionnaire.updated")
             return
         if received_at < deal.first_payment_at:
-            raise DomainError("the questionnaire cannot precede the payment", field="received_at")
+            raise M.error("received_at", M.QUESTIONNAIRE_BEFORE_PAYMENT)
         rv = await rule_values(ctx.session, received_at)
         deal.questionnaire, deal.questionnaire_received_at = answers, received_at
         history(ctx, deal, received_at, "questionnaire", "questionnaire received", code="questionnaire.received")
@@ -331,10 +332,10 @@ async def launch(ctx: Ctx, deal: Deal, at: datetime, service_start: date | None,
     date, which opens the first period (CL-10) and its renewal/loss timers (CL-11, CL-13)."""
     validate_launch(service_start, login, password)
     if not rules.can_move(deal.stage, "project_launched"):
-        raise Conflict(f"cannot move from {deal.stage} to project_launched", field="stage")
+        raise M.refusal(Conflict, "stage", M.DEAL_STAGE_MOVE, from_stage=deal.stage, to_stage="project_launched")
     if rules.local_midnight(ctx.cal, service_start) < rules.local_midnight(
             ctx.cal, rules.local_date(ctx.cal, deal.first_payment_at)):
-        raise DomainError("the service cannot start before the first payment", field="service_start")
+        raise M.error("service_start", M.SERVICE_BEFORE_PAYMENT)
     with deal_span(deal, "launch"):
         deal.credentials = encrypt_credentials(ctx.settings, login.strip(), password)
         ctx.audit("credentials.set", deal.id)
@@ -361,9 +362,9 @@ async def complete_task(ctx: Ctx, task: Task, at: datetime) -> Deal:
     access.require_task_complete(ctx.actor, deal, task)
     await settle_deal(ctx, deal, before=at)  # judged on its own time: a call at the due time meets it
     if task.status != "open":
-        raise Conflict(f"task is {task.status}", field="task_id")
+        raise M.refusal(Conflict, "task_id", M.TASK_STATE, status=task.status)
     if at < task.created_at:
-        raise DomainError("a task cannot be done before it existed", field="at")
+        raise M.error("at", M.TASK_BEFORE_CREATED)
     if task.kind == "renewal_call":
         await require_recording(ctx, task)
     require_checklist_done(task)
@@ -383,8 +384,7 @@ async def require_recording(ctx: Ctx, task: Task) -> None:
         Attachment.deal_id == task.deal_id, Attachment.content_type.like("audio/%")))).scalars().all()
     if not any(a.task_id == task.id or (a.task_id is None and a.uploaded_at >= task.created_at)
                for a in recordings):
-        raise DomainError("attach the call recording to the deal before completing the renewal call (CL-11)",
-                          field="attachment")
+        raise M.error("attachment", M.RENEWAL_CALL_RECORDING)
 
 
 # ============================================================================ CL-1: the client card
@@ -416,8 +416,7 @@ async def update_client(ctx: Ctx, client: Client, patch: ClientPatchIn) -> list[
                 select(Client.id).where(Client.phone_digits == digits, Client.id != client.id).limit(1))
         ).scalar_one_or_none() is not None:
             # Issue 8 §4: one card per phone. Not named: the other card may be a client the actor has no deal for.
-            raise Conflict("another client card has this phone number; a returning client keeps one card",
-                           field="phone")
+            raise M.refusal(Conflict, "phone", M.PHONE_TAKEN)
     for name, (_old, new) in changes.items():
         setattr(client, name, new)
     if "phone" in changes:

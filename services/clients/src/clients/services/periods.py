@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from shared.errors import Conflict, DomainError
+from shared.errors import Conflict
 from shared.events.clients import (
     DealLossUndone,
     DealLost,
@@ -40,6 +40,7 @@ from clients.services.core import (
 )
 from clients.services.lists import refresh_money
 from clients.services.tasks import create_task, deadlines_of_task, finish_task, open_task, waive
+from shared import messages as M
 from shared import timers
 
 # ============================================================================ CL-14 / CL-13: renewals
@@ -54,10 +55,10 @@ async def renew(ctx: Ctx, deal: Deal, data: PaymentIn, amount: Decimal, currency
     deal lost *after* the payment date, or lost because the client declined, reopens the deal as a
     renewal (the client came back) without undoing the loss."""
     if deal.period_no == 0:
-        raise Conflict("the deal has not been launched yet: a renewal needs a service period", field="deal_id")
+        raise M.refusal(Conflict, "deal_id", M.RENEWAL_NOT_LAUNCHED)
     paid_at = data.paid_at
     if paid_at < deal.first_payment_at:
-        raise DomainError("a renewal cannot be dated before the deal's first payment", field="paid_at")
+        raise M.error("paid_at", M.RENEWAL_BEFORE_PAYMENT)
     rv = await rule_values(ctx.session, paid_at)
     with deal_span(deal, "renewal"):
         payment = Payment(external_id=data.external_id, deal_id=deal.id, amount=amount, currency=currency,
@@ -190,7 +191,7 @@ async def renewal_answer(ctx: Ctx, deal: Deal, continues: bool, at: datetime) ->
     from clients.documents import render_document
 
     if deal.stage != "project_launched":
-        raise Conflict(f"a renewal answer needs a launched deal, not {deal.stage}", field="stage")
+        raise M.refusal(Conflict, "stage", M.RENEWAL_ANSWER_STAGE, stage=deal.stage)
     with deal_span(deal, "renewal_answer"):
         history(ctx, deal, at, "renewal_answer", "client continues" if continues else "client declines",
                 code="renewal_answer.continues" if continues else "renewal_answer.declines")
@@ -210,7 +211,7 @@ async def renewal_answer(ctx: Ctx, deal: Deal, continues: bool, at: datetime) ->
 async def reassign_manager(ctx: Ctx, deal: Deal, manager: str) -> None:
     member = await ctx.session.get(StaffMember, manager)
     if member is None or member.role != "content_manager":
-        raise DomainError("not a content manager in the roster", field="manager")
+        raise M.error("manager", M.NOT_A_CONTENT_MANAGER)
     previous = deal.responsible_manager
     if previous == manager:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from shared.errors import Conflict, DomainError
+from shared.errors import Conflict
 from shared.events.clients import (
     MoneyBackWindowEnded,
     RefundRecorded,
@@ -21,6 +21,7 @@ from clients.models import (
 from clients.services.core import Ctx, deal_span, get_deal, history, manager_of, rule_values
 from clients.services.lists import refresh_money
 from clients.services.periods import lose
+from shared import messages as M
 
 # ============================================================================ CL-15: refunds
 
@@ -59,13 +60,13 @@ async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal,
         Payment.deal_id == deal.id, Payment.paid_at <= refunded_at).order_by(Payment.paid_at.desc()))
                ).scalars().first()
     if payment is None:
-        raise DomainError("no payment on this deal before the refund date", field="refunded_at")
+        raise M.error("refunded_at", M.REFUND_NO_PAYMENT)
     if currency != payment.currency:
-        raise DomainError(f"the payment was in {payment.currency}", field="currency")
+        raise M.error("currency", M.REFUND_CURRENCY, currency=payment.currency)
     refunded = (await ctx.session.execute(select(func.coalesce(func.sum(Refund.amount), 0)).where(
         Refund.payment_id == payment.id))).scalar_one()
     if Decimal(refunded) + amount > payment.amount:
-        raise DomainError(f"more than the payment's {payment.amount} {payment.currency}", field="amount")
+        raise M.error("amount", M.REFUND_TOO_MUCH, amount=str(payment.amount), currency=payment.currency)
     rv = await rule_values(ctx.session, deal.first_payment_at)
     within = rules.refund_within_window(refunded_at, deal.first_payment_at, rv, ctx.cal)
     with deal_span(deal, "refund"):

@@ -21,6 +21,7 @@ from clients.models import (
     Task,
 )
 from clients.services.core import Ctx, deal_span, get_deal, history, timer_key
+from shared import messages as M
 from shared import timers
 
 # ============================================================================ tasks and deadlines (CAL-3)
@@ -126,7 +127,7 @@ def breach(ctx: Ctx, deal: Deal, deadline: Deadline, task_kind: str | None) -> N
 def waive(ctx: Ctx, deal: Deal, deadline: Deadline, reason: str) -> None:
     """CAL-3: waived, with who and why. A breached deadline may be waived too (payroll undoes its fine)."""
     if deadline.state in ("met", "waived"):
-        raise Conflict(f"deadline is already {deadline.state}", field="deadline_id")
+        raise M.refusal(Conflict, "deadline_id", M.DEADLINE_STATE, state=deadline.state)
     deadline.state, deadline.waived_by, deadline.reason, deadline.resolved_at = (
         "waived", ctx.actor.login, reason, ctx.now)
     ctx.emit(DeadlineWaived(deal_id=deal.id, client_id=deal.client_id, occurred_at=ctx.now, deadline_id=deadline.id,
@@ -168,12 +169,11 @@ async def tick_checklist(ctx: Ctx, task: Task, item: str, done: bool) -> Deal:
     await ctx.session.refresh(task)
     access.require_checklist_tick(ctx.actor, deal, task)
     if task.status != "open":
-        raise Conflict(f"task is {task.status}", field="task_id")
+        raise M.refusal(Conflict, "task_id", M.TASK_STATE, status=task.status)
     items = [dict(entry) for entry in task.checklist or []]
     entry = next((e for e in items if e["item"] == item), None)
     if entry is None:
-        raise DomainError(f"not an item of this checklist: {', '.join(e['item'] for e in items) or 'none'}",
-                          field="item")
+        raise M.error("item", M.CHECKLIST_ITEM, items=", ".join(e["item"] for e in items) or "none")
     if entry["done"] == done:
         return deal
     entry["done"] = done
