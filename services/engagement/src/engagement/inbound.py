@@ -372,6 +372,7 @@ class DeliveryProcessor(WakeableLoop):
         super().__init__(poll_seconds)
         self.db, self.clock, self.batch = db, clock, batch
         self.set_based = True   # False: every delivery one by one (the reference path the batch must match)
+        self.fallbacks = 0      # runs that went one by one (for the benchmark and the logs)
         # PostgreSQL: `lanes` batches at once, each its own transaction claiming other rows (SKIP LOCKED), so a
         # backlog is worked off while each lane waits on the database; SQLite has one writer: one lane.
         self.lanes = lanes if db.dialect == "postgresql" else 1
@@ -413,7 +414,8 @@ class DeliveryProcessor(WakeableLoop):
             async with session.begin_nested():
                 await inbound_batch.process_plain(session, run, self.clock)
         except Exception as exc:  # undone: one by one, so only a delivery that fails is retried
-            log.info("a run of %d deliveries goes one by one: %s", len(run), exc)
+            self.fallbacks += 1
+            log.warning("a run of %d deliveries goes one by one: %s", len(run), str(exc)[:300])
             for parsed in run:
                 await self._one(session, parsed.delivery, now)
             return

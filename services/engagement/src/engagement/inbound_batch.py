@@ -2,9 +2,10 @@
 
 `DeliveryProcessor` claims up to 50 deliveries at a time. Telegram, VK and Instagram deliveries that carry
 customer messages ("plain" ones) are processed together here, in a few queries whatever their number:
-the channels; the messages already stored (dedupe: one message per channel and external id, however often and
-under whatever update id it comes); the conversations of the threads (locked in id order on PostgreSQL, so
-lanes touching one conversation take turns and its `seq` keeps the order of arrival); the last `seq` and the
+the threads taken for the transaction (PostgreSQL advisory locks in one order: lanes with messages of one
+thread take turns, so it gets one conversation and its `seq` keeps the order of arrival); the channels; the
+messages already stored (dedupe: one message per channel and external id, however often and under whatever
+update id it comes); the conversations of the threads; the last `seq` and the
 tags of each; the tag rules; the care agents who may be given a new conversation and their open counts. Then
 each message is taken in delivery order with the same rules as the one-by-one path (`inbound.new_conversation`,
 `inbound.take_inbound`, `rules.pick_round_robin`, `rules.matching_tags`), everything is written in one flush,
@@ -24,13 +25,14 @@ clocks); the events of one subject keep their order.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.clock import Clock
 from shared.outbox import add_event
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import quality, rules, sales
@@ -158,6 +160,7 @@ async def process_plain(session: AsyncSession, run: list[Parsed], clock: Clock) 
     pairs = [(channel, item) for p in run for channel, item in p.items]
     if not pairs:
         return
+    await _lock_threads(session, {(c.id, i.thread_key) for c, i in pairs})
     channel_ids = sorted({c.id for c, _ in pairs})
     seen = set((await session.execute(select(Message.channel_id, Message.external_id).where(
         Message.channel_id.in_(channel_ids), Message.direction == "in",
@@ -167,7 +170,7 @@ async def process_plain(session: AsyncSession, run: list[Parsed], clock: Clock) 
     ids = [c.id for c in conversations.values()]
     seqs = dict((await session.execute(select(Message.conversation_id, func.max(Message.seq))
                                        .where(Message.conversation_id.in_(ids))
-                                       .group_by(Message.conversation_id))).tuples()) if ids else {}
+                                       .group_by(Message.conversation_id))).all()) if ids else {}
     have: dict[str, set[str]] = defaultdict(set)
     if ids:
         for cid, tag in (await session.execute(select(ConversationTag.conversation_id, ConversationTag.tag)
@@ -214,17 +217,28 @@ async def process_plain(session: AsyncSession, run: list[Parsed], clock: Clock) 
     await quality.refresh_many(session, list(touched.values()), clock)  # EN-3: once per conversation
 
 
+LOCK_THREADS = text("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest(CAST(:keys AS bigint[])) "
+                    "AS t(k) ORDER BY k) AS s")
+
+
+async def _lock_threads(session: AsyncSession, threads: set[tuple[str, str]]) -> None:
+    """PostgreSQL: take the batch's threads (channel, thread key) — existing or not yet — for this transaction,
+    all in one order. Two lanes (or replicas) with messages of one thread take turns, the second seeing what
+    the first committed: no two conversations made for one thread, no message numbered twice, no deadlock."""
+    if session.bind.dialect.name != "postgresql":
+        return   # SQLite: one writer at a time already
+    keys = sorted({int.from_bytes(hashlib.blake2b(f"{c}\x1f{t}".encode(), digest_size=8).digest(), "big",
+                                  signed=True) for c, t in threads})
+    await session.execute(LOCK_THREADS, {"keys": keys})
+
+
 async def _conversations(session: AsyncSession, channel_ids: list[str],
                          threads: set[tuple[str, str]]) -> dict[tuple[str, str], Conversation]:
-    """The existing conversations of the batch's threads. PostgreSQL: locked in id order (FOR UPDATE), so two
-    lanes with messages for one conversation take turns (each numbers its messages after the other's) and
-    never lock two conversations in opposite orders."""
+    """The existing conversations of the batch's threads (taken already: `_lock_threads`)."""
     if not threads:
         return {}
     query = (select(Conversation).where(Conversation.channel_id.in_(channel_ids),
                                         Conversation.thread_key.in_(sorted({t for _, t in threads})))
              .order_by(Conversation.id))
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
     rows = (await session.execute(query)).scalars()
     return {(c.channel_id, c.thread_key): c for c in rows if (c.channel_id, c.thread_key) in threads}
