@@ -172,7 +172,7 @@ async def main() -> None:
                 seconds = time.perf_counter() - t0
                 if profiler is not None:
                     import pstats
-                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+                    pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(45)
                 db = await asyncpg.connect(plain(url))
                 messages = await db.fetchval("SELECT count(*) FROM messages WHERE direction = 'in'")
                 failed = await db.fetchval("SELECT count(*) FROM deliveries WHERE processed_at IS NULL")
@@ -181,7 +181,7 @@ async def main() -> None:
                 print(f"round {round_ + 1}: {len(batch)} deliveries ({args.messages} messages) processed "
                       f"({done} claimed) in {seconds:.2f} s = {args.messages / seconds:.0f} messages/s; "
                       f"messages now {messages}, conversations {convs}, unprocessed {failed}; "
-                      f"runs that went one by one {processor.fallbacks}; load average {os.getloadavg()[0]:.2f}")
+                      f"runs that went one by one {getattr(processor, 'fallbacks', '-')}; load average {os.getloadavg()[0]:.2f}")
     finally:
         conn = await asyncpg.connect(plain(pg_base()))
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
