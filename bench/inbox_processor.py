@@ -10,7 +10,9 @@ Telegram, a VK and an Instagram channel made through the API, and one care agent
 over N/--per-thread threads (so most deliveries add to an existing conversation; the first of each thread makes
 it) and 2 % redelivered with another update id / event id (a duplicate message: stored once). Then
 `DeliveryProcessor.run_due()` is timed until nothing is due: messages/s = stored messages / seconds. --repeat
-runs another round of N new deliveries on the same database (conversations now exist). Prints the load average.
+runs another round of N new deliveries on the same database (conversations now exist). Prints the load average
+and how many runs of a batch went one by one (the set-based path failed). --lanes N sets the processor's lanes;
+--profile prints cProfile's top calls of the processor's thread (BENCH_SORT=tottime for CPU).
 """
 
 from __future__ import annotations

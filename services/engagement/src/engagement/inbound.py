@@ -9,7 +9,8 @@
 
 The `Delivery` row is the processing state, written by one `INSERT … ON CONFLICT DO NOTHING` on the dedupe key
 in a short transaction of its own before the answer: `DeliveryProcessor` (a background loop, woken right after
-that commit, polling every second otherwise) turns it into conversations and messages; a message is unique per channel and external id, so a
+that commit, polling every second otherwise) turns it into conversations and messages, a batch at a time
+set-based (engagement.inbound_batch); a message is unique per channel and external id, so a
 redelivery Meta sends with another body still has one effect.
 """
 
