@@ -97,7 +97,13 @@ def _write_pending_events(session: Session) -> None:
 def _drop_rolled_back_events(session: Session, rolled_back: SessionTransaction) -> None:
     pending = session.info.get(PENDING)
     if pending:
-        session.info[PENDING] = [(t, row) for t, row in pending if not _inside(t, rolled_back)]
+        # A rollback undoes everything up to its boundary: the nearest savepoint around it, or the transaction.
+        # (A flush that fails rolls back its own subtransaction — and with it the savepoint it ran in, whose
+        # events must go too; the event is not raised again for that savepoint.)
+        boundary = rolled_back
+        while not boundary.nested and boundary.parent is not None:
+            boundary = boundary.parent
+        session.info[PENDING] = [(t, row) for t, row in pending if not _inside(t, boundary)]
 
 
 class OutboxRelay(WakeableLoop):

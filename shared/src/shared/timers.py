@@ -54,6 +54,30 @@ async def schedule(session: AsyncSession, *, kind: str, key: str, due_at: dateti
     return timer
 
 
+async def schedule_many(session: AsyncSession, timers: list[tuple[str, str, datetime, dict[str, Any]]],
+                        clock: Clock | None = None) -> None:
+    """`schedule` for many (kind, key, due_at, payload) at once: one read of the keys that exist, one
+    multi-row INSERT … ON CONFLICT (key) DO NOTHING of the others (a key a concurrent transaction wrote
+    meanwhile is kept as it is, as `schedule` keeps it)."""
+    wanted: dict[str, tuple[str, str, datetime, dict[str, Any]]] = {}
+    for timer in timers:
+        wanted.setdefault(timer[1], timer)
+    if not wanted:
+        return
+    have = set((await session.execute(select(Timer.key).where(Timer.key.in_(list(wanted))))).scalars())
+    rows = [{"kind": kind, "key": key, "due_at": due_at, "payload": payload or {}, "headers": inject_headers(),
+             "created_at": (clock or SystemClock()).now(), "attempts": 0}
+            for key, (kind, _, due_at, payload) in wanted.items() if key not in have]
+    if not rows:
+        return
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    await session.execute(insert(Timer).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+    session.info[TIMER_FLAG] = True
+
+
 async def cancel(session: AsyncSession, key: str, clock: Clock | None = None) -> bool:
     """Cancel a pending timer; returns whether one was pending."""
     result = await session.execute(

@@ -9,7 +9,8 @@
 
 The `Delivery` row is the processing state, written by one `INSERT … ON CONFLICT DO NOTHING` on the dedupe key
 in a short transaction of its own before the answer: `DeliveryProcessor` (a background loop, woken right after
-that commit, polling every second otherwise) turns it into conversations and messages; a message is unique per channel and external id, so a
+that commit, polling every second otherwise) turns it into conversations and messages, a batch at a time
+set-based (engagement.inbound_batch); a message is unique per channel and external id, so a
 redelivery Meta sends with another body still has one effect.
 """
 
@@ -21,7 +22,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -36,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import quality, rules, sales
+from engagement import inbound_batch, quality, rules, sales
 from engagement.assignment import auto_assign
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
@@ -201,7 +202,9 @@ webhook_routes = [instagram_handshake, instagram_webhook, telegram_webhook, vk_w
 # ---------------------------------------------------------------- processing
 
 async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound, clock: Clock) -> Message | None:
-    """One customer message into its conversation (created on the first one); None if already stored."""
+    """One customer message into its conversation (created on the first one); None if already stored.
+    (The processor's batches take the set-based path of engagement.inbound_batch, which shares the rules
+    below: `new_conversation`, `take_inbound`.)"""
     now = clock.now()
     existing = (await session.execute(select(Message.id).where(
         Message.channel_id == channel.id, Message.direction == "in", Message.external_id == item.external_id))).first()
@@ -213,11 +216,7 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
     created = conversation is None
     if conversation is None:
         new = True
-        conversation = Conversation(
-            channel_id=channel.id, kind=channel.kind, thread_kind=item.thread_kind, thread_key=item.thread_key,
-            account=channel.account, deal_id=channel.deal_id, status=rules.OPEN, created_at=now,
-            last_activity_at=item.at, customer_name="", customer_handle="", reply_target={}, last_text="",
-            last_direction="in", search_text="", paused_seconds=0)
+        conversation = new_conversation(channel, item, now)
         try:
             async with session.begin_nested():
                 session.add(conversation)
@@ -238,6 +237,26 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
             session.add(message)
     except IntegrityError:
         return None
+    take_inbound(conversation, item)
+    await apply_tag_rules(session, conversation, channel, item)
+    await quality.refresh(session, conversation, clock)  # EN-3: this message may start (or revise) a clock
+    add_event(session, received_event(channel, conversation, message, item, reopened), clock=clock)
+    if new:
+        sales.dialog_started(session, channel, conversation, message, item, clock)
+    return message
+
+
+def new_conversation(channel: Channel, item: Inbound, now: datetime) -> Conversation:
+    return Conversation(
+        id=new_id(), channel_id=channel.id, kind=channel.kind, thread_kind=item.thread_kind,
+        thread_key=item.thread_key, account=channel.account, deal_id=channel.deal_id, status=rules.OPEN,
+        created_at=now, last_activity_at=item.at, customer_name="", customer_handle="", reply_target={},
+        last_text="", last_direction="in", search_text="", paused_seconds=0)
+
+
+def take_inbound(conversation: Conversation, item: Inbound) -> None:
+    """What a customer message does to its conversation (EN-2): reopens it, names the customer, is where a
+    reply goes, and is its last message unless a later one is there already (a late, earlier-dated one)."""
     conversation.status = rules.status_after_inbound(conversation.status)
     if item.customer_name:
         conversation.customer_name = item.customer_name
@@ -252,15 +271,14 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
         conversation.last_text, conversation.last_direction = item.text, "in"
         conversation.last_activity_at = max(item.at, conversation.last_activity_at)
     conversation.search_text = search_text(conversation)
-    await apply_tag_rules(session, conversation, channel, item)
-    await quality.refresh(session, conversation, clock)  # EN-3: this message may start (or revise) a clock
-    add_event(session, MessageReceived(
+
+
+def received_event(channel: Channel, conversation: Conversation, message: Message, item: Inbound,
+                   reopened: bool) -> MessageReceived:
+    return MessageReceived(
         message_id=message.id, conversation_id=conversation.id, channel_id=channel.id, channel_kind=channel.kind,
         thread_kind=item.thread_kind, account=channel.account, received_at=item.at, text=item.text,
-        customer_handle=item.customer_handle, reopened=reopened, deal_id=channel.deal_id), clock=clock)
-    if new:
-        sales.dialog_started(session, channel, conversation, message, item, clock)
-    return message
+        customer_handle=item.customer_handle, reopened=reopened, deal_id=channel.deal_id)
 
 
 TAG_RULES_OF_BATCH = "engagement.tag_rules"
@@ -350,12 +368,16 @@ class DeliveryProcessor(WakeableLoop):
     """Turns stored deliveries into messages. A delivery that fails to process is retried with backoff; its
     savepoint undoes a half-done delivery."""
 
-    def __init__(self, db: Database, clock: Clock, batch: int = 50, poll_seconds: float = 1.0,
-                 lanes: int = 4) -> None:
+    def __init__(self, db: Database, clock: Clock, batch: int = 200, poll_seconds: float = 1.0,
+                 lanes: int = 2) -> None:
         super().__init__(poll_seconds)
         self.db, self.clock, self.batch = db, clock, batch
+        self.set_based = True   # False: every delivery one by one (the reference path the batch must match)
+        self.fallbacks = 0      # runs that went one by one (for the benchmark and the logs)
         # PostgreSQL: `lanes` batches at once, each its own transaction claiming other rows (SKIP LOCKED), so a
-        # backlog is worked off while each lane waits on the database; SQLite has one writer: one lane.
+        # backlog is worked off while each lane waits on the database; SQLite has one writer: one lane. A batch
+        # is set-based (engagement.inbound_batch), so a few lanes with large batches do best: at 200 webhooks/s
+        # (bench/engagement_ingest.py --phase inbox, 2 cores) 2 × 200 beat 4 × 200, 1 × 200 and 4 × 50.
         self.lanes = lanes if db.dialect == "postgresql" else 1
         if db.dialect != "postgresql":   # SQLite: a batch holds the one write lock; webhooks wait behind it
             self.batch = min(batch, 10)
@@ -367,17 +389,57 @@ class DeliveryProcessor(WakeableLoop):
             query = (select(Delivery).where(Delivery.processed_at.is_(None), Delivery.next_attempt_at <= now)
                      .order_by(Delivery.id).limit(self.batch))
             deliveries = list((await session.execute(skip_locked(query, self.db))).scalars())
-            for delivery in deliveries:
-                try:
-                    async with session.begin_nested():
-                        delivery.outcome = (await process_delivery(session, delivery, self.clock))[:500]
-                    delivery.processed_at = now
-                except Exception as exc:  # keep the raw delivery; try again later
-                    delivery.attempts += 1
-                    delivery.outcome = f"{type(exc).__name__}: {exc}"[:500]
-                    delivery.next_attempt_at = now + timedelta(seconds=rules.backoff_seconds(delivery.attempts))
-                    log.warning("delivery %s (%s) failed: %s", delivery.id, delivery.kind, exc)
+            await self._process(session, deliveries, now)
         return len(deliveries)
+
+    async def _process(self, session: AsyncSession, deliveries: list[Delivery], now: datetime) -> None:
+        """Runs of plain deliveries set-based (engagement.inbound_batch), the others one by one in their place;
+        a run that fails goes one by one."""
+        bodies = [(d, _json(d.body) or {}) for d in deliveries]
+        by_id, by_ig = await inbound_batch.read_channels(session, [(d, b) for d, b in bodies
+                                                                   if inbound_batch.is_plain(d, b)])
+        run: list[inbound_batch.Parsed] = []
+        for delivery, body in [*bodies, (None, {})]:
+            if delivery is not None and self.set_based and inbound_batch.is_plain(delivery, body):
+                try:
+                    run.append(inbound_batch.parse(delivery, body, by_id, by_ig, self.clock.now()))
+                except Exception as exc:  # a body it cannot read: this one fails, retried with backoff
+                    self._failed(delivery, now, exc)
+                continue
+            if run:
+                await self._run(session, run, now)
+                run = []
+            if delivery is not None:
+                await self._one(session, delivery, now)
+
+    async def _run(self, session: AsyncSession, run: list[inbound_batch.Parsed], now: datetime) -> None:
+        try:
+            async with session.begin_nested():
+                await inbound_batch.process_plain(session, run, self.clock)
+        except Exception as exc:  # undone: one by one, so only a delivery that fails is retried
+            self.fallbacks += 1
+            log.warning("a run of %d deliveries goes one by one: %s", len(run), str(exc)[:300])
+            for parsed in run:
+                await self._one(session, parsed.delivery, now)
+            return
+        for parsed in run:
+            parsed.delivery.outcome = parsed.outcome()[:500]
+            parsed.delivery.processed_at = now
+
+    async def _one(self, session: AsyncSession, delivery: Delivery, now: datetime) -> None:
+        try:
+            async with session.begin_nested():
+                delivery.outcome = (await process_delivery(session, delivery, self.clock))[:500]
+            delivery.processed_at = now
+        except Exception as exc:  # keep the raw delivery; try again later
+            self._failed(delivery, now, exc)
+
+    @staticmethod
+    def _failed(delivery: Delivery, now: datetime, exc: Exception) -> None:
+        delivery.attempts += 1
+        delivery.outcome = f"{type(exc).__name__}: {exc}"[:500]
+        delivery.next_attempt_at = now + timedelta(seconds=rules.backoff_seconds(delivery.attempts))
+        log.warning("delivery %s (%s) failed: %s", delivery.id, delivery.kind, exc)
 
     async def run_due(self) -> int:
         async def lane() -> int:

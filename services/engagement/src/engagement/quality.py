@@ -31,7 +31,7 @@ from shared.events.engagement import (
     EngagementDeadlineWaived,
 )
 from shared.outbox import add_event
-from shared.timers import schedule
+from shared.timers import schedule_many
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,25 +114,33 @@ async def put_settings(session: AsyncSession, account: str, *, target_s: int, tz
 # ---------------------------------------------------------------- the timeline of one conversation
 
 async def timeline(session: AsyncSession, conversation_id: str) -> list[clocks.ClockEvent]:
-    events: list[clocks.ClockEvent] = []
-    for direction, at, author in (await session.execute(
-            select(Message.direction, Message.at, Message.author).where(Message.conversation_id == conversation_id)
-            .order_by(Message.at, Message.seq))).all():
-        events.append(clocks.ClockEvent(as_utc(at), clocks.INBOUND if direction == "in" else clocks.ANSWER,
-                                        author if direction == "out" else ""))
-    questions = (await session.execute(
-        select(ClientQuestion.asked_at, ClientQuestion.answered_at)
-        .where(ClientQuestion.conversation_id == conversation_id).order_by(ClientQuestion.asked_at))).all()
-    for asked_at, answered_at in _union(questions):  # two questions open at once are one wait
-        events.append(clocks.ClockEvent(asked_at, clocks.WAIT))
-        if answered_at is not None:
-            events.append(clocks.ClockEvent(answered_at, clocks.UNWAIT))
-    for kind, at, actor in (await session.execute(
-            select(StatusChange.kind, StatusChange.at, StatusChange.actor)
-            .where(StatusChange.conversation_id == conversation_id).order_by(StatusChange.id))).all():
+    return (await timelines(session, [conversation_id]))[conversation_id]
+
+
+async def timelines(session: AsyncSession, ids: list[str]) -> dict[str, list[clocks.ClockEvent]]:
+    """The clock events of each conversation, read for all of them in three queries."""
+    events: dict[str, list[clocks.ClockEvent]] = {i: [] for i in ids}
+    for cid, direction, at, author in (await session.execute(
+            select(Message.conversation_id, Message.direction, Message.at, Message.author)
+            .where(Message.conversation_id.in_(ids)).order_by(Message.at, Message.seq))).all():
+        events[cid].append(clocks.ClockEvent(as_utc(at), clocks.INBOUND if direction == "in" else clocks.ANSWER,
+                                             author if direction == "out" else ""))
+    questions: dict[str, list[Any]] = defaultdict(list)
+    for cid, asked_at, answered_at in (await session.execute(
+            select(ClientQuestion.conversation_id, ClientQuestion.asked_at, ClientQuestion.answered_at)
+            .where(ClientQuestion.conversation_id.in_(ids)).order_by(ClientQuestion.asked_at))).all():
+        questions[cid].append((asked_at, answered_at))
+    for cid, spans in questions.items():
+        for asked_at, answered_at in _union(spans):  # two questions open at once are one wait
+            events[cid].append(clocks.ClockEvent(asked_at, clocks.WAIT))
+            if answered_at is not None:
+                events[cid].append(clocks.ClockEvent(answered_at, clocks.UNWAIT))
+    for cid, kind, at, actor in (await session.execute(
+            select(StatusChange.conversation_id, StatusChange.kind, StatusChange.at, StatusChange.actor)
+            .where(StatusChange.conversation_id.in_(ids)).order_by(StatusChange.id))).all():
         mapped = {"wait": clocks.WAIT, "unwait": clocks.UNWAIT, "resolve": clocks.RESOLVE}.get(kind)
         if mapped:
-            events.append(clocks.ClockEvent(as_utc(at), mapped, actor))
+            events[cid].append(clocks.ClockEvent(as_utc(at), mapped, actor))
     return events
 
 
@@ -169,25 +177,50 @@ def log_status(session: AsyncSession, conversation: Conversation, old: str, new:
 # ---------------------------------------------------------------- refresh
 
 async def refresh(session: AsyncSession, conversation: Conversation, clock: Clock) -> None:
+    await refresh_many(session, [conversation], clock)
+
+
+async def refresh_many(session: AsyncSession, conversations: list[Conversation], clock: Clock) -> None:
+    """`refresh` of several conversations with the reads shared (the inbound processor refreshes each
+    conversation of a batch once): the care settings, timelines, facts, deadlines and timers of all of them
+    are read in one query each, whatever their number."""
+    conversations = list({id(c): c for c in conversations}.values())
+    if not conversations:
+        return
     await session.flush()
-    care = await settings_of(session, conversation.account)
-    calendar = calendar_of(care)
     now = clock.now()
-    result = clocks.run_clock(calendar, await timeline(session, conversation.id))
-    first = result.first_response
-    running = result.running
-    conversation.target_s = care.target_s
-    conversation.first_response_s = first.wall_s if first and not _running_first(result) else None
-    conversation.first_response_business_s = first.business_s if first and not _running_first(result) else None
-    conversation.clock_started_at = running.started_at if running else None
-    conversation.sla_due_at = _due_at(calendar, running, care.target_s) if _running_first(result) else None
-    await _store_facts(session, conversation, result, care, calendar)
-    if care.mode == "rounds":  # EN-4: agency check rounds instead of live clocks — no EN-3 deadline
-        conversation.sla, conversation.sla_due_at = None, None
+    cares = await settings_many(session, {c.account for c in conversations})
+    events = await timelines(session, [c.id for c in conversations])
+    computed = []
+    for c in conversations:
+        care = cares[c.account]
+        calendar = calendar_of(care)
+        result = clocks.run_clock(calendar, events[c.id])
+        first = result.first_response
+        running = result.running
+        c.target_s = care.target_s
+        c.first_response_s = first.wall_s if first and not _running_first(result) else None
+        c.first_response_business_s = first.business_s if first and not _running_first(result) else None
+        c.clock_started_at = running.started_at if running else None
+        c.sla_due_at = _due_at(calendar, running, care.target_s) if _running_first(result) else None
+        computed.append((c, result, care, calendar))
+    await _store_facts(session, computed)
+    live = [item for item in computed if item[2].mode != "rounds"]
+    rounds_accounts = sorted({c.account for c, _, care, _ in computed if care.mode == "rounds"})
+    for c, _, care, _ in computed:
+        if care.mode == "rounds":  # EN-4: agency check rounds instead of live clocks — no EN-3 deadline
+            c.sla, c.sla_due_at = None, None
+    if rounds_accounts:
         await session.flush()
-        await rounds.account_changed(session, conversation.account, clock)
-    else:
-        conversation.sla = await _settle_deadlines(session, conversation, result, care, calendar, now, clock)
+        for account in rounds_accounts:
+            await rounds.account_changed(session, account, clock)
+    await _settle_deadlines(session, live, now, clock)
+
+
+async def settings_many(session: AsyncSession, accounts: set[str]) -> dict[str, CareSettings]:
+    rows = {r.account: r for r in (await session.execute(
+        select(CareSettings).where(CareSettings.account.in_(sorted(accounts))))).scalars()}
+    return {a: rows[a] if a in rows else await settings_of(session, a) for a in accounts}
 
 
 def _running_first(result: clocks.ClockResult) -> bool:
@@ -207,37 +240,44 @@ def _due_at(calendar: clocks.CareCalendar, running: clocks.Running | None, targe
 
 # ---------------------------------------------------------------- response facts and agent days
 
-async def _store_facts(session: AsyncSession, c: Conversation, result: clocks.ClockResult, care: CareSettings,
-                       calendar: clocks.CareCalendar) -> None:
-    tz = calendar.tz
-    wanted: dict[tuple[str, datetime], dict[str, Any]] = {}
-    for r in result.responses:
-        wanted[(r.kind, r.started_at)] = dict(ended_at=r.answered_at, agent=r.agent, wall_s=r.wall_s,
-                                              business_s=r.business_s, within_target=r.business_s <= care.target_s)
-    for r in result.resolutions:
-        wanted[("resolution", r.opened_at)] = dict(ended_at=r.resolved_at, agent=r.agent, wall_s=r.wall_s,
-                                                   business_s=r.business_s, within_target=True)
-    existing = {(f.kind, as_utc(f.started_at)): f for f in (await session.execute(
-        select(ResponseFact).where(ResponseFact.conversation_id == c.id))).scalars()}
+async def _store_facts(session: AsyncSession, computed: list[Any]) -> None:
+    ids = [c.id for c, *_ in computed]
+    existing_of: dict[str, list[ResponseFact]] = defaultdict(list)
+    for fact in (await session.execute(select(ResponseFact).where(ResponseFact.conversation_id.in_(ids)))).scalars():
+        existing_of[fact.conversation_id].append(fact)
     touched: set[tuple[str, date, str, str]] = set()
-    for key, fact in existing.items():
-        values = wanted.get(key)
-        same = values is not None and (as_utc(fact.ended_at), fact.agent, fact.wall_s, fact.business_s,
-                                       fact.within_target) == (values["ended_at"], values["agent"], values["wall_s"],
-                                                               values["business_s"], values["within_target"])
-        if not same:
-            touched.add((fact.agent, fact.day, fact.account, fact.channel_kind))
-            await session.delete(fact)
-        else:
-            wanted.pop(key)
+    adding: list[tuple[Conversation, dict[tuple[str, datetime], dict[str, Any]], clocks.CareCalendar]] = []
+    for c, result, care, calendar in computed:
+        wanted: dict[tuple[str, datetime], dict[str, Any]] = {}
+        for r in result.responses:
+            wanted[(r.kind, r.started_at)] = dict(ended_at=r.answered_at, agent=r.agent, wall_s=r.wall_s,
+                                                  business_s=r.business_s,
+                                                  within_target=r.business_s <= care.target_s)
+        for r in result.resolutions:
+            wanted[("resolution", r.opened_at)] = dict(ended_at=r.resolved_at, agent=r.agent, wall_s=r.wall_s,
+                                                       business_s=r.business_s, within_target=True)
+        existing = {(f.kind, as_utc(f.started_at)): f for f in existing_of[c.id]}
+        for key, fact in existing.items():
+            values = wanted.get(key)
+            same = values is not None and (as_utc(fact.ended_at), fact.agent, fact.wall_s, fact.business_s,
+                                           fact.within_target) == (values["ended_at"], values["agent"],
+                                                                   values["wall_s"], values["business_s"],
+                                                                   values["within_target"])
+            if not same:
+                touched.add((fact.agent, fact.day, fact.account, fact.channel_kind))
+                await session.delete(fact)
+            else:
+                wanted.pop(key)
+        adding.append((c, wanted, calendar))
+    await session.flush()   # the replaced facts go before their successors (one key) are written
+    for c, wanted, calendar in adding:
+        for (kind, started_at), values in wanted.items():
+            day = values["ended_at"].astimezone(calendar.tz).date()
+            session.add(ResponseFact(conversation_id=c.id, kind=kind, started_at=started_at, day=day,
+                                     account=c.account, channel_kind=c.kind, **values))
+            touched.add((values["agent"], day, c.account, c.kind))
     await session.flush()
-    for (kind, started_at), values in wanted.items():
-        day = values["ended_at"].astimezone(tz).date()
-        session.add(ResponseFact(conversation_id=c.id, kind=kind, started_at=started_at, day=day,
-                                 account=c.account, channel_kind=c.kind, **values))
-        touched.add((values["agent"], day, c.account, c.kind))
-    await session.flush()
-    for agent, day, account, channel_kind in touched:
+    for agent, day, account, channel_kind in sorted(touched):
         await resum_agent_day(session, agent, day, account, channel_kind)
 
 
@@ -276,11 +316,31 @@ async def count_message_sent(session: AsyncSession, c: Conversation, agent: str,
 
 # ---------------------------------------------------------------- the EN-3 deadline
 
-async def _settle_deadlines(session: AsyncSession, c: Conversation, result: clocks.ClockResult, care: CareSettings,
-                            calendar: clocks.CareCalendar, now: datetime, clock: Clock) -> str:
+async def _settle_deadlines(session: AsyncSession, computed: list[Any], now: datetime, clock: Clock) -> None:
+    """Each conversation's deadlines (see `_outcomes`), their rows read in one query, their timers written in
+    one; sets each conversation's `sla`."""
+    decided = []
+    for c, result, care, calendar in computed:
+        state, outcomes, due = _outcomes(result, care, calendar, now)
+        c.sla = state
+        decided.append((c, outcomes, due))
+    keys = [_key(c, started_at) for c, outcomes, _ in decided for started_at in outcomes]
+    rows = {r.key: r for r in (await session.execute(
+        select(CareDeadline).where(CareDeadline.key.in_(keys)))).scalars()} if keys else {}
+    await schedule_many(session, [(TIMER_KIND, f"en3:{c.id}:{due.isoformat()}", due, {"conversation_id": c.id})
+                                  for c, _, due in decided if due is not None], clock=clock)
+    for c, outcomes, _ in decided:
+        for started_at, (new_state, due, when) in outcomes.items():
+            _record(session, c, started_at, new_state, due, when, clock, rows.get(_key(c, started_at)))
+
+
+def _outcomes(result: clocks.ClockResult, care: CareSettings, calendar: clocks.CareCalendar,
+              now: datetime) -> tuple[str, dict[datetime, tuple[str, datetime | None, datetime]], datetime | None]:
     """One deadline per cycle: met / breached by the first response, breached by a clock still running past the
-    target, waived by a resolve before the target. Returns the latest cycle's SLA state."""
+    target, waived by a resolve before the target. Returns the latest cycle's SLA state, the outcome of each
+    cycle and when a timer must look again (a running clock's due instant)."""
     target = care.target_s
+    timer_due = None
     outcomes: dict[datetime, tuple[str, datetime | None, datetime]] = {}  # cycle start → (state, due, when)
     for r in result.responses:
         if r.kind == "first":
@@ -303,25 +363,23 @@ async def _settle_deadlines(session: AsyncSession, c: Conversation, result: cloc
         else:
             outcomes[running.started_at] = ("open", due, now)
             state = "paused" if running.paused_since else "running"
-            if due is not None:
-                await schedule(session, kind=TIMER_KIND, key=f"en3:{c.id}:{due.isoformat()}", due_at=due,
-                               payload={"conversation_id": c.id}, clock=clock)
+            timer_due = due
     elif result.first_response is not None:
         state = outcomes.get(result.first_response.started_at, ("met",))[0]
     elif result.resolutions:
         state = outcomes.get(result.resolutions[-1].opened_at, ("waived",))[0]
-    for started_at, (new_state, due, when) in outcomes.items():
-        await _record(session, c, started_at, new_state, due, when, clock)
-    return state or "met"
+    return state or "met", outcomes, timer_due
 
 
-async def _record(session: AsyncSession, c: Conversation, started_at: datetime, state: str, due: datetime | None,
-                  when: datetime, clock: Clock) -> None:
-    key = f"en3:{c.id}:{as_utc(started_at).isoformat()}"
-    row = (await session.execute(select(CareDeadline).where(CareDeadline.key == key))).scalar_one_or_none()
+def _key(c: Conversation, started_at: datetime) -> str:
+    return f"en3:{c.id}:{as_utc(started_at).isoformat()}"
+
+
+def _record(session: AsyncSession, c: Conversation, started_at: datetime, state: str, due: datetime | None,
+            when: datetime, clock: Clock, row: CareDeadline | None) -> None:
     if row is None:
-        row = CareDeadline(id=str(uuid.uuid4()), rule="EN-3", key=key, conversation_id=c.id, account=c.account,
-                           owner="", due_at=due, state="open")
+        row = CareDeadline(id=str(uuid.uuid4()), rule="EN-3", key=_key(c, started_at), conversation_id=c.id,
+                           account=c.account, owner="", due_at=due, state="open")
         session.add(row)
     row.due_at = due
     if row.state == state or (state == "open" and row.state != "open"):
