@@ -178,6 +178,37 @@ STAGE_NOT_BY_HAND = "deal.stage_not_by_hand"
 REFUND_IN_FUTURE = "refund.in_future"
 LEAD_PAID_NOT_SPAM = "lead.paid_not_spam"
 
+# ---------------------------------------------------------------- engagement: inbox, monitoring, care
+QUESTION_ANSWERED = "ask.answered"
+CAP_NOT_NEGATIVE = "agent.cap"
+TEAM_TOO_LONG = "agent.team_too_long"
+URL_FORMAT = "url.format"
+FEED_INTERVAL = "monitoring.interval"
+FEED_EXISTS = "monitoring.feed_exists"
+KEYWORDS_REQUIRED = "monitoring.keywords"
+MENTION_STATE = "monitoring.mention_state"
+MENTION_CONVERTED = "monitoring.mention_converted"
+DISMISS_REASON = "monitoring.dismiss_reason"
+DISMISS_NOTE = "monitoring.dismiss_note"
+NOTE_TOO_LONG = "inbox.note_too_long"
+CATEGORY_TOO_LONG = "inbox.category_too_long"
+PRIORITY_UNKNOWN = "inbox.priority"
+QUALITY_SCORE = "quality.score"
+QUALITY_NO_ANSWER = "quality.no_answer"
+CARE_TARGET = "care.target"
+CARE_MODE = "care.mode"
+PORT = "config.port"
+SLUG = "config.slug"
+EMAIL_CHANNEL_ID = "channel.email_channel"
+WEBHOOK_TELEGRAM_ONLY = "channel.webhook_telegram_only"
+REPLY_TOO_LONG = "inbox.reply_too_long"
+CUSTOMER_UNREACHABLE = "inbox.unreachable"
+INSTAGRAM_WINDOW = "inbox.instagram_window"
+TAG_RULE_KIND = "inbox.tag_rule_kind"
+TOO_LONG_200 = "text.too_long_200"
+TEMPLATE_KIND = "template.kind"
+NO_SUCH_TEMPLATE = "template.missing"
+
 CODES: dict[str, str] = {
     REQUIRED: "required",
     BIN_LENGTH: "a BIN/IIN is 12 digits",
@@ -335,6 +366,35 @@ CODES: dict[str, str] = {
     STAGE_NOT_BY_HAND: "%(stage)s is not set by hand",
     REFUND_IN_FUTURE: "a refund cannot be dated in the future",
     LEAD_PAID_NOT_SPAM: "a lead that paid is a client, not spam",
+    QUESTION_ANSWERED: "this question has been answered",
+    CAP_NOT_NEGATIVE: "cap must be 0 or more",
+    TEAM_TOO_LONG: "a team name has at most 100 characters",
+    URL_FORMAT: "must be an http(s) URL",
+    FEED_INTERVAL: "must be between 1 and 1440",
+    FEED_EXISTS: "this client account already watches this feed",
+    KEYWORDS_REQUIRED: "at least one keyword is required",
+    MENTION_STATE: "the mention is already %(status)s",
+    MENTION_CONVERTED: "the mention is already a conversation",
+    DISMISS_REASON: "reason is required: one of %(reasons)s",
+    DISMISS_NOTE: "say why when the reason is other",
+    NOTE_TOO_LONG: "a note is at most %(limit)s characters",
+    CATEGORY_TOO_LONG: "category is at most 50 characters",
+    PRIORITY_UNKNOWN: "priority must be one of %(choices)s",
+    QUALITY_SCORE: "score must be 1 to 5",
+    QUALITY_NO_ANSWER: "the conversation has no answer to mark yet",
+    CARE_TARGET: "the target must be between 30 seconds and 7 days",
+    CARE_MODE: "mode must be brand or rounds",
+    PORT: "must be a port number (1-65535)",
+    SLUG: "lowercase letters, digits and dashes (2-63)",
+    EMAIL_CHANNEL_ID: "must be the id of an e-mail channel",
+    WEBHOOK_TELEGRAM_ONLY: "webhook registration by API is for Telegram; %(kind)s is set up in its console",
+    REPLY_TOO_LONG: "text is longer than %(kind)s allows (%(limit)s characters)",
+    CUSTOMER_UNREACHABLE: "the customer cannot be reached on this channel: %(reason)s",
+    INSTAGRAM_WINDOW: "outside Instagram's 24-hour messaging window: the customer must write first",
+    TAG_RULE_KIND: "kind must be one of %(choices)s",
+    TOO_LONG_200: "at most 200 characters",
+    TEMPLATE_KIND: "one of %(choices)s",
+    NO_SUCH_TEMPLATE: "no such template",
 }
 
 
@@ -348,23 +408,24 @@ def message_code(message: str) -> str | None:
     return _BY_TEXT.get(message.strip())
 
 
-def text(code: str, **params: Any) -> str:
+def text(code: str, /, **params: Any) -> str:
     """The English text of a code (logs, API clients)."""
     return CODES[code] % params if params else CODES[code]
 
 
-def error(field: str | None, code: str, **params: Any) -> Any:
+def error(field: str | None, code: str, /, **params: Any) -> Any:
     """A DomainError (422) carrying one coded item."""
     from shared.errors import DomainError
 
     return refusal(DomainError, field, code, **params)
 
 
-def refusal(kind: type, field: str | None, code: str, **params: Any) -> Any:
+def refusal(kind: type, field: str | None, code: str, /, **params: Any) -> Any:
+    # Positional-only: a message may have a parameter named `kind` or `field` ("longer than %(kind)s allows").
     """An error of `kind` (DomainError or one of its 4xx subclasses: Conflict, Gone…) carrying one coded item."""
     return kind(text(code, **params), errors=[item(field, code, **params)])
 
 
-def item(field: str | None, code: str, **params: Any) -> dict[str, Any]:
+def item(field: str | None, code: str, /, **params: Any) -> dict[str, Any]:
     """One error item of a 4xx body: the English message, its code and parameters."""
     return {"field": field, "message": text(code, **params), "code": code, "params": params}

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engagement import access, client_notices, quality, rules
 from engagement.models import ClientQuestion, Conversation, new_id
 from engagement.services import get_conversation
+from shared import messages as M
 
 PURPOSE = "ask-client"
 LINK_DAYS = 7
@@ -47,7 +48,7 @@ async def ask(session: AsyncSession, actor: Actor, conversation_id: str, questio
     conversation = await get_conversation(session, actor, conversation_id)
     question = question.strip()
     if not question:
-        raise DomainError("question is required", field="question")
+        raise M.error("question", M.REQUIRED)
     now = clock.now()
     row = ClientQuestion(id=new_id(), conversation_id=conversation.id, question=question, asked_by=actor.login,
                          asked_at=now, expires_at=now + timedelta(days=LINK_DAYS))
@@ -83,9 +84,9 @@ async def answer(session: AsyncSession, token: str, text: str, *, secret_key: st
     row = await _question(session, token, secret_key, clock)
     text = text.strip()
     if not text:
-        raise DomainError("answer is required", field="answer")
+        raise M.error("answer", M.REQUIRED)
     if row.answered_at is not None:
-        raise Conflict("this question has been answered", field="answer")
+        raise M.refusal(Conflict, "answer", M.QUESTION_ANSWERED)
     now = clock.now()
     row.answer, row.answered_at = text, now
     conversation = await session.get(Conversation, row.conversation_id)

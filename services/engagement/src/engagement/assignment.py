@@ -8,12 +8,13 @@ from datetime import datetime
 
 from shared.auth import Actor
 from shared.clock import Clock
-from shared.errors import DomainError, Forbidden
+from shared.errors import Forbidden
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import access, rules
 from engagement.models import Agent, Conversation, StaffAccount
+from shared import messages as M
 
 
 async def auto_assign(session: AsyncSession, conversation: Conversation, now: datetime) -> str | None:
@@ -45,9 +46,9 @@ async def set_agent(session: AsyncSession, actor: Actor, login: str, *, on_shift
     if team is not None and actor.role not in (access.LEAD, access.INTEGRATION):
         raise Forbidden("only the lead puts agents in teams")
     if cap is not None and cap < 0:
-        raise DomainError("cap must be 0 or more", field="cap")
+        raise M.error("cap", M.CAP_NOT_NEGATIVE)
     if team is not None and len(team.strip()) > 100:
-        raise DomainError("a team name has at most 100 characters", field="team")
+        raise M.error("team", M.TEAM_TOO_LONG)
     agent = await session.get(Agent, login)
     if agent is None:
         agent = Agent(login=login, on_shift=False, updated_at=clock.now(), updated_by=actor.login)

@@ -41,6 +41,7 @@ from engagement.crypto import encrypt_secrets
 from engagement.inbound import record_inbound  # the inbox's own path for a customer's message
 from engagement.models import AGENCY_ACCOUNT, Channel, KeywordRule, Mention, MonitoringSource, new_id
 from engagement.schemas import DismissIn, KeywordRuleIn, MentionIn, SourceIn
+from shared import messages as M
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +93,19 @@ async def create_source(session: AsyncSession, actor: Actor, body: SourceIn, *, 
     name, url = _clean(body.name), _clean(body.url)
     errors = []
     if not name:
-        errors.append({"field": "name", "message": "required"})
+        errors.append(M.item("name", M.REQUIRED))
     if not feeds.valid_url(url):
-        errors.append({"field": "url", "message": "must be an http(s) URL"})
+        errors.append(M.item("url", M.URL_FORMAT))
     interval = body.interval_minutes * 60
     if not feeds.MIN_INTERVAL <= interval <= feeds.MAX_INTERVAL:
-        errors.append({"field": "interval_minutes", "message": "must be between 1 and 1440"})
+        errors.append(M.item("interval_minutes", M.FEED_INTERVAL))
     if errors:
         raise DomainError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
     deal_id, account = _account(body.deal_id)
     clash = (await session.execute(select(MonitoringSource.id).where(
         MonitoringSource.account == account, MonitoringSource.url == url, MonitoringSource.active.is_(True)))).first()
     if clash:
-        raise Conflict("this client account already watches this feed", field="url")
+        raise M.refusal(Conflict, "url", M.FEED_EXISTS)
     now = clock.now()
     source = MonitoringSource(id=new_id(), name=name[:200], url=url[:2000], deal_id=deal_id, account=account,
                               interval_seconds=interval, next_poll_at=now, failures=0, active=True, created_at=now,
@@ -149,7 +150,7 @@ async def create_rule(session: AsyncSession, actor: Actor, body: KeywordRuleIn, 
     require_triage(actor)
     keywords, exclusions = feeds.clean_terms(body.keywords), feeds.clean_terms(body.exclusions)
     if not keywords:
-        raise DomainError("at least one keyword is required", field="keywords")
+        raise M.error("keywords", M.KEYWORDS_REQUIRED)
     deal_id, account = _account(body.deal_id)
     rule = KeywordRule(id=new_id(), deal_id=deal_id, account=account, keywords=keywords, exclusions=exclusions,
                        created_at=clock.now(), created_by=actor.login)
@@ -209,11 +210,11 @@ async def add_manual(session: AsyncSession, actor: Actor, body: MentionIn, clock
     url, text, source_name = _clean(body.url), _clean(body.text), " ".join(_clean(body.source_name).split())
     errors = []
     if not feeds.valid_url(url):
-        errors.append({"field": "url", "message": "must be an http(s) URL"})
+        errors.append(M.item("url", M.URL_FORMAT))
     if not text:
-        errors.append({"field": "text", "message": "required"})
+        errors.append(M.item("text", M.REQUIRED))
     if not source_name:
-        errors.append({"field": "source_name", "message": "required"})
+        errors.append(M.item("source_name", M.REQUIRED))
     if errors:
         raise DomainError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
     deal_id, account = _account(body.deal_id)
@@ -276,7 +277,7 @@ async def summary(session: AsyncSession, actor: Actor) -> dict[str, Any]:
 
 def _must_be_new(m: Mention) -> None:
     if m.status != "new":
-        raise Conflict(f"the mention is already {m.status}", field="status")
+        raise M.refusal(Conflict, "status", M.MENTION_STATE, status=m.status)
 
 
 async def _channel_for(session: AsyncSession, m: Mention, settings: Any, actor: Actor, now: datetime) -> Channel:
@@ -309,7 +310,7 @@ async def convert(session: AsyncSession, actor: Actor, mention_id: str, *, setti
                    reply_target={"url": m.url, "source_name": m.source_name}, raw={"mention": m.raw})
     message = await record_inbound(session, channel, item, clock)
     if message is None:
-        raise Conflict("the mention is already a conversation", field="status")
+        raise M.refusal(Conflict, "status", M.MENTION_CONVERTED)
     m.status, m.conversation_id, m.triaged_by, m.triaged_at = "converted", message.conversation_id, actor.login, now
     await session.flush()
     return m
@@ -319,9 +320,9 @@ async def dismiss(session: AsyncSession, actor: Actor, mention_id: str, body: Di
     m = await get_mention(session, actor, mention_id)
     note = _clean(body.note)
     if body.reason not in DISMISS_REASONS:
-        raise DomainError(f"reason is required: one of {', '.join(DISMISS_REASONS)}", field="reason")
+        raise M.error("reason", M.DISMISS_REASON, reasons=", ".join(DISMISS_REASONS))
     if body.reason == "other" and not note:
-        raise DomainError("say why when the reason is other", field="note")
+        raise M.error("note", M.DISMISS_NOTE)
     _must_be_new(m)
     m.status, m.dismiss_reason, m.dismiss_note = "dismissed", body.reason, note[:1000] or None
     m.triaged_by, m.triaged_at = actor.login, clock.now()

@@ -19,7 +19,6 @@ import msgspec
 from litestar import get, post
 from litestar.params import FromPath
 from shared.auth import Actor
-from shared.errors import DomainError
 from shared.service import Runtime
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from engagement import access, rules
 from engagement.models import Conversation, Note, NoteMention, new_id
 from engagement.services import get_conversation
+from shared import messages as M
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9][A-Za-z0-9._-]{0,99})")
@@ -71,9 +71,9 @@ async def add_note(session: AsyncSession, actor: Actor, runtime: Runtime, conver
     c = await get_conversation(session, actor, conversation_id)
     text = data.text.strip()
     if not text:
-        raise DomainError("text is required", field="text")
+        raise M.error("text", M.REQUIRED)
     if len(text) > MAX_NOTE:
-        raise DomainError(f"a note is at most {MAX_NOTE} characters", field="text")
+        raise M.error("text", M.NOTE_TOO_LONG, limit=MAX_NOTE)
     now = runtime.clock.now()
     mentioned = [login for login in mentions_in(text) if login != actor.login]
     note = Note(id=new_id(), conversation_id=c.id, author=actor.login, text=text, at=now, mentions=mentioned)
@@ -108,7 +108,7 @@ async def set_category(session: AsyncSession, actor: Actor, conversation_id: Fro
     c = await get_conversation(session, actor, conversation_id)
     category = (data.category or "").strip().lower()
     if len(category) > 50:
-        raise DomainError("category is at most 50 characters", field="category")
+        raise M.error("category", M.CATEGORY_TOO_LONG)
     c.category = category or None
     return {"id": c.id, "category": c.category}
 
@@ -119,7 +119,7 @@ async def set_priority(session: AsyncSession, actor: Actor, conversation_id: Fro
     access.require_writer(actor)
     c = await get_conversation(session, actor, conversation_id)
     if data.priority not in PRIORITIES:
-        raise DomainError(f"priority must be one of {', '.join(PRIORITIES)}", field="priority")
+        raise M.error("priority", M.PRIORITY_UNKNOWN, choices=", ".join(PRIORITIES))
     c.priority = data.priority
     return {"id": c.id, "priority": c.priority}
 

@@ -45,6 +45,7 @@ from engagement.quality_models import (
     ResponseFact,
     StatusChange,
 )
+from shared import messages as M
 
 TIMER_KIND = "engagement.en3"
 _agency_tz = "Asia/Almaty"
@@ -458,14 +459,13 @@ async def _marks(session: AsyncSession, start: date, end: date, agents: list[str
 async def mark(session: AsyncSession, conversation: Conversation, *, by: str, score: int, note: str,
                clock: Clock) -> QualityMark:
     """A senior agent's mark on the conversation's first answer (who gave it, on which local day)."""
-    from shared.errors import DomainError
     if not 1 <= score <= 5:
-        raise DomainError("score must be 1 to 5", field="score")
+        raise M.error("score", M.QUALITY_SCORE)
     fact = (await session.execute(select(ResponseFact).where(
         ResponseFact.conversation_id == conversation.id, ResponseFact.kind == "first")
         .order_by(ResponseFact.started_at.desc()).limit(1))).scalar_one_or_none()
     if fact is None:
-        raise DomainError("the conversation has no answer to mark yet", field="conversation")
+        raise M.error("conversation", M.QUALITY_NO_ANSWER)
     row = await session.get(QualityMark, (conversation.id, by))
     if row is None:
         row = QualityMark(conversation_id=conversation.id, marked_by=by)

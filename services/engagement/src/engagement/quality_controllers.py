@@ -44,9 +44,9 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def _validate(data: CareSettingsIn) -> None:
     errors = []
     if not 30 <= data.target_s <= 7 * 24 * 3600:
-        errors.append({"field": "target_s", "message": "the target must be between 30 seconds and 7 days"})
+        errors.append(M.item("target_s", M.CARE_TARGET))
     if data.mode not in ("brand", "rounds"):
-        errors.append({"field": "mode", "message": "mode must be brand or rounds"})
+        errors.append(M.item("mode", M.CARE_MODE))
     if data.contact_email.strip() and not EMAIL.match(data.contact_email.strip()):
         errors.append(M.item("contact_email", M.EMAIL))
     if data.contact_telegram.strip() and not data.contact_telegram.strip().lstrip("-").isdigit():
@@ -93,7 +93,7 @@ def _day(value: str | None, name: str, default: date) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise DomainError(f"{name} must be a date YYYY-MM-DD", field=name) from exc
+        raise M.error(name, M.DATE_FORMAT) from exc
 
 
 @get("/reports/agents")
@@ -106,9 +106,9 @@ async def agents_report(session: AsyncSession, actor: Actor, runtime: Runtime,
     start = _day(from_, "from", today.replace(day=1))
     end = _day(to, "to", today)
     if end < start:
-        raise DomainError("to is before from", field="to")
+        raise M.error("to", M.END_BEFORE_START)
     if (end - start).days >= MAX_REPORT_DAYS:
-        raise DomainError(f"a report covers at most {MAX_REPORT_DAYS} days", field="to")
+        raise M.error("to", M.PERIOD_TOO_LONG, days=MAX_REPORT_DAYS)
     agents = await _readable_agents(session, actor, team or None)
     rows = await quality.agents_report(session, start=start, end=end, account=account or None, agents=agents,
                                        channel=channel or None)

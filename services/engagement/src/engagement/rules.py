@@ -7,6 +7,8 @@ import hmac
 import re
 from datetime import datetime, timedelta
 
+from shared import messages as M
+
 OPEN, WAITING_CLIENT, RESOLVED = "open", "waiting_client", "resolved"
 STATUSES = (OPEN, WAITING_CLIENT, RESOLVED)
 KINDS = ("instagram", "telegram", "vk", "email", "webform", "monitoring")
@@ -41,13 +43,13 @@ def config_errors(kind: str, config: dict) -> list[dict[str, str]]:
             value = config.get(key)
             if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())) \
                     or not 0 < int(value) < 65536:
-                errors.append({"field": f"config.{key}", "message": "must be a port number (1-65535)"})
+                errors.append(M.item(f"config.{key}", M.PORT))
         if not isinstance(config.get("tls"), bool):
-            errors.append({"field": "config.tls", "message": "must be true or false"})
+            errors.append(M.item("config.tls", M.BOOLEAN))
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(config.get("address", ""))):
-            errors.append({"field": "config.address", "message": "must be an e-mail address"})
+            errors.append(M.item("config.address", M.EMAIL))
     if kind == "webform" and config.get("slug") not in (None, "") and not SLUG_RE.fullmatch(str(config["slug"])):
-        errors.append({"field": "config.slug", "message": "lowercase letters, digits and dashes (2-63)"})
+        errors.append(M.item("config.slug", M.SLUG))
     return errors
 
 

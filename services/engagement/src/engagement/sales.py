@@ -22,7 +22,7 @@ from litestar import Request, patch
 from litestar.params import FromPath
 from shared.auth import Actor
 from shared.clock import Clock
-from shared.errors import DomainError, NotFound
+from shared.errors import NotFound
 from shared.events.clients import LeadStageChanged
 from shared.events.engagement import SalesDialogStarted
 from shared.outbox import add_event
@@ -34,6 +34,7 @@ from engagement import access
 from engagement.channels import Inbound
 from engagement.models import Channel, Conversation, Message
 from engagement.schemas import ChannelPatchIn
+from shared import messages as M
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zA-Z]{2,}")
 PHONE = re.compile(r"(?<![\w@])\+?\d[\d\s\-().]{8,18}\d")
@@ -97,7 +98,7 @@ async def patch_channel(session: AsyncSession, actor: Actor, channel_id: str, bo
         raise NotFound("channel not found")
     if body.name is not None:
         if not body.name.strip():
-            raise DomainError("name is required", field="name")
+            raise M.error("name", M.REQUIRED)
         channel.name = body.name.strip()
     if body.sales is not None:
         channel.sales = body.sales

@@ -30,6 +30,7 @@ from engagement.models import (
 )
 from engagement.sales import is_sales_channel, lead_out
 from engagement.schemas import ChannelIn
+from shared import messages as M
 
 OUTGOING_FLAG = "engagement.outgoing"
 RECORDED_KIND = "monitoring"   # replies recorded by hand, not sent by us
@@ -66,7 +67,7 @@ async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *
     access.require_roles(actor, access.LEAD)
     name = body.name.strip()
     if not name:
-        raise DomainError("name is required", field="name")
+        raise M.error("name", M.REQUIRED)
     missing = rules.missing_config_keys(body.kind, body.config)
     if missing:
         raise DomainError(f"config keys missing: {', '.join(missing)}",
@@ -98,7 +99,7 @@ async def _check_webform(session: AsyncSession, public: dict[str, Any]) -> None:
     given when none is asked for)."""
     mailer = await session.get(Channel, str(public["email_channel_id"]))
     if mailer is None or mailer.kind != "email":
-        raise DomainError("must be the id of an e-mail channel", field="config.email_channel_id")
+        raise M.error("config.email_channel_id", M.EMAIL_CHANNEL_ID)
     if not public.get("slug"):
         public["slug"] = secrets_module.token_hex(5)
     clash = (await session.execute(select(Channel.id).where(Channel.kind == "webform",
@@ -146,8 +147,7 @@ async def register_webhook(runtime: Any, actor: Actor, channel_id: str, public_u
     if channel is None:
         raise NotFound("channel not found")
     if channel.kind != "telegram":
-        raise DomainError(f"webhook registration by API is for Telegram; {channel.kind} is set up in its console",
-                          field="kind")
+        raise M.error("kind", M.WEBHOOK_TELEGRAM_ONLY, kind=channel.kind)
     url = webhook_url(public_url, channel)
     try:
         await telegram.set_webhook(http, telegram_api_url, decrypt_secrets(runtime.settings,
@@ -330,16 +330,15 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
     c = await get_conversation(session, actor, conversation_id)
     text = text.strip()
     if not text:
-        raise DomainError("text is required", field="text")
+        raise M.error("text", M.REQUIRED)
     limit = MAX_TEXT.get(c.kind)
     if limit and len(text) > limit:
-        raise DomainError(f"text is longer than {c.kind} allows ({limit} characters)", field="text")
+        raise M.error("text", M.REPLY_TOO_LONG, kind=c.kind, limit=limit)
     now = clock.now()
     if c.unreachable:
-        raise Conflict(f"the customer cannot be reached on this channel: {c.unreachable}", field="conversation")
+        raise M.refusal(Conflict, "conversation", M.CUSTOMER_UNREACHABLE, reason=c.unreachable)
     if c.thread_kind == "ig_direct" and not rules.direct_window_open(c.last_inbound_at, now):
-        raise Conflict("outside Instagram's 24-hour messaging window: the customer must write first",
-                       field="conversation")
+        raise M.refusal(Conflict, "conversation", M.INSTAGRAM_WINDOW)
     channel = await session.get(Channel, c.channel_id)
     if channel is None or not channel.active:
         raise NotFound("the channel account of this conversation is gone")
@@ -405,12 +404,12 @@ async def add_tag_rule(session: AsyncSession, actor: Actor, kind: str, value: st
                        clock: Clock) -> TagRule:
     access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
     if kind not in rules.TAG_RULE_KINDS:
-        raise DomainError(f"kind must be one of {', '.join(rules.TAG_RULE_KINDS)}", field="kind")
+        raise M.error("kind", M.TAG_RULE_KIND, choices=", ".join(rules.TAG_RULE_KINDS))
     value, tag = value.strip(), rules.normalise_tag(tag)
     if not value:
-        raise DomainError("value is required", field="value")
+        raise M.error("value", M.REQUIRED)
     if not tag:
-        raise DomainError("tag is required", field="tag")
+        raise M.error("tag", M.REQUIRED)
     rule = TagRule(id=new_id(), kind=kind, value=value, tag=tag, created_at=clock.now(), created_by=actor.login)
     session.add(rule)
     await session.flush()

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import access
 from engagement.models import ReplyTemplate, new_id
+from shared import messages as M
 
 VARIABLES = ("client_name", "customer_name", "agent_name")
 KINDS = ("template", "script")
@@ -54,15 +55,15 @@ def _checked(data: TemplateIn) -> tuple[str, str, str, str]:
     title, body, category = data.title.strip(), data.body.strip(), data.category.strip().lower()
     errors = []
     if not title:
-        errors.append({"field": "title", "message": "required"})
+        errors.append(M.item("title", M.REQUIRED))
     elif len(title) > 200:
-        errors.append({"field": "title", "message": "at most 200 characters"})
+        errors.append(M.item("title", M.TOO_LONG_200))
     if not body:
-        errors.append({"field": "body", "message": "required"})
+        errors.append(M.item("body", M.REQUIRED))
     if len(category) > 50:
-        errors.append({"field": "category", "message": "at most 50 characters"})
+        errors.append(M.item("category", M.CATEGORY_TOO_LONG))
     if data.kind not in KINDS:
-        errors.append({"field": "kind", "message": f"one of {', '.join(KINDS)}"})
+        errors.append(M.item("kind", M.TEMPLATE_KIND, choices=", ".join(KINDS)))
     if errors:
         raise DomainError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
     return title, body, category, data.kind
@@ -114,7 +115,7 @@ async def delete_template(session: AsyncSession, actor: Actor, template_id: From
 async def get_template(session: AsyncSession, template_id: str) -> ReplyTemplate:
     row = await session.get(ReplyTemplate, template_id)
     if row is None:
-        raise DomainError("no such template", field="template_id")
+        raise M.error("template_id", M.NO_SUCH_TEMPLATE)
     return row
 
 
