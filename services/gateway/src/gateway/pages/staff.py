@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from shared.errors import DomainError
 from shared.service import Runtime
@@ -45,8 +44,8 @@ async def staff_telegram(request: Request, session: NamedDependency[AsyncSession
     """Link the private Telegram chat where someone gets their push reminders (empty: unlink)."""
     form = await request.form()
     member = (await session.execute(select(Staff).where(Staff.login == login))).scalar_one_or_none()
-    if member is None:
-        raise NotFoundException()
+    if member is None:   # a stale page: say so on the page itself
+        return await _staff_refused(request, session, services, _("No such account: it may have been renamed."))
     chat = str(form.get("telegram_chat_id", "")).strip()
     notice, error = "", ""
     if chat and not chat.lstrip("-").isdigit():
@@ -110,14 +109,20 @@ async def _tell_services(services: Services, member: Staff) -> list[str]:
     return failed
 
 
+async def _staff_refused(request: Request, session: AsyncSession, services: Services, error: str) -> Response:
+    ctx = {"team": await list_staff(session), "form": empty_form(), "errors": {}, "notice": "", "error": error,
+           "me": staff_of(request).login, "chats": await _reminder_chats(services)}
+    return page(request, "pages/staff.html", ctx, block="staff_section", status_code=422)
+
+
 @post("/staff/{login:str}/active", name="staff_active", opt=allow(LEAD))
 async def staff_active(request: Request, session: NamedDependency[AsyncSession], services: Services,
                        login: FromPath[str]) -> Response:
     """Deactivate someone who left (their sessions end at once, their rosters follow) or bring them back."""
     form = await request.form()
     member = (await session.execute(select(Staff).where(Staff.login == login))).scalar_one_or_none()
-    if member is None:
-        raise NotFoundException()
+    if member is None:   # a stale page: say so on the page itself
+        return await _staff_refused(request, session, services, _("No such account: it may have been renamed."))
     active = form.get("active") == "1"
     if member.login == staff_of(request).login and not active:
         notice, error = "", _("You cannot deactivate your own account.")
