@@ -174,7 +174,8 @@ async def paced(url: str, path: str, rate: int, seconds: int, start: int, sent: 
     await asyncio.gather(*(sender() for _ in range(senders)))
 
 
-async def watch(database_url: str, seen: dict[int, float], expected: int, stop: asyncio.Event) -> None:
+async def watch(database_url: str, seen: dict[int, float], expected: int, stop: asyncio.Event,
+                first: int = 1) -> None:
     """Read the messages table every 20 ms; note when each message is first visible (committed)."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -194,7 +195,8 @@ async def watch(database_url: str, seen: dict[int, float], expected: int, stop: 
                 newest = since_dt
                 for external_id, created in rows:
                     n = int(external_id.split(":", 1)[0])
-                    seen.setdefault(n, now)
+                    if first <= n < first + expected:   # this phase's webhooks only
+                        seen.setdefault(n, now)
                     created = created if isinstance(created, datetime) else datetime.fromisoformat(created)
                     newest = max(newest, created.replace(tzinfo=since_dt.tzinfo) if created.tzinfo is None
                                  else created)
@@ -214,6 +216,7 @@ async def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=3, help="inbox phase: seconds at --rate first, not counted")
     args = parser.parse_args()
     if args.phase == "ingest" and not shutil.which("wrk"):
         raise SystemExit("wrk is needed (apt-get install wrk)")
@@ -257,6 +260,14 @@ async def main() -> None:
                   f"(client: wrk -t{args.threads} -c{args.connections}, same machine); "
                   f"load average after {os.getloadavg()[0]:.2f}")
         else:
+            if args.warmup:   # a service that has been running: statements compiled, pools and caches warm
+                warm_sent: dict[int, float] = {}
+                warm_seen: dict[int, float] = {}
+                warm_stop = asyncio.Event()
+                warm = asyncio.create_task(watch(database_url, warm_seen, args.rate * args.warmup, warm_stop,
+                                           800_000_000))
+                await paced(target, path, args.rate, args.warmup, 800_000_000, warm_sent)
+                await asyncio.wait_for(warm, 120)
             sent: dict[int, float] = {}
             seen: dict[int, float] = {}
             stop = asyncio.Event()
@@ -273,6 +284,10 @@ async def main() -> None:
                   f"for {args.seconds} s: webhook sent → message visible p50 {pct(lat, .5) * 1000:.0f} ms, "
                   f"p99 {pct(lat, .99) * 1000:.0f} ms, max {max(lat or [0]) * 1000:.0f} ms; "
                   f"load average {os.getloadavg()[0]:.2f}")
+            t0 = min(sent.values())
+            for second in range(args.seconds):   # does the backlog grow (throughput) or spike (a pause)?
+                part = [seen[n] - sent[n] for n in sent if n in seen and int(sent[n] - t0) == second]
+                print(f"  second {second}: p50 {pct(part, .5) * 1000:.0f} ms, p99 {pct(part, .99) * 1000:.0f} ms")
     finally:
         for proc in reversed(procs):
             proc.terminate()
