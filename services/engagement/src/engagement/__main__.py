@@ -5,7 +5,8 @@ with `ENGAGEMENT_WORKERS` processes.
 database and the other services, measured in bench/engagement_ingest.py: on 2 cores with PostgreSQL beside it
 1 worker ingests ~2× what 2 do; on SQLite 1, whose one writer gains nothing from more): each worker is a full replica — its own group-commit writer, processor and
 sender; they share the work through `FOR UPDATE SKIP LOCKED` and migrate in turn (an advisory lock).
-uvloop and httptools are used when installed (uvicorn[standard]).
+uvloop and httptools are used when installed (uvicorn[standard]). On PostgreSQL each worker's inbound
+processor is a child process of its own (engagement.processor_process).
 """
 
 import os
