@@ -28,8 +28,9 @@ from litestar import get
 from shared.auth import Actor
 from shared.errors import DomainError
 from shared.service import Runtime
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.base import NO_VALUE
 
 from engagement import access
 from engagement.models import (
@@ -56,13 +57,20 @@ def _touched(session: Session) -> set[str]:
         if isinstance(obj, Conversation):
             if obj in session.new and not obj.id:
                 obj.id = new_id()
-            if obj in session.new or session.is_modified(obj, include_collections=False):
+            if obj in session.new or _changed(obj):
                 if obj.id:
                     ids.add(obj.id)
         elif isinstance(obj, (Message, ConversationTag, Note, ClientQuestion, NoteMention)):
             if obj.conversation_id:
                 ids.add(obj.conversation_id)
     return ids
+
+
+def _changed(obj: Conversation) -> bool:
+    """`session.is_modified` over only the attributes that were set (it reads the history of every attribute
+    of the row: 15 % of the inbound processor's time): one whose value now differs from the loaded one."""
+    state = inspect(obj)
+    return any(state.dict.get(key, NO_VALUE) != old for key, old in state.committed_state.items())
 
 
 @event.listens_for(Session, "before_flush")
