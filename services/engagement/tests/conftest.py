@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -205,9 +206,10 @@ def _var_dir(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ZABOTA_VAR_DIR", str(tmp_path / "var"))
 
 
-async def _api(url: str, clock: FixedClock, stand_url: str) -> AsyncIterator[Api]:
+async def _api(url: str, clock: FixedClock, stand_url: str, **channels: Any) -> AsyncIterator[Api]:
+    """`channels`: ChannelSettings fields other than the stand-in's (e.g. `mail_ca_file`)."""
     app = create_app(settings=make_settings("engagement", database_url=url), clock=clock, background=False,
-                     channels=channel_settings(stand_url))
+                     channels=replace(channel_settings(stand_url), **channels))
     async with AsyncTestClient(app) as client:
         yield Api(client, app, clock)
 

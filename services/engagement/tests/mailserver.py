@@ -1,13 +1,19 @@
 """A real SMTP + IMAP server on loopback for the e-mail channel tests: PyPI's `mail-devel` (aiosmtpd + pymap,
 in memory) in a thread of its own, multi-user (every address its own mailbox, one password), with
 `support+*@agency.test` delivered to `support@agency.test` as a provider's plus-addressing does. `smtp_down()` /
-`smtp_up()` stop and restart only the SMTP side (a relay that is away for a while)."""
+`smtp_up()` stop and restart only the SMTP side (a relay that is away for a while).
+
+`MailServer(tls=files)` speaks TLS with that certificate (tests/pki.py): STARTTLS on the IMAP and SMTP ports (SMTP
+then refuses mail before STARTTLS, as a provider's submission port does), implicit TLS on `imaps_port` and
+`smtps_port`. The IMAP side lets a loopback client log in without TLS (pymap's rule for localhost), which the
+helpers below use."""
 
 from __future__ import annotations
 
 import asyncio
 import imaplib
 import smtplib
+import ssl
 import threading
 import time
 from contextlib import suppress
@@ -16,15 +22,21 @@ from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from mail_devel.service import Service
+from proxyprotocol.reader import ProxyProtocolReader
+from pymap.imap import IMAPServer
 from shared.testing import free_port
+
+from .pki import ServerFiles
 
 PASSWORD = "mail-secret"
 SUPPORT = "support@agency.test"
 
 
 class MailServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: ServerFiles | None = None) -> None:
+        self.tls = tls
         self.imap_port, self.smtp_port = free_port(), free_port()
+        self.imaps_port, self.smtps_port = (free_port(), free_port()) if tls else (0, 0)
         self.service: Service | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -37,16 +49,23 @@ class MailServer:
                 "password": PASSWORD, "tls": False, **overrides}
 
     def start(self) -> None:
+        tls = ["--cert", self.tls.cert_file, "--key", self.tls.key_file, "--starttls-required"] if self.tls else []
         args = Service.parse(["--host", "127.0.0.1", "--no-http", "--multi-user", "--password", PASSWORD,
-                              "--user", SUPPORT, "--alias", "support+*@agency.test:support@agency.test"])
-        args.imap_port, args.smtp_port = self.imap_port, self.smtp_port
+                              "--user", SUPPORT, "--alias", "support+*@agency.test:support@agency.test", *tls])
+        args.imap_port, args.smtp_port, args.smtps_port = self.imap_port, self.smtp_port, self.smtps_port
 
         async def serve() -> None:
             self._stopped = asyncio.Event()
             self.service = await Service.init(args)
+            if self.tls:
+                # mail-devel builds pymap's config with STARTTLS off and has no IMAPS: both switched on here
+                self.service.config._tls_enabled = True
             async with self.service.start():
+                imaps = await self._start_imaps() if self.tls else None
                 self._ready.set()
                 await self._stopped.wait()
+                if imaps is not None:
+                    imaps.close()
 
         def run() -> None:
             loop = self._loop = asyncio.new_event_loop()
@@ -71,12 +90,24 @@ class MailServer:
                 assert time.monotonic() < deadline, "IMAP did not come up"
                 time.sleep(0.05)
 
+    async def _start_imaps(self) -> asyncio.AbstractServer:
+        """IMAP over implicit TLS: pymap's own connection handler behind a TLS listener."""
+        config = self.service.config
+        imap = IMAPServer(self.service.backend.login, config)
+        handler = ProxyProtocolReader(config.proxy_protocol).get_callback(imap)
+        return await asyncio.start_server(handler, "127.0.0.1", self.imaps_port, ssl=config.ssl_context)
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client's context that trusts this server's authority."""
+        return ssl.create_default_context(cafile=self.tls.ca_file)
+
     def stop(self) -> None:
         if self._loop is not None and self._stopped is not None:
             self._loop.call_soon_threadsafe(self._stopped.set)
-        if self.service is not None and self.service.smtp is not None:
-            with suppress(Exception):
-                self.service.smtp.stop()  # (already stopped when a test left it down)
+        for controller in (self.service.smtp, self.service.smtps) if self.service is not None else ():
+            if controller is not None:
+                with suppress(Exception):
+                    controller.stop()  # (already stopped when a test left it down)
         if self._thread is not None:
             self._thread.join(10)
 
@@ -91,6 +122,8 @@ class MailServer:
     def send(self, message: EmailMessage) -> None:
         """A customer's mail client sends `message` (to our support address, usually)."""
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10) as client:
+            if self.tls:
+                client.starttls(context=self.client_context())
             client.send_message(message)
 
     def append(self, user: str, message: EmailMessage) -> None:

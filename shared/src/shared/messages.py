@@ -198,6 +198,7 @@ QUALITY_NO_ANSWER = "quality.no_answer"
 CARE_TARGET = "care.target"
 CARE_MODE = "care.mode"
 PORT = "config.port"
+MAIL_SECURITY = "config.mail_security"
 SLUG = "config.slug"
 EMAIL_CHANNEL_ID = "channel.email_channel"
 WEBHOOK_TELEGRAM_ONLY = "channel.webhook_telegram_only"
@@ -385,6 +386,7 @@ CODES: dict[str, str] = {
     CARE_TARGET: "the target must be between 30 seconds and 7 days",
     CARE_MODE: "mode must be brand or rounds",
     PORT: "must be a port number (1-65535)",
+    MAIL_SECURITY: "must be one of %(choices)s",
     SLUG: "lowercase letters, digits and dashes (2-63)",
     EMAIL_CHANNEL_ID: "must be the id of an e-mail channel",
     WEBHOOK_TELEGRAM_ONLY: "webhook registration by API is for Telegram; %(kind)s is set up in its console",

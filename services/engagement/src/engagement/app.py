@@ -48,7 +48,8 @@ def spec(channels: ChannelSettings, background: bool = True, separate_processor:
         sender = Sender(rt.db, rt.clock, channels, rt.settings)
         poller = FeedPoller(rt.db, rt.clock)
         mailbox = MailboxPoller(rt.db, rt.clock, rt.settings, poll_seconds=channels.imap_poll_seconds,
-                                on_stored=processor.wake, timeout=channels.http_timeout_seconds)
+                                on_stored=processor.wake, timeout=channels.http_timeout_seconds,
+                                ca_file=channels.mail_ca_file)
         pushes = PushSender(rt.db, rt.clock, channels, rt.settings)  # issue 13: SOP auto-send and reminders
         rt.state.update(processor=processor, sender=sender, poller=poller, mailbox=mailbox, push_sender=pushes)
         tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run()),

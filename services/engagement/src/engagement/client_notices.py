@@ -95,7 +95,8 @@ async def _send(sender: Sender, question_id: str, via: str, to: str, account: st
     if via == "email":
         out = Outgoing(message_id=f"notice-{question_id}", text=text, thread_kind="email",
                        target={"to": to, "subject": subject, "new_thread": True})
-        await email.send(channel.config, secrets, channel.name, out, timeout=sender.settings.http_timeout_seconds)
+        await email.send(channel.config, secrets, channel.name, out, timeout=sender.settings.http_timeout_seconds,
+                         ca_file=sender.settings.mail_ca_file)
     else:
         out = Outgoing(message_id=f"notice-{question_id}", text=f"{subject}\n\n{text}", thread_kind="tg_chat",
                        target={"chat_id": int(to) if to.lstrip("-").isdigit() else to})

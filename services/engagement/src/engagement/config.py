@@ -11,13 +11,16 @@
 | `ZABOTA_PUBLIC_URL` | `http://127.0.0.1:8000` | the gateway's public address, for the `webhook_url` of a channel |
 | `ENGAGEMENT_SEND_MAX_ATTEMPTS` | `8` | a reply that still fails after this many attempts is `failed` |
 | `ENGAGEMENT_IMAP_POLL_SECONDS` | `60` | how often every e-mail channel's mailbox is polled (IDLE wakes it sooner) |
+| `ENGAGEMENT_MAIL_CA_FILE` | unset | PEM file of authorities trusted for mail servers besides the system's |
 
-An empty Meta secret refuses every Instagram delivery (nothing is accepted unsigned).
+An empty Meta secret refuses every Instagram delivery (nothing is accepted unsigned). A mail CA file that cannot
+be read stops the service at start, rather than every mail connection failing later.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass
 
 
@@ -33,6 +36,7 @@ class ChannelSettings:
     send_max_attempts: int = 8
     http_timeout_seconds: float = 15.0
     imap_poll_seconds: float = 60.0
+    mail_ca_file: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ChannelSettings:
@@ -48,4 +52,16 @@ class ChannelSettings:
             public_url=env.get("ZABOTA_PUBLIC_URL", d.public_url).rstrip("/"),
             send_max_attempts=int(env.get("ENGAGEMENT_SEND_MAX_ATTEMPTS", d.send_max_attempts)),
             imap_poll_seconds=float(env.get("ENGAGEMENT_IMAP_POLL_SECONDS", d.imap_poll_seconds)),
+            mail_ca_file=_mail_ca_file(env.get("ENGAGEMENT_MAIL_CA_FILE", "")),
         )
+
+
+def _mail_ca_file(path: str) -> str | None:
+    """The extra mail authorities' file, checked now: loaded as `ssl` will load it for every connection."""
+    if not path.strip():
+        return None
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"ENGAGEMENT_MAIL_CA_FILE={path}: not a readable PEM file of certificates ({exc})") from exc
+    return path

@@ -10,7 +10,9 @@ one effect) and wakes the inbound processor, which threads it into a conversatio
 - Where the server offers IDLE, a watcher per mailbox waits in IDLE (a worker thread; re-issued every 25
   minutes as RFC 2177 advises) and wakes the poller as soon as the server announces a new message; every
   mailbox is also polled every `ENGAGEMENT_IMAP_POLL_SECONDS` (60 by default) whatever IDLE says.
-- `tls` true: implicit TLS on port 993, STARTTLS on any other port; false: plain (a local server).
+- Connection security as `channels.email.connection_security` says: `imap_security` ("ssl", "starttls", "none")
+  when given, else `tls` (true: implicit TLS on port 993, STARTTLS on any other port; false: plain). Certificates
+  are verified against the system's authorities plus `ENGAGEMENT_MAIL_CA_FILE`.
 A mailbox that cannot be reached keeps its error in `MailboxState.error` and is tried again next round.
 """
 
@@ -53,17 +55,36 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 # ---------------------------------------------------------------- IMAP (blocking; run in a worker thread)
 
-def _connect(config: dict[str, Any], secrets: dict[str, str], timeout: float) -> imaplib.IMAP4:
-    host, port, tls = str(config["imap_host"]), int(config["imap_port"]), bool(config.get("tls"))
-    context = ssl.create_default_context()
-    if tls and port == 993:
-        client: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
+def _connect(config: dict[str, Any], secrets: dict[str, str], timeout: float,
+             ca_file: str | None = None) -> imaplib.IMAP4:
+    host, port = str(config["imap_host"]), int(config["imap_port"])
+    security = mail_channel.connection_security(config, "imap")
+    if security == "ssl":
+        client: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port, ssl_context=mail_channel.tls_context(ca_file),
+                                                  timeout=timeout)
     else:
         client = imaplib.IMAP4(host, port, timeout=timeout)
-        if tls:
-            client.starttls(context)
-    client.login(str(config["username"]), secrets.get("password", ""))
+    try:
+        if security == "starttls":
+            if "STARTTLS" not in client.capabilities:  # imaplib's own words ("TLS not supported") say less
+                raise imaplib.IMAP4.error("the IMAP server does not offer STARTTLS: check the port and the "
+                                          "connection security (ssl / starttls)")
+            client.starttls(mail_channel.tls_context(ca_file))
+        client.login(str(config["username"]), secrets.get("password", ""))
+    except BaseException:
+        with suppress(OSError):  # (a failed TLS handshake has already closed it)
+            client.shutdown()  # refused before a session began: the socket is closed, not left to the collector
+        raise
     return client
+
+
+def describe_failure(exc: Exception) -> str:
+    """What a lead reads in the channel list when the mailbox cannot be read (no password in it)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"the IMAP server's certificate is not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return f"no TLS with the IMAP server ({exc.reason or exc}): check the port and the connection security"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _logout(client: imaplib.IMAP4) -> None:
@@ -90,8 +111,9 @@ class Fetched:
 
 
 def fetch_new(config: dict[str, Any], secrets: dict[str, str], uidvalidity: int | None, last_uid: int,
-              since: datetime, timeout: float = 30.0, batch: int = FETCH_BATCH) -> Fetched:
-    client = _connect(config, secrets, timeout)
+              since: datetime, timeout: float = 30.0, batch: int = FETCH_BATCH,
+              ca_file: str | None = None) -> Fetched:
+    client = _connect(config, secrets, timeout, ca_file)
     try:
         typ, _ = client.select("INBOX", readonly=True)
         if typ != "OK":
@@ -117,10 +139,11 @@ def fetch_new(config: dict[str, Any], secrets: dict[str, str], uidvalidity: int 
 
 
 def wait_for_news(config: dict[str, Any], secrets: dict[str, str], stop: threading.Event,
-                  max_seconds: float = IDLE_RENEW_SECONDS, timeout: float = 30.0) -> bool:
+                  max_seconds: float = IDLE_RENEW_SECONDS, timeout: float = 30.0,
+                  ca_file: str | None = None) -> bool:
     """IMAP IDLE (RFC 2177) on INBOX until the server announces a message (True), `max_seconds` pass or `stop`
     is set (False). Waits on the socket with `select` so a stop is noticed within a second."""
-    client = _connect(config, secrets, timeout)
+    client = _connect(config, secrets, timeout, ca_file)
     try:
         client.select("INBOX", readonly=True)
         tag = client._new_tag()  # type: ignore[attr-defined]  # imaplib has no IDLE before Python 3.14
@@ -232,9 +255,10 @@ async def process_mail(session: AsyncSession, channel: Channel, raw: bytes, cloc
 
 class MailboxPoller(WakeableLoop):
     def __init__(self, db: Database, clock: Clock, settings: Settings, *, poll_seconds: float = 60.0,
-                 on_stored: Any = None, timeout: float = 30.0) -> None:
+                 on_stored: Any = None, timeout: float = 30.0, ca_file: str | None = None) -> None:
         super().__init__(poll_seconds)
         self.db, self.clock, self.settings, self.timeout = db, clock, settings, timeout
+        self.ca_file = ca_file  # an extra authority to trust (ENGAGEMENT_MAIL_CA_FILE)
         self.on_stored = on_stored
         self._stop_threads: dict[str, threading.Event] = {}  # per watcher: ends its IDLE thread within a second
         self._watchers: dict[str, asyncio.Task] = {}
@@ -253,9 +277,9 @@ class MailboxPoller(WakeableLoop):
         try:
             fetched = await asyncio.to_thread(
                 fetch_new, dict(channel.config), secrets, state.uidvalidity if state else None,
-                state.last_uid if state else 0, channel.created_at, self.timeout)
+                state.last_uid if state else 0, channel.created_at, self.timeout, FETCH_BATCH, self.ca_file)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            error = describe_failure(exc)[:500]
             log.warning("mailbox of channel %s: %s", channel.id, error)
         stored = 0
         async with self.db.transaction() as session:
@@ -301,7 +325,7 @@ class MailboxPoller(WakeableLoop):
         while not self._stopping and not stop.is_set():
             try:
                 news = await asyncio.to_thread(wait_for_news, dict(channel.config), secrets, stop,
-                                               IDLE_RENEW_SECONDS, self.timeout)
+                                               IDLE_RENEW_SECONDS, self.timeout, self.ca_file)
                 failures = 0
                 if news:
                     self.wake()

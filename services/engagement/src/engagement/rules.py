@@ -21,7 +21,12 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "email": ("address", "imap_host", "imap_port", "smtp_host", "smtp_port", "username", "password", "tls"),
     "webform": ("email_channel_id",),  # the e-mail channel its answers go out through
 }
-OPTIONAL_KEYS: dict[str, tuple[str, ...]] = {"webform": ("slug",)}  # the form's public address /f/{slug}
+OPTIONAL_KEYS: dict[str, tuple[str, ...]] = {
+    "webform": ("slug",),                           # the form's public address /f/{slug}
+    "email": ("imap_security", "smtp_security"),    # overrides `tls` for one side (channels/email.py)
+}
+# How an e-mail connection is protected, as mail clients name it: TLS from the first byte, an upgrade, or none.
+MAIL_SECURITY = ("ssl", "starttls", "none")
 SECRET_KEYS = {"access_token", "bot_token", "secret_token", "secret", "confirmation", "password"}
 WEBHOOK_SECRET_KEY = {"telegram": "secret_token", "vk": "secret"}  # checked on every inbound delivery
 EXTERNAL_ID_KEY = {"instagram": "ig_user_id", "vk": "group_id", "email": "address", "webform": "slug"}
@@ -36,7 +41,8 @@ def missing_config_keys(kind: str, config: dict) -> list[str]:
 
 def config_errors(kind: str, config: dict) -> list[dict[str, str]]:
     """Values of the wrong shape (after `missing_config_keys`): e-mail ports are numbers 1-65535, `tls` a
-    boolean, the address an e-mail address; a website form's slug is lowercase letters, digits and dashes."""
+    boolean, `imap_security` / `smtp_security` (when given) one of `MAIL_SECURITY`, the address an e-mail address;
+    a website form's slug is lowercase letters, digits and dashes."""
     errors = []
     if kind == "email":
         for key in ("imap_port", "smtp_port"):
@@ -46,6 +52,9 @@ def config_errors(kind: str, config: dict) -> list[dict[str, str]]:
                 errors.append(M.item(f"config.{key}", M.PORT))
         if not isinstance(config.get("tls"), bool):
             errors.append(M.item("config.tls", M.BOOLEAN))
+        for key in OPTIONAL_KEYS["email"]:
+            if config.get(key) not in (None, "", *MAIL_SECURITY):
+                errors.append(M.item(f"config.{key}", M.MAIL_SECURITY, choices=", ".join(MAIL_SECURITY)))
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", str(config.get("address", ""))):
             errors.append(M.item("config.address", M.EMAIL))
     if kind == "webform" and config.get("slug") not in (None, "") and not SLUG_RE.fullmatch(str(config["slug"])):

@@ -125,7 +125,8 @@ class Sender(WakeableLoop):
             if mailer is None or mailer.kind != "email" or not mailer.active:
                 raise Permanent("the website form has no active e-mail channel to answer through")
             secrets = decrypt_secrets(self.service_settings, mailer.secrets)
-        return await email.send(mailer.config, secrets, channel.name, out, timeout=self.settings.http_timeout_seconds)
+        return await email.send(mailer.config, secrets, channel.name, out, timeout=self.settings.http_timeout_seconds,
+                                ca_file=self.settings.mail_ca_file)
 
     async def _record(self, message_id: str, *, external_id: str | None = None, retry: Retry | None = None,
                       failure: Permanent | None = None) -> None:

@@ -188,6 +188,7 @@ MESSAGES: dict[str, str] = {
     M.CARE_TARGET: N_("The target is between 30 seconds and 7 days."),
     M.CARE_MODE: N_("Choose how the account is checked."),
     M.PORT: N_("Enter a port number (1–65535)."),
+    M.MAIL_SECURITY: N_("Choose how the connection is protected: SSL/TLS, STARTTLS or none."),
     M.SLUG: N_("Use lowercase letters, digits and dashes (2–63)."),
     M.EMAIL_CHANNEL_ID: N_("Choose an e-mail channel account."),
     M.WEBHOOK_TELEGRAM_ONLY: N_("Only a Telegram webhook is registered from here; set this channel up in its own console."),

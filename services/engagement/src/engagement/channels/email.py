@@ -10,9 +10,16 @@ The text kept is the plain-text part (an HTML-only mail is turned into text) wit
 `>` lines, and everything from an attribution line ("On … wrote:", "… пишет:", "-----Original Message-----",
 Outlook's "From: …" block) or a signature delimiter ("-- ") down.
 
-Sending: `tls` true means implicit TLS on port 465 (SMTPS) and STARTTLS on any other port; false means plain
-(a relay on the local network, the test server). Transient failures — a 4xx answer, a refused or dropped
-connection, a timeout — are retried by the sender; a 5xx answer is permanent, with the server's words.
+Connection security, per side as mail clients offer it (`connection_security`): `imap_security` /
+`smtp_security` = "ssl" (TLS from the first byte: IMAPS, SMTPS), "starttls" (plain, then upgraded) or "none" decide
+when given; otherwise `tls` does — true: implicit TLS on the well-known ports 993 / 465 and STARTTLS on any other,
+false: plain (a relay on the local network). So a provider that serves SSL/TLS on another port (a port-forwarded
+993) sets `imap_security: "ssl"`; existing configs with only `tls` keep their meaning. A server's certificate is
+checked against the system's authorities plus the file in `ENGAGEMENT_MAIL_CA_FILE` (an agency's own authority).
+
+Sending: transient failures — a 4xx answer, a refused or dropped connection, a timeout — are retried by the
+sender; a 5xx answer is permanent, with the server's words, and so is a TLS failure (an untrusted certificate, no
+STARTTLS offered, no TLS on that port): it is the channel's configuration, not the weather.
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ from html.parser import HTMLParser
 from typing import Any
 
 from engagement.channels import Outgoing, Permanent, Retry
+from engagement.rules import MAIL_SECURITY
 
 MAX_REFERENCES = 20
 ID_RE = re.compile(r"<[^<>\s]+>")
+IMPLICIT_TLS_PORTS = {"imap": 993, "smtp": 465}
 
 
 @dataclass
@@ -245,18 +254,38 @@ def build_reply(config: dict[str, Any], sender_name: str, out: Outgoing) -> tupl
     return message, ours
 
 
-def _deliver(config: dict[str, Any], secrets: dict[str, str], message: EmailMessage, timeout: float) -> None:
-    host, port = str(config["smtp_host"]), int(config["smtp_port"])
-    tls = bool(config.get("tls"))
+def connection_security(config: dict[str, Any], side: str) -> str:
+    """How the `side` ("imap" or "smtp") connection is protected: "ssl", "starttls" or "none" (module docstring)."""
+    chosen = config.get(f"{side}_security")
+    if chosen in MAIL_SECURITY:
+        return str(chosen)
+    if not config.get("tls"):
+        return "none"
+    return "ssl" if int(config[f"{side}_port"]) == IMPLICIT_TLS_PORTS[side] else "starttls"
+
+
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """Certificates verified against the system's authorities, plus the agency's own (`ca_file`) when it has one:
+    added to the system's, not instead of them, so the other channels' public certificates still verify."""
     context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def _deliver(config: dict[str, Any], secrets: dict[str, str], message: EmailMessage, timeout: float,
+             ca_file: str | None = None) -> None:
+    host, port = str(config["smtp_host"]), int(config["smtp_port"])
+    security = connection_security(config, "smtp")
+    context = tls_context(ca_file) if security != "none" else None
     client: smtplib.SMTP
-    if tls and port == 465:
+    if security == "ssl":
         client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
     else:
         client = smtplib.SMTP(host, port, timeout=timeout)
     try:
         client.ehlo()
-        if tls and port != 465:
+        if security == "starttls":
             client.starttls(context=context)
             client.ehlo()
         if secrets.get("password") and client.has_extn("auth"):
@@ -285,20 +314,24 @@ def _classify(exc: Exception) -> Exception:
         return Permanent(f"the SMTP server's certificate is not trusted: {exc.verify_message}")
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return Permanent(f"the SMTP server does not offer STARTTLS: {exc}")
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        # e.g. WRONG_VERSION_NUMBER: the server answered in plain text, so SSL/TLS is not what this port speaks
+        return Permanent(f"no TLS with the SMTP server ({exc.reason or exc}): check the port and the connection "
+                         "security (ssl / starttls)")
     if isinstance(exc, smtplib.SMTPServerDisconnected | OSError | TimeoutError):
         return Retry(f"SMTP server unreachable: {type(exc).__name__}: {exc}"[:300])
     return Retry(f"SMTP: {type(exc).__name__}")
 
 
 async def send(config: dict[str, Any], secrets: dict[str, str], sender_name: str, out: Outgoing,
-               timeout: float = 30.0) -> str:
+               timeout: float = 30.0, ca_file: str | None = None) -> str:
     """Deliver an answer (blocking smtplib in a worker thread); returns our Message-ID, kept as the message's
-    external id so the customer's reply to it threads back."""
+    external id so the customer's reply to it threads back. `ca_file`: an extra authority to trust."""
     if not out.target.get("to"):
         raise Permanent("the customer left no e-mail address to answer to")
     message, ours = build_reply(config, sender_name, out)
     try:
-        await asyncio.to_thread(_deliver, config, secrets, message, timeout)
+        await asyncio.to_thread(_deliver, config, secrets, message, timeout, ca_file)
     except Exception as exc:
         raise _classify(exc) from exc
     return ours
