@@ -273,6 +273,25 @@ async def test_issue11_channel_accounts_page_never_shows_secrets_and_registers_t
     assert (await client.get("/inbox/channels")).status_code == 403
 
 
+async def test_issue11_an_email_account_with_implicit_tls_on_its_own_port_from_the_page(
+        client: AsyncTestClient, engagement: Backend) -> None:
+    csrf = await sign_in(client, "lead")
+    page = await client.get("/inbox/channels?lang=ru")
+    assert "TLS с самого начала (SSL)" in page.text and "Подключение IMAP" in page.text
+    form = {"kind": "email", "name": "Почта", "email_address": "care@shop.kz", "email_imap_host": "imap.shop.kz",
+            "email_imap_port": "10993", "email_smtp_host": "smtp.shop.kz", "email_smtp_port": "2525",
+            "email_username": "care@shop.kz", "email_password": "mail-pass", "email_tls": "on",
+            "email_imap_security": "ssl", "email_smtp_security": "starttls", "_csrf": csrf}
+    created = await client.post("/inbox/channels", data=form, headers=HX)
+    assert created.status_code == 200, created.text
+    assert "mail-pass" not in created.text
+    bad = await client.post("/inbox/channels", data={**form, "name": "Почта 2", "email_imap_security": "tls13"},
+                            headers=HX)
+    assert bad.status_code == 422 and "field-error" in bad.text
+    names = [c["name"] for c in engagement.call("GET", "/channels", as_=LEAD)]
+    assert names.count("Почта") == 1 and "Почта 2" not in names
+
+
 async def test_issue11_templates_page_for_the_senior_agent(client: AsyncTestClient, engagement: Backend) -> None:
     csrf = await sign_in(client, "senior1")
     page = await client.get("/inbox/templates?lang=ru")

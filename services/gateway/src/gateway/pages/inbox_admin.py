@@ -32,7 +32,8 @@ CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
     "instagram": ("ig_user_id", "access_token"),
     "telegram": ("bot_token", "secret_token"),
     "vk": ("group_id", "access_token", "secret", "confirmation"),
-    "email": ("address", "imap_host", "imap_port", "smtp_host", "smtp_port", "username", "password", "tls"),
+    "email": ("address", "imap_host", "imap_port", "smtp_host", "smtp_port", "username", "password", "tls",
+              "imap_security", "smtp_security"),
     "webform": ("email_channel_id",),   # the e-mail channel the form's answers go out through
 }
 # What each key is called on the page (the API's key names are for integrations).
@@ -43,6 +44,13 @@ CONFIG_LABELS: dict[str, str] = {
     "imap_port": N_("IMAP port"), "smtp_host": N_("SMTP server"), "smtp_port": N_("SMTP port"),
     "username": N_("Login"), "password": N_("Password"), "tls": N_("Encrypted connection (TLS)"),
     "email_channel_id": N_("Answers go out by e-mail through"),
+    "imap_security": N_("IMAP connection"), "smtp_security": N_("SMTP connection"),
+}
+# The e-mail security choices (engagement's channels/email.py); "" = by the TLS box and the port.
+SECURITY_FIELDS = {"imap_security", "smtp_security"}
+SECURITY_CHOICES: dict[str, str] = {
+    "": N_("By the TLS box and the port"), "ssl": N_("TLS from the start (SSL)"), "starttls": N_("STARTTLS"),
+    "none": N_("Not encrypted"),
 }
 SECRET_FIELDS = {"access_token", "bot_token", "secret_token", "secret", "confirmation", "password"}
 NUMBER_FIELDS = {"imap_port", "smtp_port"}
@@ -60,7 +68,8 @@ async def channels_context(request: Request, services: ServiceClient, *, form: d
     names = {d["id"]: d.get("client_name") or d["id"] for d in deals}
     return {"channels": channels, "deals": deals, "deal_names": names, "kinds": CHANNEL_KINDS,
             "fields": CONFIG_FIELDS, "secrets": SECRET_FIELDS, "form": form or {}, "errors": errors or {},
-            "config_labels": CONFIG_LABELS, "email_channels": [c for c in channels if c.get("kind") == "email"],
+            "config_labels": CONFIG_LABELS, "security_fields": SECURITY_FIELDS,
+            "security_choices": SECURITY_CHOICES, "email_channels": [c for c in channels if c.get("kind") == "email"],
             "notice": notice, "ilabel": ilabel}
 
 
