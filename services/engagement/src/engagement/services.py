@@ -242,20 +242,35 @@ async def list_conversations(session: AsyncSession, actor: Actor, *, status: str
                                               .where(ConversationTag.tag == rules.normalise_tag(tag))))
     if q and q.strip():
         conditions.append(Conversation.search_text.contains(q.strip().lower(), autoescape=True))
-    rows = list((await session.execute(
-        select(Conversation).where(*conditions)
-        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit).offset(offset)
-    )).scalars())
-    if rows and len(rows) < limit or not rows and offset == 0:
-        total = offset + len(rows)   # the last page: the total is known without counting
-    else:
-        counted = await capped_count(session, conditions)
-        total = CappedTotal(COUNT_CAP) if counted > COUNT_CAP else counted
+    rows, total = await _page_and_total(session, conditions, limit, offset)
     tags = await tags_of(session, [c.id for c in rows])
     return [conversation_out(c, tags[c.id]) for c in rows], total
 
 
 COUNT_CAP = 1_000
+NEWEST_FIRST = (Conversation.last_activity_at.desc(), Conversation.id.desc())
+
+
+async def _page_and_total(session: AsyncSession, conditions: list[Any], limit: int,
+                          offset: int) -> tuple[list[Conversation], int]:
+    """A page of the list, newest activity first, and its (capped) total. Within the first COUNT_CAP rows one
+    reading of the ordered ids gives both (a search's matches are found and sorted once, not once for the page
+    and again for the count: the slowest list of bench/inbox_scale.py halved); further on, the page and the
+    capped count."""
+    if offset + limit <= COUNT_CAP:
+        ids = list((await session.execute(
+            select(Conversation.id).where(*conditions).order_by(*NEWEST_FIRST).limit(COUNT_CAP + 1))).scalars())
+        page_ids = ids[offset:offset + limit]
+        found = {c.id: c for c in (await session.execute(
+            select(Conversation).where(Conversation.id.in_(page_ids)))).scalars()} if page_ids else {}
+        total = CappedTotal(COUNT_CAP) if len(ids) > COUNT_CAP else len(ids)
+        return [found[i] for i in page_ids if i in found], total
+    rows = list((await session.execute(
+        select(Conversation).where(*conditions).order_by(*NEWEST_FIRST).limit(limit).offset(offset))).scalars())
+    if rows and len(rows) < limit or not rows and offset == 0:
+        return rows, offset + len(rows)   # the last page: the total is known without counting
+    counted = await capped_count(session, conditions)
+    return rows, CappedTotal(COUNT_CAP) if counted > COUNT_CAP else counted
 
 
 class CappedTotal(int):
