@@ -248,6 +248,52 @@ async def pages(gateway: str, cookie: str, paths: list[str], rounds: int) -> dic
     return out
 
 
+async def gateway_pages(engagement_url: str, data: dict[str, object], rounds: int,
+                        var: Path) -> dict[str, list[float]]:
+    """The inbox pages themselves: the gateway (in this process, as `bench/board.py` runs it) in front of the
+    engagement service, signed in as the demo lead and as agent1; HTML rendered, every answer 200."""
+    import re
+
+    from gateway.app import create_app
+    from litestar.testing import AsyncTestClient
+    from shared.testing import make_settings
+
+    settings = make_settings("gateway", database_url=f"sqlite+aiosqlite:///{var / 'gateway.db'}", demo=True,
+                             service_urls={"engagement": engagement_url, "clients": "http://127.0.0.1:9",
+                                           "content": "http://127.0.0.1:9", "payroll": "http://127.0.0.1:9"})
+    rnd = random.Random(7)
+    ids = list(data["ids"])    # type: ignore[arg-type]
+    out: dict[str, list[float]] = {}
+    paths = {"lead": [("page /inbox", "/inbox?view=all"), ("page /inbox open", "/inbox?view=all&status=open"),
+                      ("page /inbox search", "/inbox?view=all&q=%D0%B2%D0%BE%D0%B7%D0%B2%D1%80%D0%B0%D1%82"),
+                      ("page /inbox/{id}", "/inbox/{id}")],
+             "agent1": [("page /inbox (agent1)", "/inbox"), ("page /inbox/{id} (agent1)", "")]}
+    async with AsyncTestClient(create_app(settings, background=False), base_url="http://127.0.0.1") as client:
+        for login, wanted in paths.items():
+            client.cookies.clear()
+            form = await client.get("/login")
+            csrf = re.search(r'name="_csrf" value="([^"]+)"', form.text).group(1)
+            signed = await client.post("/login", data={"login": login, "password": "demo", "_csrf": csrf,
+                                                       "next": "/"}, follow_redirects=False)
+            assert signed.status_code == 303, signed.text[:300]
+            mine = ids
+            for r in range(rounds):
+                for name, path in wanted:
+                    if not path:   # a conversation agent1 may open: one from their own list
+                        listed = re.findall(r'href="/inbox/([0-9a-f-]{8,})"', (await client.get("/inbox")).text)
+                        mine = listed or mine
+                        path = "/inbox/{id}"
+                    url = path.replace("{id}", rnd.choice(mine if login == "agent1" else ids))
+                    t0 = time.perf_counter()
+                    response = await client.get(url)
+                    elapsed = time.perf_counter() - t0
+                    assert response.status_code == 200, (name, url, response.status_code, response.text[:300])
+                    assert "{id}" in path or 'href="/inbox/' in response.text, (name, "an empty list")
+                    if r > 0:
+                        out.setdefault(name, []).append(elapsed)
+    return out
+
+
 def report(title: str, samples: dict[str, list[float]]) -> None:
     print(title)
     every: list[float] = []
@@ -269,6 +315,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=0, help="ENGAGEMENT_WORKERS (0: the service's default)")
+    parser.add_argument("--no-pages", action="store_true", help="skip the gateway's inbox pages")
     parser.add_argument("--gateway-url", default="", help="also time gateway pages (with --cookie, --page)")
     parser.add_argument("--cookie", default="", help="the gateway session cookie, e.g. 'zabota_session=…'")
     parser.add_argument("--page", action="append", default=[], help="a gateway page path to time (repeatable)")
@@ -295,6 +342,9 @@ async def main() -> None:
         report(f"inbox API (PostgreSQL, {args.conversations} conversations / {args.messages} messages, "
                f"{args.concurrency} concurrent clients, {args.rounds} rounds in {time.perf_counter() - t0:.0f} s, "
                f"load average {os.getloadavg()[0]:.2f}):", samples)
+        if not args.no_pages:
+            report(f"gateway pages (HTML, one client, load average {os.getloadavg()[0]:.2f}):",
+                   await gateway_pages(url, data, args.rounds, var))
         if args.gateway_url and args.page:
             report(f"gateway pages ({args.gateway_url}):", await pages(args.gateway_url, args.cookie, args.page,
                                                                        args.rounds))
