@@ -2,7 +2,7 @@
 conversation within a second").
 
 Every flush of the engagement database that adds or changes a conversation, a message (inbound, a reply, its
-delivery state), a tag, a note or a client question writes one `Change` row per conversation touched, in the
+delivery state, a file of it stored or failed), a tag, a note or a client question writes one `Change` row per conversation touched, in the
 same transaction (a SQLAlchemy `before_flush` hook, so no write path can forget it). The row id is a
 monotonic cursor.
 
@@ -28,10 +28,11 @@ from litestar import get
 from shared.auth import Actor
 from shared.errors import DomainError
 from shared.service import Runtime
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, inspect, select
 from sqlalchemy.orm import Session
 
 from engagement import access
+from engagement.file_models import MessageFile
 from engagement.models import (
     Change,
     ClientQuestion,
@@ -62,6 +63,9 @@ def _touched(session: Session) -> set[str]:
         elif isinstance(obj, (Message, ConversationTag, Note, ClientQuestion, NoteMention)):
             if obj.conversation_id:
                 ids.add(obj.conversation_id)
+        elif isinstance(obj, MessageFile) and obj.conversation_id and (
+                obj in session.new or inspect(obj).attrs.state.history.has_changes()):
+            ids.add(obj.conversation_id)   # a file stored or failed (not each try's bookkeeping)
     return ids
 
 

@@ -11,6 +11,8 @@
 | `ZABOTA_PUBLIC_URL` | `http://127.0.0.1:8000` | the gateway's public address, for the `webhook_url` of a channel |
 | `ENGAGEMENT_SEND_MAX_ATTEMPTS` | `8` | a reply that still fails after this many attempts is `failed` |
 | `ENGAGEMENT_IMAP_POLL_SECONDS` | `60` | how often every e-mail channel's mailbox is polled (IDLE wakes it sooner) |
+| `ENGAGEMENT_FILE_MAX_TRIES` | `8` | an inbound file still not downloaded after this many tries is `failed` |
+| `ENGAGEMENT_FILE_SECONDS` | `120` | the most one file's download may take (then it is tried again later) |
 
 An empty Meta secret refuses every Instagram delivery (nothing is accepted unsigned).
 """
@@ -33,6 +35,8 @@ class ChannelSettings:
     send_max_attempts: int = 8
     http_timeout_seconds: float = 15.0
     imap_poll_seconds: float = 60.0
+    file_max_tries: int = 8
+    file_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ChannelSettings:
@@ -48,4 +52,6 @@ class ChannelSettings:
             public_url=env.get("ZABOTA_PUBLIC_URL", d.public_url).rstrip("/"),
             send_max_attempts=int(env.get("ENGAGEMENT_SEND_MAX_ATTEMPTS", d.send_max_attempts)),
             imap_poll_seconds=float(env.get("ENGAGEMENT_IMAP_POLL_SECONDS", d.imap_poll_seconds)),
+            file_max_tries=int(env.get("ENGAGEMENT_FILE_MAX_TRIES", d.file_max_tries)),
+            file_seconds=float(env.get("ENGAGEMENT_FILE_SECONDS", d.file_seconds)),
         )
