@@ -115,8 +115,10 @@ async def attach_to(session: AsyncSession, messages: list[dict[str, Any]]) -> No
 
 def disposition(content_type: str, name: str) -> str:
     """`inline` for a raster image only, else `attachment`; the name as RFC 5987 UTF-8 and an ASCII fallback."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    ascii_name = re.sub(r'[^A-Za-z0-9._ ()-]', "_", ascii_name).strip() or "file"
+    stem, dot, ext = name.rpartition(".") if "." in name.strip(".") else (name, "", "")
+    stem, ext = (re.sub(r"[^A-Za-z0-9._ ()-]", "_", unicodedata.normalize("NFKD", part).encode("ascii", "ignore")
+                        .decode()).strip(" ._") for part in (stem, ext))
+    ascii_name = (stem or "file") + (f".{ext}" if dot and ext else "")
     how = "inline" if content_type in RASTER else "attachment"
     return f"{how}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
