@@ -262,6 +262,8 @@ SERVICE_ROUTES: list[Route] = [
     Route("engagement", "PUT", f"{E}/agents/{{login}}", INBOX_ALL, body=_json({"on_shift": False})),
     Route("engagement", "GET", f"{E}/conversations", ALL_STAFF | {"integration"}, sees=INBOX_READERS),
     Route("engagement", "GET", f"{E}/conversations/{{conversation_id}}", INBOX_READERS),
+    # Issue 11: a file a customer sent, to whoever may read its conversation (an absent file: 404 to all).
+    Route("engagement", "GET", f"{E}/conversations/{{conversation_id}}/files/{{file_id}}", INBOX_READERS),
     Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/replies", INBOX_ALL,
           body=_json({"text": "matrix reply"})),
     Route("engagement", "POST", f"{E}/conversations/{{conversation_id}}/assign", INBOX_ALL,
@@ -745,6 +747,7 @@ PAGES: list[Page] = [
     Page("GET", "/inbox/stream", INBOX_PAGES, send=False),   # an endless event stream (test_inbox_pages.py)
     Page("GET", "/inbox/{conversation_id}", INBOX_PAGES, sees=INBOX_PAGE_SEES),
     Page("GET", "/inbox/{conversation_id}/thread", INBOX_PAGES, sees=INBOX_PAGE_SEES),
+    Page("GET", "/inbox/{conversation_id}/files/{file_id}", INBOX_PAGES, sees=INBOX_PAGE_SEES),
     Page("POST", "/inbox/{conversation_id}/reply", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"text": "page matrix"}),
     Page("POST", "/inbox/{conversation_id}/note", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"note": "page matrix"}),
     Page("POST", "/inbox/{conversation_id}/assign", INBOX_PAGE_WRITERS, sees=INBOX_SENIORS, form={"agent": ""}),

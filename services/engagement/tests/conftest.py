@@ -16,7 +16,8 @@ import pytest
 import uvicorn
 from engagement.app import create_app
 from engagement.config import ChannelSettings
-from litestar import Litestar, Request, Response, post
+from litestar import Litestar, Request, Response, get, post
+from litestar.response import Stream
 from litestar.testing import AsyncTestClient
 from shared.clock import FixedClock
 from shared.events import decode
@@ -24,16 +25,27 @@ from shared.infra import OutboxRow
 from shared.testing import free_port, make_settings
 from sqlalchemy import func, select
 
-from .payloads import APP_SECRET, LEAD, T0, TOKEN, VERIFY_TOKEN, meta_signature, staff
+from .payloads import APP_SECRET, LEAD, T0, TG_CONFIG, TOKEN, VERIFY_TOKEN, meta_signature, staff
+
+TG_BOT_TOKEN = TG_CONFIG["bot_token"]
 
 
 class StandIn:
     """Instagram Graph, Telegram Bot API and VK API on one loopback server. `script(path_suffix, *answers)`
     queues (status, json) answers for the next calls whose path ends with the suffix; otherwise it succeeds.
-    `calls` has every request; `delivered` only the ones that took effect (VK drops a repeated random_id)."""
+    `calls` has every request; `delivered` only the ones that took effect (VK drops a repeated random_id).
+
+    Files (issue 11 attachments): `tg_file(file_id, data, ...)` makes Telegram's `getFile` answer with the
+    file's path and size (an unknown file_id is Telegram's 400 "Bad Request: invalid file_id"), downloaded with
+    `GET /tg/file/bot<token>/<file_path>`; `web_file(path, data, ...)` serves a platform's CDN URL
+    (`{url}{path}`), `chunked` without a Content-Length. GETs are scripted like POSTs (`script`) and kept in
+    `downloads`."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.downloads: list[str] = []
+        self.tg_files: dict[str, tuple[str, bytes, str]] = {}
+        self.web: dict[str, tuple[bytes, str, bool]] = {}
         self.delivered: list[dict[str, Any]] = []
         self.scripts: dict[str, list[tuple[int, Any]]] = {}
         self._vk_random_ids: dict[str, int] = {}
@@ -42,6 +54,33 @@ class StandIn:
 
     def script(self, suffix: str, *answers: tuple[int, Any]) -> None:
         self.scripts.setdefault(suffix, []).extend(answers)
+
+    def tg_file(self, file_id: str, data: bytes, path: str | None = None, content_type: str = "") -> str:
+        path = path or f"documents/file_{len(self.tg_files)}.bin"
+        self.tg_files[file_id] = (path, data, content_type)
+        self.web[f"/tg/file/bot{TG_BOT_TOKEN}/{path}"] = (data, content_type or "application/octet-stream", False)
+        return path
+
+    def web_file(self, path: str, data: bytes, content_type: str = "application/octet-stream",
+                 chunked: bool = False) -> str:
+        self.web[path] = (data, content_type, chunked)
+        return f"{self.url}{path}"
+
+    def download(self, path: str) -> Response:
+        self.downloads.append(path)
+        for suffix, answers in self.scripts.items():
+            if path.endswith(suffix) and answers:
+                status, answer = answers.pop(0)
+                return Response(answer, status_code=status)
+        if path not in self.web:
+            return Response({"ok": False, "error_code": 404, "description": "Not Found"}, status_code=404)
+        data, content_type, chunked = self.web[path]
+        if chunked:
+            async def body() -> AsyncIterator[bytes]:
+                for start in range(0, len(data), 4096):
+                    yield data[start:start + 4096]
+            return Stream(body(), media_type=content_type)
+        return Response(data, media_type=content_type)
 
     async def handle(self, request: Request) -> Response:
         raw = await request.body()
@@ -64,6 +103,13 @@ class StandIn:
 
     async def answer(self, path: str, body: dict[str, Any], call: dict[str, Any]) -> Response:
         n = len(self.delivered) + 1
+        if path.endswith("/getFile"):
+            if body.get("file_id") not in self.tg_files:
+                return Response({"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"},
+                                status_code=400)
+            file_path, data, _ = self.tg_files[body["file_id"]]
+            return Response({"ok": True, "result": {"file_id": body["file_id"], "file_unique_id": f"u{n}",
+                                                    "file_size": len(data), "file_path": file_path}})
         if path.endswith("/setWebhook"):
             self.delivered.append(call)
             return Response({"ok": True, "result": True, "description": "Webhook was set"})
@@ -97,7 +143,11 @@ def stand_in() -> Iterator[StandIn]:
     async def any_post(request: Request) -> Response:
         return await stand.handle(request)
 
-    server = uvicorn.Server(uvicorn.Config(Litestar([any_post]), host="127.0.0.1", port=stand.port,
+    @get("/{path:path}")
+    async def any_get(request: Request) -> Response:
+        return stand.download(request.url.path)
+
+    server = uvicorn.Server(uvicorn.Config(Litestar([any_post, any_get]), host="127.0.0.1", port=stand.port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -164,6 +214,10 @@ class Api:
 
     async def send(self) -> int:
         return self.in_app(self.runtime.state["sender"].run_due)
+
+    async def fetch(self) -> int:
+        """One round of the file fetcher (inbound attachments)."""
+        return self.in_app(self.runtime.state["fetcher"].run_due)
 
     async def count(self, model: Any) -> int:
         async def read() -> int:

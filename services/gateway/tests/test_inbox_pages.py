@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar, Request, Response, post
+from litestar import Litestar, Request, Response, get, post
 from litestar.testing import AsyncTestClient
 from shared.settings import Settings
 from shared.testing import NatsServer, ServiceProcesses, eventually
@@ -30,24 +30,36 @@ BOT = "7000000001:AAH-inbox-pages"
 
 
 class BotApi:
-    """The Telegram Bot API as CHANNELS.md documents it: `sendMessage` and `setWebhook` answer ok."""
+    """The Telegram Bot API as CHANNELS.md documents it: `sendMessage` and `setWebhook` answer ok; `getFile` gives
+    the path of a file put in `files` (file_id -> (path, bytes)), downloaded from `/tg/file/bot<token>/<path>`."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.files: dict[str, tuple[str, bytes]] = {}
 
     def app(self) -> Litestar:
+        @get("/{path:path}")
+        async def download(path: str) -> Response:
+            found = [data for name, data in self.files.values() if path == f"/tg/file/bot{BOT}/{name}"]
+            return Response(found[0], media_type="application/octet-stream") if found else \
+                Response({"ok": False, "error_code": 404, "description": "Not Found"}, status_code=404)
+
         @post("/{path:path}", status_code=200)
         async def any_post(request: Request) -> Response:
             raw = await request.body()
             body = json.loads(raw) if raw.startswith(b"{") else dict(await request.form())
             self.calls.append({"path": request.url.path, "body": body})
+            if request.url.path.endswith("/getFile"):
+                name, data = self.files[body["file_id"]]
+                return Response({"ok": True, "result": {"file_id": body["file_id"], "file_unique_id": "u",
+                                                        "file_size": len(data), "file_path": name}})
             if request.url.path.endswith("/sendMessage"):
                 return Response({"ok": True, "result": {"message_id": 900 + len(self.calls),
                                                         "chat": {"id": body.get("chat_id")}, "date": 1760000000,
                                                         "text": body.get("text")}})
             return Response({"ok": True, "result": True, "description": "Webhook was set"})
 
-        return Litestar([any_post])
+        return Litestar([any_post, download])
 
     def sent(self) -> list[dict[str, Any]]:
         return [c for c in self.calls if c["path"].endswith("/sendMessage")]

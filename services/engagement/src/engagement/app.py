@@ -1,9 +1,10 @@
 """The `engagement` service: `create_app()` assembles its routes, the inbound processor and the reply sender
 on the shared runtime (issue 11: the care inbox).
 
-The processor and the sender are background loops. Where the shared runtime supervises a service's own loops
-(`ServiceSpec.loops`, issue 7 §3) they run under it; otherwise they are started here. Either way they stop
-before the runtime closes the database, and the channels' HTTP client is closed last.
+The processor, the sender and the file fetcher (inbound attachments) are background loops. Where the shared
+runtime supervises a service's own loops (`ServiceSpec.loops`, issue 7 §3) they run under it; otherwise they
+are started here. Either way they stop before the runtime closes the database, and the channels' HTTP clients
+are closed last.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from engagement import changes, processor_process, quality, rounds, rounds_handl
 from engagement.ask_client import public_routes as ask_client_routes
 from engagement.config import ChannelSettings
 from engagement.controllers import api_routes
+from engagement.file_fetcher import FileFetcher
 from engagement.inbound import ChannelCache, DeliveryProcessor, webhook_routes
 from engagement.ingest import WebhookFront
 from engagement.mailbox import MailboxPoller
@@ -51,10 +53,12 @@ def spec(channels: ChannelSettings, background: bool = True, separate_processor:
                                 on_stored=processor.wake, timeout=channels.http_timeout_seconds,
                                 ca_file=channels.mail_ca_file)
         pushes = PushSender(rt.db, rt.clock, channels, rt.settings)  # issue 13: SOP auto-send and reminders
-        rt.state.update(processor=processor, sender=sender, poller=poller, mailbox=mailbox, push_sender=pushes)
+        fetcher = FileFetcher(rt.db, rt.clock, channels, rt.settings)  # the files inbound messages carry
+        rt.state.update(processor=processor, sender=sender, poller=poller, mailbox=mailbox, push_sender=pushes,
+                        fetcher=fetcher)
         tasks = [asyncio.create_task(processor.run()), asyncio.create_task(sender.run()),
                  asyncio.create_task(poller.run()), asyncio.create_task(mailbox.run()),
-                 asyncio.create_task(pushes.run())] \
+                 asyncio.create_task(pushes.run()), asyncio.create_task(fetcher.run())] \
             if background and not SUPERVISED else []
         stop_runtime = rt.stop
 
@@ -67,6 +71,7 @@ def spec(channels: ChannelSettings, background: bool = True, separate_processor:
             poller.stop()
             mailbox.stop()
             pushes.stop()
+            fetcher.stop()
             for task in tasks:
                 with suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 5)
@@ -74,6 +79,7 @@ def spec(channels: ChannelSettings, background: bool = True, separate_processor:
             await sender.close()
             await poller.close()
             await pushes.close()
+            await fetcher.close()
 
         rt.stop = stop  # type: ignore[method-assign]
 
@@ -119,7 +125,8 @@ def spec(channels: ChannelSettings, background: bool = True, separate_processor:
                                   "engagement sender": rt.state["sender"].run,
                                   "engagement monitoring": rt.state["poller"].run,
                                   "engagement mailbox": rt.state["mailbox"].run,
-                                  "engagement push sender": rt.state["push_sender"].run}} if SUPERVISED else {}
+                                  "engagement push sender": rt.state["push_sender"].run,
+                                  "engagement files": rt.state["fetcher"].run}} if SUPERVISED else {}
     return ServiceSpec(name="engagement", metadata=Base.metadata,
                        api_routes=[*api_routes, *quality_routes, *monitoring_routes, *sop_routes, *push_routes],
                        public_routes=[*webhook_routes, *ask_client_routes],

@@ -2,7 +2,7 @@
 conversation within a second").
 
 Every flush of the engagement database that adds or changes a conversation, a message (inbound, a reply, its
-delivery state), a tag, a note or a client question writes one `Change` row per conversation touched, in the
+delivery state, a file of it stored or failed), a tag, a note or a client question writes one `Change` row per conversation touched, in the
 same transaction (a SQLAlchemy `before_flush` hook, so no write path can forget it). The row id is a
 monotonic cursor.
 
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.base import NO_VALUE
 
 from engagement import access
+from engagement.file_models import MessageFile
 from engagement.models import (
     Change,
     ClientQuestion,
@@ -63,6 +64,9 @@ def _touched(session: Session) -> set[str]:
         elif isinstance(obj, (Message, ConversationTag, Note, ClientQuestion, NoteMention)):
             if obj.conversation_id:
                 ids.add(obj.conversation_id)
+        elif isinstance(obj, MessageFile) and obj.conversation_id and (
+                obj in session.new or inspect(obj).attrs.state.history.has_changes()):
+            ids.add(obj.conversation_id)   # a file stored or failed (not each try's bookkeeping)
     return ids
 
 

@@ -12,6 +12,8 @@
 | `ENGAGEMENT_SEND_MAX_ATTEMPTS` | `8` | a reply that still fails after this many attempts is `failed` |
 | `ENGAGEMENT_IMAP_POLL_SECONDS` | `60` | how often every e-mail channel's mailbox is polled (IDLE wakes it sooner) |
 | `ENGAGEMENT_MAIL_CA_FILE` | unset | PEM file of authorities trusted for mail servers besides the system's |
+| `ENGAGEMENT_FILE_MAX_TRIES` | `8` | an inbound file still not downloaded after this many tries is `failed` |
+| `ENGAGEMENT_FILE_SECONDS` | `120` | the most one file's download may take (then it is tried again later) |
 
 An empty Meta secret refuses every Instagram delivery (nothing is accepted unsigned). A mail CA file that cannot
 be read stops the service at start, rather than every mail connection failing later.
@@ -37,6 +39,8 @@ class ChannelSettings:
     http_timeout_seconds: float = 15.0
     imap_poll_seconds: float = 60.0
     mail_ca_file: str | None = None
+    file_max_tries: int = 8
+    file_seconds: float = 120.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ChannelSettings:
@@ -53,6 +57,8 @@ class ChannelSettings:
             send_max_attempts=int(env.get("ENGAGEMENT_SEND_MAX_ATTEMPTS", d.send_max_attempts)),
             imap_poll_seconds=float(env.get("ENGAGEMENT_IMAP_POLL_SECONDS", d.imap_poll_seconds)),
             mail_ca_file=_mail_ca_file(env.get("ENGAGEMENT_MAIL_CA_FILE", "")),
+            file_max_tries=int(env.get("ENGAGEMENT_FILE_MAX_TRIES", d.file_max_tries)),
+            file_seconds=float(env.get("ENGAGEMENT_FILE_SECONDS", d.file_seconds)),
         )
 
 

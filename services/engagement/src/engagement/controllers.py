@@ -10,7 +10,7 @@ from shared.auth import Actor
 from shared.service import Runtime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import access, assignment, changes, notes, sales, services, templates, webform
+from engagement import access, assignment, changes, files, notes, sales, services, templates, webform
 from engagement import ask_client as ask_client_ops
 from engagement.schemas import (
     AgentIn,
@@ -94,6 +94,7 @@ async def list_conversations(session: AsyncSession, actor: Actor, status: str | 
 @get("/conversations/{conversation_id:str}")
 async def get_conversation(session: AsyncSession, actor: Actor, conversation_id: FromPath[str]) -> dict[str, Any]:
     detail = await services.conversation_detail(session, actor, conversation_id)
+    await files.attach_to(session, detail["messages"])   # each message's attachments (no bytes)
     detail["client_questions"] = await ask_client_ops.questions_of(session, conversation_id)
     detail["notes"] = await notes.notes_of(session, conversation_id)
     return detail
@@ -164,5 +165,5 @@ async def webform_submit(actor: Actor, runtime: Runtime, slug: FromPath[str],
     return result
 
 
-api_routes = [webform_info, webform_submit, *templates.routes, *notes.routes, *changes.routes, ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_agents, list_conversations, get_conversation, post_reply,
+api_routes = [webform_info, webform_submit, *templates.routes, *files.routes, *notes.routes, *changes.routes, ask_client, list_tag_rules, add_tag_rule, delete_tag_rule, create_channel, list_channels, register_webhook, set_staff_accounts, set_agent, list_agents, list_conversations, get_conversation, post_reply,
               assign, set_status, change_tags, *sales.routes]

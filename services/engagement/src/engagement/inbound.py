@@ -37,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import inbound_batch, quality, rules, sales
+from engagement import files, inbound_batch, quality, rules, sales
 from engagement.assignment import auto_assign
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.crypto import decrypt_secrets, matches_digest
@@ -237,6 +237,7 @@ async def record_inbound(session: AsyncSession, channel: Channel, item: Inbound,
             session.add(message)
     except IntegrityError:
         return None
+    files.add_for(session, message, item, now)
     take_inbound(conversation, item)
     await apply_tag_rules(session, conversation, channel, item)
     await quality.refresh(session, conversation, clock)  # EN-3: this message may start (or revise) a clock

@@ -35,7 +35,7 @@ from shared.outbox import add_event
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import quality, rules, sales
+from engagement import files, quality, rules, sales
 from engagement.channels import Inbound, instagram, telegram, vk
 from engagement.models import (
     Agent,
@@ -200,6 +200,7 @@ async def process_plain(session: AsyncSession, run: list[Parsed], clock: Clock) 
                               seq=seqs[conversation.id], text=item.text, at=item.at, author=item.author,
                               external_id=item.external_id, raw=item.raw, created_at=now)
             session.add(message)
+            files.add_for(session, message, item, now)   # the files it carries, beside it
             take_inbound(conversation, item)
             if not new and not was_open and conversation.status == rules.OPEN:
                 assigner.opened(conversation)

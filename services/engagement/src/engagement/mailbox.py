@@ -244,7 +244,8 @@ async def process_mail(session: AsyncSession, channel: Channel, raw: bytes, cloc
                       "token": thread_key.removeprefix("mail:")},
         raw={"message_id": mail.message_id, "subject": mail.subject, "from": mail.from_address,
              "in_reply_to": mail.in_reply_to, "references": mail.references[-mail_channel.MAX_REFERENCES:],
-             "auto_reply": mail.auto_reply})
+             "auto_reply": mail.auto_reply},
+        attachments=mail.attachments)
     if target_channel is not channel:
         item.thread_kind = "webform"
     stored = await record_inbound(session, target_channel, item, clock)

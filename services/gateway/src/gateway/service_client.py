@@ -119,13 +119,27 @@ class ServiceClient:
             response = await self.http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(service) from exc
-        if response.status_code >= 500:
-            raise ServiceUnavailable(service)
+        _raise_for(service, response)
+        return response
+
+    async def stream(self, method: str, service: str, path: str, *, params: Any = None) -> httpx.Response:
+        """Call `/api/<service>/<path>` and hand back the answer with its body not read yet (a download passed on
+        as it comes); the caller closes it. Errors as for `request` (an error's body is read and closed here)."""
+        request = self.http.build_request(
+            method, f"{self._base(service)}/api/{service}/{path.lstrip('/')}", params=params,
+            headers={**self._headers(service), "Accept": "*/*"}, timeout=httpx.Timeout(120.0, connect=3.0))
+        try:
+            response = await self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(service) from exc
         if response.status_code >= 400:
-            body = _json_or_none(response) or {}
-            detail = body.get("detail", response.reason_phrase) if isinstance(body, dict) else response.reason_phrase
-            errors = body.get("errors", []) if isinstance(body, dict) else []
-            raise ServiceError(service, response.status_code, str(detail), errors)
+            try:
+                await response.aread()
+            except httpx.HTTPError as exc:
+                raise ServiceUnavailable(service) from exc
+            finally:
+                await response.aclose()
+            _raise_for(service, response)
         return response
 
     async def _call(self, method: str, service: str, path: str, *, params: Any = None, json: Any = None
@@ -189,3 +203,14 @@ def _json_or_none(response: httpx.Response) -> Any:
 def provide_services(request: Request) -> ServiceClient:
     web = getattr(request.state, "web", None)
     return ServiceClient(provide_http(request), request.app.state.settings, web.staff if web else None)
+
+
+def _raise_for(service: str, response: httpx.Response) -> None:
+    """5xx: ServiceUnavailable; 4xx: ServiceError with the service's detail and field errors."""
+    if response.status_code >= 500:
+        raise ServiceUnavailable(service)
+    if response.status_code >= 400:
+        body = _json_or_none(response) or {}
+        detail = body.get("detail", response.reason_phrase) if isinstance(body, dict) else response.reason_phrase
+        errors = body.get("errors", []) if isinstance(body, dict) else []
+        raise ServiceError(service, response.status_code, str(detail), errors)

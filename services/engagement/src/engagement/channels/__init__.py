@@ -10,6 +10,21 @@ from typing import Any
 
 
 @dataclass
+class InboundFile:
+    """A file a customer's message carries: where to fetch it (a Telegram `file_id`, or the http(s) URL the
+    platform gave) or, for an e-mail part, its bytes already. `content_type` "" means the platform did not say
+    (the download's own, else a guess from the name); `size` is the platform's figure, if it gave one."""
+
+    kind: str            # photo | document | video | voice | audio | video_note | animation | sticker | image | file
+    name: str
+    content_type: str = ""
+    size: int | None = None
+    file_id: str | None = None
+    url: str | None = None
+    data: bytes | None = None
+
+
+@dataclass
 class Inbound:
     thread_kind: str
     thread_key: str
@@ -22,6 +37,7 @@ class Inbound:
     reply_target: dict[str, Any]
     raw: dict[str, Any] = field(default_factory=dict)
     campaign: str | None = None  # the source campaign (EN-7): ad referral, /start parameter, VK ref
+    attachments: list[InboundFile] = field(default_factory=list)  # beside the text, fetched later (files.py)
 
 
 @dataclass

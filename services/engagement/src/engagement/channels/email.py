@@ -6,6 +6,8 @@ every `References` id, then a reply+token address among the recipients (`support
 `Reply-To` of every answer we send, for mail clients that drop the headers). A conversation's token is derived from
 the Message-ID of the mail that opened it; our own Message-IDs carry it too (`<message-uuid.token@domain>`).
 
+Every MIME part with a filename is an attachment of the message, its bytes kept as they came (no fetch).
+
 The text kept is the plain-text part (an HTML-only mail is turned into text) with the quoted history removed:
 `>` lines, and everything from an attribution line ("On … wrote:", "… пишет:", "-----Original Message-----",
 Outlook's "From: …" block) or a signature delimiter ("-- ") down.
@@ -38,7 +40,7 @@ from email.utils import formataddr, getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from engagement.channels import Outgoing, Permanent, Retry
+from engagement.channels import InboundFile, Outgoing, Permanent, Retry
 from engagement.rules import MAIL_SECURITY
 
 MAX_REFERENCES = 20
@@ -59,6 +61,7 @@ class Mail:
     at: datetime
     auto_reply: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    attachments: list[InboundFile] = field(default_factory=list)
 
 
 def message_ids(value: str | None) -> list[str]:
@@ -199,6 +202,20 @@ def _body_text(message: Any) -> str:
     return ""
 
 
+def attachments_of(message: Any) -> list[InboundFile]:
+    """The parts with a filename (attachments, and inline images that have one), decoded."""
+    files: list[InboundFile] = []
+    for part in message.walk():
+        if part.is_multipart() or not part.get_filename():
+            continue
+        try:
+            data = part.get_payload(decode=True) or b""
+        except Exception:  # a part its sender mangled: the rest of the mail still counts
+            continue
+        files.append(InboundFile("file", str(part.get_filename()), part.get_content_type(), len(data), data=data))
+    return files
+
+
 def parse(raw: bytes, now: datetime) -> Mail:
     message = message_from_bytes(raw, policy=policy.default)
     message_id = (message_ids(message.get("Message-ID")) or [f"<sha256.{hashlib.sha256(raw).hexdigest()}@zabota>"])[0]
@@ -218,7 +235,7 @@ def parse(raw: bytes, now: datetime) -> Mail:
                 references=message_ids(message.get("References")), recipients=recipients,
                 from_name=str(from_name), from_address=str(from_address).lower(),
                 subject=str(message.get("Subject", "")).strip(), text=strip_quoted(_body_text(message)), at=at,
-                auto_reply=auto)
+                auto_reply=auto, attachments=attachments_of(message))
 
 
 def reply_subject(subject: str) -> str:

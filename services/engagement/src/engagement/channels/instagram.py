@@ -1,18 +1,24 @@
 """Instagram through Meta webhooks (CHANNELS.md §1): `entry[].changes[]` field `comments` (mentions arrive as
 comments with Instagram Login) and `entry[].messaging[]` (Direct). Echoes of our own account are dropped.
 Replies: `POST /{comment-id}/replies {"message"}` and `POST /{ig-user-id}/messages {"recipient", "message"}`.
-Graph errors 4/17/32/613 (and the BUC 80002) are rate limits: retried."""
+Graph errors 4/17/32/613 (and the BUC 80002) are rate limits: retried.
+
+Direct attachments that are files (`image` — a sticker too —, `video`, `audio`, `file`, a `story_mention`'s
+media) are noted by their `payload.url` and fetched later (engagement.file_fetcher); shares, reels and posts are
+links to Instagram, not files. A message without text keeps the `[image]`-style text it has always had."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from engagement.channels import Inbound, Outgoing, Permanent, Retry, from_epoch, json_or_none
+from engagement.channels import Inbound, InboundFile, Outgoing, Permanent, Retry, from_epoch, json_or_none
 
 RATE_LIMIT_CODES = {4, 17, 32, 613, 80002}
+FILE_KINDS = {"image": "jpg", "video": "mp4", "audio": "mp4", "file": "", "story_mention": ""}
 
 
 def parse_entry(entry: dict[str, Any], now: datetime) -> list[Inbound]:
@@ -51,8 +57,23 @@ def parse_entry(entry: dict[str, Any], now: datetime) -> list[Inbound]:
             campaign=str(referral.get("ref") or referral.get("ad_id") or "") or None,
             thread_kind="ig_direct", thread_key=f"dm:{sender_id}", external_id=mid, text=text,
             at=from_epoch(event.get("timestamp"), millis=True) or now, author=sender_id,
-            customer_name="", customer_handle=sender_id, reply_target={"igsid": sender_id}, raw=event))
+            customer_name="", customer_handle=sender_id, reply_target={"igsid": sender_id}, raw=event,
+            attachments=files_of(message.get("attachments"))))
     return items
+
+
+def files_of(attachments: Any) -> list[InboundFile]:
+    files: list[InboundFile] = []
+    for n, item in enumerate(attachments if isinstance(attachments, list) else [], start=1):
+        kind = item.get("type") if isinstance(item, dict) else None
+        url = (item.get("payload") or {}).get("url") if kind in FILE_KINDS else None
+        if not isinstance(url, str) or not url:
+            continue
+        base = urlsplit(url).path.rsplit("/", 1)[-1]
+        ext = FILE_KINDS[kind]
+        name = base if "." in base.strip(".") else f"{kind}_{n}" + (f".{ext}" if ext else "")
+        files.append(InboundFile(kind, name, "", url=url))
+    return files
 
 
 async def send(http: httpx.AsyncClient, base_url: str, config: dict, secrets: dict[str, str],

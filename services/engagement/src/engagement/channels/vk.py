@@ -1,7 +1,11 @@
 """VK Callback API (CHANNELS.md §4): `message_new` (dialogs; outgoing `out=1` dropped) and `wall_reply_new`
 (comments on the community's posts, one conversation per post). Replies: `messages.send` with a `random_id`
 derived from our message id (VK drops a repeat), `wall.createComment` with `guid`. VK answers errors inside
-HTTP 200: 6/9/10 are retried with backoff, 900/901/902 (and the rest) are permanent with VK's reason."""
+HTTP 200: 6/9/10 are retried with backoff, 900/901/902 (and the rest) are permanent with VK's reason.
+
+Files of a message or comment (`attachments[]`): a `photo` by the URL of its largest `sizes[]` entry, a `doc` by
+its `url`, a voice message (`audio_message`) by `link_ogg` / `link_mp3`, a `sticker` by its largest image;
+videos, music, posts and links are not files VK hands out by URL and are left as they are."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from engagement.channels import Inbound, Outgoing, Permanent, Retry, from_epoch, json_or_none
+from engagement.channels import Inbound, InboundFile, Outgoing, Permanent, Retry, from_epoch, json_or_none
 from engagement.rules import vk_random_id
 
 RETRY_CODES = {6, 9, 10}
@@ -33,7 +37,7 @@ def parse_event(body: dict[str, Any], now: datetime) -> list[Inbound]:
             text=str(message.get("text", "")), at=from_epoch(message.get("date")) or now, author=f"id{from_id}",
             customer_name="" if peer_id != from_id else f"id{from_id}",
             customer_handle=f"id{from_id}" if peer_id == from_id else f"chat {int(peer_id) - CHAT_PEER_BASE}",
-            reply_target={"peer_id": peer_id}, raw=body)]
+            reply_target={"peer_id": peer_id}, raw=body, attachments=files_of(message.get("attachments")))]
     if kind == "wall_reply_new":
         owner_id = obj.get("post_owner_id") or obj.get("owner_id")
         post_id, from_id = obj.get("post_id"), obj.get("from_id")
@@ -44,8 +48,40 @@ def parse_event(body: dict[str, Any], now: datetime) -> list[Inbound]:
             thread_kind="vk_wall", thread_key=f"wall:{owner_id}_{post_id}", external_id=f"wall:{owner_id}_{obj.get('id')}",
             text=str(obj.get("text", "")), at=from_epoch(obj.get("date")) or now, author=f"id{from_id}",
             customer_name=f"id{from_id}", customer_handle=f"id{from_id}",
-            reply_target={"owner_id": owner_id, "post_id": post_id, "comment_id": top}, raw=body)]
+            reply_target={"owner_id": owner_id, "post_id": post_id, "comment_id": top}, raw=body,
+            attachments=files_of(obj.get("attachments")))]
     return []
+
+
+def _largest(images: Any, key: str = "url") -> str | None:
+    """The URL of the largest of VK's sizes (`width` × `height`; the last one listed when they do not say)."""
+    rows = [(int(i.get("width") or 0) * int(i.get("height") or 0), n, i[key]) for n, i in enumerate(images or [])
+            if isinstance(i, dict) and i.get(key)]
+    return max(rows)[2] if rows else None
+
+
+def files_of(attachments: Any) -> list[InboundFile]:
+    files: list[InboundFile] = []
+    for item in attachments if isinstance(attachments, list) else []:
+        kind = item.get("type") if isinstance(item, dict) else None
+        obj = item.get(kind) if kind else None
+        if not isinstance(obj, dict):
+            continue
+        ref = f"{obj.get('owner_id', '')}_{obj.get('id', '')}"
+        if kind == "photo" and (url := _largest(obj.get("sizes"))):
+            files.append(InboundFile("photo", f"photo_{ref}.jpg", "", url=url))
+        elif kind == "doc" and obj.get("url"):
+            title, ext = str(obj.get("title") or f"doc_{ref}"), str(obj.get("ext") or "")
+            name = title if not ext or title.lower().endswith(f".{ext.lower()}") else f"{title}.{ext}"
+            size = obj.get("size") if isinstance(obj.get("size"), int) else None
+            files.append(InboundFile("document", name, "", size, url=str(obj["url"])))
+        elif kind == "audio_message" and (url := obj.get("link_ogg") or obj.get("link_mp3")):
+            ogg = bool(obj.get("link_ogg"))
+            files.append(InboundFile("voice", f"voice_{ref}.{'ogg' if ogg else 'mp3'}",
+                                     "audio/ogg" if ogg else "audio/mpeg", url=str(url)))
+        elif kind == "sticker" and (url := _largest(obj.get("images"))):
+            files.append(InboundFile("sticker", f"sticker_{obj.get('sticker_id', '')}.png", "", url=url))
+    return files
 
 
 async def send(http: httpx.AsyncClient, base_url: str, version: str, config: dict, secrets: dict[str, str],

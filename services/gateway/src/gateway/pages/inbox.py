@@ -3,7 +3,7 @@
 - `/inbox`: filters mine / unassigned / all, channel, status, tag, client account; search; paging; newest
   activity first. Keyboard: j/k move, Enter opens, r reply, e resolve (static/js/inbox.js).
 - `/inbox/{id}`: messages (direction, time in the agency's time zone, the author by full name, delivery state
-  with the channel's reason), the composer with templates (variables filled here, inserted with a keystroke),
+  with the channel's reason, the files a customer sent: gateway.pages.inbox_files), the composer with templates (variables filled here, inserted with a keystroke),
   private notes with @mentions, assignment (a senior agent or the lead reassigns; a care agent takes an
   unassigned one), status, tags, category, priority, "ask the client". Side panels go into the
   `{% block side_panels %}` of templates/pages/inbox_conversation.html (issue 15 adds its lead panel there).
@@ -250,7 +250,9 @@ def fill(body: str, values: dict[str, str]) -> str:
 async def conversation_context(request: Request, services: ServiceClient, conversation_id: str, *,
                                errors: dict[str, str] | None = None, form: dict[str, str] | None = None,
                                notice: str = "", asked_link: str = "") -> dict[str, Any]:
-    conversation = await services.get("engagement", f"/conversations/{conversation_id}")
+    from gateway.pages.inbox_files import decorate  # here: that module takes this one's roles
+
+    conversation = decorate(await services.get("engagement", f"/conversations/{conversation_id}"))
     names = await account_names(request, {conversation.get("account") or ""})
     client_name = names.get(conversation.get("account") or "", "")
     staff = staff_of(request)
@@ -286,7 +288,9 @@ async def conversation_page(request: Request, services: Services, conversation_i
 @get("/inbox/{conversation_id:str}/thread", name="inbox_thread", opt=READERS)
 async def conversation_thread(request: Request, services: Services, conversation_id: FromPath[str]) -> Response:
     """Only the messages and notes (the live refresh: the composer keeps what the agent is typing); one call."""
-    ctx = {"c": await services.get("engagement", f"/conversations/{conversation_id}"), "ilabel": ilabel}
+    from gateway.pages.inbox_files import decorate
+
+    ctx = {"c": decorate(await services.get("engagement", f"/conversations/{conversation_id}")), "ilabel": ilabel}
     html = render(request, "pages/inbox_conversation.html", ctx, block="thread")
     return Response(html, media_type="text/html", headers={"Vary": "HX-Request"})
 
