@@ -217,7 +217,11 @@ def pod_labels(workload: dict) -> dict[str, str]:
 def _selects(selector: dict | None, labels: dict[str, str]) -> bool:
     if selector is None:
         return False
-    assert set(selector) <= {"matchLabels"}, "the evaluator knows matchLabels only"
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, "the evaluator knows these two only"
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", "the evaluator knows the operator In only"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
     return selector.get("matchLabels", {}).items() <= labels.items()
 
 
@@ -271,7 +275,11 @@ def test_issue14_network_policies_services_reach_only_nats_database_and_collecto
         assert allowed(policies, pod, collector, 4318), f"{service} -> collector"
         assert not allowed(policies, pod, jaeger, 4317), f"{service} -> Jaeger (spans go through the collector)"
         assert not allowed(policies, pod, nats, 6222), f"{service} -> NATS routes"
-        assert not allowed(policies, pod, internet, 443), f"{service} -> internet"
+        # the channels' APIs, mail servers and feeds: engagement and content only (issue 10, 11, 13)
+        reaches_channels = service in ("engagement", "content")
+        for channel_port in (443, 993, 465, 587):
+            assert allowed(policies, pod, internet, channel_port) is reaches_channels, f"{service} -> internet"
+        assert not allowed(policies, pod, internet, 22), f"{service} -> internet ssh"
         assert allowed(policies, prometheus, pod, port), f"Prometheus scrapes {service}"
         for other, other_port in SERVICES.items():
             if other != service:
