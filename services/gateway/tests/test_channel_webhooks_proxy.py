@@ -1,6 +1,7 @@
 """Issue 11: the channels' webhook addresses on the gateway reach the engagement service unchanged — raw body,
 query string, and the channels' own authentication headers (`X-Hub-Signature-256`,
-`X-Telegram-Bot-Api-Secret-Token`)."""
+`X-Telegram-Bot-Api-Secret-Token`). Each test runs on the Litestar app and on what `python -m gateway` serves:
+the app behind the plain-ASGI webhook relay (gateway.webhook_front)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,21 @@ from collections.abc import AsyncIterator
 
 import pytest
 from gateway.app import create_app
+from gateway.webhook_front import WebhookFront
 from litestar.testing import AsyncTestClient
 
 from .conftest import down_service_urls, gateway_settings
 from .upstream import create_upstream
 
 
-@pytest.fixture
-async def proxy(live_server, tmp_path) -> AsyncIterator[AsyncTestClient]:
+@pytest.fixture(params=["litestar", "front"])
+async def proxy(request, live_server, tmp_path) -> AsyncIterator[AsyncTestClient]:
     upstream = live_server(create_upstream())
     urls = {**down_service_urls(), "engagement": upstream}
     settings = gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}", service_urls=urls, demo=False)
-    async with AsyncTestClient(create_app(settings, background=False), base_url="http://127.0.0.1") as client:
+    app = create_app(settings, background=False)
+    async with AsyncTestClient(WebhookFront(app) if request.param == "front" else app,
+                               base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -47,3 +51,22 @@ async def test_issue11_telegram_and_vk_webhooks_reach_engagement_with_their_secr
     vk = await proxy.post("/webhooks/vk/ch-2", content=b'{"type": "confirmation"}')
     assert vk.json()["raw_path"] == "/webhooks/vk/ch-2"
     assert (await proxy.post("/webhooks/myspace", content=b"{}")).status_code == 404
+
+
+def test_only_the_channels_webhook_posts_take_the_relay() -> None:
+    from gateway.webhook_front import is_channel_webhook
+
+    assert is_channel_webhook("/webhooks/instagram") and is_channel_webhook("/webhooks/telegram/ch-1")
+    assert is_channel_webhook("/webhooks/vk/ch-2")
+    for other in ("/webhooks/instagram/x", "/webhooks/telegram", "/webhooks/telegram/", "/webhooks/vk/a/b",
+                  "/webhooks/clients/payments", "/webhooks/myspace", "/inbox", "/api/engagement/channels"):
+        assert not is_channel_webhook(other), other
+
+
+async def test_the_relay_answers_503_when_engagement_is_away_so_the_channel_retries(tmp_path) -> None:
+    settings = gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}", service_urls=down_service_urls(),
+                                demo=False)
+    async with AsyncTestClient(WebhookFront(create_app(settings, background=False)),
+                               base_url="http://127.0.0.1") as client:
+        answer = await client.post("/webhooks/telegram/ch-1", content=b'{"update_id": 1}')
+        assert answer.status_code == 503 and answer.headers["x-content-type-options"] == "nosniff"

@@ -1,3 +1,3 @@
 from shared.service import serve
 
-serve("gateway", "gateway.app:create_app")
+serve("gateway", "gateway.app:create_asgi")

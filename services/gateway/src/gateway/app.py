@@ -29,6 +29,7 @@ from gateway.security_headers import add_security_headers
 from gateway.service_client import close_http_client, open_http_client, provide_services
 from gateway.sessions import WebSessionMiddleware
 from gateway.staff import seed_demo_staff
+from gateway.webhook_front import WebhookFront
 
 
 def spec(settings: Settings) -> ServiceSpec:
@@ -64,3 +65,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, bac
     app = create_service_app(spec(settings), settings=settings, clock=clock, background=background)
     app.state.gateway_config = config or GatewayConfig.from_env()
     return app
+
+
+def create_asgi() -> WebhookFront:
+    """What `python -m gateway` serves: the app behind the plain-ASGI relay of the channels' webhooks
+    (gateway.webhook_front)."""
+    return WebhookFront(create_app())
