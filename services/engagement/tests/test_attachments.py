@@ -197,6 +197,8 @@ async def test_issue11_telegram_photo_and_document_are_fetched_once_and_served(a
                                           f"/tg/file/bot{TG_CONFIG['bot_token']}/photos/file_7.jpg"]
     detail = await only_conversation(api)
     assert [m["text"] for m in detail["messages"]] == ["Вот так пришло", ""]
+    [listed] = (await api.get("/conversations")).json()   # a message of files only: the list previews its names
+    assert listed["last_message"]["text"] == "📎 invoice.html"
     [photo], [document] = (m["attachments"] for m in detail["messages"])
     assert {k: photo[k] for k in ("name", "content_type", "size", "state")} == {
         "name": "photo_61.jpg", "content_type": "image/jpeg", "size": len(JPEG), "state": "stored"}

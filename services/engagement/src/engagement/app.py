@@ -116,8 +116,11 @@ def spec(channels: ChannelSettings, background: bool = True, separate_processor:
     def inbound_loops(rt: Runtime) -> dict:
         if not separate_processor:
             return {"engagement inbound": rt.state["processor"].run}
-        live = processor_process.Listener(rt.settings.database_url, processor_process.CHANGES,
-                                          lambda: rt.state["changes_wakeup"].fire())
+        def changed() -> None:   # the child committed inbox changes: the live pages, and any files to fetch
+            rt.state["changes_wakeup"].fire()
+            rt.state["fetcher"].wake()
+
+        live = processor_process.Listener(rt.settings.database_url, processor_process.CHANGES, changed)
         return {"engagement inbound": lambda: processor_process.run_child(rt.settings),
                 "engagement live updates": live.run}
 

@@ -269,9 +269,15 @@ def take_inbound(conversation: Conversation, item: Inbound) -> None:
     if conversation.waiting_since is None:
         conversation.waiting_since = item.at
     if item.at >= conversation.last_activity_at or conversation.last_direction == "out":
-        conversation.last_text, conversation.last_direction = item.text, "in"
+        conversation.last_text, conversation.last_direction = item.text or files_preview(item), "in"
         conversation.last_activity_at = max(item.at, conversation.last_activity_at)
     conversation.search_text = search_text(conversation)
+
+
+def files_preview(item: Inbound) -> str:
+    """The list's preview of a message of files only (a photo without a caption): their names, not an empty
+    line (names need no translation)."""
+    return ("📎 " + ", ".join(f.name for f in item.attachments))[:300] if item.attachments else ""
 
 
 def received_event(channel: Channel, conversation: Conversation, message: Message, item: Inbound,
