@@ -46,6 +46,7 @@ class StandIn:
         self.downloads: list[str] = []
         self.tg_files: dict[str, tuple[str, bytes, str]] = {}
         self.web: dict[str, tuple[bytes, str, bool]] = {}
+        self.redirects: dict[str, str] = {}
         self.delivered: list[dict[str, Any]] = []
         self.scripts: dict[str, list[tuple[int, Any]]] = {}
         self._vk_random_ids: dict[str, int] = {}
@@ -66,8 +67,15 @@ class StandIn:
         self.web[path] = (data, content_type, chunked)
         return f"{self.url}{path}"
 
+    def redirect(self, path: str, location: str) -> str:
+        """`path` answers 302 to `location` (a CDN's redirect)."""
+        self.redirects[path] = location
+        return f"{self.url}{path}"
+
     def download(self, path: str) -> Response:
         self.downloads.append(path)
+        if path in self.redirects:
+            return Response(b"", status_code=302, headers={"Location": self.redirects[path]})
         for suffix, answers in self.scripts.items():
             if path.endswith(suffix) and answers:
                 status, answer = answers.pop(0)
@@ -247,7 +255,8 @@ def channel_settings(stand_url: str = "http://127.0.0.1:1") -> ChannelSettings:
     return ChannelSettings(meta_app_secret=APP_SECRET, meta_verify_token=VERIFY_TOKEN,
                            instagram_graph_url=f"{stand_url}/graph", telegram_api_url=f"{stand_url}/tg",
                            vk_api_url=f"{stand_url}/vk/method", public_url="https://zabota.example",
-                           http_timeout_seconds=5.0)
+                           http_timeout_seconds=5.0,
+                           file_hosts=("127.0.0.1", "localhost"))   # the stand-ins serve the VK/IG file URLs
 
 
 @pytest.fixture

@@ -352,6 +352,43 @@ async def test_issue11_a_url_that_is_not_http_is_never_fetched(api, stand_in) ->
     assert (row.state, row.reason_code) == ("failed", "bad_url") and stand_in.downloads == []
 
 
+async def test_issue11_an_attachment_url_off_the_platforms_file_hosts_is_never_fetched(api, stand_in) -> None:
+    """A signed webhook proves its sender, not its URLs: only the platforms' CDNs, and a redirect is checked
+    the same way (a redirect to our own network is refused before it is followed)."""
+    from engagement.file_fetcher import file_host_allowed
+
+    assert file_host_allowed("sun9-12.userapi.com", ("userapi.com",))
+    assert file_host_allowed("SCONTENT.CDNINSTAGRAM.COM.", ("cdninstagram.com",))
+    assert not file_host_allowed("userapi.com.evil.example", ("userapi.com",))
+    assert not file_host_allowed("evil-userapi.com", ("userapi.com",))
+    vk_path = await vk_channel(api)
+    inside = stand_in.web_file("/internal/secret.pdf", b"%PDF secret", "application/pdf")
+    hop = stand_in.redirect("/cdn/hop.pdf", inside.replace("127.0.0.1", "10.1.2.3"))
+    docs = [vk_doc("http://169.254.169.254/latest/meta-data", "meta", "txt"), vk_doc(hop, "hop", "pdf")]
+    body = vk_with(VK_CONFIG["secret"], docs, "off-hosts", 3004)
+    assert (await api.webhook(vk_path, body)).text == "ok"
+    await api.process()
+    await api.fetch()
+    rows = sorted(await file_rows(api), key=lambda r: r.name)
+    assert [(r.name, r.state, r.reason_code) for r in rows] == [("hop.pdf", "failed", "bad_url"),
+                                                                 ("meta.txt", "failed", "bad_url")]
+    assert "10.1.2.3 is not one of the platforms' file hosts" in rows[0].reason
+    assert stand_in.downloads == ["/cdn/hop.pdf"]   # the redirect was read, its target never fetched
+
+
+async def test_issue11_a_redirect_within_the_file_hosts_is_followed(api, stand_in) -> None:
+    vk_path = await vk_channel(api)
+    target = stand_in.web_file("/cdn/real.pdf", b"%PDF real", "application/pdf")
+    hop = stand_in.redirect("/cdn/short.pdf", target)
+    assert (await api.webhook(vk_path, vk_with(VK_CONFIG["secret"], [vk_doc(hop, "real", "pdf")], "hop", 3005))).text \
+        == "ok"
+    await api.process()
+    await api.fetch()
+    [row] = await file_rows(api)
+    assert (row.state, row.size) == ("stored", len(b"%PDF real"))
+    assert stand_in.downloads == ["/cdn/short.pdf", "/cdn/real.pdf"]
+
+
 async def test_issue11_an_instagram_direct_image_is_fetched_from_its_url(api_any, stand_in) -> None:
     api = api_any
     await api.channel("instagram", IG_CONFIG)

@@ -12,6 +12,7 @@
 | `ENGAGEMENT_SEND_MAX_ATTEMPTS` | `8` | a reply that still fails after this many attempts is `failed` |
 | `ENGAGEMENT_IMAP_POLL_SECONDS` | `60` | how often every e-mail channel's mailbox is polled (IDLE wakes it sooner) |
 | `ENGAGEMENT_MAIL_CA_FILE` | unset | PEM file of authorities trusted for mail servers besides the system's |
+| `ENGAGEMENT_FILE_HOSTS` | VK's and Meta's CDNs | comma-separated hosts (and their subdomains) an attachment URL may point to |
 | `ENGAGEMENT_FILE_MAX_TRIES` | `8` | an inbound file still not downloaded after this many tries is `failed` |
 | `ENGAGEMENT_FILE_SECONDS` | `120` | the most one file's download may take (then it is tried again later) |
 
@@ -24,6 +25,9 @@ from __future__ import annotations
 import os
 import ssl
 from dataclasses import dataclass
+
+# The platforms' own file hosts (VK's and Meta's CDNs): the only places an attachment's URL may point to.
+FILE_HOSTS = ("vk.com", "vk.me", "userapi.com", "vkuser.net", "cdninstagram.com", "fbcdn.net", "fbsbx.com")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class ChannelSettings:
     http_timeout_seconds: float = 15.0
     imap_poll_seconds: float = 60.0
     mail_ca_file: str | None = None
+    file_hosts: tuple[str, ...] = FILE_HOSTS
     file_max_tries: int = 8
     file_seconds: float = 120.0
 
@@ -57,6 +62,8 @@ class ChannelSettings:
             send_max_attempts=int(env.get("ENGAGEMENT_SEND_MAX_ATTEMPTS", d.send_max_attempts)),
             imap_poll_seconds=float(env.get("ENGAGEMENT_IMAP_POLL_SECONDS", d.imap_poll_seconds)),
             mail_ca_file=_mail_ca_file(env.get("ENGAGEMENT_MAIL_CA_FILE", "")),
+            file_hosts=tuple(h.strip().lower() for h in env["ENGAGEMENT_FILE_HOSTS"].split(",") if h.strip())
+            if env.get("ENGAGEMENT_FILE_HOSTS") else d.file_hosts,
             file_max_tries=int(env.get("ENGAGEMENT_FILE_MAX_TRIES", d.file_max_tries)),
             file_seconds=float(env.get("ENGAGEMENT_FILE_SECONDS", d.file_seconds)),
         )

@@ -8,7 +8,10 @@ a time outside any transaction, and records each outcome in a short transaction 
 
 - Telegram: `getFile` for the path, then `{TELEGRAM_API_URL}/file/bot<token>/<file_path>` (the token is put
   into the URL by the transport only: it is never in a logged or traced URL). VK and Instagram: the URL the
-  platform gave — http(s) only (`bad_url` otherwise) — following redirects (their CDNs do).
+  platform gave — http(s) only, and only to the platforms' own file hosts (`ENGAGEMENT_FILE_HOSTS`: vk.com,
+  userapi.com, vkuser.net, cdninstagram.com, fbcdn.net, fbsbx.com and their subdomains; `bad_url` otherwise),
+  following at most 5 redirects, each checked the same way: a URL in a webhook never makes us fetch from our
+  own network (the signature proves the sender, not that its URL is harmless).
 - At most `max_bytes` (20 MB): a larger `Content-Length`, `file_size` or body is a permanent failure
   (`too_large`); the body is read in chunks and dropped as soon as it passes the limit.
 - Transient — a timeout (each call, and `ENGAGEMENT_FILE_SECONDS` for the whole file), no connection, 5xx,
@@ -42,6 +45,20 @@ from engagement.models import Channel
 from engagement.sender import SecretPathTransport
 
 log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+
+
+class Redirect(Exception):
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+def file_host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """`host` is one of `allowed` or a subdomain of one (case-insensitive)."""
+    host = host.lower().rstrip(".")
+    return any(host == domain or host.endswith("." + domain) for domain in allowed)
 LEASE_MARGIN = timedelta(seconds=60)
 LONGEST_WAIT = 3600.0     # a platform asking us to wait longer than an hour is asked again after one
 
@@ -148,10 +165,20 @@ class FileFetcher(WakeableLoop):
             return await self._get(telegram.download_url(base, path), {PATH_SECRET_HEADER: job.bot_token or ""},
                                    follow=False)
         url = str(job.source.get("url") or "")
+        for _hop in range(MAX_REDIRECTS + 1):
+            self._check_url(url)
+            try:
+                return await self._get(url, {}, follow=False)
+            except Redirect as redirect:
+                url = redirect.location
+        raise Failed(files.REFUSED, f"more than {MAX_REDIRECTS} redirects")
+
+    def _check_url(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise Failed(files.BAD_URL, "not an http(s) address")
-        return await self._get(url, {}, follow=True)
+        if not file_host_allowed(parts.hostname, self.channels.file_hosts):
+            raise Failed(files.BAD_URL, f"{parts.hostname} is not one of the platforms' file hosts")
 
     def _check_size(self, size: int | None) -> None:
         if size is not None and size > self.max_bytes:
@@ -164,6 +191,8 @@ class FileFetcher(WakeableLoop):
             status = response.status_code
             if status == 429 or status >= 500:
                 raise Retry(f"HTTP {status}", after=_seconds(response.headers.get("retry-after")))
+            if status in (301, 302, 303, 307, 308) and not follow and response.headers.get("location"):
+                raise Redirect(str(response.url.join(response.headers["location"])))
             if status >= 300:
                 raise Failed(files.REFUSED, f"HTTP {status}")
             length = response.headers.get("content-length")
