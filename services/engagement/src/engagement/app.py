@@ -16,7 +16,7 @@ from datetime import date
 
 from litestar import Litestar
 from shared.clock import Clock
-from shared.service import Runtime, ServiceSpec, create_service_app
+from shared.service import Runtime, ServiceSpec, create_service_app, quieter_garbage_collection
 from shared.settings import Settings
 
 from engagement import changes, processor_process, quality, rounds, rounds_handlers, sop_materialise
@@ -157,13 +157,3 @@ def create_asgi() -> WebhookFront:
     settings = Settings.from_env("engagement")
     return WebhookFront(create_app(settings, separate_processor=processor_process.wanted(settings)))
 
-
-def quieter_garbage_collection() -> None:
-    """Fewer, cheaper collector pauses in the web process (the webhook p99): what is alive after start-up
-    (modules, mappers, compiled statements) is frozen out of every collection, and the youngest generation
-    is collected every 20,000 allocations instead of 700 (a request allocates a few hundred objects)."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)

@@ -12,7 +12,7 @@ from litestar.exceptions import NotFoundException
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from shared.clock import Clock
-from shared.service import ServiceSpec, create_service_app
+from shared.service import ServiceSpec, create_service_app, quieter_garbage_collection
 from shared.settings import Settings
 from shared.telemetry import trace_url
 
@@ -70,4 +70,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, bac
 def create_asgi() -> WebhookFront:
     """What `python -m gateway` serves: the app behind the plain-ASGI relay of the channels' webhooks
     (gateway.webhook_front)."""
+    quieter_garbage_collection()
     return WebhookFront(create_app())
