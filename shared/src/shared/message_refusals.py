@@ -23,6 +23,7 @@ MEDIA_LINK_INVALID = "media.link_invalid"
 MEDIA_LINK_EXPIRED = "media.link_expired"
 MEDIA_NOT_FOUND = "media.not_found"
 MEDIA_UNKNOWN = "media.unknown"
+CONTENT_PLAN_NOT_FOUND = "content.plan.not_found"
 CONTENT_ITEM_NOT_FOUND = "content.item.not_found"
 CONTENT_COMMENT_NOT_FOUND = "content.comment.not_found"
 CONTENT_REQUEST_NOT_FOUND = "content.request.not_found"
@@ -182,6 +183,7 @@ REFUSALS: dict[str, str] = {
     MEDIA_LINK_EXPIRED: "this media link has expired",
     MEDIA_NOT_FOUND: "media not found",
     MEDIA_UNKNOWN: "unknown media %(ref)s",
+    CONTENT_PLAN_NOT_FOUND: "plan not found",
     CONTENT_ITEM_NOT_FOUND: "item not found",
     CONTENT_COMMENT_NOT_FOUND: "comment not found",
     CONTENT_REQUEST_NOT_FOUND: "request not found",

@@ -100,7 +100,7 @@ async def load_plan(ctx: Ctx, plan_id: str, *, change: bool) -> tuple[Account, P
     """The plan and its deal's account (row-locked), as the actor may see (404) or change (403) it."""
     plan = await ctx.session.get(Plan, plan_id)
     account = await services.lock_account(ctx.session, plan.deal_id) if plan is not None else None
-    (access.require_change if change else access.require_visible)(ctx.actor, account, "plan")
+    (access.require_change if change else access.require_visible)(ctx.actor, account, M.CONTENT_PLAN_NOT_FOUND)
     assert plan is not None and account is not None
     await ctx.session.refresh(plan)  # as it is now that the deal is locked (a concurrent writer has finished)
     return account, plan

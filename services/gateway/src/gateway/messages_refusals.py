@@ -23,6 +23,7 @@ REFUSAL_MESSAGES: dict[str, str] = {
     M.MEDIA_LINK_EXPIRED: N_("This media link has expired."),
     M.MEDIA_NOT_FOUND: N_("This media file was not found."),
     M.MEDIA_UNKNOWN: N_("This media file is not among this client's uploads."),
+    M.CONTENT_PLAN_NOT_FOUND: N_("This content plan was not found."),
     M.CONTENT_ITEM_NOT_FOUND: N_("This post was not found."),
     M.CONTENT_COMMENT_NOT_FOUND: N_("This comment was not found."),
     M.CONTENT_REQUEST_NOT_FOUND: N_("This request was not found."),
