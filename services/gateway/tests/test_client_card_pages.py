@@ -112,12 +112,13 @@ async def test_cl7_setup_checklist_ticks_with_checkboxes_and_completion_needs_al
 
 async def test_cl7_a_checklist_refused_by_the_clients_service_is_said_in_the_readers_language(
         client: AsyncTestClient, clients: Backend) -> None:
-    """Issue 9: the ad manager sees a complex_promotion deal but does not tick the setup task of its manager: the
-    service's coded 403 is shown on the deal card in Russian, not in the service's English."""
+    """Issue 9: a complex_promotion deal's setup task is the ad manager's; its responsible manager sees the deal
+    but may not tick that checklist: the service's coded 403 is shown on the deal card in Russian."""
     deal = clients.call("POST", "/payments", payment("p-cl7-ru", kind="complex_promotion"))
     clients.call("POST", f"/deals/{deal['id']}/questionnaire", {"answers": {"niche": "cakes"}})
     task = next(t for t in clients.call("GET", f"/deals/{deal['id']}")["tasks"] if t["kind"] == "account_setup")
-    token = await sign_in(client, "admanager")
+    assert task["assignee"] == "admanager"
+    token = await sign_in(client, "manager1")
     refused = await client.post(f"/tasks/{task['id']}/checklist?lang=ru", headers=HX, data={
         "_csrf": token, "back": "deal", "deal_id": deal["id"], "item": "avatar", "done": "true"})
     assert refused.status_code == 403
