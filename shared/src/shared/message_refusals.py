@@ -36,6 +36,7 @@ CHANNEL_NOT_FOUND = "channel.not_found"
 CHANNEL_GONE = "inbox.channel_gone"
 WEBFORM_NOT_FOUND = "webform.not_found"
 TAG_RULE_NOT_FOUND = "inbox.tag_rule_not_found"
+INBOX_FILE_NOT_FOUND = "inbox.file_not_found"
 TEMPLATE_NOT_FOUND = "template.not_found"
 OWNER_NOT_ON_ROSTER = "sop.owner_not_on_roster"
 SOP_FILE_NOT_FOUND = "sop.file_not_found"
@@ -196,6 +197,7 @@ REFUSALS: dict[str, str] = {
     CHANNEL_GONE: "the channel account of this conversation is gone",
     WEBFORM_NOT_FOUND: "no such form",
     TAG_RULE_NOT_FOUND: "tag rule not found",
+    INBOX_FILE_NOT_FOUND: "file not found",
     TEMPLATE_NOT_FOUND: "template not found",
     OWNER_NOT_ON_ROSTER: "not on the owners' roster",
     SOP_FILE_NOT_FOUND: "file not found",

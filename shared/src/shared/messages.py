@@ -404,6 +404,8 @@ CODES: dict[str, str] = {
 from shared.message_refusals import *  # noqa: E402,F403
 from shared.message_refusals import REFUSALS  # noqa: E402
 
+if set(REFUSALS) & set(CODES):   # a code means one thing: never defined in both places
+    raise RuntimeError(f"codes defined twice: {sorted(set(REFUSALS) & set(CODES))}")
 CODES.update(REFUSALS)
 
 # Older English messages the services still write in a few places, and the codes they mean.

@@ -36,6 +36,7 @@ REFUSAL_MESSAGES: dict[str, str] = {
     M.CHANNEL_GONE: N_("The channel account of this conversation no longer exists."),
     M.WEBFORM_NOT_FOUND: N_("This website form was not found."),
     M.TAG_RULE_NOT_FOUND: N_("This tag rule was not found."),
+    M.INBOX_FILE_NOT_FOUND: N_("This file was not found."),
     M.TEMPLATE_NOT_FOUND: N_("This template no longer exists."),
     M.OWNER_NOT_ON_ROSTER: N_("This person is not on the group owners' roster."),
     M.SOP_FILE_NOT_FOUND: N_("This file was not found."),
