@@ -38,8 +38,11 @@ async def test_cl7_completing_the_setup_task_needs_every_item_ticked(api_any) ->
                          as_=("manager1", "content_manager"))
     refused = await api_any.post(f"/tasks/{task['id']}/complete", {}, as_=("manager1", "content_manager"))
     assert refused.status_code == 422, refused.text
-    assert [e for e in refused.json()["errors"]] == [{"field": "checklist", "message": "call to action"},
-                                                      {"field": "checklist", "message": "contacts"}]
+    # Issue 9: each missing item is coded (its message is still the item, as API clients knew it).
+    assert [e for e in refused.json()["errors"]] == [
+        {"field": "checklist", "message": item, "code": "checklist.not_ticked", "params": {"checklist_item": item}}
+        for item in ("call to action", "contacts")]
+    assert refused.json()["detail"] == "tick every checklist item first (CL-7); missing: call to action, contacts"
     for item in ITEMS[4:]:
         await api_any.ok("post", f"/tasks/{task['id']}/checklist", {"item": item, "done": True}, as_=LEAD)
     done = await api_any.ok("post", f"/tasks/{task['id']}/complete", {}, as_=("manager1", "content_manager"))

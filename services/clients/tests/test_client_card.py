@@ -39,7 +39,7 @@ async def test_cl1_client_card_legal_entity_needs_company_name_and_12_digit_bin(
     refused = await api_any.client.patch(url, headers=api_any.headers(LEAD), json={"payer_type": "legal", "bin": "12345"})
     assert refused.status_code == 422
     fields = {e["field"]: e["message"] for e in refused.json()["errors"]}
-    assert fields == {"company_name": "required", "bin": "BIN/IIN is 12 digits"}
+    assert fields == {"company_name": "required", "bin": "a BIN/IIN is 12 digits"}   # issue 9: the code's English
     bad = await api_any.client.patch(url, headers=api_any.headers(LEAD), json={
         "email": "not-an-email", "phone": "call me", "full_name": " "})
     assert bad.status_code == 422

@@ -108,3 +108,19 @@ async def test_cl7_setup_checklist_ticks_with_checkboxes_and_completion_needs_al
 
     ru = await client.get(f"/deals/{deal['id']}?lang=ru")
     assert "Ссылка на WhatsApp" in ru.text and "Чек-лист: «Аватар» — готово" in text_of(ru.text)
+
+
+async def test_cl7_a_checklist_refused_by_the_clients_service_is_said_in_the_readers_language(
+        client: AsyncTestClient, clients: Backend) -> None:
+    """Issue 9: a complex_promotion deal's setup task is the ad manager's; its responsible manager sees the deal
+    but may not tick that checklist: the service's coded 403 is shown on the deal card in Russian."""
+    deal = clients.call("POST", "/payments", payment("p-cl7-ru", kind="complex_promotion"))
+    clients.call("POST", f"/deals/{deal['id']}/questionnaire", {"answers": {"niche": "cakes"}})
+    task = next(t for t in clients.call("GET", f"/deals/{deal['id']}")["tasks"] if t["kind"] == "account_setup")
+    assert task["assignee"] == "admanager"
+    token = await sign_in(client, "manager1")
+    refused = await client.post(f"/tasks/{task['id']}/checklist?lang=ru", headers=HX, data={
+        "_csrf": token, "back": "deal", "deal_id": deal["id"], "item": "avatar", "done": "true"})
+    assert refused.status_code == 403
+    assert "Отмечать пункты чек-листа может только исполнитель задачи или руководитель проекта." in text_of(refused.text)
+    assert "ticks its checklist" not in refused.text

@@ -140,6 +140,14 @@ async def test_lead_creates_a_rule_version_and_sees_the_history(client: AsyncTes
                                  data={"_csrf": token, "effective_from": this_month(), "fine_CL-3": "abc"})
     assert bad_fine.status_code == 422
     assert 'class="field-error"' in bad_fine.text.split('id="f-fine_CL-3"')[1].split("</div>")[0]
+    # Issue 9: the payroll service answers with codes; the page says them in the reader's language.
+    in_russian = await client.post("/payroll/rules?lang=ru", headers={"HX-Request": "true"},
+                                   data={"_csrf": token, "effective_from": this_month(), "amount_PAY-2": "-5",
+                                         "fine_CL-3": "abc"})
+    assert in_russian.status_code == 422
+    assert "Премия — 0 или больше." in in_russian.text
+    assert "Введите сумму, например 150000 или -5000.50." in in_russian.text
+    assert "must be &gt;= 0" not in in_russian.text and "not a decimal number" not in in_russian.text
     saved = await client.post("/payroll/rules", headers={"HX-Request": "true"},
                               data={"_csrf": token, "effective_from": this_month(), "amount_PAY-2": "12000",
                                     "fine_CL-9": "-6000", "fine_CL-11": "-1000"})

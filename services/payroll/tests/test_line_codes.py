@@ -25,4 +25,4 @@ def test_issue9_each_kind_of_line_has_its_code_and_parameters() -> None:
                       "note_params": {"line": 7, "rule": "CL-3", "by": "lead", "reason": "клиент в больнице"}}
     assert note_code({"rule": "PAY-2", "occurred_at": AT})["note_code"] == M.LINE_RENEWAL
     for code, english in M.CODES.items():
-        assert M.text(code, **dict.fromkeys(re.findall(r"%\((\w+)\)s", english), "x"))
+        assert M.text(code, **dict.fromkeys(re.findall(r"%\((\w+)\)[sr]", english), "x"))

@@ -399,10 +399,18 @@ CODES: dict[str, str] = {
     NO_SUCH_TEMPLATE: "no such template",
 }
 
+# Refusals of every service (not found, not allowed, payroll rule sets…) live in their own module: its names
+# are this module's names, its codes are in CODES.
+from shared.message_refusals import *  # noqa: E402,F403
+from shared.message_refusals import REFUSALS  # noqa: E402
+
+if set(REFUSALS) & set(CODES):   # a code means one thing: never defined in both places
+    raise RuntimeError(f"codes defined twice: {sorted(set(REFUSALS) & set(CODES))}")
+CODES.update(REFUSALS)
 
 # Older English messages the services still write in a few places, and the codes they mean.
-_BY_TEXT = {"missing": REQUIRED, "BIN/IIN is 12 digits": BIN_LENGTH,
-            **{english: code for code, english in CODES.items() if "%(" not in english}}
+_BY_TEXT = {**{english: code for code, english in CODES.items() if "%(" not in english},
+            "missing": REQUIRED, "BIN/IIN is 12 digits": BIN_LENGTH}
 
 
 def message_code(message: str) -> str | None:

@@ -44,6 +44,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from shared import messages as M
 from shared.auth import Actor
 from shared.bus import Bus, Outgoing
 from shared.errors import Forbidden
@@ -255,5 +256,5 @@ async def list_journeys(actor: NamedDependency[Actor],
     `[{trace_id, deal_id, start, end, duration_seconds, steps: [{name, service, start, end,
     duration_seconds}]}]`, times in epoch seconds. Project lead or an integration token only."""
     if actor.role not in ("lead", "integration"):
-        raise Forbidden("only the project lead may see the journeys")
+        raise M.refusal(Forbidden, None, M.LEAD_JOURNEYS)
     return JOURNEYS.slowest(window_seconds, limit)

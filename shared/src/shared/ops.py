@@ -21,6 +21,7 @@ from litestar.params import Parameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import messages as M
 from shared.auth import Actor
 from shared.bus import Outgoing
 from shared.errors import Conflict, Forbidden, NotFound
@@ -31,7 +32,7 @@ OPERATOR_ROLES = ("lead", "integration")
 
 def _require_operator(actor: Actor) -> None:
     if actor.role not in OPERATOR_ROLES:
-        raise Forbidden("only the project lead may see or replay dead letters")
+        raise M.refusal(Forbidden, None, M.LEAD_DEAD_LETTERS)
 
 
 def _view(letter: DeadLetter) -> dict:
@@ -53,14 +54,13 @@ async def replay_dead_letter(letter_id: Annotated[int, Parameter(ge=1, le=2**63 
     _require_operator(actor)
     letter = await session.get(DeadLetter, letter_id)
     if letter is None:
-        raise NotFound("no such dead letter", field="letter_id")
+        raise M.refusal(NotFound, "letter_id", M.DEAD_LETTER_NOT_FOUND)
     runtime = request.app.state.runtime
     remembered = timedelta(days=max(runtime.settings.retention_days - 1, 0))
     if letter.failed_at < runtime.clock.now() - remembered:
-        raise Conflict(f"this dead letter is older than {remembered.days} days: consumers that applied the event "
-                       "then may have forgotten it, so a replay could apply it twice", field="letter_id")
+        raise M.refusal(Conflict, "letter_id", M.DEAD_LETTER_TOO_OLD, days=remembered.days)
     if runtime.bus is None or not runtime.bus.is_connected:
-        raise Conflict("NATS is not connected; try again")
+        raise M.refusal(Conflict, None, M.BUS_DOWN_TRY_AGAIN)
     # A fresh message id: JetStream must not drop it as a duplicate of the original.
     replay_id = f"replay:{letter.id}:{runtime.clock.now().timestamp()}"
     await runtime.bus.publish_many([Outgoing(letter.subject, letter.payload, {"Nats-Msg-Id": replay_id})])

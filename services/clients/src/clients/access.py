@@ -31,6 +31,7 @@ from shared.errors import Forbidden, NotFound
 from sqlalchemy import false, true
 
 from clients.models import Deal, Task
+from shared import messages as M
 
 LEAD, CONTENT_MANAGER, AD_MANAGER, GROWTH, ANALYST = "lead", "content_manager", "ad_manager", "growth", "analyst"
 INTEGRATION, WEBHOOK = "integration", "webhook"
@@ -66,9 +67,10 @@ def visible_deals(actor: Actor) -> Any:
     return false()
 
 
-def require_visible(actor: Actor, deal: Deal | None, what: str = "deal") -> Deal:
+def require_visible(actor: Actor, deal: Deal | None, not_found: str = M.DEAL_NOT_FOUND) -> Deal:
+    """The deal, if the actor may see it; else 404 `not_found` (the code of what was asked for), as if absent."""
     if deal is None or not can_see_deal(actor, deal):
-        raise NotFound(f"{what} not found")
+        raise M.refusal(NotFound, None, not_found)
     return deal
 
 
@@ -77,7 +79,7 @@ def require_deal_change(actor: Actor, deal: Deal) -> None:
     require_visible(actor, deal)
     if is_full(actor) or (actor.role == CONTENT_MANAGER and deal.responsible_manager == actor.login):
         return
-    raise Forbidden(f"role {actor.role} may not change this deal")
+    raise M.refusal(Forbidden, None, M.ROLE_MAY_NOT_CHANGE_DEAL, role=actor.role)
 
 
 def require_renewal_answer(actor: Actor, deal: Deal) -> None:
@@ -91,20 +93,20 @@ def require_renewal_answer(actor: Actor, deal: Deal) -> None:
 def require_task_complete(actor: Actor, deal: Deal, task: Task) -> None:
     """Only the task's assignee or the lead (and integrations) completes a task (issue 7 §6): the
     responsible manager does not complete the growth specialist's or the ad manager's task."""
-    require_visible(actor, deal, "task")
+    require_visible(actor, deal, M.TASK_NOT_FOUND)
     if is_full(actor) or (task.assignee is not None and task.assignee == actor.login
                           and actor.role in (CONTENT_MANAGER, AD_MANAGER, GROWTH)):
         return
-    raise Forbidden("only the task's assignee or the lead completes this task", field="task_id")
+    raise M.refusal(Forbidden, "task_id", M.TASK_ASSIGNEE_COMPLETES)
 
 
 def require_checklist_tick(actor: Actor, deal: Deal, task: Task) -> None:
     """CL-7: only the task's assignee (the one doing the setup) or the lead ticks its checklist."""
-    require_visible(actor, deal, "task")
+    require_visible(actor, deal, M.TASK_NOT_FOUND)
     if is_full(actor) or (task.assignee is not None and task.assignee == actor.login
                           and actor.role in (CONTENT_MANAGER, AD_MANAGER, GROWTH)):
         return
-    raise Forbidden("only the task's assignee or the lead ticks its checklist")
+    raise M.refusal(Forbidden, None, M.TASK_ASSIGNEE_TICKS)
 
 
 def require_reveal(actor: Actor, deal: Deal) -> None:
@@ -114,13 +116,12 @@ def require_reveal(actor: Actor, deal: Deal) -> None:
                or (actor.role == CONTENT_MANAGER and deal.responsible_manager == actor.login)
                or (actor.role == GROWTH and deal.growth_specialist == actor.login))
     if not allowed:
-        raise Forbidden("credentials are revealed only to the lead, the responsible manager and the growth "
-                        "specialist of the deal")
+        raise M.refusal(Forbidden, None, M.CREDENTIALS_REVEALED_TO)
 
 
 def require_roles(actor: Actor, *roles: str) -> None:
     if actor.role not in roles:
-        raise Forbidden(f"role {actor.role} may not do this")
+        raise M.refusal(Forbidden, None, M.ROLE_MAY_NOT, role=actor.role)
 
 
 def require_payments(actor: Actor) -> None:
@@ -135,7 +136,7 @@ def require_refund_target(actor: Actor, deal: Deal | None) -> Deal:
     only the refund. Any other actor: as `require_visible` (404) and `require_payments` (403)."""
     if actor.role == WEBHOOK:
         if deal is None:
-            raise NotFound("deal not found")
+            raise M.refusal(NotFound, None, M.DEAL_NOT_FOUND)
         return deal
     require_payments(actor)
     return require_visible(actor, deal)
@@ -143,7 +144,7 @@ def require_refund_target(actor: Actor, deal: Deal | None) -> Deal:
 
 def require_reader(actor: Actor) -> None:
     if actor.role == WEBHOOK:
-        raise Forbidden("a signed webhook may only post payments and refunds")
+        raise M.refusal(Forbidden, None, M.WEBHOOK_PAYMENTS_ONLY)
 
 
 def may_backdate(actor: Actor) -> bool:

@@ -111,7 +111,7 @@ async def list_deals(session: NamedDependency[AsyncSession], actor: NamedDepende
     access.require_reader(actor)
     page = parse_page(limit, offset, sort, services.DEAL_SORTS, services.DEAL_DEFAULT_SORT)
     if deal_id and len(deal_id) > MAX_LIMIT:
-        raise DomainError(f"at most {MAX_LIMIT} deal ids", field="deal_id")
+        raise M.error("deal_id", M.DEAL_IDS_AT_MOST, limit=MAX_LIMIT)
     rows, total = await services.list_deals(session, actor, page, stage=stage, manager=manager,
                                             service_kind=service_kind, q=q, ids=deal_id)
     return Response([deal_summary(r.deal, r.client_name, r.paid_total, r.currency) for r in rows],
@@ -229,7 +229,7 @@ async def get_document(deal_id: str, session: NamedDependency[AsyncSession], run
     document = (await session.execute(select(Document).where(Document.deal_id == deal.id)
                                       .order_by(Document.created_at.desc()))).scalars().first()
     if document is None:
-        raise NotFound("no document yet: answer the renewal question first (CL-12)")
+        raise M.refusal(NotFound, None, M.NO_DOCUMENT)
     return document.html
 
 
@@ -320,9 +320,9 @@ async def get_attachment(attachment_id: str, session: NamedDependency[AsyncSessi
     access.require_reader(actor)
     attachment = await session.get(Attachment, attachment_id)
     if attachment is None:
-        raise NotFound("attachment not found")
+        raise M.refusal(NotFound, None, M.ATTACHMENT_NOT_FOUND)
     deal = await session.get(Deal, attachment.deal_id)
-    access.require_visible(actor, deal, "attachment")
+    access.require_visible(actor, deal, M.ATTACHMENT_NOT_FOUND)
     ctx_of(session, runtime, actor).audit("attachment.downloaded", deal.id, attachment_id=attachment.id)
     return File(path=var_dir() / attachment.path, filename=attachment.filename, media_type=attachment.content_type)
 
@@ -349,7 +349,7 @@ async def complete_task(task_id: str, session: NamedDependency[AsyncSession], ru
     ctx = ctx_of(session, runtime, actor)
     task = await session.get(Task, task_id)
     if task is None:
-        raise NotFound("task not found")
+        raise M.refusal(NotFound, None, M.TASK_NOT_FOUND)
     deal = await services.complete_task(ctx, task, services.fact_time(ctx, data.at if data else None))
     client = await session.get(Client, deal.client_id)
     return task_view(task, client.full_name, deal.stage)
@@ -365,7 +365,7 @@ async def tick_checklist(task_id: str, data: JSONBody[ChecklistTickIn], session:
     errors.raise_if_any()
     task = await session.get(Task, task_id)
     if task is None:
-        raise NotFound("task not found")
+        raise M.refusal(NotFound, None, M.TASK_NOT_FOUND)
     deal = await services.tick_checklist(ctx_of(session, runtime, actor), task, data.item, data.done)
     client = await session.get(Client, deal.client_id)
     return task_view(task, client.full_name, deal.stage)
@@ -393,7 +393,7 @@ async def waive_deadline(deadline_id: str, data: JSONBody[WaiveIn], session: Nam
     errors.raise_if_any()
     deadline = await session.get(Deadline, deadline_id)
     if deadline is None:
-        raise NotFound("deadline not found")
+        raise M.refusal(NotFound, None, M.DEADLINE_NOT_FOUND)
     ctx = ctx_of(session, runtime, actor)
     deal = await services.load_deal(ctx, deadline.deal_id)
     await session.refresh(deadline)  # as it is under the deal's lock, after its due timers fired
@@ -514,7 +514,7 @@ async def funnel(session: NamedDependency[AsyncSession], runtime: NamedDependenc
     administrator; `channel` a channel kind or `manual`."""
     if actor.role == access.CONTENT_MANAGER:
         if manager not in (None, actor.login):
-            raise Forbidden("a manager sees their own funnel")
+            raise M.refusal(Forbidden, None, M.OWN_FUNNEL)
         manager = actor.login
     else:
         access.require_roles(actor, access.LEAD, access.INTEGRATION, access.ANALYST)
@@ -542,7 +542,7 @@ async def get_import(import_id: str, session: NamedDependency[AsyncSession], act
     access.require_roles(actor, access.LEAD, access.INTEGRATION)
     job = await session.get(Import, import_id)
     if job is None:
-        raise NotFound("import not found")
+        raise M.refusal(NotFound, None, M.IMPORT_NOT_FOUND)
     return imports.import_view(job)
 
 
@@ -559,10 +559,9 @@ def _deal_id_of(token: str, runtime: NamedDependency[Runtime]) -> str:
         return read_token(token, secret_key=runtime.settings.secret_key, purpose="questionnaire",
                           now=runtime.clock.now())["deal_id"]
     except ExpiredToken:
-        raise Gone("this link has expired", errors=[
-            {"field": "token", "message": "this link has expired; ask your manager for a new one"}]) from None
+        raise Gone(M.text(M.LINK_EXPIRED), errors=[M.item("token", M.CONTENT_LINK_EXPIRED)]) from None
     except (BadToken, KeyError, TypeError):
-        raise NotFound("invalid link") from None
+        raise M.refusal(NotFound, None, M.LINK_INVALID) from None
 
 
 @get("/public/clients/questionnaire/{token:str}")
@@ -572,7 +571,7 @@ async def public_questionnaire(token: str, session: NamedDependency[AsyncSession
 
     deal = await session.get(Deal, _deal_id_of(token, runtime))
     if deal is None:
-        raise NotFound("invalid link")
+        raise M.refusal(NotFound, None, M.LINK_INVALID)
     client = await session.get(Client, deal.client_id)
     return {"client_name": client.full_name, "service_kind": deal.service_kind,
             "submitted": deal.questionnaire_received_at is not None}
@@ -588,7 +587,7 @@ async def public_questionnaire_submit(token: str, data: JSONBody[QuestionnaireIn
     ctx = ctx_of(session, runtime, Actor(login="client", role="integration"))
     deal = await services.get_deal(session, deal_id)
     if deal is None:
-        raise NotFound("invalid link")
+        raise M.refusal(NotFound, None, M.LINK_INVALID)
     await services.settle_deal(ctx, deal, before=ctx.now)
     await services.receive_questionnaire(ctx, deal, data.answers, ctx.now)  # the client cannot backdate
     await services.settle_deal(ctx, deal)

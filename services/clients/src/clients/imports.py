@@ -270,7 +270,7 @@ def import_handler(make_ctx):
                 errors.append({"row": row_number, "field": exc.field, "message": exc.message, "code": exc.code,
                                "params": exc.params})
             except DomainError as exc:
-                for item in exc.errors or [{"field": None, "message": exc.message}]:
+                for item in exc.errors or [{"field": None, "message": exc.message, "code": None}]:
                     errors.append({"row": row_number, "field": item.get("field"), "message": item["message"],
                                    "code": item.get("code") or message_code(item["message"]),
                                    "params": item.get("params") or {}})

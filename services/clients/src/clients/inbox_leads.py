@@ -93,9 +93,9 @@ def can_see(actor: Actor, lead: Lead) -> bool:
 
 def require_change(actor: Actor, lead: Lead | None) -> Lead:
     if lead is None or not can_see(actor, lead):
-        raise NotFound("lead not found")
+        raise M.refusal(NotFound, None, M.LEAD_NOT_FOUND)
     if actor.role == access.ANALYST:
-        raise Forbidden("an analyst reads only")
+        raise M.refusal(Forbidden, None, M.ANALYST_READS_ONLY)
     return lead
 
 
@@ -247,16 +247,16 @@ async def patch_lead(ctx: Any, lead: Lead, data: LeadPatchIn) -> Lead:
 
     errors = Errors()
     if data.full_name is not None and not data.full_name.strip():
-        errors.add("full_name", "required")
+        errors.add("full_name", M.REQUIRED)
     if data.email is not None and data.email.strip() and not email_key(data.email):
-        errors.add("email", "not an e-mail address")
+        errors.add("email", M.EMAIL)
     if data.phone is not None and data.phone.strip() and not phone_key(data.phone):
-        errors.add("phone", "not a phone number")
+        errors.add("phone", M.PHONE)
     instagram = check_instagram(errors, "instagram", data.instagram)
     payer = data.payer_type or lead.payer_type
     bin_ = data.bin if data.bin is not None else lead.bin
     if payer == "legal" and bin_ and len(bin_.strip()) != 12:
-        errors.add("bin", "BIN/IIN is 12 digits")
+        errors.add("bin", M.BIN_LENGTH)
     errors.raise_if_any()
     for name in ("full_name", "phone", "email", "product", "company_name", "bin", "notes"):
         value = getattr(data, name)
@@ -297,7 +297,7 @@ async def get_lead_of_conversation(conversation_id: str, session: NamedDependenc
     link = await session.get(LeadConversation, conversation_id)
     lead = await session.get(Lead, link.lead_id) if link is not None and link.lead_id else None
     if lead is None or not can_see(actor, lead):
-        raise NotFound("no lead for this conversation")
+        raise M.refusal(NotFound, None, M.LEAD_NO_CONVERSATION)
     return await lead_detail(session, lead)
 
 

@@ -32,11 +32,11 @@ def validate_lead(data: LeadIn) -> None:
     errors = Errors()
     errors.require("full_name", data.full_name)
     if not (data.phone or data.instagram or data.email):
-        errors.add("phone", "a phone, an Instagram link or an e-mail is needed to reach the person")
+        errors.add("phone", M.LEAD_CONTACT_NEEDED)
     if data.email and not EMAIL.fullmatch(data.email.strip()):
-        errors.add("email", "not an e-mail address")   # issue 9: as on the client card (CL-1)
+        errors.add("email", M.EMAIL)   # issue 9: as on the client card (CL-1)
     if data.payer_type == "legal" and data.bin and len(data.bin) != 12:
-        errors.add("bin", "BIN/IIN is 12 digits")
+        errors.add("bin", M.BIN_LENGTH)
     data.instagram = check_instagram(errors, "instagram", data.instagram)   # issue 8 item 5
     check_aware(errors, "at", data.at)
     errors.raise_if_any()
@@ -121,7 +121,7 @@ async def get_lead(session, actor, lead_id: str) -> Lead:
     """One lead, under the list's rules: a lead the actor may not see answers 404, as if absent."""
     lead = await session.get(Lead, lead_id)
     if lead is None or not can_see_lead(actor, lead):
-        raise NotFound("lead not found")
+        raise M.refusal(NotFound, None, M.LEAD_NOT_FOUND)
     return lead
 
 
@@ -186,13 +186,13 @@ async def funnel_report(ctx, month: str | None, manager: str | None, *, channel:
         try:
             first = date.fromisoformat(date_from or "")
         except ValueError:
-            errors.add("from", "a date YYYY-MM-DD")
+            errors.add("from", M.FUNNEL_DATE)
         try:
             last = date.fromisoformat(date_to or "")
         except ValueError:
-            errors.add("to", "a date YYYY-MM-DD")
+            errors.add("to", M.FUNNEL_DATE)
         if first and last and last < first:
-            errors.add("to", "before from")
+            errors.add("to", M.FUNNEL_TO_BEFORE_FROM)
     elif month:
         try:
             first = date.fromisoformat(month + "-01")
@@ -200,7 +200,7 @@ async def funnel_report(ctx, month: str | None, manager: str | None, *, channel:
         except ValueError:
             raise M.error("month", M.MONTH_FORMAT) from None
     else:
-        errors.add("month", "a month YYYY-MM, or from and to")
+        errors.add("month", M.FUNNEL_MONTH)
     errors.raise_if_any()
     start = rules.local_midnight(ctx.cal, first)
     end = rules.local_midnight(ctx.cal, last + timedelta(days=1))

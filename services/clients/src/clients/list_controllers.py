@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clients import access, services
 from clients.schemas import DEFAULT_LIMIT, MAX_LIMIT, ClientPatchIn, Errors, parse_page
 from clients.views import client_view, deal_summary, iso
+from shared import messages as M
 
 TOTAL_COUNT_DOC = "rows matching the filters across all pages"
 
@@ -40,7 +41,7 @@ async def get_board(session: NamedDependency[AsyncSession], actor: NamedDependen
     access.require_reader(actor)
     if not 1 <= limit <= MAX_LIMIT:
         errors = Errors()
-        errors.add("limit", f"must be between 1 and {MAX_LIMIT}")
+        errors.add("limit", M.LIST_LIMIT, max=MAX_LIMIT)
         errors.raise_if_any()
     columns, managers = await services.board(session, actor, limit=limit, manager=manager,
                                              service_kind=service_kind, q=q)
@@ -96,7 +97,7 @@ async def patch_client_card(client_id: str, data: JSONBody[ClientPatchIn], sessi
 
     client, rows = await services.client_card(session, actor, client_id)
     if not services.may_edit_card(actor, [r.deal for r in rows]):
-        raise Forbidden(f"role {actor.role} may not change this client card")
+        raise M.refusal(Forbidden, None, M.ROLE_MAY_NOT_CHANGE_CARD, role=actor.role)
     await services.update_client(ctx_of(session, runtime, actor), client, data)
     return await card_view(session, actor, client_id)
 

@@ -147,14 +147,13 @@ class Errors:
     def __init__(self) -> None:
         self.items: list[dict[str, str]] = []
 
-    def add(self, field: str, message: str) -> None:
-        """A field error; a fixed message carries its code (shared.messages) for the gateway to translate."""
-        code = M.message_code(message)
-        self.items.append({"field": field, "message": message, **({"code": code, "params": {}} if code else {})})
+    def add(self, field: str, code: str, /, **params: Any) -> None:
+        """One field's error: a message code (shared.messages) and its parameters."""
+        self.items.append(M.item(field, code, **params))
 
     def require(self, field: str, value: object) -> None:
         if value is None or (isinstance(value, str) and not value.strip()):
-            self.add(field, "required")
+            self.add(field, M.REQUIRED)
 
     def raise_if_any(self, message: str = "invalid request") -> None:
         if self.items:
@@ -163,7 +162,7 @@ class Errors:
 
 def check_aware(errors: Errors, field: str, value: datetime | None) -> None:
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        errors.add(field, "must be ISO-8601 with a UTC offset")
+        errors.add(field, M.DATETIME)
 
 
 MAX_AMOUNT_DIGITS = 12   # amounts are stored as Numeric(14, 2): 12 digits before the point
@@ -180,16 +179,16 @@ def parse_money(errors: Errors, field: str, raw: str | None) -> Decimal | None:
     except InvalidOperation:
         value = None
     if value is None:
-        errors.add(field, "must be a decimal amount like \"60000.00\"")
+        errors.add(field, M.AMOUNT_DECIMAL)
         return None
     if not value.is_finite() or value <= 0:
-        errors.add(field, "must be a positive amount")
+        errors.add(field, M.AMOUNT_POSITIVE)
         return None
     if value.adjusted() >= MAX_AMOUNT_DIGITS:
-        errors.add(field, f"at most {MAX_AMOUNT_DIGITS} digits before the decimal point")
+        errors.add(field, M.AMOUNT_DIGITS, digits=MAX_AMOUNT_DIGITS)
         return None
     if value.as_tuple().exponent < -2 and value != value.quantize(Decimal("0.01")):
-        errors.add(field, "at most two decimal places")
+        errors.add(field, M.AMOUNT_CENTS)
         return None
     return value.quantize(Decimal("0.01"))
 
@@ -201,30 +200,38 @@ INSTAGRAM_HANDLE = re.compile(r"@?([A-Za-z0-9._]{1,30})")
 MAX_URL_LENGTH = 2048
 
 
+class LinkError(ValueError):
+    """A link is refused: `code` (shared.messages) and its parameters say why."""
+
+    def __init__(self, code: str, /, **params: Any) -> None:
+        super().__init__(M.text(code, **params))
+        self.code, self.params = code, params
+
+
 def clean_url(raw: str, hosts: tuple[str, ...] | None = None) -> str:
-    """An absolute http(s) link to a host (one of `hosts` if given), else ValueError with the reason.
+    """An absolute http(s) link to a host (one of `hosts` if given), else LinkError with the reason.
 
     Control and format characters (tabs, newlines, zero-width and direction marks), backslashes, spaces
     and credentials in the link are refused, so what is stored is what a browser would open."""
     value = raw.strip()
     if len(value) > MAX_URL_LENGTH:
-        raise ValueError(f"a link is at most {MAX_URL_LENGTH} characters")
+        raise LinkError(M.LINK_TOO_LONG, limit=MAX_URL_LENGTH)
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
-        raise ValueError("must not contain control characters")
+        raise LinkError(M.LINK_CONTROL)
     if "\\" in value or any(c.isspace() for c in value):
-        raise ValueError("must not contain spaces or backslashes")
+        raise LinkError(M.LINK_SPACES)
     try:
         parts = urlsplit(value)
         host = (parts.hostname or "").lower()
         _ = parts.port
     except ValueError:
-        raise ValueError("not a valid link") from None
+        raise LinkError(M.LINK_NOT_VALID) from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError("must be an http:// or https:// link")
+        raise LinkError(M.LINK_SCHEME)
     if not host or parts.username is not None or parts.password is not None:
-        raise ValueError("must be a link to a web site (http(s)://host/…)")
+        raise LinkError(M.LINK_HOST)
     if hosts is not None and host not in hosts:
-        raise ValueError(f"must be a link to {' or '.join(hosts)}")
+        raise LinkError(M.LINK_HOSTS, hosts=" or ".join(hosts))
     return value
 
 
@@ -235,7 +242,7 @@ def clean_instagram(raw: str) -> str:
     if not value:
         return ""
     if (handle := INSTAGRAM_HANDLE.fullmatch(value)) and not handle.group(1).strip("."):
-        raise ValueError("not an Instagram handle")
+        raise LinkError(M.INSTAGRAM_HANDLE)
     if handle:
         return f"https://instagram.com/{handle.group(1)}"
     if value.lower().startswith(tuple(f"{h}/" for h in INSTAGRAM_HOSTS)):
@@ -249,8 +256,8 @@ def check_instagram(errors: Errors, field: str, raw: str | None) -> str | None:
         return None
     try:
         return clean_instagram(raw)
-    except ValueError as exc:
-        errors.add(field, str(exc))
+    except LinkError as exc:
+        errors.add(field, exc.code, **exc.params)
         return raw
 
 
@@ -258,7 +265,7 @@ def check_currency(errors: Errors, field: str, raw: str | None) -> str | None:
     if raw is None:
         return None
     if not re.fullmatch(r"[A-Z]{3}", raw):
-        errors.add(field, "must be an ISO 4217 code like KZT")
+        errors.add(field, M.CURRENCY_CODE)
         return None
     return raw
 
@@ -266,18 +273,18 @@ def check_currency(errors: Errors, field: str, raw: str | None) -> str | None:
 def validate_client(errors: Errors, client: ClientIn | None, prefix: str = "client") -> None:
     """CL-1: the client card; a legal entity needs its company name and BIN/IIN (12 digits)."""
     if client is None:
-        errors.add(prefix, "required for a new client (no deal_id)")
+        errors.add(prefix, M.CLIENT_REQUIRED)
         return
     for name in ("full_name", "phone", "payer_type"):
         errors.require(f"{prefix}.{name}", getattr(client, name))
     client.instagram = check_instagram(errors, f"{prefix}.instagram", client.instagram)
     if client.email and "@" not in client.email:
-        errors.add(f"{prefix}.email", "not an e-mail address")
+        errors.add(f"{prefix}.email", M.EMAIL)
     if client.payer_type == "legal":
         errors.require(f"{prefix}.company_name", client.company_name)
         errors.require(f"{prefix}.bin", client.bin)
     if client.bin and not re.fullmatch(r"\d{12}", client.bin):
-        errors.add(f"{prefix}.bin", "BIN/IIN is 12 digits")
+        errors.add(f"{prefix}.bin", M.BIN_LENGTH)
 
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -293,14 +300,14 @@ def validate_card(errors: Errors, card: dict[str, Any]) -> None:
         card["instagram"] = check_instagram(errors, "instagram", card["instagram"])
     phone = (card["phone"] or "").strip()
     if phone and (not PHONE.fullmatch(phone) or not 7 <= sum(c.isdigit() for c in phone) <= 15):
-        errors.add("phone", "not a phone number")
+        errors.add("phone", M.PHONE)
     if card["email"] and not EMAIL.fullmatch(card["email"].strip()):
-        errors.add("email", "not an e-mail address")
+        errors.add("email", M.EMAIL)
     if card["payer_type"] == "legal":
         errors.require("company_name", card["company_name"])
         errors.require("bin", card["bin"])
     if card["bin"] and not re.fullmatch(r"\d{12}", card["bin"].strip()):
-        errors.add("bin", "BIN/IIN is 12 digits")
+        errors.add("bin", M.BIN_LENGTH)
 
 
 # ----------------------------------------------------------------------------- list paging
@@ -327,12 +334,12 @@ def parse_page(limit: int | None, offset: int | None, sort: str | None, allowed:
     limit = DEFAULT_LIMIT if limit is None else limit
     offset = 0 if offset is None else offset
     if not 1 <= limit <= MAX_LIMIT:
-        errors.add("limit", f"must be between 1 and {MAX_LIMIT}")
+        errors.add("limit", M.LIST_LIMIT, max=MAX_LIMIT)
     if not 0 <= offset <= MAX_OFFSET:
-        errors.add("offset", f"must be between 0 and {MAX_OFFSET}")
+        errors.add("offset", M.LIST_OFFSET, max=MAX_OFFSET)
     raw = (sort or default_sort).strip()
     name = raw.removeprefix("-")
     if name not in allowed:
-        errors.add("sort", f"must be one of {', '.join(allowed)} (prefix - for descending)")
+        errors.add("sort", M.LIST_SORT, choices=", ".join(allowed))
     errors.raise_if_any()
     return Page(limit=limit, offset=offset, sort=name, descending=raw.startswith("-"))

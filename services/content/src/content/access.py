@@ -20,6 +20,7 @@ from shared.auth import Actor
 from shared.errors import Forbidden, NotFound
 
 from content.models import Account
+from shared import messages as M
 
 LEAD, CONTENT_MANAGER, ANALYST, INTEGRATION = "lead", "content_manager", "analyst", "integration"
 FULL = (LEAD, INTEGRATION)
@@ -33,24 +34,25 @@ def can_see(actor: Actor, account: Account | None) -> bool:
     return actor.role == CONTENT_MANAGER and account.manager == actor.login
 
 
-def require_visible(actor: Actor, account: Account | None, what: str = "deal") -> Account:
+def require_visible(actor: Actor, account: Account | None, not_found: str = M.DEAL_NOT_FOUND) -> Account:
+    """The account, if the actor may see it; else 404 `not_found` (the code of what was asked for)."""
     if not can_see(actor, account):
-        raise NotFound(f"{what} not found")
+        raise M.refusal(NotFound, None, not_found)
     assert account is not None
     return account
 
 
-def require_change(actor: Actor, account: Account | None, what: str = "deal") -> Account:
+def require_change(actor: Actor, account: Account | None, not_found: str = M.DEAL_NOT_FOUND) -> Account:
     """Plans, items, submissions, comments, publications: the lead, integrations, the responsible manager."""
-    account = require_visible(actor, account, what)
+    account = require_visible(actor, account, not_found)
     if actor.role in FULL or (actor.role == CONTENT_MANAGER and account.manager == actor.login):
         return account
-    raise Forbidden(f"role {actor.role} may not change this deal's content")
+    raise M.refusal(Forbidden, None, M.ROLE_MAY_NOT_CHANGE_CONTENT, role=actor.role)
 
 
 def require_lead(actor: Actor) -> None:
     if actor.role not in FULL:
-        raise Forbidden(f"role {actor.role} may not do this")
+        raise M.refusal(Forbidden, None, M.ROLE_MAY_NOT, role=actor.role)
 
 
 def may_backdate(actor: Actor) -> bool:

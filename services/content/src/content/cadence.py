@@ -102,7 +102,7 @@ async def day_rows(ctx: services.Ctx, day: date, actor: Actor | None = None) -> 
 
 async def board(ctx: services.Ctx, day: date) -> list[dict[str, Any]]:
     if ctx.actor.role == "webhook":   # issue 8 matrix: a payment provider's signature reads nothing (access.py)
-        raise Forbidden("a signed webhook may not read the cadence board")
+        raise M.refusal(Forbidden, None, M.WEBHOOK_NO_CADENCE)
     if ctx.actor.role not in (access.LEAD, access.INTEGRATION, access.ANALYST, access.CONTENT_MANAGER):
         return []
     return [row.view() for row in await day_rows(ctx, day, ctx.actor)]

@@ -38,7 +38,7 @@ async def submit_request(ctx: Ctx, token: str, data: ClientRequestIn) -> ClientR
     errors.raise_if_any()
     plan = await ctx.session.get(Plan, ref["plan_id"])
     if plan is None:
-        raise NotFound("invalid link")
+        raise M.refusal(NotFound, None, M.LINK_INVALID)
     account = await services.lock_account(ctx.session, plan.deal_id)
     if account is None or account.lost_at is not None:
         raise M.refusal(Conflict, "deal", M.CONTENT_NO_LONGER_RUN)
@@ -55,7 +55,7 @@ async def submit_request(ctx: Ctx, token: str, data: ClientRequestIn) -> ClientR
 async def answer(ctx: Ctx, request_id: str, data: RequestAnswerIn) -> ClientRequest:
     request = await ctx.session.get(ClientRequest, request_id)
     account = await services.lock_account(ctx.session, request.deal_id) if request is not None else None
-    access.require_change(ctx.actor, account, "request")
+    access.require_change(ctx.actor, account, M.CONTENT_REQUEST_NOT_FOUND)
     assert request is not None and isinstance(account, Account)
     errors = Errors()
     if data.decision not in ("approve", "decline"):

@@ -62,9 +62,9 @@ async def fetch_week(ctx: Ctx, account: Account, week: date) -> dict[str, Any]:
             followers = await _read(ctx, graph, conn.ig_user_id, week, last, days)
     except GraphError as exc:
         raise BadGateway(f"Instagram: {exc.message}", errors=[
-            {"field": "instagram", "message": exc.message, "code": exc.code}]) from None
+            M.item("instagram", M.INSTAGRAM_REFUSED, reason=exc.message, graph_code=exc.code)]) from None
     except Unavailable as exc:
-        raise BadGateway(f"Instagram did not answer: {exc}", field="instagram") from None
+        raise M.refusal(BadGateway, "instagram", M.INSTAGRAM_UNAVAILABLE, reason=str(exc)) from None
     for metric in followers:
         if metric.get("name") != "follower_count":
             continue

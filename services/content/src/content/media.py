@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.errors import DomainError, NotFound
+from shared.errors import NotFound
 from shared.settings import var_dir
 from shared.signing import BadToken, ExpiredToken, make_token, read_token
 from sqlalchemy import select
@@ -125,13 +125,13 @@ async def read(ctx: Ctx, token: str) -> tuple[MediaFile, Path]:
         data = read_token(token, secret_key=ctx.settings.secret_key, purpose=PURPOSE, now=ctx.now)
         media_id = str(data["m"])
     except ExpiredToken:
-        raise Gone("this media link has expired", field="token") from None
+        raise M.refusal(Gone, "token", M.MEDIA_LINK_EXPIRED) from None
     except (BadToken, KeyError, TypeError, ValueError):
-        raise NotFound("invalid media link") from None
+        raise M.refusal(NotFound, None, M.MEDIA_LINK_INVALID) from None
     media = await ctx.session.get(MediaFile, media_id)
     path = media_dir() / media_id
     if media is None or not path.exists():
-        raise NotFound("media not found")
+        raise M.refusal(NotFound, None, M.MEDIA_NOT_FOUND)
     return media, path
 
 
@@ -142,7 +142,7 @@ async def resolve(ctx: Ctx, deal_id: str, refs: list[str]) -> list[tuple[str, bo
         if ref.startswith(REF):
             media = await ctx.session.get(MediaFile, ref[len(REF):])
             if media is None or media.deal_id != deal_id:
-                raise DomainError(f"unknown media {ref}", field="media")
+                raise M.error("media", M.MEDIA_UNKNOWN, ref=ref)
             out.append((signed_url(ctx, media), media.content_type.startswith("video/")))
         else:
             out.append((ref, ref.lower().split("?")[0].endswith(VIDEO_EXTENSIONS)))

@@ -100,7 +100,7 @@ async def load_plan(ctx: Ctx, plan_id: str, *, change: bool) -> tuple[Account, P
     """The plan and its deal's account (row-locked), as the actor may see (404) or change (403) it."""
     plan = await ctx.session.get(Plan, plan_id)
     account = await services.lock_account(ctx.session, plan.deal_id) if plan is not None else None
-    (access.require_change if change else access.require_visible)(ctx.actor, account, "plan")
+    (access.require_change if change else access.require_visible)(ctx.actor, account, M.CONTENT_PLAN_NOT_FOUND)
     assert plan is not None and account is not None
     await ctx.session.refresh(plan)  # as it is now that the deal is locked (a concurrent writer has finished)
     return account, plan
@@ -109,7 +109,7 @@ async def load_plan(ctx: Ctx, plan_id: str, *, change: bool) -> tuple[Account, P
 async def load_item(ctx: Ctx, item_id: str) -> tuple[Account, Plan, PlanItem]:
     item = await ctx.session.get(PlanItem, item_id)
     if item is None:
-        raise NotFound("item not found")
+        raise M.refusal(NotFound, None, M.CONTENT_ITEM_NOT_FOUND)
     account, plan = await load_plan(ctx, item.plan_id, change=True)
     await ctx.session.refresh(item)
     return account, plan, item
@@ -209,7 +209,7 @@ async def submit(ctx: Ctx, account: Account, plan: Plan, at: datetime) -> dict[s
     open_comments = [c for c in (await comments_of(ctx.session, [plan.id]))[plan.id] if not c.resolved]
     if open_comments:
         raise DomainError(M.text(M.CONTENT_PLAN_OPEN_COMMENTS, count=len(open_comments)),
-                          errors=[{"field": f"comments.{c.id}", "message": c.text, "comment_id": c.id,
+                          errors=[{**M.item(f"comments.{c.id}", M.CONTENT_COMMENT_OPEN, text=c.text), "comment_id": c.id,
                                    "item_id": c.item_id, "round": c.round} for c in open_comments])
     rv = await services.rule_values(ctx.session, at)
     await services.settle(ctx, account.deal_id, before=at)
@@ -239,7 +239,7 @@ def read_approval_token(ctx: Ctx, token: str) -> dict[str, Any]:
     except ExpiredToken:
         raise M.refusal(Gone, "token", M.CONTENT_LINK_EXPIRED) from None
     except (BadToken, KeyError, TypeError, ValueError):
-        raise NotFound("invalid link") from None
+        raise M.refusal(NotFound, None, M.LINK_INVALID) from None
 
 
 async def rounds_of(session: AsyncSession, plan: Plan) -> list[ApprovalRound]:
@@ -275,7 +275,7 @@ async def public_plan(ctx: Ctx, token: str) -> dict[str, Any]:
     ref = read_approval_token(ctx, token)
     plan = await ctx.session.get(Plan, ref["plan_id"])
     if plan is None:
-        raise NotFound("invalid link")
+        raise M.refusal(NotFound, None, M.LINK_INVALID)
     account = await ctx.session.get(Account, plan.deal_id)
     profile = await ctx.session.get(ClientProfile, account.client_id) if account and account.client_id else None
     items = (await items_of(ctx.session, [plan.id]))[plan.id]
@@ -320,7 +320,7 @@ async def decide(ctx: Ctx, token: str, data: DecisionIn) -> dict[str, Any]:
         errors.add("decision", M.CONTENT_DECISION_APPROVAL)
     plan = await ctx.session.get(Plan, ref["plan_id"])
     if plan is None:
-        raise NotFound("invalid link")
+        raise M.refusal(NotFound, None, M.LINK_INVALID)
     item_ids = {i.id for i in (await items_of(ctx.session, [plan.id]))[plan.id]}
     for n, comment in enumerate(data.comments):
         if not (comment.text or "").strip():
@@ -333,8 +333,7 @@ async def decide(ctx: Ctx, token: str, data: DecisionIn) -> dict[str, Any]:
     account = await services.lock_account(ctx.session, plan.deal_id)
     await ctx.session.refresh(plan)
     if plan.state != "in_approval" or ref["round"] != plan.round:
-        raise Conflict("this round was already answered; the newest link shows the plan as it is now",
-                       field="round")
+        raise M.refusal(Conflict, "round", M.CONTENT_ROUND_ANSWERED)
     current = (await ctx.session.execute(select(ApprovalRound).where(
         ApprovalRound.plan_id == plan.id, ApprovalRound.round == plan.round))).scalar_one()
     current.decision, current.decided_at = data.decision, ctx.now
@@ -360,7 +359,7 @@ async def resolve_comment(ctx: Ctx, plan: Plan, comment_id: str, reply: str | No
     """CO-4: the manager addresses a comment: an answer, or simply done."""
     comment = await ctx.session.get(PlanComment, comment_id)
     if comment is None or comment.plan_id != plan.id:
-        raise NotFound("comment not found")
+        raise M.refusal(NotFound, None, M.CONTENT_COMMENT_NOT_FOUND)
     if reply is not None and not reply.strip():
         raise M.error("reply", M.CONTENT_EMPTY_REPLY)
     comment.resolved, comment.resolved_at, comment.resolved_by = True, ctx.now, ctx.actor.login

@@ -92,7 +92,7 @@ async def test(ctx: Ctx, account: Account) -> dict[str, Any]:
         await ctx.session.flush()
         return {"ok": False, **connection_view(conn)}
     except Unavailable as exc:
-        raise BadGateway(f"Instagram did not answer: {exc}", field="instagram") from None
+        raise M.refusal(BadGateway, "instagram", M.INSTAGRAM_UNAVAILABLE, reason=str(exc)) from None
     conn.last_error, conn.checked_at = None, ctx.now
     conn.username = str(me.get("username") or conn.username)
     ctx.audit("instagram.tested", account.deal_id, ig_user_id=conn.ig_user_id, ok=True)
@@ -119,9 +119,9 @@ async def connect(ctx: Ctx, account: Account, ig_user_id: str | None, token: str
         me = await Graph(GraphConfig.from_env(), token).account(ig_user_id)
     except GraphError as exc:
         raise DomainError(f"Instagram refused the token: {exc.message}", errors=[
-            {"field": "access_token", "message": exc.message, "code": exc.code}]) from None
+            M.item("access_token", M.INSTAGRAM_REFUSED, reason=exc.message, graph_code=exc.code)]) from None
     except Unavailable as exc:
-        raise BadGateway(f"Instagram did not answer: {exc}", field="instagram") from None
+        raise M.refusal(BadGateway, "instagram", M.INSTAGRAM_UNAVAILABLE, reason=str(exc)) from None
     conn = await ctx.session.get(InstagramAccount, account.deal_id)
     if conn is None:
         conn = InstagramAccount(deal_id=account.deal_id)
@@ -140,7 +140,7 @@ async def disconnect(ctx: Ctx, account: Account) -> None:
     require_connect(ctx.actor, account)
     conn = await ctx.session.get(InstagramAccount, account.deal_id)
     if conn is None:
-        raise NotFound("no Instagram account connected")
+        raise M.refusal(NotFound, None, M.CONTENT_IG_NOT_CONNECTED)
     await ctx.session.delete(conn)
     ctx.audit("instagram.disconnected", account.deal_id, ig_user_id=conn.ig_user_id)
 
@@ -149,10 +149,10 @@ async def reveal(ctx: Ctx, account: Account) -> dict[str, str]:
     """The token, to the lead and the deal's responsible manager only; every reveal is audited."""
     if not (ctx.actor.role == access.LEAD
             or (ctx.actor.role == access.CONTENT_MANAGER and account.manager == ctx.actor.login)):
-        raise Forbidden("the token is revealed only to the lead and the deal's responsible manager")
+        raise M.refusal(Forbidden, None, M.INSTAGRAM_TOKEN_REVEALED_TO)
     conn = await ctx.session.get(InstagramAccount, account.deal_id)
     if conn is None:
-        raise NotFound("no Instagram account connected")
+        raise M.refusal(NotFound, None, M.CONTENT_IG_NOT_CONNECTED)
     ctx.audit("instagram.token_revealed", account.deal_id, ig_user_id=conn.ig_user_id)
     return {"ig_user_id": conn.ig_user_id, "access_token": decrypt_token(ctx.settings, conn.token_enc)}
 

@@ -13,9 +13,19 @@ from typing import Any
 
 from shared.calendar import BusinessCalendar
 
+from shared import messages as M
+
 KINDS = ("feed", "story", "reel")
 PLAN_STATES = ("open", "in_approval", "changes_requested", "approved")
 EDITABLE_STATES = ("open", "changes_requested")
+
+
+class SettingError(ValueError):
+    """A setting's value is refused: `code` is a shared.messages code."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(M.text(code))
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -40,20 +50,20 @@ class RuleValues:
 
     @classmethod
     def coerce(cls, key: str, value: object) -> object:
-        """Validate one setting's value; raises ValueError naming what is wrong."""
+        """Validate one setting's value; raises SettingError with the code of what is wrong."""
         if key not in cls.names():
-            raise ValueError(f"unknown setting {key!r}")
+            raise SettingError(M.UNKNOWN_SETTING)
         if cls.names()[key] is str:
             try:
                 time.fromisoformat(str(value))
             except ValueError:
-                raise ValueError("must be HH:MM") from None
+                raise SettingError(M.TIME_FORMAT) from None
             return str(value)
         if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-            raise ValueError("must be a whole number")
+            raise SettingError(M.WHOLE)
         value = int(value)
         if value < (1 if key != "publish_grace_minutes" else 0):
-            raise ValueError("must be at least 1" if key != "publish_grace_minutes" else "must not be negative")
+            raise SettingError(M.AT_LEAST_ONE if key != "publish_grace_minutes" else M.NOT_NEGATIVE)
         return value
 
     def check(self) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content import access, rules
 from content.models import Account, AuditEntry, ClientProfile, Deadline, Period, Plan, RuleSetting
-from content.rules import RuleValues
+from content.rules import RuleValues, SettingError
 from shared import messages as M
 from shared import timers
 
@@ -84,8 +84,8 @@ async def put_settings(ctx: Ctx, values: dict[str, Any], effective_from: datetim
     for key, value in values.items():
         try:
             coerced[key] = RuleValues.coerce(key, value)
-        except ValueError as exc:
-            errors.append({"field": f"values.{key}", "message": str(exc)})
+        except SettingError as exc:
+            errors.append(M.item(f"values.{key}", exc.code))
     if not errors:
         try:
             RuleValues(**{**(await rule_values(ctx.session, effective_from)).__dict__, **coerced}).check()
@@ -378,5 +378,5 @@ async def load_account(ctx: Ctx, deal_id: str) -> Account:
     account = await lock_account(ctx.session, deal_id)
     access.require_visible(ctx.actor, account)
     if account is None:
-        raise NotFound("deal not found")
+        raise M.refusal(NotFound, None, M.DEAL_NOT_FOUND)
     return account

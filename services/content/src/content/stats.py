@@ -140,12 +140,12 @@ async def public_report(ctx: Ctx, token: str) -> dict[str, Any]:
         data = read_token(token, secret_key=ctx.settings.secret_key, purpose=REPORT_PURPOSE, now=ctx.now)
         deal_id, count, until = str(data["deal_id"]), int(data["weeks"]), date.fromisoformat(data["until"])
     except ExpiredToken:
-        raise Gone("this link has expired", field="token") from None
+        raise M.refusal(Gone, "token", M.LINK_EXPIRED) from None
     except (BadToken, KeyError, TypeError, ValueError):
-        raise NotFound("invalid link") from None
+        raise M.refusal(NotFound, None, M.LINK_INVALID) from None
     account = await ctx.session.get(Account, deal_id)
     if account is None:
-        raise NotFound("invalid link")
+        raise M.refusal(NotFound, None, M.LINK_INVALID)
     profile = await ctx.session.get(ClientProfile, account.client_id) if account.client_id else None
     return {"client_name": profile.full_name if profile else "", "instagram": profile.instagram if profile else "",
             "weeks": await weeks(ctx, account, count, until)}

@@ -23,6 +23,7 @@ from shared.errors import Forbidden, NotFound
 from sqlalchemy import false, select, true
 
 from engagement.models import Conversation, StaffAccount
+from shared import messages as M
 
 LEAD, SENIOR, AGENT, MONITORING, INTEGRATION = "lead", "senior_agent", "care_agent", "monitoring", "integration"
 WEBHOOK = "webhook"   # a payment provider's body signature (shared/auth.py): nothing here
@@ -33,7 +34,7 @@ WRITERS = (LEAD, INTEGRATION, SENIOR, AGENT, *MANAGERS)
 
 def visible_conversations(actor: Actor) -> Any:
     if actor.role == WEBHOOK:   # a payment provider's signature is nobody in the inbox (issue 8 matrix)
-        raise Forbidden("a signed webhook may not read the inbox")
+        raise M.refusal(Forbidden, None, M.WEBHOOK_NO_INBOX)
     if actor.role in SEES_ALL:
         return true()
     if actor.role == AGENT:
@@ -48,7 +49,7 @@ def visible_conversations(actor: Actor) -> Any:
 
 async def require_visible(session: Any, actor: Actor, conversation: Conversation | None) -> Conversation:
     if conversation is None:
-        raise NotFound("conversation not found")
+        raise M.refusal(NotFound, None, M.CONVERSATION_NOT_FOUND)
     if actor.role in SEES_ALL:
         return conversation
     if actor.role == AGENT:
@@ -60,12 +61,12 @@ async def require_visible(session: Any, actor: Actor, conversation: Conversation
         account = await session.get(ClientAccount, conversation.account)
         if account is not None and account.manager == actor.login:
             return conversation
-    raise NotFound("conversation not found")
+    raise M.refusal(NotFound, None, M.CONVERSATION_NOT_FOUND)
 
 
 def require_writer(actor: Actor) -> None:
     if actor.role not in WRITERS:
-        raise Forbidden(f"role {actor.role} may not change conversations")
+        raise M.refusal(Forbidden, None, M.ROLE_MAY_NOT_CHANGE_CONVERSATIONS, role=actor.role)
 
 
 def require_assigner(actor: Actor, conversation: Conversation, agent: str | None) -> None:
@@ -74,9 +75,9 @@ def require_assigner(actor: Actor, conversation: Conversation, agent: str | None
         return
     if actor.role == AGENT and conversation.assignee is None and agent == actor.login:
         return
-    raise Forbidden("only a senior agent or the lead reassigns a conversation")
+    raise M.refusal(Forbidden, None, M.REASSIGN_SENIOR)
 
 
 def require_roles(actor: Actor, *roles: str) -> None:
     if actor.role not in roles:
-        raise Forbidden(f"role {actor.role} may not do this")
+        raise M.refusal(Forbidden, None, M.ROLE_MAY_NOT, role=actor.role)

@@ -71,12 +71,12 @@ async def _question(session: AsyncSession, token: str, secret_key: str, clock: C
     try:
         data = read_token(token, secret_key=secret_key, purpose=PURPOSE, now=clock.now())
     except ExpiredToken as exc:
-        raise Gone("this link has expired") from exc
+        raise M.refusal(Gone, None, M.LINK_EXPIRED) from exc
     except BadToken as exc:
-        raise NotFound("no such question") from exc
+        raise M.refusal(NotFound, None, M.QUESTION_NOT_FOUND) from exc
     row = await session.get(ClientQuestion, data.get("q") if isinstance(data, dict) else None)
     if row is None:
-        raise NotFound("no such question")
+        raise M.refusal(NotFound, None, M.QUESTION_NOT_FOUND)
     return row
 
 

@@ -42,9 +42,9 @@ async def set_agent(session: AsyncSession, actor: Actor, login: str, *, on_shift
     manager = actor.role in (access.LEAD, access.INTEGRATION, access.SENIOR)
     own_shift = actor.role == access.AGENT and actor.login == login and cap is None and not clear_cap
     if not manager and not (own_shift and team is None):
-        raise Forbidden("only a senior agent or the lead changes another agent's shift or cap")
+        raise M.refusal(Forbidden, None, M.SHIFT_SENIOR)
     if team is not None and actor.role not in (access.LEAD, access.INTEGRATION):
-        raise Forbidden("only the lead puts agents in teams")
+        raise M.refusal(Forbidden, None, M.TEAMS_LEAD)
     if cap is not None and cap < 0:
         raise M.error("cap", M.CAP_NOT_NEGATIVE)
     if team is not None and len(team.strip()) > 100:

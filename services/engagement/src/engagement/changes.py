@@ -26,7 +26,6 @@ from typing import Any
 
 from litestar import get
 from shared.auth import Actor
-from shared.errors import DomainError
 from shared.service import Runtime
 from sqlalchemy import delete, event, func, inspect, select
 from sqlalchemy.orm import Session
@@ -44,6 +43,7 @@ from engagement.models import (
     NoteMention,
     new_id,
 )
+from shared import messages as M
 
 MAX_WAIT = 25.0
 POLL_SECONDS = 1.0   # a change committed by another replica is seen within this; this replica's at once
@@ -148,9 +148,9 @@ async def changes(actor: Actor, runtime: Runtime, since: int | None = None, wait
     """The long poll (see the module's docstring). Each check is its own short read transaction."""
     access.visible_conversations(actor)   # a signed webhook is refused here too
     if since is not None and since < 0:
-        raise DomainError("since must be 0 or more", field="since")
+        raise M.error("since", M.CHANGES_SINCE)
     if wait < 0:
-        raise DomainError("wait must be 0 or more", field="wait")
+        raise M.error("wait", M.CHANGES_WAIT)
     wait = min(wait, MAX_WAIT)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait

@@ -30,6 +30,7 @@ from engagement import services
 from engagement.channels import Inbound, InboundFile
 from engagement.file_models import MessageFile
 from engagement.models import Message, new_id
+from shared import messages as M
 
 MAX_BYTES = 20 * 1024 * 1024       # the Bot API's download limit; the same for every channel
 MAX_PER_MESSAGE = 20               # a VK message carries at most 10, an e-mail rarely more
@@ -140,7 +141,7 @@ async def get_file(session: AsyncSession, actor: Actor, conversation_id: FromPat
         MessageFile.id == file_id, MessageFile.conversation_id == conversation.id,
         MessageFile.state == STORED))).first()
     if row is None or row.data is None:
-        raise NotFound("file not found")
+        raise M.refusal(NotFound, None, M.INBOX_FILE_NOT_FOUND)
     return served(row.data, row.content_type, row.name)
 
 

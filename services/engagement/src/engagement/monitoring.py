@@ -135,7 +135,7 @@ async def delete_source(session: AsyncSession, actor: Actor, source_id: str) -> 
     require_triage(actor)
     source = await session.get(MonitoringSource, source_id)
     if source is None or not source.active:
-        raise NotFound("source not found")
+        raise M.refusal(NotFound, None, M.FEED_NOT_FOUND)
     source.active = False
 
 
@@ -171,7 +171,7 @@ async def delete_rule(session: AsyncSession, actor: Actor, rule_id: str) -> None
     require_triage(actor)
     rule = await session.get(KeywordRule, rule_id)
     if rule is None:
-        raise NotFound("rule not found")
+        raise M.refusal(NotFound, None, M.KEYWORD_RULE_NOT_FOUND)
     await session.delete(rule)
 
 
@@ -238,11 +238,11 @@ async def list_mentions(session: AsyncSession, actor: Actor, *, status: str | No
     """Newest first (by when we found it)."""
     require_triage(actor)
     if not 0 <= offset <= MAX_OFFSET:
-        raise DomainError(f"offset must be between 0 and {MAX_OFFSET}", field="offset")
+        raise M.error("offset", M.OFFSET_BETWEEN, max=MAX_OFFSET)
     conditions: list[Any] = []
     if status:
         if status not in STATUSES:
-            raise DomainError(f"status must be one of {', '.join(STATUSES)}", field="status")
+            raise M.error("status", M.MENTION_STATUS_FILTER, choices=", ".join(STATUSES))
         conditions.append(Mention.status == status)
     if deal_id:
         conditions.append(Mention.account == deal_id)
@@ -259,7 +259,7 @@ async def get_mention(session: AsyncSession, actor: Actor, mention_id: str) -> M
     require_triage(actor)
     m = await session.get(Mention, mention_id)
     if m is None:
-        raise NotFound("mention not found")
+        raise M.refusal(NotFound, None, M.MENTION_NOT_FOUND)
     return m
 
 

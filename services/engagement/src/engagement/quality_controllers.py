@@ -51,14 +51,15 @@ def _validate(data: CareSettingsIn) -> None:
         errors.append(M.item("contact_email", M.EMAIL))
     if data.contact_telegram.strip() and not data.contact_telegram.strip().lstrip("-").isdigit():
         errors.append(M.item("contact_telegram", M.TELEGRAM_CHAT_ID))
-    for name, check in (("tz", lambda: clocks.CareCalendar.from_strings(data.tz or "UTC")),
-                        ("hours", lambda: clocks.CareCalendar.from_strings(hours=data.hours)),
-                        ("days", lambda: clocks.CareCalendar.from_strings(days=data.days)),
-                        ("holidays", lambda: clocks.CareCalendar.from_strings(holidays=",".join(data.holidays)))):
+    for name, code, check in (
+            ("tz", M.CARE_TZ, lambda: clocks.CareCalendar.from_strings(data.tz or "UTC")),
+            ("hours", M.CARE_HOURS, lambda: clocks.CareCalendar.from_strings(hours=data.hours)),
+            ("days", M.CARE_DAYS, lambda: clocks.CareCalendar.from_strings(days=data.days)),
+            ("holidays", M.CARE_HOLIDAYS, lambda: clocks.CareCalendar.from_strings(holidays=",".join(data.holidays)))):
         try:
             check()
         except Exception as exc:  # noqa: BLE001 - any parse failure is the field's reason
-            errors.append({"field": name, "message": str(exc) or f"{name} is not valid"})
+            errors.append(M.item(name, code, reason=str(exc) or f"{name} is not valid"))
     if errors:
         raise DomainError(errors[0]["message"], errors=errors)
 

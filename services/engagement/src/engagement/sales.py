@@ -95,7 +95,7 @@ async def patch_channel(session: AsyncSession, actor: Actor, channel_id: str, bo
     access.require_roles(actor, access.LEAD)
     channel = await session.get(Channel, channel_id)
     if channel is None:
-        raise NotFound("channel not found")
+        raise M.refusal(NotFound, None, M.CHANNEL_NOT_FOUND)
     if body.name is not None:
         if not body.name.strip():
             raise M.error("name", M.REQUIRED)

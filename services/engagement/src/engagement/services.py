@@ -71,7 +71,7 @@ async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *
     missing = rules.missing_config_keys(body.kind, body.config)
     if missing:
         raise DomainError(f"config keys missing: {', '.join(missing)}",
-                          errors=[{"field": f"config.{key}", "message": "required"} for key in missing])
+                          errors=[M.item(f"config.{key}", M.REQUIRED) for key in missing])
     if errors := rules.config_errors(body.kind, body.config):
         raise DomainError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
     public, secret = rules.split_config(body.kind, body.config)
@@ -83,7 +83,7 @@ async def create_channel(session: AsyncSession, actor: Actor, body: ChannelIn, *
         clash = (await session.execute(select(Channel.id).where(Channel.kind == "instagram",
                                                                 Channel.external_id == external))).first()
         if clash:
-            raise Conflict(f"an Instagram channel for ig_user_id {external} exists", field="config.ig_user_id")
+            raise M.refusal(Conflict, "config.ig_user_id", M.INSTAGRAM_CHANNEL_EXISTS, ig_user_id=external)
     webhook_key = rules.WEBHOOK_SECRET_KEY.get(body.kind)
     channel = Channel(kind=body.kind, name=name, deal_id=body.deal_id, account=body.deal_id or AGENCY_ACCOUNT,
                       external_id=external, config=public, secrets=encrypt_secrets(settings, secret),
@@ -105,14 +105,14 @@ async def _check_webform(session: AsyncSession, public: dict[str, Any]) -> None:
     clash = (await session.execute(select(Channel.id).where(Channel.kind == "webform",
                                                             Channel.external_id == public["slug"]))).first()
     if clash:
-        raise Conflict(f"a website form with the address /f/{public['slug']} exists", field="config.slug")
+        raise M.refusal(Conflict, "config.slug", M.WEBFORM_SLUG_TAKEN, slug=public["slug"])
 
 
 async def webform_by_slug(session: AsyncSession, slug: str) -> Channel:
     channel = (await session.execute(select(Channel).where(
         Channel.kind == "webform", Channel.external_id == slug, Channel.active.is_(True)))).scalar_one_or_none()
     if channel is None:
-        raise NotFound("no such form")
+        raise M.refusal(NotFound, None, M.WEBFORM_NOT_FOUND)
     return channel
 
 
@@ -145,7 +145,7 @@ async def register_webhook(runtime: Any, actor: Actor, channel_id: str, public_u
     async with runtime.db.transaction() as session:
         channel = await session.get(Channel, channel_id)
     if channel is None:
-        raise NotFound("channel not found")
+        raise M.refusal(NotFound, None, M.CHANNEL_NOT_FOUND)
     if channel.kind != "telegram":
         raise M.error("kind", M.WEBHOOK_TELEGRAM_ONLY, kind=channel.kind)
     url = webhook_url(public_url, channel)
@@ -153,7 +153,7 @@ async def register_webhook(runtime: Any, actor: Actor, channel_id: str, public_u
         await telegram.set_webhook(http, telegram_api_url, decrypt_secrets(runtime.settings,
                                                                            channel.secrets), url)
     except Permanent as exc:
-        raise ChannelRefused(f"Telegram refused the webhook: {exc.reason}", field="webhook_url") from exc
+        raise M.refusal(ChannelRefused, "webhook_url", M.TELEGRAM_WEBHOOK_REFUSED, reason=exc.reason) from exc
     return {"id": channel.id, "webhook_url": url, "registered": True}
 
 
@@ -222,13 +222,13 @@ async def list_conversations(session: AsyncSession, actor: Actor, *, status: str
         conditions.append(Conversation.category == category.strip().lower())
     if priority:
         if priority not in ("low", "normal", "high", "urgent"):
-            raise DomainError(f"unknown priority {priority!r}", field="priority")
+            raise M.error("priority", M.PRIORITY_FILTER, value=priority)
         conditions.append(Conversation.priority == priority)
     if status == "active":
         conditions.append(Conversation.status != rules.RESOLVED)
     elif status:
         if status not in rules.STATUSES:
-            raise DomainError(f"unknown status {status!r}", field="status")
+            raise M.error("status", M.STATUS_FILTER, value=status)
         conditions.append(Conversation.status == status)
     if channel:
         conditions.append(Conversation.kind == channel if channel in rules.KINDS else Conversation.channel_id == channel)
@@ -356,7 +356,7 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
         raise M.refusal(Conflict, "conversation", M.INSTAGRAM_WINDOW)
     channel = await session.get(Channel, c.channel_id)
     if channel is None or not channel.active:
-        raise NotFound("the channel account of this conversation is gone")
+        raise M.refusal(NotFound, None, M.CHANNEL_GONE)
     # A monitoring mention's conversation (a forum, a review site) has no API we answer through: the agent answers
     # on the site and records the reply here, so it is stored as sent and never queued (engagement.monitoring).
     recorded = c.kind == RECORDED_KIND
@@ -435,5 +435,5 @@ async def delete_tag_rule(session: AsyncSession, actor: Actor, rule_id: str) -> 
     access.require_roles(actor, access.LEAD, access.INTEGRATION, access.SENIOR)
     rule = await session.get(TagRule, rule_id)
     if rule is None:
-        raise NotFound("tag rule not found")
+        raise M.refusal(NotFound, None, M.TAG_RULE_NOT_FOUND)
     await session.delete(rule)

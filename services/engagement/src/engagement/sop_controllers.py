@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import access, sop_groups, sop_services
 from engagement.sop_models import OwnerRoster, SopFile, SopRule
+from shared import messages as M
 
 ANALYST = "analyst"
 EDITORS = (access.LEAD, access.INTEGRATION, access.SENIOR)
@@ -56,7 +57,7 @@ async def get_owner(session: AsyncSession, actor: Actor, login: FromPath[str]) -
     access.require_roles(actor, *LEADS, access.SENIOR)
     row = await session.get(OwnerRoster, login)
     if row is None:
-        raise NotFound("not on the owners' roster")
+        raise M.refusal(NotFound, None, M.OWNER_NOT_ON_ROSTER)
     return sop_groups.owner_out(row)
 
 
@@ -199,8 +200,6 @@ async def upload_file(session: AsyncSession, actor: Actor, runtime: Runtime,
     access.require_roles(actor, *EDITORS)
     upload = data.get("file")
     if not isinstance(upload, UploadFile):
-        from shared import messages as M
-
         raise M.error("file", M.UPLOAD_REQUIRED)
     content_type = (upload.content_type or "").split(";")[0].strip().lower()
     row = await sop_services.add_file(session, actor, (upload.filename or "file").rsplit("/", 1)[-1],
@@ -213,7 +212,7 @@ async def download_file(session: AsyncSession, actor: Actor, file_id: FromPath[s
     access.require_roles(actor, *STAFF)
     row = await session.get(SopFile, file_id)
     if row is None:
-        raise NotFound("file not found")
+        raise M.refusal(NotFound, None, M.SOP_FILE_NOT_FOUND)
     safe = row.name.replace('"', "").replace("\r", "").replace("\n", "")
     return Response(row.data, media_type=row.content_type,
                     headers={"Content-Disposition": f'attachment; filename="{safe}"',

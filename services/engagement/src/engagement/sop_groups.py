@@ -112,7 +112,7 @@ async def month_counts(session: AsyncSession, group_ids: list[str], at: datetime
 async def get_group(session: AsyncSession, group_id: str) -> Group:
     group = await session.get(Group, group_id)
     if group is None:
-        raise NotFound("group not found")
+        raise M.refusal(NotFound, None, M.SOP_GROUP_NOT_FOUND)
     return group
 
 

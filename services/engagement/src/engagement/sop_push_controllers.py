@@ -32,7 +32,7 @@ def _owner_of(actor: Actor, owner: str | None) -> str | None:
     if actor.role in READERS:
         return owner or None
     if owner and owner != actor.login:
-        raise Forbidden("an owner sees only their own pushes")
+        raise M.refusal(Forbidden, None, M.OWN_PUSHES)
     return actor.login
 
 

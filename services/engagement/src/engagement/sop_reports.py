@@ -86,7 +86,7 @@ def push_out(push: Push, title: str = "") -> dict[str, Any]:
 async def task_detail(session: AsyncSession, task_id: str, owner: str | None = None) -> dict[str, Any]:
     task = await session.get(PushTask, task_id)
     if task is None:
-        raise NotFound("push task not found")
+        raise M.refusal(NotFound, None, M.SOP_PUSH_TASK_NOT_FOUND)
     query = select(Push, Group.title).join(Group, Group.id == Push.group_id).where(Push.task_id == task_id)
     if owner:
         query = query.where(Push.owner == owner)

@@ -189,7 +189,7 @@ async def create_rule(session: AsyncSession, actor: Actor, data: RuleIn, agency_
 async def get_rule(session: AsyncSession, rule_id: str) -> SopRule:
     rule = await session.get(SopRule, rule_id)
     if rule is None:
-        raise NotFound("SOP rule not found")
+        raise M.refusal(NotFound, None, M.SOP_RULE_NOT_FOUND)
     return rule
 
 
@@ -272,7 +272,7 @@ async def month_entries(session: AsyncSession, month: str, agency_tz: ZoneInfo) 
 async def delete_entry(session: AsyncSession, entry_id: str, clock: Clock) -> None:
     entry = await session.get(CalendarEntry, entry_id)
     if entry is None or entry.deleted:
-        raise NotFound("calendar entry not found")
+        raise M.refusal(NotFound, None, M.SOP_ENTRY_NOT_FOUND)
     if as_utc(entry.at) <= clock.now():
         raise M.refusal(Conflict, None, M.SOP_ENTRY_DUE)
     entry.deleted = True
@@ -329,7 +329,7 @@ async def put_settings(session: AsyncSession, actor: Actor, data: SettingsIn, cl
 async def get_push(session: AsyncSession, push_id: str) -> Push:
     push = await session.get(Push, push_id)
     if push is None:
-        raise NotFound("push not found")
+        raise M.refusal(NotFound, None, M.SOP_PUSH_NOT_FOUND)
     return push
 
 
@@ -345,7 +345,7 @@ def record_sent(session: AsyncSession, push: Push, group: Group | None, at: date
 async def mark_sent(session: AsyncSession, actor: Actor, push_id: str, clock: Clock) -> Push:
     push = await get_push(session, push_id)
     if actor.role not in LEAD_ROLES and actor.login != push.owner:
-        raise Forbidden("only the push's owner or the lead marks it sent")
+        raise M.refusal(Forbidden, None, M.MARK_SENT_OWNER)
     if push.status == "failed":
         raise M.refusal(Conflict, None, M.SOP_PUSH_FAILED, reason=push.reason)
     if push.status == "pending":

@@ -97,7 +97,7 @@ async def update_template(session: AsyncSession, actor: Actor, runtime: Runtime,
     access.require_roles(actor, *KEEPERS)
     row = await session.get(ReplyTemplate, template_id)
     if row is None:
-        raise NotFound("template not found")
+        raise M.refusal(NotFound, None, M.TEMPLATE_NOT_FOUND)
     row.title, row.body, row.category, row.kind = _checked(data)
     row.updated_at, row.updated_by = runtime.clock.now(), actor.login
     return template_out(row)
@@ -108,7 +108,7 @@ async def delete_template(session: AsyncSession, actor: Actor, template_id: From
     access.require_roles(actor, *KEEPERS)
     row = await session.get(ReplyTemplate, template_id)
     if row is None:
-        raise NotFound("template not found")
+        raise M.refusal(NotFound, None, M.TEMPLATE_NOT_FOUND)
     await session.delete(row)
 
 

@@ -37,6 +37,7 @@ from engagement.channels import Inbound
 from engagement.channels import email as mail_channel
 from engagement.models import Channel, Conversation, Delivery
 from engagement.services import webform_by_slug
+from shared import messages as M
 
 EMAIL_RE = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]{2,}")
 PHONE_RE = re.compile(r"\+?[\d\s()\-.]{7,25}")
@@ -75,20 +76,19 @@ def validate(data: WebformIn) -> dict[str, str]:
     name, contact, message = data.name.strip(), data.contact.strip(), data.message.strip()
     errors = []
     if not name:
-        errors.append({"field": "name", "message": "required", "code": "required"})
+        errors.append(M.item("name", M.REQUIRED))
     elif len(name) > MAX_NAME:
-        errors.append({"field": "name", "message": f"at most {MAX_NAME} characters", "code": "too_long"})
+        errors.append(M.item("name", M.WEBFORM_TOO_LONG, limit=MAX_NAME))
     if not contact:
-        errors.append({"field": "contact", "message": "required", "code": "required"})
+        errors.append(M.item("contact", M.REQUIRED))
     elif len(contact) > MAX_CONTACT or contact_kind(contact) is None:
-        errors.append({"field": "contact", "message": "an e-mail address or a phone number",
-                       "code": "contact_invalid"})
+        errors.append(M.item("contact", M.WEBFORM_CONTACT))
     if not message:
-        errors.append({"field": "message", "message": "required", "code": "required"})
+        errors.append(M.item("message", M.REQUIRED))
     elif len(message) > MAX_MESSAGE:
-        errors.append({"field": "message", "message": f"at most {MAX_MESSAGE} characters", "code": "too_long"})
+        errors.append(M.item("message", M.WEBFORM_TOO_LONG, limit=MAX_MESSAGE))
     if not SUBMISSION_RE.fullmatch(data.submission_id):
-        errors.append({"field": "submission_id", "message": "16-64 letters, digits, _ or -", "code": "invalid"})
+        errors.append(M.item("submission_id", M.WEBFORM_SUBMISSION_ID))
     if errors:
         raise DomainError("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
     return {"name": name, "contact": contact, "message": message}
@@ -119,7 +119,7 @@ async def submit(db: Database, actor: Actor, slug: str, data: WebformIn, clock: 
         if recent >= limit:
             raise RateLimited(f"too many messages from this address: at most {limit} in "
                               f"{int(window.total_seconds() // 60)} minutes", field="ip",
-                              errors=[{"field": "ip", "message": "rate limited", "code": "webform_rate_limited"}])
+                              errors=[M.item("ip", M.WEBFORM_RATE_LIMITED)])
         body = json.dumps({**fields, "submission_id": data.submission_id, "at": now.isoformat()},
                           ensure_ascii=False).encode()
         insert = (pg_insert if db.dialect == "postgresql" else sqlite_insert)(Delivery.__table__)

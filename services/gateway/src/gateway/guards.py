@@ -18,6 +18,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
 
 from gateway.i18n import _
+from gateway.messages import say_item
 from gateway.rendering import page
 from gateway.roles import allowed_roles
 from gateway.service_client import ServiceError, ServiceUnavailable
@@ -91,8 +92,10 @@ def service_unavailable_handler(request: Request, exc: ServiceUnavailable) -> Re
 
 
 def service_error_handler(request: Request, exc: ServiceError) -> Response:
+    """A refusal no page handled itself: its coded items in the reader's language, else the service's words."""
     status = exc.status_code if exc.status_code in (400, 403, 404, 409, 422) else 400
-    return _error_page(request, status, _("The request was refused"), exc.detail)
+    said = " ".join(say_item(item) for item in exc.errors if item.get("code"))
+    return _error_page(request, status, _("The request was refused"), said or exc.detail)
 
 
 page_exception_handlers = {

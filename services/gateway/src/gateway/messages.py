@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.i18n import N_, gettext
+from gateway.messages_refusals import REFUSAL_MESSAGES
 from shared import messages as M
 
 MESSAGES: dict[str, str] = {
@@ -200,6 +201,7 @@ MESSAGES: dict[str, str] = {
     M.TEMPLATE_KIND: N_("Choose a template or a script."),
     M.NO_SUCH_TEMPLATE: N_("This template no longer exists."),
 }
+MESSAGES.update(REFUSAL_MESSAGES)
 _MONTH_PARAMS = ("month",)
 
 
@@ -210,10 +212,17 @@ def say_code(code: str | None, params: dict[str, Any] | None = None, fallback: s
     if msgid is None:
         return fallback
     values = dict(params or {})
-    if "by" in values:   # a login the service names: the person's full name
+    if "by" in values or "managers" in values:   # logins the service names: the people's full names
         from gateway.people import person
 
-        values["by"] = person(values["by"])
+        if "by" in values:
+            values["by"] = person(values["by"])
+        if "managers" in values:
+            values["managers"] = ", ".join(person(login.strip()) for login in str(values["managers"]).split(","))
+    if "checklist_item" in values:   # CL-7: a checklist item's key, said as the checklist says it
+        from gateway.labels import label
+
+        values["checklist_item"] = label("checklist", str(values["checklist_item"]))
     if any(name in values for name in _MONTH_PARAMS):
         from gateway.rendering import month_name
 

@@ -17,7 +17,7 @@ from litestar import Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from shared.auth import Actor
-from shared.errors import DomainError, Forbidden, NotFound
+from shared.errors import Forbidden, NotFound
 from shared.service import Runtime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +28,7 @@ from payroll.handlers import rebuild
 from payroll.models import Employee
 from payroll.rules import RuleBook, check_month, month_of
 from payroll.schemas import BestManagerIn, EmployeeIn, RulesIn
+from shared import messages as M
 
 READ_ALL = {"lead", "analyst", "integration"}
 ROSTER_WRITERS = {"lead", "integration"}
@@ -40,12 +41,13 @@ def _scope(actor: NamedDependency[Actor]) -> str | None:
         return None
     if actor.role == "content_manager":
         return actor.login
-    raise Forbidden(f"role {actor.role} may not read payroll")
+    raise M.refusal(Forbidden, None, M.ROLE_MAY_NOT_READ_PAYROLL, role=actor.role)
 
 
-def _lead(actor: NamedDependency[Actor], what: str) -> None:
+def _lead(actor: NamedDependency[Actor], refusal: str) -> None:
+    """Only the project lead; `refusal` is the code saying what only the lead may do."""
     if actor.role != "lead":
-        raise Forbidden(f"only the project lead may {what}")
+        raise M.refusal(Forbidden, None, refusal)
 
 
 def _tz(runtime: NamedDependency[Runtime]):
@@ -55,7 +57,7 @@ def _tz(runtime: NamedDependency[Runtime]):
 def _own(actor: NamedDependency[Actor], manager: str) -> None:
     scope = _scope(actor)
     if scope is not None and scope != manager:
-        raise Forbidden("a content manager sees only their own statement", field="manager")
+        raise M.refusal(Forbidden, "manager", M.OWN_STATEMENT)
 
 
 @get("/statements")
@@ -77,9 +79,9 @@ async def manager_statement(manager: str, month: str, actor: NamedDependency[Act
     if as_csv:
         return await _csv(session, month, manager, runtime)
     if not 1 <= page <= 1_000_000:   # issue 8 item 10: an unbounded page overflows the SQL offset
-        raise DomainError("page must be 1..1000000", field="page")
+        raise M.error("page", M.PAGE_RANGE)
     if not 1 <= page_size <= 5000:
-        raise DomainError("page_size must be 1..5000", field="page_size")
+        raise M.error("page_size", M.PAGE_SIZE_RANGE)
     return await svc.statement_page(session, month, manager, _tz(runtime), page, page_size)
 
 
@@ -126,7 +128,7 @@ async def close_month(month: str, actor: NamedDependency[Actor], session: NamedD
     """Close (freeze) a month: project lead only, after the gateway re-authenticated them. Emits
     `payroll.month.closed.v1`. Integration tokens may not close. 409 with the code
     `payroll.best_manager_tie_unresolved` while a PAY-7 tie waits for the lead's pick."""
-    _lead(actor, "close a payroll month")
+    _lead(actor, M.LEAD_CLOSES_MONTH)
     view = await svc.close_month(session, month, actor.login, _tz(runtime), runtime.clock)
     return view.as_json()
 
@@ -136,7 +138,7 @@ async def pick_best_manager(month: str, data: JSONBody[BestManagerIn], actor: Na
                             session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """PAY-7: in a full tie (equal on every criterion) the project lead picks the best manager of an open
     month, among the tied managers only; audited. Answers with the month overview."""
-    _lead(actor, "pick the best manager")
+    _lead(actor, M.LEAD_PICKS_BEST)
     view = await svc.pick_best_manager(session, month, data.manager, by=actor.login, role=actor.role,
                                        tz=_tz(runtime), clock=runtime.clock)
     return view.as_json()
@@ -156,7 +158,7 @@ async def get_rules(actor: NamedDependency[Actor], session: NamedDependency[Asyn
 @put("/rules")
 async def put_rules(data: JSONBody[RulesIn], actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """A new rule-set version from an open month on (project lead only); open months are re-priced."""
-    _lead(actor, "change the pay rules")
+    _lead(actor, M.LEAD_CHANGES_RULES)
     changes = {k: getattr(data, k) for k in ("currency", "amounts", "deadline_fines", "default_fine",
                                              "best_manager_rule")}
     book = await rule_sets.change_rules(session, effective_from=data.effective_from, changes=changes, by=actor.login,
@@ -183,7 +185,7 @@ async def get_employee(login: str, actor: NamedDependency[Actor], session: Named
     _own(actor, login)
     emp = await session.get(Employee, login)
     if emp is None:
-        raise NotFound(f"no employee {login}", field="login")
+        raise M.refusal(NotFound, "login", M.EMPLOYEE_NOT_FOUND, login=login)
     return _employee_json(emp)
 
 
@@ -191,9 +193,9 @@ async def get_employee(login: str, actor: NamedDependency[Actor], session: Named
 async def put_employee(login: str, data: JSONBody[EmployeeIn], actor: NamedDependency[Actor], session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> dict:
     """Set an employment period (project lead or an integration token); events never change it afterwards."""
     if actor.role not in ROSTER_WRITERS:
-        raise Forbidden("only the project lead or an integration may change the roster")
+        raise M.refusal(Forbidden, None, M.ROSTER_WRITERS)
     if data.role not in ROLES:
-        raise DomainError(f"unknown role {data.role!r}", field="role")
+        raise M.error("role", M.ROSTER_UNKNOWN_ROLE, value=data.role)
     emp = await roster.put_employee(session, login, data.role, data.employed_from, data.employed_to, runtime.clock)
     return _employee_json(emp)
 
@@ -201,9 +203,9 @@ async def put_employee(login: str, data: JSONBody[EmployeeIn], actor: NamedDepen
 @post("/rebuild", status_code=200)
 async def rebuild_ledger(actor: NamedDependency[Actor], runtime: NamedDependency[Runtime]) -> dict:
     """Rebuild the ledger of open months from the CLIENTS stream (project lead only)."""
-    _lead(actor, "rebuild the ledger")
+    _lead(actor, M.LEAD_REBUILDS)
     if runtime.bus is None or not runtime.bus.is_connected:
-        raise DomainError("NATS is not connected", field=None)
+        raise M.error(None, M.BUS_DOWN)
     return await rebuild(runtime)
 
 

@@ -6,12 +6,12 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from shared.clock import Clock
-from shared.errors import DomainError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from payroll.models import Employee
 from payroll.rules import CONTENT_MANAGER, first_day, last_day, month_of
+from shared import messages as M
 
 
 async def enroll(session: AsyncSession, login: str, at: datetime, tz: ZoneInfo, clock: Clock) -> None:
@@ -36,7 +36,7 @@ async def enroll(session: AsyncSession, login: str, at: datetime, tz: ZoneInfo, 
 async def put_employee(session: AsyncSession, login: str, role: str, employed_from: date,
                        employed_to: date | None, clock: Clock) -> Employee:
     if employed_to is not None and employed_to < employed_from:
-        raise DomainError("employed_to is before employed_from", field="employed_to")
+        raise M.error("employed_to", M.ROSTER_END_BEFORE_START)
     emp = await session.get(Employee, login)
     if emp is None:
         emp = Employee(login=login)

@@ -10,7 +10,7 @@ import zlib
 from typing import Any
 
 from shared.clock import Clock
-from shared.errors import Conflict, DomainError
+from shared.errors import Conflict
 from sqlalchemy import and_, case, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from payroll.rules import (
     check_month,
     validate_rules,
 )
+from shared import messages as M
 
 
 async def ensure_default_rules(session: AsyncSession, clock: Clock) -> None:
@@ -54,7 +55,7 @@ async def rule_book(session: AsyncSession, month: str) -> RuleBook:
             select(RuleSet).where(RuleSet.effective_from <= month)
             .order_by(RuleSet.effective_from.desc(), RuleSet.id.desc()).limit(1))).scalar_one_or_none()
     if rs is None:
-        raise DomainError(f"no rule set in force for {month}", field="month")
+        raise M.error("month", M.RULES_NONE_IN_FORCE, month=month)
     return RuleBook.of(rs)
 
 
@@ -72,7 +73,7 @@ async def change_rules(session: AsyncSession, *, effective_from: str, changes: d
     check_month(effective_from, "effective_from")
     await ledger_lock(session, exclusive=True)
     if await is_closed(session, effective_from):
-        raise Conflict(f"{effective_from} is closed: rules of a closed month never change", field="effective_from")
+        raise M.refusal(Conflict, "effective_from", M.RULES_MONTH_CLOSED, month=effective_from)
     base = await rule_book(session, effective_from)
     current = base.as_json()
     merged = validate_rules(

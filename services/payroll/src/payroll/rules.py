@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from shared.errors import DomainError
 
 from payroll.models import RuleSet
+from shared import messages as M
 
 PAY_RULES = ("PAY-1", "PAY-2", "PAY-3", "PAY-4", "PAY-5", "PAY-6", "PAY-7")
 CONTENT_MANAGER = "content_manager"
@@ -29,9 +30,9 @@ MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 def check_month(month: str, field_name: str = "month") -> str:
     if not isinstance(month, str) or not MONTH_RE.match(month):
-        raise DomainError(f"{field_name} must be YYYY-MM, got {month!r}", field=field_name)
+        raise M.error(field_name, M.PAYROLL_MONTH_FORMAT, field=field_name, value=month)
     if not 1970 <= int(month[:4]) <= 9998:   # issue 8 item 10: 9999-12 has no next month to end at (500)
-        raise DomainError(f"{field_name} must be a month of the years 1970..9998, got {month!r}", field=field_name)
+        raise M.error(field_name, M.PAYROLL_MONTH_YEARS, field=field_name, value=month)
     return month
 
 
@@ -67,15 +68,15 @@ CENT = Decimal("0.01")
 def to_minor(value: Any, field_name: str = "amount") -> int:
     """A decimal string (or int / Decimal, never a float) → integer minor units; at most 2 decimals."""
     if isinstance(value, (float, bool)):
-        raise DomainError(f"{field_name} must be a decimal string, not a float", field=field_name)
+        raise M.error(field_name, M.PAYROLL_AMOUNT_FLOAT, field=field_name)
     try:
         amount = Decimal(str(value).strip().replace(" ", "").replace("_", ""))
     except (InvalidOperation, ValueError):
-        raise DomainError(f"{field_name} is not a decimal number: {value!r}", field=field_name) from None
+        raise M.error(field_name, M.PAYROLL_AMOUNT_NOT_DECIMAL, field=field_name, value=value) from None
     if amount.is_finite() and amount.adjusted() >= 12:   # issue 8 item 10: quantize would fail, minor units overflow
-        raise DomainError(f"{field_name} has more than 12 digits before the decimal point", field=field_name)
+        raise M.error(field_name, M.PAYROLL_AMOUNT_TOO_BIG, field=field_name)
     if not amount.is_finite() or amount != amount.quantize(CENT):
-        raise DomainError(f"{field_name} must have at most 2 decimal places: {value!r}", field=field_name)
+        raise M.error(field_name, M.PAYROLL_AMOUNT_CENTS, field=field_name, value=value)
     return int(amount * 100)
 
 
@@ -138,55 +139,55 @@ class RuleBook:
 
 def validate_rules(currency: str, amounts: dict[str, Any], deadline_fines: dict[str, Any], default_fine: Any,
                    best_manager_rule: Sequence[str]) -> dict[str, Any]:
-    """Check a rule set and return it normalised (decimal strings); errors name the field."""
-    errors: list[dict[str, str]] = []
+    """Check a rule set and return it normalised (decimal strings); errors name the field and carry a code."""
+    errors: list[dict[str, Any]] = []
 
-    def err(f: str, m: str) -> None:
-        errors.append({"field": f, "message": m})
+    def err(f: str, code: str, **params: Any) -> None:
+        errors.append(M.item(f, code, **params))
 
     if not re.fullmatch(r"[A-Z]{3}", currency or ""):
-        err("currency", "currency must be a 3-letter ISO code")
+        err("currency", M.RULES_CURRENCY)
     norm_amounts: dict[str, str] = {}
     for rule, sign in SIGNS.items():
         if rule not in amounts:
-            err(f"amounts.{rule}", "missing")
+            err(f"amounts.{rule}", M.RULES_AMOUNT_MISSING)
             continue
         try:
             minor = to_minor(amounts[rule], f"amounts.{rule}")
         except DomainError as exc:
-            err(f"amounts.{rule}", exc.message)
+            errors.extend(exc.errors)
             continue
         if minor * sign < 0:
-            err(f"amounts.{rule}", "must be >= 0 (a bonus)" if sign > 0 else "must be <= 0 (a deduction)")
+            err(f"amounts.{rule}", M.RULES_BONUS_SIGN if sign > 0 else M.RULES_DEDUCTION_SIGN)
         norm_amounts[rule] = fmt(minor)
     for rule in set(amounts) - set(SIGNS):
-        err(f"amounts.{rule}", "unknown rule (PAY-6 fines go in deadline_fines)")
+        err(f"amounts.{rule}", M.RULES_UNKNOWN_RULE)
     norm_fines: dict[str, str] = {}
     for dl_rule, value in deadline_fines.items():
         try:
             minor = to_minor(value, f"deadline_fines.{dl_rule}")
         except DomainError as exc:
-            err(f"deadline_fines.{dl_rule}", exc.message)
+            errors.extend(exc.errors)
             continue
         if minor > 0:
-            err(f"deadline_fines.{dl_rule}", "a fine must be <= 0")
+            err(f"deadline_fines.{dl_rule}", M.RULES_FINE_SIGN)
         norm_fines[dl_rule] = fmt(minor)
     try:
         d = to_minor(default_fine, "default_fine")
         if d > 0:
-            err("default_fine", "a fine must be <= 0")
+            err("default_fine", M.RULES_FINE_SIGN)
         norm_default = fmt(d)
     except DomainError as exc:
-        err("default_fine", exc.message)
+        errors.extend(exc.errors)
         norm_default = "0"
     crit = list(best_manager_rule)
     if not crit:
-        err("best_manager_rule", "at least one criterion")
+        err("best_manager_rule", M.RULES_NO_CRITERION)
     for c in crit:
         if c not in CRITERIA:
-            err("best_manager_rule", f"unknown criterion {c!r}; known: {', '.join(CRITERIA)}")
+            err("best_manager_rule", M.RULES_UNKNOWN_CRITERION, value=c, known=", ".join(CRITERIA))
     if len(set(crit)) != len(crit):
-        err("best_manager_rule", "a criterion appears twice")
+        err("best_manager_rule", M.RULES_CRITERION_TWICE)
     if errors:
         raise DomainError("invalid rule set", errors=errors)
     return {"currency": currency, "amounts": norm_amounts, "deadline_fines": norm_fines,

@@ -50,9 +50,9 @@ from payroll.rules import (
 from shared import messages as M
 
 # Refusal codes (the gateway words them): closing with an unresolved PAY-7 tie; picking outside a tie.
-TIE_UNRESOLVED = "payroll.best_manager_tie_unresolved"
-NO_TIE = "payroll.best_manager_no_tie"
-NOT_TIED = "payroll.best_manager_not_tied"
+TIE_UNRESOLVED = M.BEST_MANAGER_TIE_UNRESOLVED
+NO_TIE = M.BEST_MANAGER_NO_TIE
+NOT_TIED = M.BEST_MANAGER_NOT_TIED
 
 
 async def manager_stats(session: AsyncSession, month: str, managers: Sequence[str], tz: ZoneInfo
@@ -335,8 +335,7 @@ async def close_month(session: AsyncSession, month: str, by: str, tz: ZoneInfo, 
     if view.best_manager is None and tie:
         raise Conflict(f"{month}: {', '.join(tie['managers'])} are tied for best manager on every criterion; "
                        "pick the best manager before closing", errors=[{
-                           "field": "best_manager", "code": TIE_UNRESOLVED, "managers": ", ".join(tie["managers"]),
-                           "message": "the best manager is tied: pick one before closing"}])
+                           **M.item("best_manager", TIE_UNRESOLVED), "managers": ", ".join(tie["managers"])}])
     now = clock.now()
     for manager, lines in view.virtual.items():
         for ln in lines:
@@ -366,19 +365,18 @@ async def pick_best_manager(session: AsyncSession, month: str, manager: str, *, 
     """
     check_month(month)
     if not isinstance(manager, str) or not manager.strip():
-        raise DomainError("choose one of the tied managers", field="manager")
+        raise M.error("manager", M.BEST_MANAGER_CHOOSE)
     await ledger_lock(session, exclusive=True)
     if await is_closed(session, month):
-        raise Conflict(f"{month} is closed: its best manager does not change", field="month")
+        raise M.refusal(Conflict, "month", M.BEST_MANAGER_CLOSED, month=month)
     view = await month_view(session, month, tz)
     tie = view.why.get("tie")
     if not tie:
-        raise Conflict(f"nobody is tied for best manager in {month}", errors=[{
-            "field": "manager", "code": NO_TIE, "message": "there is no tie to decide this month"}])
+        raise Conflict(f"nobody is tied for best manager in {month}", errors=[M.item("manager", NO_TIE)])
     if manager not in tie["managers"]:
-        raise DomainError(f"{manager} is not among the tied managers ({', '.join(tie['managers'])})", errors=[{
-            "field": "manager", "code": NOT_TIED, "managers": ", ".join(tie["managers"]),
-            "message": f"choose one of the tied managers: {', '.join(tie['managers'])}"}])
+        tied = ", ".join(tie["managers"])
+        raise DomainError(f"{manager} is not among the tied managers ({tied})",
+                          errors=[{**M.item("manager", NOT_TIED, managers=tied), "managers": tied}])
     row = await session.get(BestManagerPick, month)
     previous = None if row is None else {"manager": row.manager, "tied": row.tied}
     if row is None:

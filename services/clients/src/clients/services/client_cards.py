@@ -26,6 +26,7 @@ from clients import access
 from clients.models import Client, Deal
 from clients.schemas import Page
 from clients.services.lists import DealRow, ordered, text_contains
+from shared import messages as M
 
 CLIENT_SORTS = ("full_name", "deals", "paid", "last_activity")
 CLIENT_DEFAULT_SORT = "full_name"
@@ -113,7 +114,7 @@ async def client_card(session: AsyncSession, actor: Actor, client_id: str) -> tu
         select(Deal).where(access.visible_deals(actor), Deal.client_id == client.id)
         .order_by(Deal.first_payment_at.desc(), Deal.id))).scalars().all()
     if client is None or not rows:
-        raise NotFound("client not found")
+        raise M.refusal(NotFound, None, M.CLIENT_NOT_FOUND)
     return client, [DealRow(deal, client.full_name, deal.paid_total, deal.currency) for deal in rows]
 
 

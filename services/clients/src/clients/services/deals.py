@@ -148,7 +148,7 @@ async def record_payment(ctx: Ctx, data: PaymentIn) -> PaymentResult:
     if data.deal_id is not None:
         deal = await get_deal(ctx.session, data.deal_id)
         if deal is None:
-            raise NotFound("deal not found", field="deal_id")
+            raise M.refusal(NotFound, "deal_id", M.DEAL_NOT_FOUND)
         await settle_deal(ctx, deal, before=data.paid_at)
         await renew(ctx, deal, data, amount, currency)
     else:
@@ -163,15 +163,15 @@ async def require_same_payment(ctx: Ctx, existing: Payment, deal: Deal, data: Pa
     (amount, currency, deal_id, client — the client is the same person when the phone digits match)."""
     errors = []
     if amount != existing.amount:
-        errors.append({"field": "amount", "message": f"this payment was recorded with {existing.amount}"})
+        errors.append(M.item("amount", M.PAYMENT_RECORDED_AMOUNT, amount=str(existing.amount)))
     if currency != existing.currency:
-        errors.append({"field": "currency", "message": f"this payment was recorded in {existing.currency}"})
+        errors.append(M.item("currency", M.PAYMENT_RECORDED_CURRENCY, currency=existing.currency))
     if data.deal_id is not None and data.deal_id != existing.deal_id:
-        errors.append({"field": "deal_id", "message": "this payment was recorded on another deal"})
+        errors.append(M.item("deal_id", M.PAYMENT_RECORDED_DEAL))
     if data.client is not None and data.client.phone:
         client = await ctx.session.get(Client, deal.client_id)
         if _digits(data.client.phone) != client.phone_digits:
-            errors.append({"field": "client", "message": "this payment was recorded for another client"})
+            errors.append(M.item("client", M.PAYMENT_RECORDED_CLIENT))
     if errors:
         raise Conflict("this external_id was already used for a different payment: "
                        + ", ".join(e["field"] for e in errors), errors=errors)
@@ -184,7 +184,7 @@ async def open_deal(ctx: Ctx, data: PaymentIn, amount: Decimal, currency: str) -
     if data.lead_id is not None:
         lead = await ctx.session.get(Lead, data.lead_id)
         if lead is None:
-            raise NotFound("lead not found", field="lead_id")
+            raise M.refusal(NotFound, "lead_id", M.LEAD_NOT_FOUND)
         if lead.deal_id is not None:
             raise M.refusal(Conflict, "lead_id", M.LEAD_ALREADY_CONVERTED)
     if data.responsible_manager:
@@ -348,7 +348,7 @@ def reveal_credentials(ctx: Ctx, deal: Deal) -> dict[str, str]:
     """CL-8: every reveal is audited (who, when, which deal)."""
     access.require_reveal(ctx.actor, deal)
     if deal.credentials is None:
-        raise NotFound("no credentials stored for this deal (set at launch, CL-8)")
+        raise M.refusal(NotFound, None, M.NO_CREDENTIALS)
     ctx.audit("credentials.revealed", deal.id)
     creds = decrypt_credentials(ctx.settings, deal.credentials)
     return {"instagram_login": creds["login"], "instagram_password": creds["password"]}

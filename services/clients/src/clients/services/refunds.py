@@ -45,13 +45,13 @@ async def record_refund(ctx: Ctx, deal: Deal, external_id: str, amount: Decimal,
         # is a conflict naming each differing field.
         errors = []
         if existing.deal_id != deal.id:
-            errors.append({"field": "deal_id", "message": "this refund was recorded on another deal"})
+            errors.append(M.item("deal_id", M.REFUND_RECORDED_DEAL))
         if Decimal(existing.amount) != amount:
-            errors.append({"field": "amount", "message": f"this refund was recorded with {existing.amount}"})
+            errors.append(M.item("amount", M.REFUND_RECORDED_AMOUNT, amount=str(existing.amount)))
         if existing.currency != currency:
-            errors.append({"field": "currency", "message": f"this refund was recorded in {existing.currency}"})
+            errors.append(M.item("currency", M.REFUND_RECORDED_CURRENCY, currency=existing.currency))
         if not _same_instant(existing.refunded_at, refunded_at):
-            errors.append({"field": "refunded_at", "message": "this refund was recorded at another time"})
+            errors.append(M.item("refunded_at", M.REFUND_RECORDED_AT))
         if errors:
             raise Conflict("this external_id was already used for a different refund: "
                            + ", ".join(e["field"] for e in errors), errors=errors)

@@ -190,5 +190,5 @@ def require_checklist_done(task: Task) -> None:
         return
     missing = [e["item"] for e in task.checklist or [] if not e.get("done")]
     if missing:
-        raise DomainError(f"tick every checklist item first (CL-7); missing: {', '.join(missing)}",
-                          errors=[{"field": "checklist", "message": item} for item in missing])
+        raise DomainError(M.text(M.CHECKLIST_FIRST, missing=", ".join(missing)),
+                          errors=[M.item("checklist", M.CHECKLIST_NOT_TICKED, checklist_item=item) for item in missing])

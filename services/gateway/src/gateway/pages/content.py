@@ -85,7 +85,9 @@ def content_errors(exc: ServiceError, default_field: str = "form") -> dict[str, 
     raw = {str(e.get("field") or default_field): str(e.get("message") or "") for e in exc.errors}
     said = form_errors(exc, default_field)
     for field, message in said.items():
-        errors[field] = content_message(field, raw.get(field, message)) if field in raw else message
+        # The page's own wording where it has one (days by name); else the code's translation (or the service's words).
+        worded = content_message(field, raw[field]) if field in raw else message
+        errors[field] = worded if field in raw and worded != raw[field] else message
     if exc.status_code == 409 and "CO-2" in exc.detail:
         errors = {default_field: _("Plan 1 of this period must be approved by the client before a post is "
                                    "published (CO-2).")}

@@ -20,6 +20,7 @@ from gateway.i18n import _
 from gateway.pages.content import EDITORS, READERS, client_name_of, is_htmx, may_change, staff_of
 from gateway.rendering import page, redirect
 from gateway.service_client import ServiceClient, ServiceError, ServiceUnavailable
+from shared import messages as M
 
 Services = NamedDependency[ServiceClient]
 TEMPLATE = "pages/content_instagram.html"
@@ -64,9 +65,10 @@ def connect_errors(exc: ServiceError) -> dict[str, str]:
         field = str(e.get("field") or "")
         if field == "ig_user_id":
             errors["ig_user_id"] = _("Enter the numeric id of the Instagram professional account.")
-        elif field == "access_token" and e.get("code") is not None:
+        elif field == "access_token" and e.get("code") == M.INSTAGRAM_REFUSED:
+            params = e.get("params") or {}
             errors["access_token"] = _("Instagram refused this token (code %(code)s): %(message)s") % {
-                "code": e.get("code"), "message": e.get("message") or ""}
+                "code": params.get("graph_code"), "message": params.get("reason") or e.get("message") or ""}
         elif field == "access_token":
             errors["access_token"] = _("Required.")
     if not errors:

@@ -78,7 +78,8 @@ def may_tick(staff: SignedIn, task: dict[str, Any]) -> bool:
 
 def task_refusal(exc: ServiceError) -> str:
     """A refused completion in the user's words; CL-7 lists the checklist items still to tick."""
-    missing = [str(e.get("message") or "") for e in exc.errors if e.get("field") == "checklist"]
+    missing = [str((e.get("params") or {}).get("checklist_item") or e.get("message") or "")
+               for e in exc.errors if e.get("field") == "checklist"]
     if missing:
         return _("Tick every checklist item first: %(items)s.") % {
             "items": ", ".join(label("checklist", item) for item in missing)}

@@ -15,6 +15,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from gateway.i18n import N_, _
+from gateway.messages import say_item
 from gateway.pages.deals import Services, is_htmx
 from gateway.rendering import page, redirect
 from gateway.roles import LEAD, MONITORING, allow
@@ -52,7 +53,9 @@ def errors_of(exc: ServiceError, default: str = "form") -> dict[str, str]:
     errors: dict[str, str] = {}
     for item in exc.errors:
         field = str(item.get("field") or default)
-        errors[field] = say(str(item.get("message") or exc.detail))
+        message = str(item.get("message") or exc.detail)
+        # This page's own wording where it has one; else the code's translation (or the service's words).
+        errors[field] = say(message) if say(message) != message else say_item(item)
     return errors or {default: say(exc.detail)}
 
 
