@@ -19,6 +19,7 @@ import time
 from contextlib import suppress
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
 from mail_devel.service import Service
@@ -26,7 +27,8 @@ from proxyprotocol.reader import ProxyProtocolReader
 from pymap.imap import IMAPServer
 from shared.testing import free_port
 
-from .pki import ServerFiles
+if TYPE_CHECKING:   # only a type here; tests/e2e loads this file by path, outside its package
+    from .pki import ServerFiles
 
 PASSWORD = "mail-secret"
 SUPPORT = "support@agency.test"
