@@ -206,6 +206,46 @@ async def watch(database_url: str, seen: dict[int, float], expected: int, stop: 
         await engine.dispose()
 
 
+async def watch_live(url: str, database_url: str, seen: dict[int, float], expected: int, stop: asyncio.Event,
+                     first: int = 1) -> None:
+    """What an open inbox follows: the change feed's long poll (`GET /api/engagement/changes?since=&wait=`, which
+    the gateway's /inbox/stream relays as server-sent events), as the lead. A conversation is visible when it
+    first comes back; each webhook here is a conversation of its own (@user<n>), matched afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    lead = staff_headers("aliya", "lead", default_settings("engagement").gateway_secret, service="engagement")
+    first_seen: dict[str, float] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=lead) as http:
+        cursor = (await http.get("/api/engagement/changes")).json()["cursor"]
+        # until told to stop: other conversations may change meanwhile, so a count cannot end it
+        while not stop.is_set():
+            answer = (await http.get("/api/engagement/changes", params={"since": cursor, "wait": 1})).json()
+            now = time.time()
+            cursor = answer["cursor"]
+            for conversation_id in answer["conversations"]:
+                first_seen.setdefault(conversation_id, now)
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, customer_handle FROM conversations"))).all()
+    finally:
+        await engine.dispose()
+    for conversation_id, handle in rows:
+        n = int(handle.removeprefix("@user")) if handle.startswith("@user") else -1
+        if first <= n < first + expected and conversation_id in first_seen:
+            seen[n] = first_seen[conversation_id]
+
+
+async def until_all_processed(database_url: str, conversations: int, deadline: float) -> None:
+    """Until the inbox holds `conversations` (each webhook its own; the live watcher then gets a last poll)."""
+    while time.monotonic() < deadline:
+        if await count_rows(database_url, "conversations") >= conversations:
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.5)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="postgres")
@@ -216,6 +256,9 @@ async def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--watch", choices=["table", "live"], default="table",
+                        help="inbox phase: visible = committed in the messages table, or = returned by the "
+                             "change feed's long poll (what an open inbox follows)")
     parser.add_argument("--warmup", type=int, default=3, help="inbox phase: seconds at --rate first, not counted")
     args = parser.parse_args()
     if args.phase == "ingest" and not shutil.which("wrk"):
@@ -272,15 +315,18 @@ async def main() -> None:
             seen: dict[int, float] = {}
             stop = asyncio.Event()
             expected = args.rate * args.seconds
-            watcher = asyncio.create_task(watch(database_url, seen, expected, stop))
+            watcher = asyncio.create_task(watch_live(url, database_url, seen, expected, stop) if args.watch == "live"
+                                          else watch(database_url, seen, expected, stop))
             await paced(target, path, args.rate, args.seconds, 1, sent)
             deadline = time.monotonic() + 120
-            while len(seen) < expected and time.monotonic() < deadline:
+            if args.watch == "live":   # the feed matches conversations to webhooks at the end: wait until
+                await until_all_processed(database_url, expected + args.rate * args.warmup, deadline)
+            while len(seen) < expected and not watcher.done() and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
             stop.set()
             await watcher
             lat = [seen[n] - sent[n] for n in sent if n in seen]
-            print(f"inbox ({args.db}, {via}, workers {workers}): {len(lat)}/{expected} webhooks at {args.rate}/s "
+            print(f"inbox ({args.db}, {via}, workers {workers}, watching {args.watch}): {len(lat)}/{expected} webhooks at {args.rate}/s "
                   f"for {args.seconds} s: webhook sent → message visible p50 {pct(lat, .5) * 1000:.0f} ms, "
                   f"p99 {pct(lat, .99) * 1000:.0f} ms, max {max(lat or [0]) * 1000:.0f} ms; "
                   f"load average {os.getloadavg()[0]:.2f}")
