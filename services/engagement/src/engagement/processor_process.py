@@ -33,6 +33,7 @@ from typing import Any
 from shared.clock import SystemClock
 from shared.db import Database
 from shared.settings import Settings
+from shared.telemetry import instrument_engine, setup_tracing
 from sqlalchemy import text
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,9 @@ async def serve(settings: Settings) -> None:
     from engagement.inbound import DeliveryProcessor
 
     quality.configure(settings.calendar.tz.key)
+    provider = setup_tracing("engagement", settings.otlp_endpoint)   # its spans, as the web process's
     db = Database(settings.database_url)
+    instrument_engine(db.engine)
     processor = DeliveryProcessor(db, SystemClock())
     changed = Notifier(db, CHANGES)
     db.on_commit(changes.CHANGED_FLAG, changed.wake)   # the web processes' live inbox
@@ -164,6 +167,7 @@ async def serve(settings: Settings) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await db.dispose()
+        provider.shutdown()   # the spans still batched go out
 
 
 async def _orphaned(stop: Callable[[], None]) -> None:
