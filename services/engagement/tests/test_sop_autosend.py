@@ -83,13 +83,17 @@ async def test_owners_with_a_linked_chat_get_one_reminder_per_task(api_any, stan
     api = api_any
     channel = await api.channel("telegram", TG_CONFIG)
     await api.ok("put", "/push-settings", {"reminder_channel_id": channel["id"]})
-    await api.ok("put", "/staff/ann/owner", {"active": True, "telegram_chat_id": "555001"})
+    await api.ok("put", "/staff/ann/owner", {"active": True, "telegram_chat_id": "555001", "language": "kk"})
+    refused = await api.put("/staff/ann/owner", {"active": True, "language": "de"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "language"
     await setup(api, "R", "-5001", "09:30", mode="manual")
     await setup(api, "R", "-5002", "09:30", mode="manual")          # a second group of ann's, a second rule
     fire_and_send(api, utc(2026, 3, 3, 4, 30))
     reminders = [c for c in stand_in.delivered if c["path"].endswith("/sendMessage")]
     assert [c["body"]["chat_id"] for c in reminders] == [555001, 555001]   # one per task (two rules)
     assert all("R push" in c["body"]["text"] for c in reminders)
+    # in ann's language (the gateway says it), the due time in the agency's zone
+    assert all("жіберілетін пуштар — 2, 03.03.2026 сағат 09:30" in c["body"]["text"] for c in reminders)
     rows = await api.rows(PushReminder)
     assert sorted((r.owner, r.pushes, r.status) for r in rows) == [("ann", 2, "sent"), ("ann", 2, "sent")]
 

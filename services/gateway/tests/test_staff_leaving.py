@@ -54,6 +54,7 @@ async def test_the_lead_deactivates_a_manager_who_left_and_the_rosters_follow(cl
     assert linked.status_code == 200 and 'value="555123"' in linked.text
     owner = Backend(urls["engagement"], "engagement").call("GET", "/staff/manager1/owner", as_=LEAD)
     assert (owner["telegram_chat_id"], owner["active"]) == ("555123", True)
+    assert owner["language"] == "ru"   # their reminders are written in the person's language
     own = await client.post("/staff/lead/active", data={"_csrf": csrf, "active": "0"}, headers={"HX-Request": "true"})
     assert "Нельзя отключить собственную учётную запись." in own.text
     assert (await client.get("/")).status_code == 200                 # still signed in

@@ -36,7 +36,7 @@ from engagement.crypto import decrypt_secrets
 from engagement.models import Channel
 from engagement.sender import channel_http
 from engagement.sop_materialise import PUSH_FLAG
-from engagement.sop_models import Group, Push, PushReminder, PushSettings, PushTask, SopFile
+from engagement.sop_models import Group, OwnerRoster, Push, PushReminder, PushSettings, PushTask, SopFile
 from engagement.sop_services import record_sent
 
 log = logging.getLogger(__name__)
@@ -156,24 +156,27 @@ class PushSender(WakeableLoop):
             settings = await session.get(PushSettings, sop_groups.AGENCY)
             channel = await session.get(Channel, settings.reminder_channel_id) if settings and \
                 settings.reminder_channel_id else None
-            rows = list((await session.execute(select(PushReminder, PushTask).join(
-                PushTask, PushTask.id == PushReminder.task_id).where(PushReminder.status == "pending")
+            rows = list((await session.execute(select(PushReminder, PushTask, OwnerRoster.language).join(
+                PushTask, PushTask.id == PushReminder.task_id).outerjoin(
+                OwnerRoster, OwnerRoster.login == PushReminder.owner).where(PushReminder.status == "pending")
                 .limit(self.batch))).all())
         if not rows:
             return 0
-        outcomes = await asyncio.gather(*(self._remind(channel, r, t) for r, t in rows))
+        outcomes = await asyncio.gather(*(self._remind(channel, r, t, language) for r, t, language in rows))
         async with self.db.transaction() as session:
-            for (reminder, _), (status, detail) in zip(rows, outcomes, strict=True):
+            for (reminder, _, _), (status, detail) in zip(rows, outcomes, strict=True):
                 row = await session.get(PushReminder, (reminder.task_id, reminder.owner))
                 if row is not None and row.status == "pending":
                     row.status, row.detail = status, detail
                     row.sent_at = self.clock.now() if status == "sent" else None
         return len(rows)
 
-    async def _remind(self, channel: Channel | None, reminder: PushReminder, task: PushTask) -> tuple[str, str | None]:
+    async def _remind(self, channel: Channel | None, reminder: PushReminder, task: PushTask,
+                      language: str | None) -> tuple[str, str | None]:
         if channel is None or channel.kind != "telegram" or not channel.active:
             return "failed", "no active Telegram reminder channel"
-        text = f"🔔 {task.name}: {reminder.pushes} × push, {_hhmm(task.due_at)} UTC"
+        due = as_utc(task.due_at).astimezone(self.service_settings.calendar.tz)
+        text = reminder_text(task.name, reminder.pushes, due, language or "ru")
         try:
             await pushing.deliver(self.client(), self.pacer, kind="telegram", base_url=self._url("telegram"),
                                   config=channel.config, secrets=decrypt_secrets(self.service_settings,
@@ -206,5 +209,17 @@ class PushSender(WakeableLoop):
             self.http = None
 
 
-def _hhmm(at: datetime) -> str:
-    return as_utc(at).strftime("%Y-%m-%d %H:%M")
+# The reminder is written by this service to a person's Telegram (no page to translate it): in the language
+# the gateway gave for them, the due time in the agency's zone.
+REMINDER = {
+    "ru": "🔔 {name}: пушей к отправке — {n}, {date} в {time}",
+    "kk": "🔔 {name}: жіберілетін пуштар — {n}, {date} сағат {time}",
+    "en": "🔔 {name}: {n} push(es) to send, {date} at {time}",
+    "zh": "🔔 {name}：待发送推送 {n} 条，{date} {time}",
+}
+
+
+def reminder_text(name: str, pushes: int, due_local: datetime, language: str) -> str:
+    template = REMINDER.get(language, REMINDER["ru"])
+    return template.format(name=name, n=pushes, date=due_local.strftime("%d.%m.%Y"), time=due_local.strftime("%H:%M"))
+

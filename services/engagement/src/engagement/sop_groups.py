@@ -60,6 +60,10 @@ class OwnerIn(msgspec.Struct, forbid_unknown_fields=True):
     active: bool
     full_name: str | msgspec.UnsetType = msgspec.UNSET
     telegram_chat_id: str | None | msgspec.UnsetType = msgspec.UNSET
+    language: str | msgspec.UnsetType = msgspec.UNSET   # the person's, from the gateway: their reminders' language
+
+
+LANGUAGES = ("ru", "kk", "en", "zh")
 
 
 def _clean_tags(tags: list[str]) -> list[str]:
@@ -234,7 +238,7 @@ def fail(session: AsyncSession, push: Push, reason: str, detail: str | None, now
 
 def owner_out(row: OwnerRoster) -> dict[str, Any]:
     return {"login": row.login, "full_name": row.full_name, "active": row.active,
-            "telegram_chat_id": row.telegram_chat_id}
+            "telegram_chat_id": row.telegram_chat_id, "language": row.language}
 
 
 async def list_owners(session: AsyncSession) -> list[dict[str, Any]]:
@@ -245,7 +249,8 @@ async def put_owner(session: AsyncSession, login: str, data: OwnerIn, clock: Clo
     now = clock.now()
     row = await session.get(OwnerRoster, login)
     if row is None:
-        row = OwnerRoster(login=login, full_name="", active=True, telegram_chat_id=None, updated_at=now)
+        row = OwnerRoster(login=login, full_name="", active=True, telegram_chat_id=None, language="ru",
+                          updated_at=now)
         session.add(row)
     if data.full_name is not msgspec.UNSET:
         row.full_name = _check_text(data.full_name, "full_name", 300)
@@ -254,6 +259,10 @@ async def put_owner(session: AsyncSession, login: str, data: OwnerIn, clock: Clo
         if chat and not chat.lstrip("-").isdigit():
             raise M.error("telegram_chat_id", M.TELEGRAM_CHAT_ID)
         row.telegram_chat_id = chat or None
+    if data.language is not msgspec.UNSET:
+        if data.language not in LANGUAGES:
+            raise M.error("language", M.LANGUAGE)
+        row.language = data.language
     was_active, row.active, row.updated_at = row.active, data.active, now
     if was_active and not data.active:
         pending = (await session.execute(select(Push).where(Push.owner == login, Push.status == "pending")))

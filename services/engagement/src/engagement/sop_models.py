@@ -72,6 +72,7 @@ class OwnerRoster(Base):
     full_name: Mapped[str] = mapped_column(String(300), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     telegram_chat_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    language: Mapped[str] = mapped_column(String(8), default="ru", server_default="ru")   # of their reminders
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

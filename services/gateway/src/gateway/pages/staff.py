@@ -53,7 +53,8 @@ async def staff_telegram(request: Request, session: NamedDependency[AsyncSession
     else:
         try:
             await services.put("engagement", f"/staff/{login}/owner", json={
-                "active": member.active, "full_name": member.display_name, "telegram_chat_id": chat or None})
+                "active": member.active, "full_name": member.display_name, "telegram_chat_id": chat or None,
+                "language": member.language})
             notice = _("Reminders for %(name)s: saved.") % {"name": member.display_name}
         except (ServiceError, ServiceUnavailable):
             error = _("The group SOP service did not answer: try again in a minute.")
@@ -97,7 +98,8 @@ async def _tell_services(services: Services, member: Staff) -> list[str]:
     who gets new deals; engagement: who owns chat groups, whose pending pushes fail as "owner left"). The
     services that did not answer, by name (the PUTs are idempotent: pressing again retries)."""
     failed = []
-    calls = [("engagement", f"/staff/{member.login}/owner", {"active": member.active, "full_name": member.display_name})]
+    calls = [("engagement", f"/staff/{member.login}/owner", {"active": member.active, "full_name": member.display_name,
+                                                             "language": member.language})]
     if member.role in ROSTER_ROLES:
         calls.append(("clients", f"/staff/{member.login}", {"role": member.role, "full_name": member.display_name,
                                                              "active": member.active}))
