@@ -74,6 +74,18 @@ async def test_sign_in_uses_the_account_language_when_none_was_chosen(db: Databa
     assert "Sign out" in (await client.get("/")).text
 
 
+async def test_a_language_chosen_while_signed_in_is_remembered_for_the_person(db: Database,
+                                                                              client: AsyncTestClient) -> None:
+    csrf = await sign_in(client, "growth")
+    assert "Sign out" in (await client.get("/?lang=en")).text
+    async with db.transaction() as session:
+        assert (await session.scalar(select(Staff).where(Staff.login == "growth"))).language == "en"
+    await client.post("/logout", data={"_csrf": csrf})
+    client.cookies.clear()   # another browser: no language cookie
+    await sign_in(client, "growth")
+    assert "Sign out" in (await client.get("/")).text
+
+
 async def test_local_filter_shows_utc_in_the_agency_time_zone(app) -> None:
     env = app.template_engine.engine
     # 19:30 UTC is 00:30 next day in Almaty (UTC+5).

@@ -149,7 +149,8 @@ async def _load(scope: Scope) -> WebContext:
                 if renewed - web_session.expires_at >= RENEW_INTERVAL:
                     web_session.expires_at = renewed
                 if switch and switch != web_session.language:
-                    web_session.language = switch
+                    # remembered for the person, not only this session: their next sign-in opens in it
+                    web_session.language = staff.language = switch
                 web.staff = SignedIn(staff.id, staff.login, staff.display_name, staff.role)
                 web.token_hash = web_session.token_hash
                 web.csrf_token = web_session.csrf_token
