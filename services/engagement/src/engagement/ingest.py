@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from shared.asgi import BodyTooLarge, Disconnected, read_body, send_answer
 from shared.clock import Clock
 from shared.db import Database
 from sqlalchemy import bindparam, text
@@ -144,37 +145,22 @@ class WebhookFront:
 
     async def _answer(self, answer: Answer, channel_id: str | None, scope: dict[str, Any], receive: Any,
                       send: Any) -> None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await _send(send, 413, "Request Entity Too Large")
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            raw = await read_body(receive, self.max_body)
+        except Disconnected:
+            return
+        except BodyTooLarge:
+            await send_answer(send, 413, b"Request Entity Too Large")
+            return
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         try:
-            status, body = await answer(self.state, channel_id, headers.get, b"".join(chunks))
+            status, body = await answer(self.state, channel_id, headers.get, raw)
         except (DBAPIError, OSError) as exc:   # the database is away (reading the channel): the channel retries
             log.warning("webhook %s not stored: %s", scope["path"], exc)
             status, body = 503, "not stored, try again"
         except Exception:
             log.exception("webhook %s failed", scope["path"])
             status, body = 500, "Internal Server Error"
-        await _send(send, status, body)
-
-
-async def _send(send: Any, status: int, body: str) -> None:
-    data = body.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(data)).encode())]})
-    await send({"type": "http.response.body", "body": data})
+        await send_answer(send, status, body.encode())

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 import aiohttp
+from shared.asgi import BodyTooLarge, Disconnected, read_body, send_answer
 
 from gateway.proxy import CHANNEL_WEBHOOKS, MAX_BODY
 from gateway.service_client import service_url
@@ -60,9 +61,12 @@ class WebhookFront:
         await self.app(scope, receive, send)
 
     async def _relay(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = await _body(receive)
-        if body is None:
-            await _answer(send, 413, b"Request Entity Too Large", b"text/plain; charset=utf-8")
+        try:
+            body = await read_body(receive, MAX_BODY)
+        except Disconnected:
+            return
+        except BodyTooLarge:
+            await send_answer(send, 413, b"Request Entity Too Large")
             return
         runtime = self.app.state.runtime
         base = service_url(runtime.settings, "engagement")
@@ -77,29 +81,6 @@ class WebhookFront:
                 status, content_type = upstream.status, upstream.headers.get("content-type", "text/plain")
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("webhook %s not relayed: %s", scope["path"], exc)
-            await _answer(send, 503, b"engagement service unavailable", b"text/plain; charset=utf-8")
+            await send_answer(send, 503, b"engagement service unavailable")
             return
-        await _answer(send, status, answer, content_type.encode("latin-1"))
-
-
-async def _body(receive: Any) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b""
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _answer(send: Any, status: int, body: bytes, content_type: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-                            (b"x-content-type-options", b"nosniff")]})
-    await send({"type": "http.response.body", "body": body})
+        await send_answer(send, status, answer, content_type.encode("latin-1"))
