@@ -94,6 +94,9 @@ async def follow_calendar(runtime: Any) -> None:
             log.exception("agency calendar message ignored")
 
     sub = await bus.nc.subscribe(SUBJECT, cb=on_message)
+    # The server has the subscription before the stream is read: a change published in between is either
+    # already in the stream (read below) or delivered to it — never neither until the next refresh.
+    await bus.nc.flush()
     try:
         while True:
             await _apply_last(runtime.settings, bus.js)
