@@ -25,6 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import nats
+import nats.errors
 import pytest
 from nats.js.api import StreamConfig
 from nats.js.errors import NoStreamResponseError
@@ -293,7 +294,7 @@ async def _stream_led(js, name: str, timeout: float = 30) -> None:
     """Until the replicated stream has elected its leader (a publish before that gets no responder)."""
     async with asyncio.timeout(timeout):
         while True:
-            info = await js.stream_info(name)
+            info = await answered(lambda: js.stream_info(name))
             if info.cluster and info.cluster.leader and all(r.current for r in info.cluster.replicas or []):
                 return
             await asyncio.sleep(0.05)
@@ -303,8 +304,9 @@ async def public_stream(url: list[str], **kwargs) -> None:
     """What the nats-partners-stream Job does: create PUBLIC in PARTNERS from the shipped public-stream.json."""
     config = StreamConfig.from_response(json.loads((NATS_DIR / "public-stream.json").read_text("utf-8")))
     conn = await Conn().open(url, **kwargs)
-    await conn.nc.jetstream(timeout=30).add_stream(config)
-    await _stream_led(conn.nc.jetstream(timeout=30), config.name)
+    js = conn.nc.jetstream(timeout=10)
+    await answered(lambda: js.add_stream(config))
+    await _stream_led(js, config.name)
     await conn.close()
 
 
@@ -314,21 +316,27 @@ def deal_paid(deal_id: str) -> DealPaid:
                     service_kind="account_management", manager="aigerim")
 
 
+async def answered(call, *, bound: float = 90):
+    """`call()` (a JetStream API request) until it is answered, bounded. A young cluster whose meta or
+    stream leader moves under load can drop a request without any reply (seen in CI: one consumer
+    creation timed out at 30 s); every request here is idempotent, so asking again is what a client does."""
+    async with asyncio.timeout(bound):
+        while True:
+            try:
+                return await call()
+            except (nats.errors.TimeoutError, NoStreamResponseError):
+                await asyncio.sleep(0.2)
+
+
 async def publish(conn: Conn, subject: str, payload: bytes, msg_id: str) -> None:
     """Publish as the relay does: a stream whose leader is moving (a young cluster under load) answers
     nobody for a moment — try again, bounded (the same Nats-Msg-Id, so never twice)."""
-    js = conn.nc.jetstream(timeout=30)
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
-                return
-            except NoStreamResponseError:
-                await asyncio.sleep(0.2)
+    js = conn.nc.jetstream(timeout=10)
+    await answered(lambda: js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id}))
 
 
 @pytest.fixture
 def kit() -> SimpleNamespace:
     """The helpers above, for the tests of this folder (pytest's importlib mode: no sibling imports)."""
     return SimpleNamespace(Conn=Conn, services=services, public_stream=public_stream, deal_paid=deal_paid,
-                           publish=publish, STREAM_REPLICAS=STREAM_REPLICAS, PASSWORDS=PASSWORDS)
+                           publish=publish, answered=answered, STREAM_REPLICAS=STREAM_REPLICAS, PASSWORDS=PASSWORDS)

@@ -60,8 +60,9 @@ async def test_issue14_partner_receives_deal_paid_from_the_services_account_and_
     await kit.public_stream(nats_cluster.partners_admin_url)
     acme = await kit.Conn().open(nats_cluster.acme_url, inbox_prefix=ACME_INBOX)
     try:
-        js = acme.nc.jetstream(timeout=30)
-        sub = await js.pull_subscribe("clients.deal.paid.v1", durable="acme", stream=PARTNER_STREAM)
+        js = acme.nc.jetstream(timeout=10)
+        sub = await kit.answered(
+            lambda: js.pull_subscribe("clients.deal.paid.v1", durable="acme", stream=PARTNER_STREAM))
         # Published by the services, in this order: a dead letter, an internal event, then the deal's payment.
         await kit.publish(svc, "deadletter.payroll-clients", b'{"secret": "salary"}', "dl-1")
         probe = ProbeRecorded(seq=1)
@@ -75,10 +76,10 @@ async def test_issue14_partner_receives_deal_paid_from_the_services_account_and_
         assert msg.headers["Nats-Msg-Id"] == paid.event_id
         await msg.ack_sync()
         # PUBLIC holds only what was public: the dead letter and the probe never reached the partners' account.
-        info = await js.stream_info(PARTNER_STREAM)
+        info = await kit.answered(lambda: js.stream_info(PARTNER_STREAM))
         assert info.state.messages == 1
         assert info.config.num_replicas == kit.STREAM_REPLICAS
-        services_info = await svc.nc.jetstream(timeout=30).stream_info("CLIENTS")
+        services_info = await kit.answered(lambda: svc.nc.jetstream(timeout=10).stream_info("CLIENTS"))
         assert services_info.config.num_replicas == kit.STREAM_REPLICAS
         assert len(services_info.cluster.replicas or []) == kit.STREAM_REPLICAS - 1
     finally:
@@ -95,9 +96,9 @@ async def test_issue14_partner_cannot_publish_to_clients(nats_cluster, kit) -> N
         await acme.nc.publish("clients.deal.paid.v1", encode(forged))
         assert "clients.deal.paid.v1" in await acme.violation('Publish to "clients.deal.paid.v1"')
         # Nothing was stored on either side.
-        assert (await svc.nc.jetstream(timeout=30).stream_info("CLIENTS")).state.messages == 0
+        assert (await kit.answered(lambda: svc.nc.jetstream(timeout=10).stream_info("CLIENTS"))).state.messages == 0
         admin = await kit.Conn().open(nats_cluster.partners_admin_url)
-        assert (await admin.nc.jetstream(timeout=30).stream_info(PARTNER_STREAM)).state.messages == 0
+        assert (await kit.answered(lambda: admin.nc.jetstream(timeout=10).stream_info(PARTNER_STREAM))).state.messages == 0
         await admin.close()
     finally:
         await acme.close()
@@ -112,9 +113,10 @@ async def test_issue14_partner_cannot_read_deadletters(nats_cluster, kit) -> Non
         await acme.nc.subscribe("deadletter.>")
         assert await acme.violation('Subscription to "deadletter.>"')
         # A durable filtered on dead letters gets nothing: PUBLIC never receives them (they are not exported).
-        js = acme.nc.jetstream(timeout=30)
+        js = acme.nc.jetstream(timeout=10)
         try:
-            await js.add_consumer(PARTNER_STREAM, ConsumerConfig(durable_name="acme", filter_subject="deadletter.>"))
+            await kit.answered(lambda: js.add_consumer(
+                PARTNER_STREAM, ConsumerConfig(durable_name="acme", filter_subject="deadletter.>")))
         except APIError:
             pass  # a server that refuses a filter outside the stream's subjects is fine too
         else:
@@ -122,12 +124,17 @@ async def test_issue14_partner_cannot_read_deadletters(nats_cluster, kit) -> Non
             paid = kit.deal_paid("73ff0002")
             await kit.publish(svc, paid.subject, encode(paid), paid.event_id)
             admin = await kit.Conn().open(nats_cluster.partners_admin_url)
-            async with asyncio.timeout(30):  # the deal, published after the dead letter, has arrived
-                while (await admin.nc.jetstream(timeout=30).stream_info(PARTNER_STREAM)).state.messages < 1:
+            admin_js = admin.nc.jetstream(timeout=10)
+
+            async def stored() -> int:
+                return (await kit.answered(lambda: admin_js.stream_info(PARTNER_STREAM))).state.messages
+
+            async with asyncio.timeout(60):  # the deal, published after the dead letter, has arrived
+                while await stored() < 1:
                     await asyncio.sleep(0.05)
-            assert (await admin.nc.jetstream(timeout=30).stream_info(PARTNER_STREAM)).state.messages == 1
+            assert await stored() == 1
             await admin.close()
-            assert (await js.consumer_info(PARTNER_STREAM, "acme")).num_pending == 0
+            assert (await kit.answered(lambda: js.consumer_info(PARTNER_STREAM, "acme"))).num_pending == 0
         # Nor can it read the services' DEADLETTER stream: that stream is in another account.
         with pytest.raises(Exception):  # noqa: B017 - denied publish: no answer (timeout), never a reply
             await acme.nc.jetstream(timeout=2).stream_info("DEADLETTER")
@@ -150,7 +157,7 @@ async def test_issue14_partner_cannot_delete_a_stream_nor_another_partners_consu
                 PARTNER_STREAM, ConsumerConfig(durable_name="globex", name="globex"))
         assert await acme.violation("CONSUMER.CREATE.PUBLIC.globex")
         admin = await kit.Conn().open(nats_cluster.partners_admin_url)
-        assert (await admin.nc.jetstream(timeout=30).stream_info(PARTNER_STREAM)).config.name == PARTNER_STREAM
+        assert (await kit.answered(lambda: admin.nc.jetstream(timeout=10).stream_info(PARTNER_STREAM))).config.name == PARTNER_STREAM
         await admin.close()
     finally:
         await acme.close()
@@ -176,8 +183,9 @@ async def test_issue14_partner_connects_over_tls_with_the_agencys_ca_and_nothing
     try:
         await bus.connect(retry_forever=False)                       # what a service does at start
         assert bus.is_connected and bus.nc.connected_url.hostname == "127.0.0.1"
-        js = acme.nc.jetstream(timeout=30)
-        sub = await js.pull_subscribe("clients.deal.paid.v1", durable="acme", stream=PARTNER_STREAM)
+        js = acme.nc.jetstream(timeout=10)
+        sub = await kit.answered(
+            lambda: js.pull_subscribe("clients.deal.paid.v1", durable="acme", stream=PARTNER_STREAM))
         paid = kit.deal_paid("73ff00tls")
         await kit.publish(svc, paid.subject, encode(paid), paid.event_id)
         [msg] = await sub.fetch(1, timeout=30)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import nats
 from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, BadRequestError
@@ -141,7 +142,8 @@ NO_SUITABLE_PEERS = 10005  # JetStream: a replicated stream's peers are not all 
 
 async def ensure_streams(js: JetStreamContext, replicas: int = 1, wait_seconds: float = 120.0) -> None:
     """Create (or update) the streams, with `replicas` copies each. On a cluster that has just started, a
-    replicated stream cannot be placed until enough servers are up: that is waited out (bounded), not fatal."""
+    replicated stream cannot be placed until enough servers are up, and a request reaching a meta leader that
+    is just stepping down gets no answer at all: both are waited out (bounded), not fatal."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     for name, subjects in STREAMS.items():
@@ -162,8 +164,12 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, wait_seconds: 
                 if exc.err_code != NO_SUITABLE_PEERS or loop.time() >= deadline:
                     raise
                 log.info("stream %s: waiting for %d JetStream peers (%s)", name, replicas, exc.description)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except NatsTimeout:
+                if loop.time() >= deadline:
+                    raise
+                log.info("stream %s: JetStream did not answer, asking again", name)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 async def _add_or_update(js: JetStreamContext, config: StreamConfig) -> None:
