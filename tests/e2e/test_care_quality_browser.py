@@ -18,7 +18,15 @@ import pytest
 from engagement.app import create_app as create_engagement
 from engagement.config import ChannelSettings
 from gateway.app import create_app as create_gateway
-from shared.testing import default_settings, eventually, free_port, make_settings, page_true, staff_headers
+from shared.testing import (
+    default_settings,
+    eventually,
+    free_port,
+    make_settings,
+    page_true,
+    sign_in_page,
+    staff_headers,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -65,11 +73,7 @@ async def test_issue12_the_live_clock_turns_amber_and_red_and_the_lead_reads_the
     await eventually(processed, timeout=30, message="both messages are in the inbox")
 
     page = browser_page
-    await page.goto(gateway_url + "/login")
-    await page.fill("input[name=login]", "agent1")
-    await page.fill("input[name=password]", "demo")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(gateway_url + "/")
+    await sign_in_page(page, gateway_url, "agent1")
     await page.goto(gateway_url + "/inbox?scope=all&lang=ru")
     amber = page.locator(".inbox-row", has_text="Где мой заказ?").locator("time.sla-clock")
     await amber.wait_for()
@@ -85,12 +89,7 @@ async def test_issue12_the_live_clock_turns_amber_and_red_and_the_lead_reads_the
     await page.click("#send-reply")
     await page.locator("#conv-notice").wait_for()
 
-    await page.context.clear_cookies()
-    await page.goto(gateway_url + "/login")
-    await page.fill("input[name=login]", "lead")
-    await page.fill("input[name=password]", "demo")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(gateway_url + "/")
+    await sign_in_page(page, gateway_url, "lead")
     await page.goto(gateway_url + "/care/reports?lang=ru")
     report = page.locator("#report")
     await report.locator("svg.chart").wait_for()

@@ -16,7 +16,15 @@ import pytest
 from engagement.app import create_app as create_engagement
 from gateway.app import create_app as create_gateway
 from shared.clock import FixedClock
-from shared.testing import default_settings, eventually, free_port, make_settings, page_true, staff_headers
+from shared.testing import (
+    default_settings,
+    eventually,
+    free_port,
+    make_settings,
+    page_true,
+    sign_in_page,
+    staff_headers,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -24,12 +32,7 @@ TEXT = "Сегодня в 20:00 прямой эфир! Ссылка в закр�
 
 
 async def sign_in(page, base: str, login: str) -> None:
-    await page.context.clear_cookies()
-    await page.goto(base + "/login")
-    await page.fill("input[name=login]", login)
-    await page.fill("input[name=password]", "demo")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(base + "/")
+    await sign_in_page(page, base, login)
 
 
 async def test_issue13_an_owner_copies_a_push_on_a_phone_marks_it_sent_and_the_lead_counts_it(

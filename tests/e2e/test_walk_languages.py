@@ -23,7 +23,7 @@ from engagement.app import create_app as create_engagement
 from gateway import i18n
 from gateway.app import create_app as create_gateway
 from payroll.app import create_app as create_payroll
-from shared.testing import default_settings, make_settings, staff_headers
+from shared.testing import default_settings, make_settings, sign_in_page, staff_headers
 
 pytestmark = pytest.mark.browser
 
@@ -118,12 +118,7 @@ async def test_issue9_every_role_every_menu_page_in_four_languages(browser_page,
     page = browser_page
     visited = 0
     for login, headings in ROLES.items():
-        await page.context.clear_cookies()
-        await page.goto(gateway_url + "/login")
-        await page.fill("input[name=login]", login)
-        await page.fill("input[name=password]", "demo")
-        await page.click("button[type=submit]")
-        await page.wait_for_url(gateway_url + "/")
+        await sign_in_page(page, gateway_url, login)
         for language in LANGUAGES:
             response = await page.goto(f"{gateway_url}/?lang={language}", wait_until="domcontentloaded")
             assert response.status == 200, f"{login} {language} dashboard"

@@ -24,6 +24,15 @@ async def test_anonymous_htmx_request_gets_hx_redirect(client: AsyncTestClient) 
     response = await client.get("/", headers={"HX-Request": "true"}, follow_redirects=False)
     assert response.status_code == 401
     assert response.headers["hx-redirect"] == "/login?next=/"
+    # A fragment refreshed on an open page (the session ended meanwhile): back to that page after signing in.
+    fragment = await client.get("/inbox/abc/thread", follow_redirects=False, headers={
+        "HX-Request": "true", "HX-Current-URL": "http://127.0.0.1/inbox/abc?scope=all"})
+    assert fragment.status_code == 401 and fragment.headers["hx-redirect"] == "/login?next=/inbox/abc%3Fscope%3Dall"
+    for foreign in ("https://evil.example//x", "javascript:alert(1)", "//evil.example/x"):
+        away = await client.get("/inbox/abc/thread", follow_redirects=False,
+                                headers={"HX-Request": "true", "HX-Current-URL": foreign})
+        location = away.headers["hx-redirect"]
+        assert "evil" not in location and "javascript" not in location and "next=//" not in location, foreign
 
 
 async def test_sign_in_sets_an_httponly_lax_session_cookie_and_returns_to_next(client: AsyncTestClient) -> None:

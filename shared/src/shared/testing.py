@@ -224,6 +224,19 @@ async def page_true(page, expression: str, timeout: float = 15.0) -> None:
     await eventually(holds, timeout=timeout, interval=0.1, message=expression)
 
 
+async def sign_in_page(page, base: str, login: str, password: str = "demo") -> None:
+    """Sign a Playwright page in as `login` (signing out whoever was). The old page is left first: a page
+    still open would keep making htmx requests (live updates) that, once the cookies are gone, answer
+    "sign in again" with a redirect — which raced the new sign-in and sent it elsewhere (seen in CI)."""
+    await page.goto("about:blank")
+    await page.context.clear_cookies()
+    await page.goto(base + "/login")
+    await page.fill("input[name=login]", login)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base + "/")
+
+
 # ---------------------------------------------------------------- services as real processes
 
 class ServiceProcesses:

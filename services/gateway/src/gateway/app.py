@@ -16,7 +16,7 @@ from shared.service import ServiceSpec, create_service_app, quieter_garbage_coll
 from shared.settings import Settings
 from shared.telemetry import trace_url
 
-from gateway import agency, i18n
+from gateway import agency, i18n, rosters
 from gateway.config import GatewayConfig
 from gateway.guards import page_exception_handlers, page_guard
 from gateway.models import Base
@@ -47,7 +47,8 @@ def spec(settings: Settings) -> ServiceSpec:
         uses_bus=False,
         public_routes=[pages, static, *proxy_routes],
         on_startup=[open_http_client, seed_demo_staff],
-        loops=lambda runtime: {"agency settings": lambda: agency.follow(runtime)},
+        loops=lambda runtime: {"agency settings": lambda: agency.follow(runtime),
+                               "staff rosters": lambda: rosters.follow(runtime)},
         app_options={
             "template_config": TemplateConfig(instance=engine),
             "dependencies": {"services": Provide(provide_services, sync_to_thread=False)},

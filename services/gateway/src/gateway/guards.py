@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import hmac
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
@@ -71,11 +71,20 @@ def _error_page(request: Request, status_code: int, title: str, message: str, **
 
 
 def login_required_handler(request: Request, _exc: LoginRequired) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    location = "/login?next=" + quote(target, safe="/")
     if request.headers.get("hx-request") == "true":
+        # Back, after signing in, to the page the person was on — not to the fragment it was refreshing.
+        location = "/login?next=" + quote(_page_of_htmx(request), safe="/")
         return Response(b"", status_code=401, headers={"HX-Redirect": location, "Vary": "HX-Request"})
-    return Redirect(location, status_code=303)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect("/login?next=" + quote(target, safe="/"), status_code=303)
+
+
+def _page_of_htmx(request: Request) -> str:
+    """The path (and query) of the page an htmx request came from (its `HX-Current-URL`), else "/"."""
+    current = urlsplit(request.headers.get("hx-current-url") or "")
+    if not current.path.startswith("/") or current.path.startswith("//"):
+        return "/"
+    return current.path + (f"?{current.query}" if current.query else "")
 
 
 def access_denied_handler(request: Request, _exc: AccessDenied) -> Response:

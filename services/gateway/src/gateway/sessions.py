@@ -133,6 +133,7 @@ async def _load(scope: Scope) -> WebContext:
                      secure=not _is_local_http(connection), https=served_over_https(scope), config=config)
 
     token = cookies.get(web.cookie_key(SESSION_COOKIE))
+    switched = False
     if token:
         async with runtime.db.transaction() as session:
             row = (await session.execute(
@@ -151,10 +152,15 @@ async def _load(scope: Scope) -> WebContext:
                 if switch and switch != web_session.language:
                     # remembered for the person, not only this session: their next sign-in opens in it
                     web_session.language = staff.language = switch
+                    switched = True
                 web.staff = SignedIn(staff.id, staff.login, staff.display_name, staff.role)
                 web.token_hash = web_session.token_hash
                 web.csrf_token = web_session.csrf_token
                 web.language = web_session.language
+        if switched:   # committed: their group-SOP reminders follow
+            from gateway import rosters  # here: rosters → service_client → this module
+
+            rosters.wake(runtime.state)
 
     if web.staff is None:
         nonce = cookies.get(web.cookie_key(CSRF_COOKIE)) or ""

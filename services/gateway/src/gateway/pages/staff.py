@@ -10,6 +10,7 @@ from shared.service import Runtime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway import rosters
 from gateway.i18n import _, agency_default, field_errors
 from gateway.models import Staff
 from gateway.pages.deals import Services, staff_of
@@ -66,7 +67,8 @@ async def staff_telegram(request: Request, session: NamedDependency[AsyncSession
 
 
 @post("/staff", name="staff_create", opt=allow(LEAD))
-async def staff_create(request: Request, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime]) -> Response:
+async def staff_create(request: Request, session: NamedDependency[AsyncSession], runtime: NamedDependency[Runtime],
+                       services: Services) -> Response:
     form = await request.form()
     new = NewStaff(login=str(form.get("login", "")), display_name=str(form.get("display_name", "")),
                    role=str(form.get("role", "")), password=str(form.get("password", "")),
@@ -80,29 +82,28 @@ async def staff_create(request: Request, session: NamedDependency[AsyncSession],
                                                   "me": staff_of(request).login},
                     block="staff_form", status_code=422,
                     headers={"HX-Retarget": "#staff-form", "HX-Reswap": "outerHTML"})
+    # A new manager gets deals from now on (CL-3): the clients roster hears of them at once.
+    late = await _tell_services(services, staff, owners=False)
     if request.headers.get("hx-request") != "true":
         return redirect(request, "/staff")
     # htmx: the table and a fresh form, in one swap of the section.
     notice = _("Account %(login)s created.") % {"login": staff.login}
+    error = _("The clients service did not answer: %(name)s will get new deals once it does (checked every "
+              "minute).") % {"name": staff.display_name} if late else ""
     return page(request, "pages/staff.html",
                 {"team": await list_staff(session), "form": empty_form(), "errors": {}, "notice": notice,
-                 "me": staff_of(request).login},
+                 "error": error, "me": staff_of(request).login},
                 block="staff_section")
 
 
-ROSTER_ROLES = ("content_manager", "ad_manager", "growth")   # the clients service assigns deals to these
-
-
-async def _tell_services(services: Services, member: Staff) -> list[str]:
+async def _tell_services(services: Services, member: Staff, *, owners: bool = True) -> list[str]:
     """Whether a person works here is the gateway's to say; the services keep rosters of their own (clients:
     who gets new deals; engagement: who owns chat groups, whose pending pushes fail as "owner left"). The
-    services that did not answer, by name (the PUTs are idempotent: pressing again retries)."""
+    services that did not answer, by name; the "staff rosters" loop tells them later (gateway/rosters.py)."""
     failed = []
-    calls = [("engagement", f"/staff/{member.login}/owner", {"active": member.active, "full_name": member.display_name,
-                                                             "language": member.language})]
-    if member.role in ROSTER_ROLES:
-        calls.append(("clients", f"/staff/{member.login}", {"role": member.role, "full_name": member.display_name,
-                                                             "active": member.active}))
+    calls = [("engagement", f"/staff/{member.login}/owner", rosters.owner_entry(member))] if owners else []
+    if member.role in rosters.CLIENTS_ROLES:
+        calls.append(("clients", f"/staff/{member.login}", rosters.clients_entry(member)))
     for service, path, body in calls:
         try:
             await services.put(service, path, json=body)
