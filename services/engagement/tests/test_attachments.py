@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from engagement import files
 from engagement.channels import instagram, telegram, vk
 from engagement.file_models import MessageFile
@@ -456,3 +457,38 @@ async def test_issue11_a_file_is_served_only_to_those_who_may_read_the_conversat
     assert (await api.get(f"/conversations/{second['id']}/files/{photo['id']}", LEAD)).status_code == 404
     assert (await api.get(f"/conversations/{detail['id']}/files/no-such-file", LEAD)).status_code == 404
 
+
+
+async def test_issue11_a_customers_file_is_removed_after_the_days_it_is_kept(api_any, stand_in, clock) -> None:
+    """ENGAGEMENT_FILE_KEEP_DAYS (365 by default; 0 keeps them for ever): then the bytes go, the file stays listed."""
+    from engagement.config import ChannelSettings
+
+    assert ChannelSettings.from_env({}).file_keep_days == 365
+    assert ChannelSettings.from_env({"ENGAGEMENT_FILE_KEEP_DAYS": "0"}).file_keep_days == 0
+    with pytest.raises(ValueError, match="ENGAGEMENT_FILE_KEEP_DAYS"):
+        ChannelSettings.from_env({"ENGAGEMENT_FILE_KEEP_DAYS": "-1"})
+
+    api = api_any
+    path = await telegram_channel(api)
+    stand_in.tg_file("AgAD-large", JPEG)
+    assert (await api.webhook(path, tg_photo(), SECRET)).status_code == 200
+    await api.process()
+    await api.fetch()
+    fetcher = api.runtime.state["fetcher"]
+    fetcher.keep_days = 30
+    clock.advance(timedelta(days=29))
+    assert api.in_app(fetcher.remove_old) == 0                        # not yet
+    detail = await only_conversation(api)
+    [photo] = detail["messages"][0]["attachments"]
+    url = f"/conversations/{detail['id']}/files/{photo['id']}"
+    assert (await api.get(url)).content == JPEG
+    clock.advance(timedelta(days=2))
+    assert api.in_app(fetcher.remove_old) == 1
+    assert api.in_app(fetcher.remove_old) == 0                        # once
+    [row] = await file_rows(api)
+    assert (row.state, row.data, row.name, row.size) == ("removed", None, "photo_61.jpg", len(JPEG))
+    [listed] = (await only_conversation(api))["messages"][0]["attachments"]
+    assert (listed["state"], listed["name"]) == ("removed", "photo_61.jpg")
+    assert (await api.get(url)).status_code == 404
+    fetcher.keep_days = 0                                              # kept for ever: nothing is looked for
+    assert api.in_app(fetcher.remove_old) == 0

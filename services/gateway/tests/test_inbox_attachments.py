@@ -45,11 +45,12 @@ CONVERSATION = {"id": "c1", "customer": {"name": "Anna", "handle": "@anna_k"}, "
     {"id": "f3", "name": "logo.svg", "content_type": "image/svg+xml", "size": 300, "state": "stored"},
     {"id": "f4", "name": "voice_62.ogg", "content_type": "audio/ogg", "size": None, "state": "pending"},
     {"id": "f5", "name": "video.mov", "content_type": "video/quicktime", "size": 26214400, "state": "failed",
-     "reason_code": "too_large", "reason": "larger than 20 MB"}]}]}
-WORDS = {"ru": ("ещё не загружен", "не удалось загрузить", "больше 20 МБ", "3.0 МБ"),
-         "kk": ("әлі жүктелмеді", "жүктеу мүмкін болмады", "20 МБ-тан үлкен", "3.0 МБ"),
-         "en": ("not downloaded yet", "could not be downloaded", "larger than 20 MB", "3.0 MB"),
-         "zh": ("尚未下载", "无法下载", "大于 20 MB", "3.0 MB")}
+     "reason_code": "too_large", "reason": "larger than 20 MB"},
+    {"id": "f6", "name": "old.pdf", "content_type": "application/pdf", "size": 1000, "state": "removed"}]}]}
+WORDS = {"ru": ("ещё не загружен", "не удалось загрузить", "больше 20 МБ", "3.0 МБ", "удалён"),
+         "kk": ("әлі жүктелмеді", "жүктеу мүмкін болмады", "20 МБ-тан үлкен", "3.0 МБ", "жойылды"),
+         "en": ("not downloaded yet", "could not be downloaded", "larger than 20 MB", "3.0 MB", "removed"),
+         "zh": ("尚未下载", "无法下载", "大于 20 MB", "3.0 MB", "已删除")}
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,9 @@ def test_issue11_attachments_render_as_thumbnail_link_and_state_in_each_language
     assert re.search(r'<a href="/inbox/c1/files/f2" download="счёт.pdf">📎 счёт.pdf</a>', html)
     assert 'src="/inbox/c1/files/f3"' not in html and 'href="/inbox/c1/files/f3"' in html   # SVG: a link
     assert 'href="/inbox/c1/files/f4"' not in html and 'href="/inbox/c1/files/f5"' not in html
-    pending, failed, too_large, size = WORDS[language]
-    assert pending in text and f"{failed}: {too_large}" in text and size in text
+    assert 'href="/inbox/c1/files/f6"' not in html                      # removed after the days files are kept
+    pending, failed, too_large, size, removed = WORDS[language]
+    assert pending in text and f"{failed}: {too_large}" in text and size in text and removed in text
     if language != "en":
         assert "not downloaded yet" not in text and "could not be downloaded" not in text
 

@@ -15,6 +15,7 @@
 | `ENGAGEMENT_FILE_HOSTS` | VK's and Meta's CDNs | comma-separated hosts (and their subdomains) an attachment URL may point to |
 | `ENGAGEMENT_FILE_MAX_TRIES` | `8` | an inbound file still not downloaded after this many tries is `failed` |
 | `ENGAGEMENT_FILE_SECONDS` | `120` | the most one file's download may take (then it is tried again later) |
+| `ENGAGEMENT_FILE_KEEP_DAYS` | `365` | a customer's file is kept this many days after it was stored, then its bytes are removed (`0`: kept for ever) |
 
 An empty Meta secret refuses every Instagram delivery (nothing is accepted unsigned). A mail CA file that cannot
 be read stops the service at start, rather than every mail connection failing later.
@@ -46,6 +47,7 @@ class ChannelSettings:
     file_hosts: tuple[str, ...] = FILE_HOSTS
     file_max_tries: int = 8
     file_seconds: float = 120.0
+    file_keep_days: int = 365
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ChannelSettings:
@@ -66,7 +68,15 @@ class ChannelSettings:
             if env.get("ENGAGEMENT_FILE_HOSTS") else d.file_hosts,
             file_max_tries=int(env.get("ENGAGEMENT_FILE_MAX_TRIES", d.file_max_tries)),
             file_seconds=float(env.get("ENGAGEMENT_FILE_SECONDS", d.file_seconds)),
+            file_keep_days=_keep_days(env.get("ENGAGEMENT_FILE_KEEP_DAYS", str(d.file_keep_days))),
         )
+
+
+def _keep_days(value: str) -> int:
+    days = int(value)
+    if days < 0:
+        raise ValueError(f"ENGAGEMENT_FILE_KEEP_DAYS={value}: a number of days, 0 for ever")
+    return days
 
 
 def _mail_ca_file(path: str) -> str | None:

@@ -47,6 +47,7 @@ from engagement.sender import SecretPathTransport
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+SWEEP_EVERY = timedelta(hours=1)   # how often files kept past their time are looked for
 
 
 class Redirect(Exception):
@@ -95,6 +96,7 @@ class FileFetcher(WakeableLoop):
         self.max_bytes = files.MAX_BYTES
         self.max_tries = channels.file_max_tries
         self.deadline = channels.file_seconds
+        self.keep_days = channels.file_keep_days
         self.http: httpx.AsyncClient | None = None
         db.on_commit(files.FILES_FLAG, self.wake)
 
@@ -245,7 +247,24 @@ class FileFetcher(WakeableLoop):
                 break
         return total
 
+    async def remove_old(self) -> int:
+        """Remove the bytes of every file kept past ENGAGEMENT_FILE_KEEP_DAYS (files.remove_old); how many."""
+        total = 0
+        while True:
+            async with self.db.transaction() as session:
+                removed = await files.remove_old(session, self.clock.now(), self.keep_days)
+            total += removed
+            if removed < files.REMOVE_BATCH:
+                if total:
+                    log.info("removed %d customer files kept past %d days", total, self.keep_days)
+                return total
+
     async def run(self) -> None:
+        swept_at = None
         while not self._stopping:
             await self.run_due()   # a database outage raises: the supervisor restarts us and readiness says so
+            now = self.clock.now()
+            if swept_at is None or now - swept_at >= SWEEP_EVERY:
+                await self.remove_old()
+                swept_at = now
             await self.nap()

@@ -4,7 +4,8 @@
 (at most 20 MB) are kept in the database, like `sop_models.SopFile`, so every replica serves them. Its state is
 the fetch's: `pending` (a Telegram `file_id` or a platform URL in `source`, tried by the file fetcher at
 `next_try_at`, `tries` so far) → `stored`, or `failed` with `reason_code` (too_large | refused | gave_up |
-bad_url) and the platform's or our words in `reason`. An e-mail part is `stored` at once. A message is stored
+bad_url) and the platform's or our words in `reason`; a `stored` file becomes `removed` (its bytes gone) after
+ENGAGEMENT_FILE_KEEP_DAYS (files.remove_old). An e-mail part is `stored` at once. A message is stored
 once (unique per channel and external id), so a redelivered webhook never makes its files twice; `(message_id,
 position)` is unique besides.
 """
@@ -35,7 +36,7 @@ class MessageFile(Base):
     # Read only when served (never with a conversation's messages).
     data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
     source: Mapped[dict] = mapped_column(JSON, default=dict)  # {"file_id"} | {"url"}
-    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | stored | failed
+    state: Mapped[str] = mapped_column(String(10), default="pending")  # pending | stored | failed | removed
     reason_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     tries: Mapped[int] = mapped_column(Integer, default=0)
@@ -49,4 +50,5 @@ class MessageFile(Base):
     __table_args__ = (
         UniqueConstraint("message_id", "position", name="uq_message_files_position"),
         Index("ix_message_files_due", "state", "next_try_at"),
+        Index("ix_message_files_kept", "state", "stored_at"),   # the hourly look for files kept past their time
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +23,7 @@ from litestar import Response, get
 from litestar.params import FromPath
 from shared.auth import Actor
 from shared.errors import NotFound
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import services
@@ -34,10 +34,11 @@ from shared import messages as M
 
 MAX_BYTES = 20 * 1024 * 1024       # the Bot API's download limit; the same for every channel
 MAX_PER_MESSAGE = 20               # a VK message carries at most 10, an e-mail rarely more
-PENDING, STORED, FAILED = "pending", "stored", "failed"
+PENDING, STORED, FAILED, REMOVED = "pending", "stored", "failed", "removed"
 TOO_LARGE, REFUSED, GAVE_UP, BAD_URL = "too_large", "refused", "gave_up", "bad_url"
 RASTER = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 OCTET = "application/octet-stream"
+REMOVE_BATCH = 500                 # files whose bytes are removed in one transaction
 FILES_FLAG = "engagement.files"     # a commit that added pending files wakes the fetcher
 TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 
@@ -112,6 +113,23 @@ async def attach_to(session: AsyncSession, messages: list[dict[str, Any]]) -> No
             by_message[row.message_id].append(file_out(row))
     for m in messages:
         m["attachments"] = by_message.get(m["id"], [])
+
+
+async def remove_old(session: AsyncSession, now: datetime, keep_days: int) -> int:
+    """Remove the bytes of up to REMOVE_BATCH files stored more than `keep_days` ago (0: kept for ever); how many.
+
+    Choice (ENGAGEMENT_FILE_KEEP_DAYS, 365 by default): customers' files are personal data the agency holds only
+    to answer them — a year covers a client's yearly renewal and a dispute about a conversation. The file stays
+    listed (name, size, "removed") so the conversation still reads as it happened."""
+    if keep_days <= 0:
+        return 0
+    cutoff = now - timedelta(days=keep_days)
+    ids = list((await session.execute(select(MessageFile.id).where(
+        MessageFile.state == STORED, MessageFile.stored_at < cutoff).limit(REMOVE_BATCH))).scalars())
+    if ids:
+        await session.execute(update(MessageFile).where(MessageFile.id.in_(ids)).values(
+            state=REMOVED, data=None, reason_code=None, reason=None))
+    return len(ids)
 
 
 def disposition(content_type: str, name: str) -> str:

@@ -28,7 +28,8 @@ Services = NamedDependency[ServiceClient]
 RASTER = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 OCTET = "application/octet-stream"
 TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
-STATES = {"pending": N_("not downloaded yet"), "failed": N_("could not be downloaded")}
+STATES = {"pending": N_("not downloaded yet"), "failed": N_("could not be downloaded"),
+          "removed": N_("removed: customers' files are kept for a limited time")}
 REASONS = {"too_large": N_("larger than 20 MB"), "refused": N_("the platform no longer gives it"),
            "gave_up": N_("the platform did not answer"), "bad_url": N_("there is no address to download it from")}
 
