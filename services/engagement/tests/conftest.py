@@ -185,6 +185,9 @@ class Api:
     async def put(self, path: str, json: Any = None, as_: tuple[str, str] | None = LEAD):
         return await self.client.put(f"/api/engagement{path}", json=json, headers=self.headers(as_))
 
+    async def patch(self, path: str, json: Any = None, as_: tuple[str, str] | None = LEAD):
+        return await self.client.patch(f"/api/engagement{path}", json=json, headers=self.headers(as_))
+
     async def get(self, path: str, as_: tuple[str, str] | None = LEAD, **params: Any):
         return await self.client.get(f"/api/engagement{path}", headers=self.headers(as_), params=params)
 

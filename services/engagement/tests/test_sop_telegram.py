@@ -1,10 +1,11 @@
 """Issue 13 (EN-8): Telegram groups appear when the bot is added (`my_chat_member`), go inactive when it is
 removed (the inbox's "unreachable" still set), and keep their row when upgraded to a supergroup
-(`migrate_to_chat_id`). Deliveries go through the real webhook path and processor."""
+(`migrate_to_chat_id`); VK chats the same way when the community is added (a chat's `chat_invite_user` /
+`chat_kick_user` service message about it). Deliveries go through the real webhook path and processor."""
 
 from __future__ import annotations
 
-from .payloads import T0_S, TG_CONFIG
+from .payloads import T0_S, TG_CONFIG, VK_CONFIG, vk_message
 
 TG_SECRET = {"X-Telegram-Bot-Api-Secret-Token": TG_CONFIG["secret_token"]}
 CHAT = {"id": -4012345678, "title": "Клуб покупателей A", "type": "group"}
@@ -76,3 +77,42 @@ async def test_a_supergroup_seen_before_the_migration_gives_way_to_the_old_group
     await deliver(api, channel, migration(3, -1009876543210))
     [kept] = (await api.ok("get", "/groups"))["items"]
     assert (kept["id"], kept["external_id"]) == (old["id"], "-1009876543210")
+
+
+# ---------------------------------------------------------------- VK chats (the same discovery)
+
+def vk_chat_action(event_id: str, action: str, member_id: int, chat: int = 4, cmid: int = 16) -> dict:
+    """A chat's service message as VK's Callback API sends it when someone (here the community) joins or leaves."""
+    body = vk_message(VK_CONFIG["secret"], event_id=event_id, text="", from_id=242175861, cmid=cmid,
+                      group_id=VK_CONFIG["group_id"])
+    body["object"]["message"].update(peer_id=2_000_000_000 + chat, action={"type": action, "member_id": member_id})
+    return body
+
+
+async def test_vk_community_added_to_a_chat_makes_a_group_and_removed_makes_it_inactive(api_any) -> None:
+    api = api_any
+    channel = await api.channel("vk", VK_CONFIG)
+    path = f"/webhooks/vk/{channel['id']}"
+    await api.ok("put", "/push-settings", {"default_owner": "ann"})
+    community = -VK_CONFIG["group_id"]
+    for body in (vk_chat_action("e-1", "chat_invite_user", community),
+                 vk_chat_action("e-1", "chat_invite_user", community),          # redelivered: one group
+                 vk_chat_action("e-2", "chat_invite_user", 51422811, cmid=17),   # a person joined: nothing
+                 vk_chat_action("e-3", "chat_invite_user", community, chat=5, cmid=1)):
+        assert (await api.webhook(path, body)).text == "ok"
+    await api.process()
+    groups = {g["external_id"]: g for g in (await api.ok("get", "/groups"))["items"]}
+    assert sorted(groups) == ["2000000004", "2000000005"]
+    group = groups["2000000004"]
+    assert (group["channel_id"], group["channel_kind"], group["title"], group["source"], group["owner"],
+            group["active"]) == (channel["id"], "vk", "VK chat 4", "bot", "ann", True)
+    assert await api.conversations() == []          # service messages are nobody's words: no conversation
+
+    await api.ok("patch", f"/groups/{group['id']}", {"title": "Покупатели VK"})   # the lead names it
+    assert (await api.webhook(path, vk_chat_action("e-4", "chat_kick_user", community, cmid=18))).text == "ok"
+    await api.process()
+    assert (await api.ok("get", f"/groups/{group['id']}"))["active"] is False
+    assert (await api.webhook(path, vk_chat_action("e-5", "chat_invite_user_by_link", community, cmid=19))).text == "ok"
+    await api.process()
+    back = await api.ok("get", f"/groups/{group['id']}")
+    assert (back["active"], back["title"]) == (True, "Покупатели VK")          # the lead's name is kept

@@ -348,6 +348,11 @@ async def process_delivery(session: AsyncSession, delivery: Delivery, clock: Clo
             return groups
         items = telegram.parse_update(body, now)
     else:
+        member = vk.bot_member_change(body)
+        if member is not None:   # issue 13 (EN-8): the community added to a chat makes it a group of the SOP
+            from engagement import sop_groups
+
+            return await sop_groups.vk_membership(session, channel, member[0], member[1], clock)
         items = vk.parse_event(body, now)
     for item in items:
         stored += await record_inbound(session, channel, item, clock) is not None

@@ -12,8 +12,8 @@ each message is taken in delivery order with the same rules as the one-by-one pa
 the response clocks are refreshed once per conversation (`quality.refresh_many`), and the events go to the
 outbox with the transaction.
 
-Everything else — e-mail, website forms, Telegram membership and migration updates (issue 13), a kicked bot —
-goes one by one through `inbound.process_delivery`, in its place in the batch. A run of plain deliveries is
+Everything else — e-mail, website forms, Telegram membership and migration updates and VK chat membership (issue
+13), a kicked bot — goes one by one through `inbound.process_delivery`, in its place in the batch. A run of plain deliveries is
 done in one savepoint; if it fails (a database error, a conversation another lane made meanwhile, a deadlock),
 the savepoint is undone and the run goes one by one, so a delivery that fails is retried with backoff on its
 own and the rest of the batch is kept. A delivery whose body cannot be read fails on its own at once.
@@ -53,12 +53,15 @@ PLAIN_KINDS = ("telegram", "vk", "instagram")
 
 
 def is_plain(delivery: Delivery, body: dict[str, Any]) -> bool:
-    """Customer messages only: no e-mail, form, or Telegram membership / migration / kicked update."""
+    """Customer messages only: no e-mail, form, Telegram membership / migration / kicked update or VK chat
+    membership."""
     if delivery.kind not in PLAIN_KINDS:
         return False
     if delivery.kind == "telegram":
         return (telegram.bot_member_change(body) is None and telegram.migration_of(body) is None
                 and telegram.kicked_from(body) is None)
+    if delivery.kind == "vk":
+        return vk.bot_member_change(body) is None
     return True
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engagement import sop_rules
+from engagement.channels import vk
 from engagement.models import Channel
 from engagement.sop_models import Group, GroupOwnerChange, OwnerRoster, Push, PushSettings
 from shared import messages as M
@@ -272,27 +273,40 @@ async def put_owner(session: AsyncSession, login: str, data: OwnerIn, clock: Clo
     return row
 
 
-# ------------------------------------------------------------------ Telegram discovery (my_chat_member, migration)
+# ------------------------------------------------------------------ discovery (Telegram my_chat_member, VK chat actions)
 
 async def bot_membership(session: AsyncSession, channel: Channel, chat: dict[str, Any], status: str,
                          clock: Clock) -> str:
-    """The bot was added to (member / administrator) or removed from (kicked / left) a group chat."""
+    """Telegram: the bot was added to (member / administrator) or removed from (kicked / left) a group chat."""
     if chat.get("type") not in ("group", "supergroup") or chat.get("id") is None:
         return "not a group chat"
-    external_id, now = str(chat["id"]), clock.now()
+    return await _membership(session, channel, str(chat["id"]), str(chat.get("title") or ""), status, clock)
+
+
+async def vk_membership(session: AsyncSession, channel: Channel, peer_id: str, status: str, clock: Clock) -> str:
+    """VK: the community was added to (member) or removed from (kicked) a chat. VK's event does not carry the
+    chat's title: the group is named by its number ("VK chat 4") until the lead renames it."""
+    return await _membership(session, channel, peer_id, f"VK chat {vk.chat_number(peer_id)}", status, clock,
+                             keep_title=True)
+
+
+async def _membership(session: AsyncSession, channel: Channel, external_id: str, title: str, status: str,
+                      clock: Clock, *, keep_title: bool = False) -> str:
+    now = clock.now()
     group = (await session.execute(select(Group).where(Group.channel_id == channel.id,
                                                        Group.external_id == external_id))).scalar_one_or_none()
     if status in ("member", "administrator"):
         if group is None:
             settings = await settings_row(session, clock)
-            group = Group(channel_id=channel.id, channel_kind="telegram", external_id=external_id,
-                          title=str(chat.get("title") or external_id)[:300], owner=settings.default_owner,
+            group = Group(channel_id=channel.id, channel_kind=channel.kind, external_id=external_id,
+                          title=(title or external_id)[:300], owner=settings.default_owner,
                           category="", tags=[], deal_id=channel.deal_id, active=True, source="bot",
                           created_at=now, updated_at=now)
             session.add(group)
             return f"group {external_id} discovered"
         group.active, group.updated_at = True, now
-        group.title = str(chat.get("title") or group.title)[:300]
+        if title and not keep_title:
+            group.title = title[:300]
         return f"group {external_id} active again"
     if status in ("kicked", "left") and group is not None:
         group.active, group.updated_at = False, now

@@ -22,13 +22,46 @@ UNREACHABLE_CODES = {900, 901, 902}
 CHAT_PEER_BASE = 2_000_000_000
 
 
+# A chat's service message (`action`) that adds or removes a member; about the community itself it is the bot's
+# membership of the chat (issue 13, EN-8).
+MEMBER_ACTIONS = {"chat_invite_user": "member", "chat_invite_user_by_link": "member", "chat_kick_user": "kicked"}
+
+
+def _message_of(body: dict[str, Any]) -> dict[str, Any]:
+    obj = body.get("object") or {}
+    message = obj.get("message") if isinstance(obj.get("message"), dict) else obj
+    return message if isinstance(message, dict) else {}
+
+
+def bot_member_change(body: dict[str, Any]) -> tuple[str, str] | None:
+    """Issue 13 (EN-8): (the chat's peer id, "member" | "kicked") of a `message_new` whose `action` adds the
+    community (`member_id` = −group_id) to a chat or removes it; None for anything else."""
+    if body.get("type") != "message_new":
+        return None
+    message = _message_of(body)
+    action = message.get("action")
+    if not isinstance(action, dict) or action.get("type") not in MEMBER_ACTIONS:
+        return None
+    try:
+        ours = int(action.get("member_id")) == -abs(int(body.get("group_id")))
+        chat = int(message.get("peer_id")) > CHAT_PEER_BASE
+    except (TypeError, ValueError):
+        return None
+    return (str(message["peer_id"]), MEMBER_ACTIONS[action["type"]]) if ours and chat else None
+
+
+def chat_number(peer_id: str | int) -> int:
+    """The chat's own number (peer id − 2,000,000,000), as VK shows it."""
+    return int(peer_id) - CHAT_PEER_BASE
+
+
 def parse_event(body: dict[str, Any], now: datetime) -> list[Inbound]:
     kind = body.get("type")
     obj = body.get("object") or {}
     if kind == "message_new":
-        message = obj.get("message") if isinstance(obj.get("message"), dict) else obj
-        if message.get("out"):
-            return []
+        message = _message_of(body)
+        if message.get("out") or message.get("action"):
+            return []   # ours, or a chat's service message (someone joined, the title changed): nobody wrote
         peer_id, from_id = message.get("peer_id"), message.get("from_id")
         return [Inbound(
             campaign=str(message.get("ref") or message.get("ref_source") or "") or None,
@@ -36,7 +69,7 @@ def parse_event(body: dict[str, Any], now: datetime) -> list[Inbound]:
             external_id=f"msg:{peer_id}:{message.get('conversation_message_id') or message.get('id')}",
             text=str(message.get("text", "")), at=from_epoch(message.get("date")) or now, author=f"id{from_id}",
             customer_name="" if peer_id != from_id else f"id{from_id}",
-            customer_handle=f"id{from_id}" if peer_id == from_id else f"chat {int(peer_id) - CHAT_PEER_BASE}",
+            customer_handle=f"id{from_id}" if peer_id == from_id else f"chat {chat_number(peer_id)}",
             reply_target={"peer_id": peer_id}, raw=body, attachments=files_of(message.get("attachments")))]
     if kind == "wall_reply_new":
         owner_id = obj.get("post_owner_id") or obj.get("owner_id")
