@@ -35,6 +35,7 @@ document.addEventListener("securitypolicyviolation", function (e) {
 class BotApi:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
+        self.documents: list[dict[str, Any]] = []
 
     def app(self) -> Litestar:
         @post("/{path:path}", status_code=200)
@@ -46,6 +47,12 @@ class BotApi:
                 return Response({"ok": True, "result": {"message_id": 4200 + len(self.sent),
                                                         "chat": {"id": body.get("chat_id")}, "date": 1764560000,
                                                         "text": body.get("text")}})
+            if request.url.path.endswith("/sendDocument"):
+                document = body["document"]
+                self.documents.append({"caption": body.get("caption"), "name": document.filename,
+                                       "data": await document.read()})
+                return Response({"ok": True, "result": {"message_id": 4300 + len(self.documents),
+                                                        "chat": {"id": body.get("chat_id")}, "date": 1764560000}})
             return Response({"ok": True, "result": True})
 
         return Litestar([any_post])
@@ -123,4 +130,15 @@ async def test_issue11_a_telegram_message_appears_live_and_agent1_answers_with_a
     assert str(stand.sent[0]["chat_id"]) == "5551234"
     # The delivery state changes on the open page by itself (the stream refreshes the thread).
     await page.locator(".message.outbound .delivery-sent").wait_for(timeout=15_000)
+    # Then a file picked in the composer (htmx sends the form as multipart) reaches the customer as a document.
+    await page.set_input_files("#reply-files", files=[{"name": "прайс.pdf", "mimeType": "application/pdf",
+                                                       "buffer": b"%PDF-1.4 price list"}])
+    await page.fill("#reply-text", "Прайс во вложении")
+    await page.click("#send-reply")
+
+    async def document() -> bool:
+        return bool(stand.documents)
+    await eventually(document, timeout=30, message="the Bot API received the document")
+    assert stand.documents == [{"caption": "Прайс во вложении", "name": "прайс.pdf", "data": b"%PDF-1.4 price list"}]
+    await page.locator(".message.outbound", has_text="прайс.pdf").wait_for(timeout=15_000)
     assert await page.evaluate("window.__csp") == []

@@ -28,6 +28,7 @@ from .test_inbox_pages import (  # noqa: F401 - the module's engagement process 
     bot_api,
     engagement,
     engagement_url,
+    inbound,
     inbox_stack,
     settings,
     telegram_channel,
@@ -148,3 +149,43 @@ async def test_issue11_the_page_shows_the_files_and_streams_them_as_the_signed_i
     await sign_in(client, "manager1")   # a content manager: not one of their clients
     refused = await client.get(f"/inbox/{cid}/files/{photo['id']}")
     assert refused.status_code == 404 and refused.content != JPEG
+
+
+def test_issue11_the_composer_offers_files_where_the_channel_takes_them() -> None:
+    from gateway.pages.reply_files import can_attach
+
+    assert [can_attach({"kind": k, "thread_kind": t}) for k, t in (
+        ("telegram", "tg_chat"), ("vk", "vk_dialog"), ("email", "email"), ("webform", "webform"),
+        ("vk", "vk_wall"), ("instagram", "ig_direct"), ("instagram", "ig_comment"), ("monitoring", "mention"))] == [
+        True, True, True, True, False, False, False, False]
+
+
+async def test_issue11_an_agent_answers_with_a_file_from_the_composer(
+        client: AsyncTestClient, engagement: Backend, bot_api) -> None:  # noqa: F811 - fixtures
+    stand, _url = bot_api
+    channel = telegram_channel(engagement)
+    conversation = await inbound(engagement, channel, telegram_update(7201, "Пришлите прайс, пожалуйста"))
+    cid = conversation["id"]
+    csrf = await sign_in(client, "agent1")
+    page = await client.get(f"/inbox/{cid}?lang=ru")
+    assert 'hx-encoding="multipart/form-data"' in page.text and 'id="reply-files"' in page.text
+    empty = await client.post(f"/inbox/{cid}/reply", data={"text": " ", "_csrf": csrf}, headers={"HX-Request": "true"},
+                              files={"files": ("", b"", "application/octet-stream")})   # nothing chosen
+    assert empty.status_code == 422 and "Напишите ответ или выберите файл." in empty.text
+    pdf = b"%PDF-1.4\n" + b"1" * 2000
+    sent = await client.post(f"/inbox/{cid}/reply", data={"text": "Прайс во вложении", "_csrf": csrf},
+                             headers={"HX-Request": "true"}, files={"files": ("прайс.pdf", pdf, "application/pdf")})
+    assert sent.status_code == 200, sent.text
+    assert "📎 прайс.pdf" in sent.text
+
+    async def documents():
+        return [c for c in stand.calls if c["path"].endswith("/sendDocument")]
+    [call] = await eventually(documents, timeout=30, message="the Bot API got the document")
+    assert (call["body"]["caption"], str(call["body"]["chat_id"])) == ("Прайс во вложении", "1111111")
+
+    async def delivered():
+        return "delivery-sent" in (await client.get(f"/inbox/{cid}/thread")).text
+    await eventually(delivered, timeout=30, message="the reply shown as sent")
+    many = await client.post(f"/inbox/{cid}/reply", data={"text": "x", "_csrf": csrf}, headers={"HX-Request": "true"},
+                             files=[("files", (f"{n}.txt", b"x", "text/plain")) for n in range(11)])
+    assert many.status_code == 422 and "Не больше 10 файлов в одном ответе." in many.text

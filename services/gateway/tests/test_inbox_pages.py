@@ -53,7 +53,7 @@ class BotApi:
                 name, data = self.files[body["file_id"]]
                 return Response({"ok": True, "result": {"file_id": body["file_id"], "file_unique_id": "u",
                                                         "file_size": len(data), "file_path": name}})
-            if request.url.path.endswith("/sendMessage"):
+            if request.url.path.endswith(("/sendMessage", "/sendPhoto", "/sendDocument")):
                 return Response({"ok": True, "result": {"message_id": 900 + len(self.calls),
                                                         "chat": {"id": body.get("chat_id")}, "date": 1760000000,
                                                         "text": body.get("text")}})

@@ -205,6 +205,10 @@ WEBHOOK_TELEGRAM_ONLY = "channel.webhook_telegram_only"
 REPLY_TOO_LONG = "inbox.reply_too_long"
 CUSTOMER_UNREACHABLE = "inbox.unreachable"
 INSTAGRAM_WINDOW = "inbox.instagram_window"
+REPLY_FILES_CHANNEL = "inbox.reply_files_channel"
+REPLY_FILES_TOO_MANY = "inbox.reply_files_too_many"
+REPLY_FILES_TOO_LARGE = "inbox.reply_files_too_large"
+REPLY_FILE_EMPTY = "inbox.reply_file_empty"
 TAG_RULE_KIND = "inbox.tag_rule_kind"
 TOO_LONG_200 = "text.too_long_200"
 TEMPLATE_KIND = "template.kind"
@@ -393,6 +397,10 @@ CODES: dict[str, str] = {
     REPLY_TOO_LONG: "text is longer than %(kind)s allows (%(limit)s characters)",
     CUSTOMER_UNREACHABLE: "the customer cannot be reached on this channel: %(reason)s",
     INSTAGRAM_WINDOW: "outside Instagram's 24-hour messaging window: the customer must write first",
+    REPLY_FILES_CHANNEL: "files cannot be sent in this conversation (%(where)s): text only",
+    REPLY_FILES_TOO_MANY: "at most %(limit)s files in one reply",
+    REPLY_FILES_TOO_LARGE: "the files of one reply may be %(limit)s MB together",
+    REPLY_FILE_EMPTY: "%(name)s is empty",
     TAG_RULE_KIND: "kind must be one of %(choices)s",
     TOO_LONG_200: "at most 200 characters",
     TEMPLATE_KIND: "one of %(choices)s",

@@ -100,11 +100,15 @@ async def get_conversation(session: AsyncSession, actor: Actor, conversation_id:
     return detail
 
 
-@post("/conversations/{conversation_id:str}/replies", status_code=202)
+# 20 MB of files arrive base64-encoded in JSON (4/3), with the text: more than Litestar's 10 MB default.
+@post("/conversations/{conversation_id:str}/replies", status_code=202, request_max_body_size=30 * 1024 * 1024)
 async def post_reply(session: AsyncSession, actor: Actor, runtime: Runtime, conversation_id: FromPath[str],
                      data: ReplyIn) -> dict[str, Any]:
-    message = await services.reply(session, actor, conversation_id, data.text, runtime.clock)
-    return services.message_out(message)
+    uploads = [(f.name, f.content_type, f.data) for f in data.files]
+    message = await services.reply(session, actor, conversation_id, data.text, runtime.clock, uploads)
+    out = services.message_out(message)
+    await files.attach_to(session, [out])
+    return out
 
 
 @post("/conversations/{conversation_id:str}/assign", status_code=200)

@@ -92,6 +92,27 @@ def add_for(session: AsyncSession, message: Message, item: Inbound, now: datetim
             session.info[FILES_FLAG] = True
 
 
+MAX_PER_REPLY = 10                 # a Telegram album's and a VK message's limit
+
+
+def reply_file_kind(content_type: str) -> str:
+    """How a reply's file goes out: an image or a video as such (a Telegram photo or album), the rest a document."""
+    if content_type in RASTER:
+        return "image"
+    return "video" if content_type in ("video/mp4", "video/quicktime") else "file"
+
+
+def add_outgoing(session: AsyncSession, message: Message, uploads: list[tuple[str, str, bytes]],
+                 now: datetime) -> None:
+    """An agent's reply's files (name, declared type, bytes), stored with the reply: the sender sends them and the
+    conversation lists them like a customer's."""
+    for position, (name, content_type, data) in enumerate(uploads):
+        clean = clean_name(name)
+        kind = reply_file_kind(resolved_type(content_type, None, clean))
+        session.add(_row(message, position, InboundFile(kind=kind, name=clean, content_type=content_type,
+                                                        data=data), now))
+
+
 def file_out(row: Any) -> dict[str, Any]:
     out = {"id": row.id, "name": row.name, "content_type": row.content_type or resolved_type("", None, row.name),
            "size": row.size, "state": row.state}

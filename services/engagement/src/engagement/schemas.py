@@ -21,9 +21,16 @@ class ChannelPatchIn(msgspec.Struct, forbid_unknown_fields=True):
     active: bool | None = None
 
 
+class ReplyFileIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    data: bytes               # base64 in JSON
+    content_type: str = ""
+
+
 class ReplyIn(msgspec.Struct, forbid_unknown_fields=True):
-    text: str
+    text: str = ""            # may be empty when files go
     template_id: str | None = None
+    files: list[ReplyFileIn] = []
 
 
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):

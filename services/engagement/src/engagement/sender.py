@@ -21,11 +21,12 @@ from shared.loop import WakeableLoop
 from shared.settings import Settings
 from sqlalchemy import select
 
-from engagement import client_notices, rules
+from engagement import client_notices, files, pushing, rules
 from engagement.channels import (
     PATH_SECRET_HEADER,
     PATH_SECRET_PLACEHOLDER,
     Outgoing,
+    OutgoingFile,
     Permanent,
     Retry,
     email,
@@ -35,6 +36,7 @@ from engagement.channels import (
 )
 from engagement.config import ChannelSettings
 from engagement.crypto import decrypt_secrets
+from engagement.file_models import MessageFile
 from engagement.models import Channel, Conversation, Message
 from engagement.services import OUTGOING_FLAG
 
@@ -76,6 +78,7 @@ class Sender(WakeableLoop):
         self.service_settings = service_settings  # the encryption keys of the channel secrets
         self.http: httpx.AsyncClient | None = None
         self._sent: dict[str, list[datetime]] = {}
+        self.pacer = pushing.Pacer()   # replies with files go through engagement.pushing
         db.on_commit(OUTGOING_FLAG, self.wake)
 
     async def _claim(self) -> list[tuple[Message, Conversation, Channel]]:
@@ -99,11 +102,22 @@ class Sender(WakeableLoop):
             self.http = channel_http(self.settings)
         return self.http
 
+    async def _files(self, message_id: str) -> list[OutgoingFile]:
+        """The files of a reply, in order (read only for the send, never with the claim)."""
+        async with self.db.transaction() as session:
+            rows = await session.execute(
+                select(MessageFile.kind, MessageFile.name, MessageFile.content_type, MessageFile.data)
+                .where(MessageFile.message_id == message_id, MessageFile.state == files.STORED)
+                .order_by(MessageFile.position))
+            return [OutgoingFile(kind, name, content_type, data) for kind, name, content_type, data in rows]
+
     async def _call(self, message: Message, conversation: Conversation, channel: Channel) -> str:
         self.client()
         secrets = decrypt_secrets(self.service_settings, channel.secrets)
         out = Outgoing(message_id=message.id, text=message.text, target=message.target or conversation.reply_target,
-                       thread_kind=conversation.thread_kind)
+                       thread_kind=conversation.thread_kind, files=await self._files(message.id))
+        if out.files and channel.kind in ("telegram", "vk"):
+            return await self._send_with_files(channel, secrets, out)
         if channel.kind == "instagram":
             return await instagram.send(self.http, self.settings.instagram_graph_url, channel.config, secrets, out)
         if channel.kind == "telegram":
@@ -114,6 +128,21 @@ class Sender(WakeableLoop):
         if channel.kind in ("email", "webform"):
             return await self._send_mail(channel, secrets, out)
         raise Permanent(f"sending on {channel.kind} is not available yet")
+
+    async def _send_with_files(self, channel: Channel, secrets: dict[str, str], out: Outgoing) -> str:
+        """A reply with files goes as the group SOP's pushes do (engagement.pushing: a photo, an album, documents
+        with the text as caption; VK uploads then `messages.send` with the message's own `random_id`)."""
+        chat_id = str(out.target["chat_id"] if channel.kind == "telegram" else out.target["peer_id"])
+        content = pushing.PushContent(text=out.text, files=tuple(
+            pushing.PushFile(f.kind, f.name, f.content_type, f.data) for f in out.files))
+        base_url = self.settings.telegram_api_url if channel.kind == "telegram" else self.settings.vk_api_url
+        try:
+            return await pushing.deliver(self.http, self.pacer, kind=channel.kind, base_url=base_url,
+                                         config={**channel.config, "api_version": self.settings.vk_api_version},
+                                         secrets=secrets, chat_id=chat_id, is_group=chat_id.startswith("-"),
+                                         content=content, dedupe_key=out.message_id)
+        except pushing.Migrated as exc:   # a group became a supergroup: the reply goes to the new chat
+            raise Retry(exc.reason, after=0, retarget={"chat_id": int(exc.new_chat_id)}) from exc
 
     async def _send_mail(self, channel: Channel, secrets: dict[str, str], out: Outgoing) -> str:
         """E-mail answers go over the channel's SMTP; a website form's answers over the SMTP of the e-mail channel

@@ -15,7 +15,7 @@ from shared.settings import Settings
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from engagement import access, quality, rules
+from engagement import access, files, quality, rules
 from engagement.crypto import digest, encrypt_secrets
 from engagement.models import (
     AGENCY_ACCOUNT,
@@ -338,17 +338,36 @@ async def change_tags(session: AsyncSession, actor: Actor, conversation_id: str,
     return sorted((current | to_add) - to_remove)
 
 
-async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text: str, clock: Clock) -> Message:
-    """Queue an answer (delivery pending); the sender delivers it. The first answer publishes
-    `engagement.conversation.answered.v1` with the response time (EN-3)."""
+def check_reply_files(c: Conversation, uploads: list[tuple[str, str, bytes]]) -> None:
+    """Files go in Telegram chats, VK dialogs and chats, e-mail and website-form threads: Instagram's API takes a
+    file only by a public URL and a VK wall comment only our own wall's uploads — text there. At most
+    `files.MAX_PER_REPLY`, `files.MAX_BYTES` together, none empty."""
+    if not uploads:
+        return
+    if c.kind not in ("telegram", "vk", "email", "webform") or c.thread_kind == "vk_wall":
+        raise M.error("files", M.REPLY_FILES_CHANNEL, where=c.thread_kind)
+    if len(uploads) > files.MAX_PER_REPLY:
+        raise M.error("files", M.REPLY_FILES_TOO_MANY, limit=files.MAX_PER_REPLY)
+    if sum(len(data) for _, _, data in uploads) > files.MAX_BYTES:
+        raise M.error("files", M.REPLY_FILES_TOO_LARGE, limit=files.MAX_BYTES // (1024 * 1024))
+    for name, _, data in uploads:
+        if not data:
+            raise M.error("files", M.REPLY_FILE_EMPTY, name=files.clean_name(name))
+
+
+async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text: str, clock: Clock,
+                uploads: list[tuple[str, str, bytes]] | None = None) -> Message:
+    """Queue an answer (delivery pending), with the agent's files (name, type, bytes) if any; the sender delivers
+    it. The first answer publishes `engagement.conversation.answered.v1` with the response time (EN-3)."""
     access.require_writer(actor)
     c = await get_conversation(session, actor, conversation_id)
-    text = text.strip()
-    if not text:
+    text, uploads = text.strip(), uploads or []
+    if not text and not uploads:
         raise M.error("text", M.REQUIRED)
     limit = MAX_TEXT.get(c.kind)
     if limit and len(text) > limit:
         raise M.error("text", M.REPLY_TOO_LONG, kind=c.kind, limit=limit)
+    check_reply_files(c, uploads)
     now = clock.now()
     if c.unreachable:
         raise M.refusal(Conflict, "conversation", M.CUSTOMER_UNREACHABLE, reason=c.unreachable)
@@ -366,6 +385,7 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
                       next_attempt_at=None if recorded else now, sent_at=now if recorded else None,
                       target=dict(c.reply_target), created_at=now)
     session.add(message)
+    files.add_outgoing(session, message, uploads, now)
     if c.first_answered_at is None and c.waiting_since is not None:
         c.first_answered_at = now
         add_event(session, ConversationAnswered(
@@ -375,7 +395,8 @@ async def reply(session: AsyncSession, actor: Actor, conversation_id: str, text:
             deal_id=c.deal_id, sales=await is_sales_channel(session, c.channel_id)), clock=clock)
     if c.assignee is None and actor.role == access.AGENT:
         c.assignee = actor.login
-    c.last_text, c.last_direction, c.last_activity_at = text, "out", now
+    preview = text or ("📎 " + ", ".join(files.clean_name(name) for name, _, _ in uploads))[:300]
+    c.last_text, c.last_direction, c.last_activity_at = preview, "out", now
     c.search_text = _search_text(c)
     await session.flush()
     await quality.count_message_sent(session, c, actor.login, now)

@@ -41,11 +41,22 @@ class Inbound:
 
 
 @dataclass
+class OutgoingFile:
+    """A file of an agent's reply: `kind` image | video | file (files.reply_file_kind)."""
+
+    kind: str
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
 class Outgoing:
     message_id: str
     text: str
     target: dict[str, Any]  # the conversation's reply target
     thread_kind: str
+    files: list[OutgoingFile] = field(default_factory=list)
 
 
 # A secret that an API wants in the URL path (Telegram's bot token) travels to the transport in this header and

@@ -268,6 +268,9 @@ def build_reply(config: dict[str, Any], sender_name: str, out: Outgoing) -> tupl
     message["Date"] = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
     message["Auto-Submitted"] = "no"
     message.set_content(out.text)
+    for f in out.files:
+        main, _, sub = (f.content_type or "application/octet-stream").partition("/")
+        message.add_attachment(f.data, maintype=main, subtype=sub or "octet-stream", filename=f.name)
     return message, ours
 
 

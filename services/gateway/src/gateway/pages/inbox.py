@@ -34,6 +34,7 @@ from shared.auth import staff_assertion_headers
 
 from gateway.config import gateway_config
 from gateway.i18n import N_, _
+from gateway.pages import reply_files
 from gateway.rendering import page, redirect, render
 from gateway.roles import (
     AD_MANAGER,
@@ -272,7 +273,7 @@ async def conversation_context(request: Request, services: ServiceClient, conver
             "form": form or {}, "notice": notice, "can_write": can_write(request),
             "can_reassign": can_reassign(request), "agents": await care_staff(request) if can_write(request) else [],
             "statuses": STATUSES, "priorities": PRIORITIES, "categories": categories, "asked_link": asked_link,
-            "list_url": "/inbox"}
+            "list_url": "/inbox", "can_attach": reply_files.can_attach(conversation)}
 
 
 @get("/inbox/{conversation_id:str}", name="inbox_conversation", opt=READERS)
@@ -320,18 +321,22 @@ async def _act(request: Request, services: ServiceClient, conversation_id: str, 
 
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form()
-    return {k: str(v) for k, v in form.items() if k != "_csrf"}
+    return {k: str(v) for k, v in form.items() if k not in ("_csrf", "files")}
 
 
-@post("/inbox/{conversation_id:str}/reply", name="inbox_reply", opt=WRITERS)
+@post("/inbox/{conversation_id:str}/reply", name="inbox_reply", opt=WRITERS,
+      request_max_body_size=reply_files.REPLY_BODY_LIMIT)
 async def reply(request: Request, services: Services, conversation_id: FromPath[str]) -> Response:
     form = await _form(request)
     text = form.get("text", "").strip()
-    if not text:
+    uploads = await reply_files.reply_uploads(request)
+    if not text and not uploads:
         ctx = await conversation_context(request, services, conversation_id, form=form,
-                                         errors={"text": _("Write the answer.")})
+                                         errors={"text": _("Write the answer or choose a file.")})
         return page(request, "pages/inbox_conversation.html", ctx, block="conversation", status_code=422)
     body: dict[str, Any] = {"text": text}
+    if uploads:
+        body["files"] = uploads
     if form.get("template_id"):
         body["template_id"] = form["template_id"]
     return await _act(request, services, conversation_id, "replies", body, field="text", form=form,
