@@ -466,8 +466,5 @@ class DeliveryProcessor(WakeableLoop):
 
     async def run(self) -> None:
         while not self._stopping:
-            try:
-                await self.run_due()
-            except Exception as exc:
-                log.warning("delivery processor: %s", exc)
+            await self.run_due()   # a database outage raises: the supervisor restarts us and readiness says so
             await self.nap()

@@ -343,11 +343,10 @@ class MailboxPoller(WakeableLoop):
     async def run(self) -> None:
         try:
             while not self._stopping:
-                try:
-                    await self.poll_all()
-                    self._watch_idle(await self._channels())
-                except Exception as exc:
-                    log.warning("mailbox poller: %s", type(exc).__name__)
+                # A mailbox's own failure is kept on its channel (poll_channel); the database away raises here:
+                # the supervisor restarts us and readiness says so.
+                await self.poll_all()
+                self._watch_idle(await self._channels())
                 await self.nap()
         finally:
             for event in self._stop_threads.values():

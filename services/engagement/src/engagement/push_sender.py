@@ -197,10 +197,7 @@ class PushSender(WakeableLoop):
 
     async def run(self) -> None:
         while not self._stopping:
-            try:
-                await self.run_due()
-            except Exception as exc:
-                log.warning("push sender: %s", type(exc).__name__)
+            await self.run_due()   # a database outage raises: the supervisor restarts us and readiness says so
             await self.nap()
 
     async def close(self) -> None:

@@ -235,10 +235,7 @@ class Sender(WakeableLoop):
 
     async def run(self) -> None:
         while not self._stopping:
-            try:
-                await self.run_due()
-            except Exception as exc:
-                log.warning("sender: %s", type(exc).__name__)
+            await self.run_due()   # a database outage raises: the supervisor restarts us and readiness says so
             await self.nap()
 
     async def close(self) -> None:
