@@ -69,6 +69,8 @@ async def test_every_process_follows_the_calendar_change_and_a_restart_reads_the
         await publish(AgencyCalendarChanged(version=1, working_hours="09:00-18:00", workdays="1-6"))
 
         async def applied() -> bool:
+            if task.done():   # the loop ended: say why rather than time out
+                raise AssertionError(f"follow_calendar ended: {task.exception()!r}")
             return running.settings.calendar.work_start == time(9) and 5 in running.settings.calendar.workdays
         await eventually(applied, timeout=15, message="the running process applied the new calendar")
         await publish(AgencyCalendarChanged(version=2, working_hours="08:00-17:00"))

@@ -20,6 +20,8 @@ import asyncio
 import logging
 from typing import Any
 
+from nats.errors import Error as NatsError
+
 from shared.calendar import BusinessCalendar, _parse_holidays, _parse_hours, _parse_tz, _parse_workdays
 from shared.settings import Settings
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SUBJECT = "clients.agency.calendar_changed.v1"
 REFRESH_SECONDS = 60.0
+RETRY_SECONDS = 1.0
 
 
 def build(base: BusinessCalendar, tz: str = "", hours: str = "", workdays: str = "",
@@ -97,9 +100,18 @@ async def follow_calendar(runtime: Any) -> None:
     # The server has the subscription before the stream is read: a change published in between is either
     # already in the stream (read below) or delivered to it — never neither until the next refresh.
     await bus.nc.flush()
+    reads = 0
     try:
         while True:
-            await _apply_last(runtime.settings, bus.js)
-            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                await _apply_last(runtime.settings, bus.js)
+            except (NatsError, TimeoutError) as exc:   # NATS slow or away: asked again soon, not in a minute
+                log.info("agency calendar not read: %s", exc)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            reads += 1
+            # Read once more a moment after starting: a change the server was still storing while we
+            # subscribed is not left for a minute.
+            await asyncio.sleep(RETRY_SECONDS if reads == 1 else REFRESH_SECONDS)
     finally:
         await sub.unsubscribe()
